@@ -1,1 +1,5 @@
-//! x
+#![doc = include_str!("../README.md")]
+
+mod generated;
+
+pub use generated::*;

@@ -1,0 +1,60 @@
+//! Local chains for demos and tests: anvil started from the native binary that npm installs, with the
+//! project's EVM version as its hardfork.
+
+use alloy::node_bindings::{Anvil, AnvilInstance};
+use quittance_bindings::EVM_VERSION;
+use std::path::{Path, PathBuf};
+
+/// Environment variable naming the anvil binary to use instead of the one under `node_modules`.
+pub const ANVIL_ENV: &str = "QUITTANCE_ANVIL";
+
+/// Where npm installs anvil, relative to the repository root.
+const ANVIL_IN_NODE_MODULES: &str = "node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil";
+
+/// Finds the anvil binary: `$QUITTANCE_ANVIL`, else the repository's `node_modules` (searched from the
+/// working directory upwards, then from this crate's source tree), else `anvil` on `PATH`.
+pub fn anvil_path() -> PathBuf {
+    if let Some(path) = std::env::var_os(ANVIL_ENV) {
+        return path.into();
+    }
+    let from_cwd = std::env::current_dir().ok();
+    let from_source = Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf();
+    [from_cwd, Some(from_source)]
+        .into_iter()
+        .flatten()
+        .flat_map(|start| {
+            start
+                .ancestors()
+                .map(|dir| dir.join(ANVIL_IN_NODE_MODULES))
+                .collect::<Vec<_>>()
+        })
+        .find(|candidate| candidate.is_file())
+        .unwrap_or_else(|| PathBuf::from("anvil"))
+}
+
+/// Errors starting a local chain.
+#[derive(Debug, thiserror::Error)]
+pub enum DevnetError {
+    /// anvil could not be started.
+    #[error(
+        "could not start anvil at {path}: {source} (run `npm ci` in the repository root, or set {ANVIL_ENV})"
+    )]
+    Spawn {
+        /// The binary that was tried.
+        path: PathBuf,
+        /// What went wrong.
+        source: alloy::node_bindings::NodeError,
+    },
+}
+
+/// Starts anvil on a free loopback port with chain id 31337 and the project's hardfork. The process
+/// stops when the returned instance is dropped.
+pub fn spawn_anvil() -> Result<AnvilInstance, DevnetError> {
+    let path = anvil_path();
+    Anvil::at(&path)
+        .port(0u16)
+        .chain_id(31337)
+        .args(["--hardfork", EVM_VERSION])
+        .try_spawn()
+        .map_err(|source| DevnetError::Spawn { path, source })
+}

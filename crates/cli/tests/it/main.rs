@@ -1,0 +1,3 @@
+//! Integration tests of the quittance command's library, on a real anvil.
+
+mod demo;
