@@ -128,7 +128,7 @@ fn compile(root: &Path, config: &BuildConfig) -> eyre::Result<Vec<Compiled>> {
     let paths = ProjectPathsConfig::builder()
         .root(root)
         .sources(&sources)
-        .libs([root.join("node_modules")])
+        .no_libs()
         .remappings(config.remappings.clone())
         .build_with_root(root);
 
@@ -164,7 +164,16 @@ fn compile(root: &Path, config: &BuildConfig) -> eyre::Result<Vec<Compiled>> {
         .build(SolcCompiler::Specific(solc))
         .wrap_err("configuring the compiler")?;
 
-    let output = project.compile().wrap_err("compiling contracts")?;
+    // contracts/ only: tests and scripts are forge's business and would only slow this down.
+    let files: Vec<PathBuf> = project
+        .sources()
+        .wrap_err("reading contracts")?
+        .keys()
+        .cloned()
+        .collect();
+    let output = project
+        .compile_files(files)
+        .wrap_err("compiling contracts")?;
     if output.has_compiler_errors() {
         bail!("the contracts do not compile:\n{output}");
     }

@@ -1,0 +1,31 @@
+# Shared by tools/test and tools/demo: the repository root, the pinned Foundry binaries, and the npm
+# install that brings them (run only when node_modules is missing or older than the lock file).
+# shellcheck shell=bash
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+FOUNDRY_BIN="$ROOT/node_modules/@foundry-rs"
+FORGE="$FOUNDRY_BIN/forge-linux-amd64/bin/forge"
+ANVIL="$FOUNDRY_BIN/anvil-linux-amd64/bin/anvil"
+CAST="$FOUNDRY_BIN/cast-linux-amd64/bin/cast"
+export QUITTANCE_ANVIL="$ANVIL"
+
+# Prints a step header, with the time the previous step took.
+_step_started=""
+step() {
+  if [[ -n "$_step_started" ]]; then printf '    (%ss)\n' "$((SECONDS - _step_started))"; fi
+  _step_started=$SECONDS
+  printf '\n\033[1m==> %s\033[0m\n' "$*"
+}
+
+# Installs the pinned Solidity toolchain and libraries from package-lock.json when node_modules is
+# missing or was installed from a different lock file.
+ensure_node_modules() {
+  local stamp="$ROOT/node_modules/.quittance-lock" want
+  want="$(cat "$ROOT/package.json" "$ROOT/package-lock.json" | sha256sum | cut -d' ' -f1)"
+  if [[ -x "$FORGE" && -x "$ANVIL" && -x "$CAST" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    return
+  fi
+  step "npm ci (Solidity toolchain and libraries, pinned in package-lock.json)"
+  (cd "$ROOT" && npm ci --no-audit --no-fund)
+  echo "$want" > "$stamp"
+}
