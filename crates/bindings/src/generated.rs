@@ -7,26 +7,79 @@ pub const EVM_VERSION: &str = "prague";
 /// The Solidity compiler the artifacts were built with.
 pub const SOLC_VERSION: &str = "0.8.37+commit.f401782d.Emscripten.clang";
 
-alloy::sol!(
-    /// Bindings for `IERC3009` (from `contracts/interfaces/IERC3009.sol`).
-    #[allow(missing_docs)]
-    #[sol(rpc, all_derives)]
-    IERC3009,
-    "artifacts/IERC3009.json"
-);
+/// Bindings for `IERC3009` (from `contracts/interfaces/IERC3009.sol`), with the types its ABI uses.
+pub mod ierc3009 {
+    #![allow(missing_docs)]
+    alloy::sol!(
+        #[sol(rpc, all_derives)]
+        IERC3009,
+        "artifacts/IERC3009.json"
+    );
+}
+pub use ierc3009::IERC3009;
 
-alloy::sol!(
-    /// Bindings for `ITestStablecoin` (from `contracts/interfaces/ITestStablecoin.sol`).
-    #[allow(missing_docs)]
-    #[sol(rpc, all_derives)]
-    ITestStablecoin,
-    "artifacts/ITestStablecoin.json"
-);
+/// Bindings for `IInvoiceRegistry` (from `contracts/interfaces/IInvoiceRegistry.sol`), with the types its ABI uses.
+pub mod i_invoice_registry {
+    #![allow(missing_docs)]
+    alloy::sol!(
+        #[sol(rpc, all_derives)]
+        IInvoiceRegistry,
+        "artifacts/IInvoiceRegistry.json"
+    );
+}
+pub use i_invoice_registry::IInvoiceRegistry;
 
-alloy::sol!(
-    /// Bindings for `TestStablecoin` (deployable, from `contracts/tokens/TestStablecoin.sol`).
-    #[allow(missing_docs)]
-    #[sol(rpc, all_derives)]
-    TestStablecoin,
-    "artifacts/TestStablecoin.json"
-);
+/// Bindings for `IPaymentEscrow` (from `contracts/interfaces/IPaymentEscrow.sol`), with the types its ABI uses.
+pub mod i_payment_escrow {
+    #![allow(missing_docs)]
+    alloy::sol!(
+        #[sol(rpc, all_derives)]
+        IPaymentEscrow,
+        "artifacts/IPaymentEscrow.json"
+    );
+}
+pub use i_payment_escrow::IPaymentEscrow;
+
+/// Bindings for `ITestStablecoin` (from `contracts/interfaces/ITestStablecoin.sol`), with the types its ABI uses.
+pub mod i_test_stablecoin {
+    #![allow(missing_docs)]
+    alloy::sol!(
+        #[sol(rpc, all_derives)]
+        ITestStablecoin,
+        "artifacts/ITestStablecoin.json"
+    );
+}
+pub use i_test_stablecoin::ITestStablecoin;
+
+/// Bindings for `InvoiceRegistry` (deployable, from `contracts/registry/InvoiceRegistry.sol`), with the types its ABI uses.
+pub mod invoice_registry {
+    #![allow(missing_docs)]
+    alloy::sol!(
+        #[sol(rpc, all_derives)]
+        InvoiceRegistry,
+        "artifacts/InvoiceRegistry.json"
+    );
+}
+pub use invoice_registry::InvoiceRegistry;
+
+/// Bindings for `PaymentEscrow` (deployable, from `contracts/escrow/PaymentEscrow.sol`), with the types its ABI uses.
+pub mod payment_escrow {
+    #![allow(missing_docs)]
+    alloy::sol!(
+        #[sol(rpc, all_derives)]
+        PaymentEscrow,
+        "artifacts/PaymentEscrow.json"
+    );
+}
+pub use payment_escrow::PaymentEscrow;
+
+/// Bindings for `TestStablecoin` (deployable, from `contracts/tokens/TestStablecoin.sol`), with the types its ABI uses.
+pub mod test_stablecoin {
+    #![allow(missing_docs)]
+    alloy::sol!(
+        #[sol(rpc, all_derives)]
+        TestStablecoin,
+        "artifacts/TestStablecoin.json"
+    );
+}
+pub use test_stablecoin::TestStablecoin;

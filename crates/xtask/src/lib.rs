@@ -277,16 +277,41 @@ fn render_module(config: &BuildConfig, contracts: &[Compiled]) -> String {
         config.evm_version.as_str(),
     );
     for c in contracts {
-        let rpc = if has_code(&c.bytecode) {
+        let deployable = if has_code(&c.bytecode) {
             "deployable, "
         } else {
             ""
         };
         out.push_str(&format!(
-            "\nalloy::sol!(\n    /// Bindings for `{name}` ({rpc}from `{source}`).\n    #[allow(missing_docs)]\n    #[sol(rpc, all_derives)]\n    {name},\n    \"artifacts/{name}.json\"\n);\n",
+            "\n/// Bindings for `{name}` ({deployable}from `{source}`), with the types its ABI uses.\n\
+             pub mod {module} {{\n    \
+                 #![allow(missing_docs)]\n    \
+                 alloy::sol!(\n        #[sol(rpc, all_derives)]\n        {name},\n        \"artifacts/{name}.json\"\n    );\n\
+             }}\n\
+             pub use {module}::{name};\n",
             name = c.name,
             source = c.source,
+            module = snake_case(&c.name),
         ));
+    }
+    out
+}
+
+/// `PaymentEscrow` → `payment_escrow`, `IERC3009` → `ierc3009`.
+fn snake_case(name: &str) -> String {
+    let chars: Vec<char> = name.chars().collect();
+    let mut out = String::new();
+    for (i, &c) in chars.iter().enumerate() {
+        let prev = i.checked_sub(1).map(|j| chars[j]);
+        let next = chars.get(i + 1);
+        let starts_word = c.is_uppercase()
+            && (prev.is_some_and(|p| p.is_lowercase() || p.is_ascii_digit())
+                || (prev.is_some_and(char::is_uppercase)
+                    && next.is_some_and(|n| n.is_lowercase())));
+        if starts_word {
+            out.push('_');
+        }
+        out.extend(c.to_lowercase());
     }
     out
 }
