@@ -1,4 +1,4 @@
-//! The demo: an agent pays a seller with a signed EIP-3009 authorization on a fresh local chain.
+//! The demo: an agent pays a seller with a signed x402 `exact` payment (EIP-3009) on a fresh local chain.
 //!
 //! The agent holds tokens but no ether: it only signs. A facilitator submits the authorization and pays
 //! the gas; the token moves the funds and records the authorization's nonce as used, so the same
@@ -10,25 +10,11 @@ use alloy::{
     network::EthereumWallet,
     primitives::{Address, B256, U256, keccak256},
     providers::{Provider, ProviderBuilder},
-    signers::{SignerSync, local::PrivateKeySigner},
-    sol,
-    sol_types::Eip712Domain,
+    signers::local::PrivateKeySigner,
 };
 use quittance_bindings::TestStablecoin::{self, AuthorizationUsed, TestStablecoinErrors};
+use quittance_x402::{Network, PaymentRequirements, exact};
 use std::time::Duration;
-
-sol! {
-    /// EIP-3009's `TransferWithAuthorization` message, signed by the payer with EIP-712.
-    #[derive(Debug)]
-    struct TransferWithAuthorization {
-        address from;
-        address to;
-        uint256 value;
-        uint256 validAfter;
-        uint256 validBefore;
-        bytes32 nonce;
-    }
-}
 
 /// How long the demo waits for a transaction receipt before giving up.
 const RECEIPT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -67,9 +53,9 @@ pub enum DemoError {
         /// The underlying error.
         source: alloy::providers::PendingTransactionError,
     },
-    /// Signing failed.
-    #[error("signing the authorization: {0}")]
-    Sign(#[from] alloy::signers::Error),
+    /// Signing the payment failed.
+    #[error("signing the payment: {0}")]
+    Sign(#[from] exact::SignError),
     /// The chain did something the demo did not expect.
     #[error("unexpected outcome: {0}")]
     Unexpected(String),
@@ -198,7 +184,8 @@ pub async fn run(mut say: impl FnMut(&str)) -> Result<DemoReport, DemoError> {
     };
     let balances_before = (balance(agent.address()).await?, balance(seller).await?);
 
-    // The agent builds the EIP-712 domain from what the token itself declares (ERC-5267).
+    // The seller prices the resource as an x402 `exact` option, with the token's EIP-712 domain as the
+    // token itself declares it (ERC-5267).
     let declared = token
         .eip712Domain()
         .call()
@@ -207,13 +194,18 @@ pub async fn run(mut say: impl FnMut(&str)) -> Result<DemoReport, DemoError> {
             step: "reading the token's EIP-712 domain",
             source,
         })?;
-    let domain = Eip712Domain::new(
-        Some(declared.name.into()),
-        Some(declared.version.into()),
-        Some(declared.chainId),
-        Some(declared.verifyingContract),
-        None,
-    );
+    let offered = PaymentRequirements {
+        scheme: exact::SCHEME.into(),
+        network: Network::eip155(anvil.chain_id()).to_string(),
+        amount: PRICE.to_string(),
+        asset: token_address.to_checksum(None),
+        pay_to: seller.to_checksum(None),
+        max_timeout_seconds: 300,
+        extra: [("name", declared.name), ("version", declared.version)]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.into()))
+            .collect(),
+    };
     let now = facilitator_rpc
         .get_block_by_number(Default::default())
         .await
@@ -224,17 +216,22 @@ pub async fn run(mut say: impl FnMut(&str)) -> Result<DemoReport, DemoError> {
         .ok_or_else(|| DemoError::Unexpected("the chain has no latest block".into()))?
         .header
         .timestamp;
-    let authorization = TransferWithAuthorization {
-        from: agent.address(),
-        to: seller,
-        value: U256::from(PRICE),
-        validAfter: U256::ZERO,
-        validBefore: U256::from(now + 300),
-        nonce: keccak256(format!("quittance demo payment at {now}")),
-    };
-    let signature = agent.sign_typed_data_sync(&authorization, &domain)?;
+
+    // The agent signs the payment for that option.
+    let payment = exact::pay(
+        &offered,
+        None,
+        &agent,
+        agent.address(),
+        now,
+        keccak256(format!("quittance demo payment at {now}")),
+    )?;
+    let checked = exact::check(&payment, &offered, now)
+        .and_then(|checked| checked.check_eoa_signature().map(|()| checked))
+        .map_err(|reason| DemoError::Unexpected(format!("the payment was refused: {reason}")))?;
+    let authorization = &checked.authorization;
     say(&format!(
-        "The agent signed an EIP-3009 authorization: pay {} USDC to the seller {seller}, valid for 5 minutes, nonce {}.",
+        "The agent signed an x402 `exact` payment (EIP-3009): pay {} USDC to the seller {seller}, valid for 5 minutes, nonce {}.",
         format_usd(authorization.value),
         authorization.nonce
     ));
@@ -243,10 +240,10 @@ pub async fn run(mut say: impl FnMut(&str)) -> Result<DemoReport, DemoError> {
         authorization.from,
         authorization.to,
         authorization.value,
-        authorization.validAfter,
-        authorization.validBefore,
+        authorization.valid_after,
+        authorization.valid_before,
         authorization.nonce,
-        signature.as_bytes().into(),
+        checked.signature.clone(),
     );
     // Simulate first: a transaction that would revert is never sent (it would waste a nonce and gas).
     settle.call().await.map_err(|source| DemoError::Contract {

@@ -1,0 +1,122 @@
+//! Reason codes, spelled exactly as the shipped x402 TypeScript SDK (`@x402/core`, `@x402/evm` 2.27) spells
+//! them on the wire, so that official clients and servers understand ours.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+
+macro_rules! reasons {
+    ($($(#[$doc:meta])* $variant:ident => $code:literal,)*) => {
+        /// Why a payment was refused or a settlement failed (`invalidReason` / `errorReason`).
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum ErrorReason {
+            $($(#[$doc])* $variant,)*
+            /// A code this crate does not know, kept verbatim.
+            Other(String),
+        }
+
+        impl ErrorReason {
+            /// The code as it appears on the wire.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $(Self::$variant => $code,)*
+                    Self::Other(code) => code,
+                }
+            }
+
+            /// Parses a wire code; unknown codes become [`ErrorReason::Other`].
+            pub fn from_code(code: &str) -> Self {
+                match code {
+                    $($code => Self::$variant,)*
+                    other => Self::Other(other.to_owned()),
+                }
+            }
+
+            /// Every code this crate knows (for documentation and tests).
+            pub const KNOWN: &'static [&'static str] = &[$($code,)*];
+        }
+    };
+}
+
+reasons! {
+    /// The payer's balance is too small (generic form).
+    InsufficientFunds => "insufficient_funds",
+    /// The network is unknown, malformed or not served.
+    InvalidNetwork => "invalid_network",
+    /// The payment payload cannot be decoded or is malformed.
+    InvalidPayload => "invalid_payload",
+    /// The payment requirements are malformed.
+    InvalidPaymentRequirements => "invalid_payment_requirements",
+    /// The scheme is malformed.
+    InvalidScheme => "invalid_scheme",
+    /// The scheme is not supported.
+    UnsupportedScheme => "unsupported_scheme",
+    /// The `x402Version` is not supported.
+    InvalidX402Version => "invalid_x402_version",
+    /// The chain is in a state that makes the payment impossible.
+    InvalidTransactionState => "invalid_transaction_state",
+    /// Verification failed for an unexpected reason (e.g. the RPC node failed).
+    UnexpectedVerifyError => "unexpected_verify_error",
+    /// Settlement failed for an unexpected reason.
+    UnexpectedSettleError => "unexpected_settle_error",
+    /// The 402 answer's generic error.
+    PaymentRequired => "payment_required",
+    /// The settlement transaction was sent but its receipt is not known yet.
+    SettlementPending => "settlement_pending",
+    /// The payload's type is not one the scheme knows.
+    UnsupportedPayloadType => "unsupported_payload_type",
+    /// The asset has no contract code.
+    AssetNotDeployedContract => "asset_not_deployed_contract",
+    /// `exact`: the scheme of the payload or requirements is not `exact`.
+    ExactEvmScheme => "invalid_exact_evm_scheme",
+    /// `exact`: the payload's network differs from the requirements'.
+    ExactEvmNetworkMismatch => "invalid_exact_evm_network_mismatch",
+    /// `exact`: `extra.name` / `extra.version` (the token's EIP-712 domain) are missing.
+    ExactEvmMissingEip712Domain => "invalid_exact_evm_missing_eip712_domain",
+    /// `exact`: the authorization pays someone other than `payTo`.
+    ExactEvmRecipientMismatch => "invalid_exact_evm_recipient_mismatch",
+    /// `exact`: the signature is not the payer's.
+    ExactEvmSignature => "invalid_exact_evm_signature",
+    /// `exact`: the signature cannot be parsed.
+    ExactEvmFailedToParseSignature => "invalid_exact_evm_failed_to_parse_signature",
+    /// `exact`: the authorization expires too soon (or has expired).
+    ExactEvmValidBefore => "invalid_exact_evm_payload_authorization_valid_before",
+    /// `exact`: the authorization is not valid yet.
+    ExactEvmValidAfter => "invalid_exact_evm_payload_authorization_valid_after",
+    /// `exact`: the authorized value differs from the required amount.
+    ExactEvmValueMismatch => "invalid_exact_evm_payload_authorization_value_mismatch",
+    /// `exact`: the settlement transaction reverted.
+    ExactEvmTransactionFailed => "invalid_exact_evm_transaction_failed",
+    /// `exact`: the settlement emitted no matching `Transfer`.
+    ExactEvmTransferEventMismatch => "invalid_exact_evm_transfer_event_mismatch",
+    /// `exact`: the token's EIP-712 name differs from `extra.name`.
+    ExactEvmTokenNameMismatch => "invalid_exact_evm_token_name_mismatch",
+    /// `exact`: the token's EIP-712 version differs from `extra.version`.
+    ExactEvmTokenVersionMismatch => "invalid_exact_evm_token_version_mismatch",
+    /// `exact`: the token does not implement EIP-3009.
+    ExactEvmEip3009NotSupported => "invalid_exact_evm_eip3009_not_supported",
+    /// `exact`: the authorization's nonce was already used or cancelled.
+    ExactEvmNonceAlreadyUsed => "invalid_exact_evm_nonce_already_used",
+    /// `exact`: the payer's balance is below the amount.
+    ExactEvmInsufficientBalance => "invalid_exact_evm_insufficient_balance",
+    /// `exact`: simulating the transfer failed for another reason.
+    ExactEvmSimulationFailed => "invalid_exact_evm_transaction_simulation_failed",
+}
+
+impl fmt::Display for ErrorReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for ErrorReason {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ErrorReason {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(Self::from_code(&String::deserialize(deserializer)?))
+    }
+}

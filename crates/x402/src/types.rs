@@ -1,0 +1,289 @@
+//! The x402 messages, v2 and v1, with the exact field names of the specification and the SDK.
+//!
+//! Amounts, assets and addresses are kept as the strings they were on the wire: a client must echo the
+//! option it chose unchanged (servers compare it field by field), and each scheme parses what it needs
+//! with its own error codes.
+
+use crate::Network;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+/// `x402Version` of the first protocol version.
+pub const X402_V1: u8 = 1;
+/// `x402Version` of the current protocol version.
+pub const X402_V2: u8 = 2;
+
+/// `null` and absence both become the default (the official server accepts `null` optional fields).
+fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+/// The resource being paid for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceInfo {
+    /// The resource's URL.
+    pub url: String,
+    /// What it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Its MIME type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mime_type: Option<String>,
+}
+
+/// One way to pay that a server accepts (v2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentRequirements {
+    /// The scheme: `exact`, `invoice`, …
+    pub scheme: String,
+    /// The CAIP-2 network.
+    pub network: String,
+    /// The amount in the asset's smallest unit, as a decimal string.
+    pub amount: String,
+    /// The token address.
+    pub asset: String,
+    /// The payee.
+    pub pay_to: String,
+    /// How long the payment may take, in seconds.
+    pub max_timeout_seconds: u64,
+    /// Scheme-specific data (for `exact` on EVM: the token's EIP-712 `name` and `version`).
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub extra: Map<String, Value>,
+}
+
+impl PaymentRequirements {
+    /// The network, parsed.
+    pub fn network(&self) -> Result<Network, crate::NetworkError> {
+        self.network.parse()
+    }
+
+    /// A string field of `extra`.
+    pub fn extra_str(&self, key: &str) -> Option<&str> {
+        self.extra.get(key).and_then(Value::as_str)
+    }
+}
+
+/// The server's 402 answer (v2), sent base64 in `PAYMENT-REQUIRED`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentRequired {
+    /// Always 2.
+    pub x402_version: u8,
+    /// Why the previous attempt failed, as a reason code or message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// What is being sold.
+    pub resource: ResourceInfo,
+    /// The ways to pay, in the server's order of preference.
+    pub accepts: Vec<PaymentRequirements>,
+    /// Extensions offered by the server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extensions: Option<Map<String, Value>>,
+}
+
+/// The client's proof of payment (v2), sent base64 in `PAYMENT-SIGNATURE`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentPayload {
+    /// Always 2.
+    pub x402_version: u8,
+    /// The resource, as the server described it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<ResourceInfo>,
+    /// The option the client chose, copied unchanged from `accepts`.
+    pub accepted: PaymentRequirements,
+    /// The scheme's signed payload.
+    pub payload: Value,
+    /// Extensions echoed by the client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extensions: Option<Map<String, Value>>,
+}
+
+/// The body of a facilitator's `/verify` and `/settle` requests (v2).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifyRequest {
+    /// The protocol version of the payload.
+    pub x402_version: u8,
+    /// The client's payload.
+    pub payment_payload: PaymentPayload,
+    /// The requirements the server matched it to.
+    pub payment_requirements: PaymentRequirements,
+}
+
+/// A facilitator's `/verify` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifyResponse {
+    /// Whether the payment would settle.
+    pub is_valid: bool,
+    /// Why not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invalid_reason: Option<crate::ErrorReason>,
+    /// A human-readable explanation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invalid_message: Option<String>,
+    /// Who pays.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payer: Option<String>,
+}
+
+/// A facilitator's `/settle` answer, and the server's receipt in `PAYMENT-RESPONSE` (v2).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SettleResponse {
+    /// Whether the payment settled.
+    pub success: bool,
+    /// Why not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_reason: Option<crate::ErrorReason>,
+    /// A human-readable explanation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+    /// Who paid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payer: Option<String>,
+    /// The settlement transaction hash (empty when nothing was sent).
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub transaction: String,
+    /// The CAIP-2 network it settled on.
+    pub network: String,
+    /// The amount settled, when the scheme settles a variable amount.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<String>,
+    /// Scheme-specific data (for Quittance's invoice scheme: the invoice id and the signed receipt).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra: Option<Map<String, Value>>,
+}
+
+/// One scheme and network a facilitator serves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SupportedKind {
+    /// The protocol version.
+    pub x402_version: u8,
+    /// The scheme.
+    pub scheme: String,
+    /// The CAIP-2 network.
+    pub network: String,
+    /// Scheme-specific data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra: Option<Map<String, Value>>,
+}
+
+/// A facilitator's `/supported` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SupportedResponse {
+    /// What it serves.
+    pub kinds: Vec<SupportedKind>,
+    /// The extensions it understands.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub extensions: Vec<String>,
+    /// Its signing addresses per network pattern (`eip155:*`).
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub signers: BTreeMap<String, Vec<String>>,
+}
+
+/// One way to pay that a server accepts (v1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentRequirementsV1 {
+    /// The scheme.
+    pub scheme: String,
+    /// The v1 network name (`base`, `base-sepolia`, …).
+    pub network: String,
+    /// The amount in the asset's smallest unit, as a decimal string.
+    pub max_amount_required: String,
+    /// The token address.
+    pub asset: String,
+    /// The payee.
+    pub pay_to: String,
+    /// The resource's URL.
+    pub resource: String,
+    /// What it is.
+    pub description: String,
+    /// Its MIME type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mime_type: Option<String>,
+    /// The schema of the resource's output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_schema: Option<Value>,
+    /// How long the payment may take, in seconds.
+    pub max_timeout_seconds: u64,
+    /// Scheme-specific data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra: Option<Map<String, Value>>,
+}
+
+/// The server's 402 answer (v1), sent as the JSON body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentRequirementsResponseV1 {
+    /// Always 1.
+    pub x402_version: u8,
+    /// Why payment is required, or why the last attempt failed.
+    pub error: String,
+    /// The ways to pay.
+    pub accepts: Vec<PaymentRequirementsV1>,
+}
+
+/// The client's proof of payment (v1), sent base64 in `X-PAYMENT`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentPayloadV1 {
+    /// Always 1.
+    pub x402_version: u8,
+    /// The chosen scheme.
+    pub scheme: String,
+    /// The chosen v1 network name.
+    pub network: String,
+    /// The scheme's signed payload.
+    pub payload: Value,
+}
+
+/// The server's receipt (v1), sent base64 in `X-PAYMENT-RESPONSE`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SettlementResponseV1 {
+    /// Whether the payment settled.
+    pub success: bool,
+    /// Why not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_reason: Option<crate::ErrorReason>,
+    /// The settlement transaction hash.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub transaction: String,
+    /// The v1 network name.
+    pub network: String,
+    /// Who paid.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub payer: String,
+}
+
+/// Finds the offered option a client chose: the one whose core fields (`scheme`, `network`, `amount`,
+/// `asset`, `payTo`, `maxTimeoutSeconds`) equal the echoed `accepted` and whose `extra` entries all appear,
+/// unchanged, in `accepted.extra`. This is how the official server matches.
+pub fn find_matching<'a>(
+    offered: &'a [PaymentRequirements],
+    accepted: &PaymentRequirements,
+) -> Option<&'a PaymentRequirements> {
+    offered.iter().find(|o| {
+        o.scheme == accepted.scheme
+            && o.network == accepted.network
+            && o.amount == accepted.amount
+            && o.asset == accepted.asset
+            && o.pay_to == accepted.pay_to
+            && o.max_timeout_seconds == accepted.max_timeout_seconds
+            && o.extra
+                .iter()
+                .all(|(k, v)| accepted.extra.get(k) == Some(v))
+    })
+}
