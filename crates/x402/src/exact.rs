@@ -236,23 +236,7 @@ impl Checked {
     /// Checks the signature as an EOA's: 65 bytes, `v` of 27 or 28, low `s` (as the token's ECDSA check
     /// requires), recovering to the payer.
     pub fn check_eoa_signature(&self) -> Result<(), ErrorReason> {
-        let bytes: &[u8; 65] = self
-            .signature
-            .as_ref()
-            .try_into()
-            .map_err(|_| ErrorReason::ExactEvmFailedToParseSignature)?;
-        if !matches!(bytes[64], 27 | 28) {
-            return Err(ErrorReason::ExactEvmSignature);
-        }
-        let signature = alloy::primitives::Signature::from_raw_array(bytes)
-            .map_err(|_| ErrorReason::ExactEvmFailedToParseSignature)?;
-        if signature.normalize_s().is_some() {
-            return Err(ErrorReason::ExactEvmSignature); // high s: malleable, refused on chain
-        }
-        match signature.recover_address_from_prehash(&self.signing_hash()) {
-            Ok(signer) if signer == self.payer() => Ok(()),
-            _ => Err(ErrorReason::ExactEvmSignature),
-        }
+        crate::signature::recover_eoa(&self.signature, self.signing_hash(), self.payer())
     }
 }
 

@@ -2,8 +2,10 @@
 
 mod codec;
 pub mod exact;
+pub mod invoice;
 mod network;
 mod reason;
+mod signature;
 mod types;
 
 pub use codec::{

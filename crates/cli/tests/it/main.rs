@@ -1,3 +1,4 @@
 //! Integration tests of the quittance command's library, on a real anvil.
 
 mod demo;
+mod invoice;

@@ -3,5 +3,6 @@
 
 mod codec;
 mod exact;
+mod invoice;
 mod network;
 mod types;

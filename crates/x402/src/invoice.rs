@@ -1,0 +1,336 @@
+//! Quittance's `invoice` scheme: the seller's cryptographic invoice on the wire.
+//!
+//! Besides `exact`, a Quittance paywall offers an `invoice` option whose `extra` carries an invoice of the
+//! `InvoiceRegistry`, signed by the seller (EIP-712, in the registry's domain), with the token's EIP-712
+//! domain and the registry's address. The agent checks the seller's signature and that the invoice says
+//! what the option says (payee, token, amount, network, the resource it asked for, a deadline it can meet)
+//! before it signs anything; then it signs an EIP-3009 `ReceiveWithAuthorization` to the registry whose
+//! nonce is the invoice id, so the token's own record ties the payment to the invoice. A facilitator pays
+//! the invoice with `InvoiceRegistry.payWithAuthorization`; the registry's `InvoicePaid` event and
+//! `recordOf(invoiceId)` are the proof. Official clients, which do not know this scheme, pay `exact`.
+
+use crate::{
+    ErrorReason, PaymentPayload, PaymentRequirements, ResourceInfo, X402_V2,
+    exact::{Authorization, ExactEvmPayload, ExactTerms, VALID_BEFORE_MARGIN},
+};
+use alloy::{
+    primitives::{Address, B256, Bytes, U256, keccak256},
+    signers::SignerSync,
+    sol,
+    sol_types::{Eip712Domain, SolStruct},
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+sol! {
+    /// The registry's invoice, as the seller signs it (`IInvoiceRegistry.Invoice`).
+    #[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Invoice {
+        address issuer;
+        address payee;
+        address token;
+        uint256 amount;
+        uint256 deadline;
+        bytes32 resource;
+        string network;
+        bytes32 salt;
+    }
+
+    /// EIP-3009's `ReceiveWithAuthorization`: only its `to` (here, the registry) may submit it.
+    #[derive(Debug, PartialEq, Eq)]
+    struct ReceiveWithAuthorization {
+        address from;
+        address to;
+        uint256 value;
+        uint256 validAfter;
+        uint256 validBefore;
+        bytes32 nonce;
+    }
+}
+
+/// The scheme's name on the wire.
+pub const SCHEME: &str = "invoice";
+/// The EIP-712 domain name of the invoice registry.
+pub const REGISTRY_DOMAIN_NAME: &str = "Quittance Invoice Registry";
+/// The EIP-712 domain version of the invoice registry.
+pub const REGISTRY_DOMAIN_VERSION: &str = "1";
+
+/// The hash an invoice's `resource` field holds for an HTTP resource: keccak-256 of its URL.
+pub fn resource_hash(url: &str) -> B256 {
+    keccak256(url.as_bytes())
+}
+
+/// The registry's EIP-712 domain on `chain_id` at `registry`.
+pub fn registry_domain(chain_id: u64, registry: Address) -> Eip712Domain {
+    Eip712Domain::new(
+        Some(REGISTRY_DOMAIN_NAME.into()),
+        Some(REGISTRY_DOMAIN_VERSION.into()),
+        Some(U256::from(chain_id)),
+        Some(registry),
+        None,
+    )
+}
+
+impl Invoice {
+    /// The invoice id: its EIP-712 digest in the registry's domain (what `InvoiceRegistry.invoiceId` returns).
+    pub fn id(&self, chain_id: u64, registry: Address) -> B256 {
+        self.eip712_signing_hash(&registry_domain(chain_id, registry))
+    }
+}
+
+/// What an `invoice` option carries in `extra`, besides the token's `name` and `version`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InvoiceExtra {
+    /// The token's EIP-712 name.
+    pub name: String,
+    /// The token's EIP-712 version.
+    pub version: String,
+    /// The invoice registry.
+    pub registry: Address,
+    /// The seller's invoice.
+    pub invoice: Invoice,
+    /// The seller's signature of the invoice id.
+    pub signature: Bytes,
+}
+
+/// The invoice option's terms, parsed and checked against each other.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvoiceTerms {
+    /// The token, amount, payee and token domain, as for `exact`.
+    pub token: ExactTerms,
+    /// The registry.
+    pub registry: Address,
+    /// The invoice.
+    pub invoice: Invoice,
+    /// The invoice id.
+    pub invoice_id: B256,
+    /// The seller's signature.
+    pub issuer_signature: Bytes,
+}
+
+impl InvoiceTerms {
+    /// Parses an `invoice` option and checks that the invoice says what the option says: same payee, token,
+    /// amount and network. It does not check the seller's signature (see [`InvoiceTerms::check_issuer`]).
+    pub fn from_requirements(requirements: &PaymentRequirements) -> Result<Self, ErrorReason> {
+        if requirements.scheme != SCHEME {
+            return Err(ErrorReason::UnsupportedScheme);
+        }
+        let extra: InvoiceExtra = serde_json::from_value(Value::Object(requirements.extra.clone()))
+            .map_err(|_| ErrorReason::InvalidPaymentRequirements)?;
+        let mut as_exact = requirements.clone();
+        as_exact.scheme = crate::exact::SCHEME.into();
+        let token = ExactTerms::from_requirements(&as_exact)?;
+        let invoice = extra.invoice;
+        if invoice.payee != token.pay_to
+            || invoice.token != token.asset
+            || invoice.amount != token.amount
+            || invoice.network != requirements.network
+        {
+            return Err(ErrorReason::InvalidPaymentRequirements);
+        }
+        let invoice_id = invoice.id(token.chain_id, extra.registry);
+        Ok(Self {
+            token,
+            registry: extra.registry,
+            invoice,
+            invoice_id,
+            issuer_signature: extra.signature,
+        })
+    }
+
+    /// Checks the seller's signature as an EOA's (65 bytes, low `s`, `v` 27 or 28). A seller whose issuer is
+    /// a contract wallet is checked on chain (ERC-1271) by the registry itself.
+    pub fn check_issuer(&self) -> Result<(), ErrorReason> {
+        crate::signature::recover_eoa(&self.issuer_signature, self.invoice_id, self.invoice.issuer)
+            .map_err(|_| ErrorReason::InvalidPaymentRequirements)
+    }
+
+    /// Checks that the invoice is for `resource_url` and can still be paid `margin` seconds from `now`.
+    pub fn check_for(&self, resource_url: &str, now: u64) -> Result<(), ErrorReason> {
+        if self.invoice.resource != resource_hash(resource_url)
+            || self.invoice.deadline < U256::from(now.saturating_add(VALID_BEFORE_MARGIN))
+        {
+            return Err(ErrorReason::InvalidPaymentRequirements);
+        }
+        Ok(())
+    }
+}
+
+/// A seller's side: the `invoice` option for `invoice`, signed by `issuer` (whose address must be the
+/// invoice's issuer).
+pub fn offer(
+    invoice: Invoice,
+    registry: Address,
+    token_name: &str,
+    token_version: &str,
+    max_timeout_seconds: u64,
+    issuer: &impl SignerSync,
+) -> Result<PaymentRequirements, alloy::signers::Error> {
+    let chain_id = invoice
+        .network
+        .parse::<crate::Network>()
+        .ok()
+        .and_then(|n| n.chain_id().ok())
+        .ok_or_else(|| {
+            alloy::signers::Error::message("the invoice's network is not an EVM network")
+        })?;
+    let signature = issuer.sign_hash_sync(&invoice.id(chain_id, registry))?;
+    let requirements = PaymentRequirements {
+        scheme: SCHEME.into(),
+        network: invoice.network.clone(),
+        amount: invoice.amount.to_string(),
+        asset: invoice.token.to_checksum(None),
+        pay_to: invoice.payee.to_checksum(None),
+        max_timeout_seconds,
+        extra: Map::new(),
+    };
+    let extra = InvoiceExtra {
+        name: token_name.into(),
+        version: token_version.into(),
+        registry,
+        invoice,
+        signature: signature.as_bytes().into(),
+    };
+    let Value::Object(extra) =
+        serde_json::to_value(extra).expect("the invoice extra always serializes")
+    else {
+        unreachable!("a struct serializes to a JSON object")
+    };
+    Ok(PaymentRequirements {
+        extra,
+        ..requirements
+    })
+}
+
+/// Why an agent would not pay an invoice option.
+#[derive(Debug, thiserror::Error)]
+pub enum PayError {
+    /// The option or its invoice is not acceptable (bad signature, other terms, other resource, too late).
+    #[error("the invoice option is not acceptable: {0}")]
+    Refused(ErrorReason),
+    /// The signer failed.
+    #[error("signing failed: {0}")]
+    Signer(#[from] alloy::signers::Error),
+}
+
+/// An agent's side: checks the seller's signature and the invoice's terms against the option and the
+/// resource it asked for, then signs the `ReceiveWithAuthorization` that pays it through the registry.
+pub fn pay(
+    requirements: &PaymentRequirements,
+    resource: &ResourceInfo,
+    signer: &impl SignerSync,
+    from: Address,
+    now: u64,
+) -> Result<PaymentPayload, PayError> {
+    let terms = InvoiceTerms::from_requirements(requirements).map_err(PayError::Refused)?;
+    terms.check_issuer().map_err(PayError::Refused)?;
+    terms
+        .check_for(&resource.url, now)
+        .map_err(PayError::Refused)?;
+    let valid_before = U256::from(now.saturating_add(requirements.max_timeout_seconds))
+        .min(terms.invoice.deadline);
+    let authorization = Authorization {
+        from,
+        to: terms.registry,
+        value: terms.invoice.amount,
+        valid_after: U256::ZERO,
+        valid_before,
+        nonce: terms.invoice_id,
+    };
+    let signature =
+        signer.sign_typed_data_sync(&receive_message(&authorization), &terms.token.domain)?;
+    let payload = ExactEvmPayload {
+        signature: signature.as_bytes().into(),
+        authorization,
+    };
+    Ok(PaymentPayload {
+        x402_version: X402_V2,
+        resource: Some(resource.clone()),
+        accepted: requirements.clone(),
+        payload: serde_json::to_value(payload).expect("the payload always serializes"),
+        extensions: None,
+    })
+}
+
+fn receive_message(a: &Authorization) -> ReceiveWithAuthorization {
+    ReceiveWithAuthorization {
+        from: a.from,
+        to: a.to,
+        value: a.value,
+        validAfter: a.valid_after,
+        validBefore: a.valid_before,
+        nonce: a.nonce,
+    }
+}
+
+/// An invoice payment that passed every check that needs no chain. What remains for a facilitator: the
+/// invoice is unpaid and not cancelled, the payer's signature if the payer is a contract, the issuer's if
+/// the issuer is a contract, balance, and a simulation of `payWithAuthorization`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked {
+    /// The option's terms.
+    pub terms: InvoiceTerms,
+    /// The payer's authorization to the registry.
+    pub authorization: Authorization,
+    /// The payer's signature.
+    pub signature: Bytes,
+}
+
+impl Checked {
+    /// The payer.
+    pub fn payer(&self) -> Address {
+        self.authorization.from
+    }
+
+    /// Checks the payer's signature as an EOA's.
+    pub fn check_eoa_signature(&self) -> Result<(), ErrorReason> {
+        let digest =
+            receive_message(&self.authorization).eip712_signing_hash(&self.terms.token.domain);
+        crate::signature::recover_eoa(&self.signature, digest, self.payer())
+    }
+}
+
+/// Every check of an invoice payment that needs no chain: the option is well formed and consistent, the
+/// seller's signature (EOA issuers), the invoice's deadline, and the authorization pays exactly the invoice
+/// amount to the registry with the invoice id as nonce, within its time window.
+pub fn check(
+    payment: &PaymentPayload,
+    requirements: &PaymentRequirements,
+    now: u64,
+) -> Result<Checked, ErrorReason> {
+    if payment.accepted.scheme != SCHEME {
+        return Err(ErrorReason::UnsupportedScheme);
+    }
+    if payment.accepted.network != requirements.network {
+        return Err(ErrorReason::ExactEvmNetworkMismatch);
+    }
+    let terms = InvoiceTerms::from_requirements(requirements)?;
+    if terms.invoice.deadline < U256::from(now) {
+        return Err(ErrorReason::InvalidPaymentRequirements);
+    }
+    let payload: ExactEvmPayload =
+        serde_json::from_value(payment.payload.clone()).map_err(|_| ErrorReason::InvalidPayload)?;
+    let authorization = payload.authorization;
+    if authorization.to != terms.registry {
+        return Err(ErrorReason::ExactEvmRecipientMismatch);
+    }
+    if authorization.nonce != terms.invoice_id {
+        return Err(ErrorReason::InvalidPayload);
+    }
+    if authorization.valid_before < U256::from(now.saturating_add(VALID_BEFORE_MARGIN)) {
+        return Err(ErrorReason::ExactEvmValidBefore);
+    }
+    if authorization.valid_after > U256::from(now) {
+        return Err(ErrorReason::ExactEvmValidAfter);
+    }
+    if authorization.value != terms.invoice.amount {
+        return Err(ErrorReason::ExactEvmValueMismatch);
+    }
+    Ok(Checked {
+        terms,
+        authorization,
+        signature: payload.signature,
+    })
+}
