@@ -118,7 +118,7 @@ impl InvoiceTerms {
             return Err(ErrorReason::UnsupportedScheme);
         }
         let extra: InvoiceExtra = serde_json::from_value(Value::Object(requirements.extra.clone()))
-            .map_err(|_| ErrorReason::InvalidPaymentRequirements)?;
+            .map_err(|_| ErrorReason::InvoiceTerms)?;
         let mut as_exact = requirements.clone();
         as_exact.scheme = crate::exact::SCHEME.into();
         let token = ExactTerms::from_requirements(&as_exact)?;
@@ -128,7 +128,7 @@ impl InvoiceTerms {
             || invoice.amount != token.amount
             || invoice.network != requirements.network
         {
-            return Err(ErrorReason::InvalidPaymentRequirements);
+            return Err(ErrorReason::InvoiceTerms);
         }
         let invoice_id = invoice.id(token.chain_id, extra.registry);
         Ok(Self {
@@ -144,15 +144,16 @@ impl InvoiceTerms {
     /// a contract wallet is checked on chain (ERC-1271) by the registry itself.
     pub fn check_issuer(&self) -> Result<(), ErrorReason> {
         crate::signature::recover_eoa(&self.issuer_signature, self.invoice_id, self.invoice.issuer)
-            .map_err(|_| ErrorReason::InvalidPaymentRequirements)
+            .map_err(|_| ErrorReason::InvoiceIssuerSignature)
     }
 
     /// Checks that the invoice is for `resource_url` and can still be paid `margin` seconds from `now`.
     pub fn check_for(&self, resource_url: &str, now: u64) -> Result<(), ErrorReason> {
-        if self.invoice.resource != resource_hash(resource_url)
-            || self.invoice.deadline < U256::from(now.saturating_add(VALID_BEFORE_MARGIN))
-        {
-            return Err(ErrorReason::InvalidPaymentRequirements);
+        if self.invoice.resource != resource_hash(resource_url) {
+            return Err(ErrorReason::InvoiceResourceMismatch);
+        }
+        if self.invoice.deadline < U256::from(now.saturating_add(VALID_BEFORE_MARGIN)) {
+            return Err(ErrorReason::InvoiceExpired);
         }
         Ok(())
     }
@@ -308,7 +309,7 @@ pub fn check(
     }
     let terms = InvoiceTerms::from_requirements(requirements)?;
     if terms.invoice.deadline < U256::from(now) {
-        return Err(ErrorReason::InvalidPaymentRequirements);
+        return Err(ErrorReason::InvoiceExpired);
     }
     let payload: ExactEvmPayload =
         serde_json::from_value(payment.payload.clone()).map_err(|_| ErrorReason::InvalidPayload)?;
@@ -317,7 +318,7 @@ pub fn check(
         return Err(ErrorReason::ExactEvmRecipientMismatch);
     }
     if authorization.nonce != terms.invoice_id {
-        return Err(ErrorReason::InvalidPayload);
+        return Err(ErrorReason::InvoiceNonceMismatch);
     }
     if authorization.valid_before < U256::from(now.saturating_add(VALID_BEFORE_MARGIN)) {
         return Err(ErrorReason::ExactEvmValidBefore);

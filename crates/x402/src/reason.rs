@@ -101,6 +101,20 @@ reasons! {
     ExactEvmInsufficientBalance => "invalid_exact_evm_insufficient_balance",
     /// `exact`: simulating the transfer failed for another reason.
     ExactEvmSimulationFailed => "invalid_exact_evm_transaction_simulation_failed",
+    /// `invoice` (Quittance): the option's invoice disagrees with the option, or is malformed.
+    InvoiceTerms => "invalid_invoice_terms",
+    /// `invoice`: the invoice is not signed by its issuer.
+    InvoiceIssuerSignature => "invalid_invoice_issuer_signature",
+    /// `invoice`: the invoice is for another resource than the one requested.
+    InvoiceResourceMismatch => "invalid_invoice_resource_mismatch",
+    /// `invoice`: the invoice's deadline has passed (or is too close).
+    InvoiceExpired => "invalid_invoice_expired",
+    /// `invoice`: the authorization's nonce is not the invoice id.
+    InvoiceNonceMismatch => "invalid_invoice_authorization_nonce",
+    /// `invoice`: the invoice was already paid.
+    InvoiceAlreadyPaid => "invalid_invoice_already_paid",
+    /// `invoice`: the issuer cancelled the invoice.
+    InvoiceCancelled => "invalid_invoice_cancelled",
 }
 
 impl fmt::Display for ErrorReason {

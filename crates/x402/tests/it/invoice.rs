@@ -109,16 +109,13 @@ fn agents_refuse_invoices_that_are_forged_inconsistent_for_another_resource_or_t
         invoice::offer(the_invoice(), REGISTRY, "USD Coin", "2", 120, &stranger).expect("signs");
     assert_eq!(
         refused(&forged, URL, NOW),
-        ErrorReason::InvalidPaymentRequirements
+        ErrorReason::InvoiceIssuerSignature
     );
 
     // The option asks for more than the invoice says (a tampered option).
     let mut greedy = offered(the_invoice());
     greedy.amount = "20000".into();
-    assert_eq!(
-        refused(&greedy, URL, NOW),
-        ErrorReason::InvalidPaymentRequirements
-    );
+    assert_eq!(refused(&greedy, URL, NOW), ErrorReason::InvoiceTerms);
 
     // A tampered invoice inside the option: the signature no longer matches.
     let mut tampered = offered(the_invoice());
@@ -126,18 +123,18 @@ fn agents_refuse_invoices_that_are_forged_inconsistent_for_another_resource_or_t
     tampered.pay_to = Address::repeat_byte(9).to_checksum(None);
     assert_eq!(
         refused(&tampered, URL, NOW),
-        ErrorReason::InvalidPaymentRequirements
+        ErrorReason::InvoiceIssuerSignature
     );
 
     // For another resource, or past its deadline.
     let requirements = offered(the_invoice());
     assert_eq!(
         refused(&requirements, "https://api.example/other", NOW),
-        ErrorReason::InvalidPaymentRequirements
+        ErrorReason::InvoiceResourceMismatch
     );
     assert_eq!(
         refused(&requirements, URL, NOW + 600),
-        ErrorReason::InvalidPaymentRequirements
+        ErrorReason::InvoiceExpired
     );
 
     // Not an invoice option at all.
@@ -172,7 +169,7 @@ fn facilitators_refuse_payments_that_do_not_pay_the_invoice() {
     let other_nonce = with_payload(&payment, |p| p.authorization.nonce = B256::repeat_byte(3));
     assert_eq!(
         full_check(&other_nonce, &requirements, NOW),
-        Err(ErrorReason::InvalidPayload)
+        Err(ErrorReason::InvoiceNonceMismatch)
     );
     let less = with_payload(&payment, |p| p.authorization.value = U256::from(1u64));
     assert_eq!(
@@ -215,12 +212,12 @@ fn facilitators_refuse_payments_that_do_not_pay_the_invoice() {
     second.salt = B256::repeat_byte(4);
     assert_eq!(
         full_check(&payment, &offered(second), NOW),
-        Err(ErrorReason::InvalidPayload)
+        Err(ErrorReason::InvoiceNonceMismatch)
     );
 
     // Past the invoice's deadline.
     assert_eq!(
         full_check(&payment, &requirements, NOW + 601),
-        Err(ErrorReason::InvalidPaymentRequirements)
+        Err(ErrorReason::InvoiceExpired)
     );
 }
