@@ -285,11 +285,14 @@ impl Checked {
         self.authorization.from
     }
 
+    /// The EIP-712 digest the payer signed (a `ReceiveWithAuthorization` in the token's domain).
+    pub fn signing_hash(&self) -> B256 {
+        receive_message(&self.authorization).eip712_signing_hash(&self.terms.token.domain)
+    }
+
     /// Checks the payer's signature as an EOA's.
     pub fn check_eoa_signature(&self) -> Result<(), ErrorReason> {
-        let digest =
-            receive_message(&self.authorization).eip712_signing_hash(&self.terms.token.domain);
-        crate::signature::recover_eoa(&self.signature, digest, self.payer())
+        crate::signature::recover_eoa(&self.signature, self.signing_hash(), self.payer())
     }
 }
 

@@ -1,0 +1,358 @@
+//! Verification: every check of a payment, offline first, then against the chain, ending with a
+//! simulation of the settlement transaction. Nothing is sent.
+
+use crate::{Facilitator, registry_invoice};
+use alloy::{
+    primitives::{Address, B256, Bytes, U256},
+    sol,
+    sol_types::{SolCall, SolInterface},
+};
+use quittance_bindings::{
+    IERC3009,
+    InvoiceRegistry::{self, InvoiceRegistryErrors},
+};
+use quittance_chain::{Call, Chain, ChainError};
+use quittance_x402::{
+    ErrorReason, PaymentPayload, PaymentRequirements, VerifyRequest, VerifyResponse, X402_V2,
+    exact, invoice,
+};
+
+sol! {
+    /// What the facilitator reads from any ERC-20 / EIP-3009 token to explain a failed simulation.
+    interface IToken {
+        function balanceOf(address account) external view returns (uint256);
+        function name() external view returns (string);
+        function version() external view returns (string);
+    }
+
+    /// ERC-1271 contract wallets.
+    interface IERC1271 {
+        function isValidSignature(bytes32 hash, bytes signature) external view returns (bytes4);
+    }
+}
+
+/// ERC-1271's magic value for a valid signature.
+const ERC1271_MAGIC: [u8; 4] = [0x16, 0x26, 0xba, 0x7e];
+
+/// Why a payment was refused, with the payer when it is known.
+#[derive(Debug)]
+pub(crate) struct Refusal {
+    pub(crate) reason: ErrorReason,
+    pub(crate) payer: Option<Address>,
+}
+
+impl From<ErrorReason> for Refusal {
+    fn from(reason: ErrorReason) -> Self {
+        Self {
+            reason,
+            payer: None,
+        }
+    }
+}
+
+/// A chain failure that is not the payment's fault.
+fn unexpected(err: ChainError) -> Refusal {
+    tracing::warn!(%err, "chain request failed during verification");
+    ErrorReason::UnexpectedVerifyError.into()
+}
+
+impl<C: Chain> Facilitator<C> {
+    /// Verifies a payment: every offline check of its scheme, then the chain's (code, signatures of
+    /// contract wallets, invoice state), then a simulation of the settlement. Answers as `/verify` does:
+    /// `isValid`, or the reason code.
+    #[tracing::instrument(skip_all, fields(scheme = %request.payment_requirements.scheme))]
+    pub async fn verify(&self, request: &VerifyRequest) -> VerifyResponse {
+        match self.check(request).await {
+            Ok(payer) => {
+                tracing::debug!(%payer, "payment is valid");
+                VerifyResponse {
+                    is_valid: true,
+                    invalid_reason: None,
+                    invalid_message: None,
+                    payer: Some(payer.to_checksum(None)),
+                }
+            }
+            Err(refusal) => {
+                tracing::debug!(reason = %refusal.reason, "payment refused");
+                VerifyResponse {
+                    is_valid: false,
+                    invalid_reason: Some(refusal.reason),
+                    invalid_message: None,
+                    payer: refusal.payer.map(|p| p.to_checksum(None)),
+                }
+            }
+        }
+    }
+
+    /// Returns the payer of a valid payment.
+    pub(crate) async fn check(&self, request: &VerifyRequest) -> Result<Address, Refusal> {
+        let payment = &request.payment_payload;
+        let requirements = &request.payment_requirements;
+        if request.x402_version != X402_V2 || payment.x402_version != X402_V2 {
+            return Err(ErrorReason::InvalidX402Version.into());
+        }
+        if requirements.network != self.network {
+            return Err(ErrorReason::InvalidNetwork.into());
+        }
+        let now = self.chain.timestamp().await.map_err(unexpected)?;
+        match requirements.scheme.as_str() {
+            exact::SCHEME => self.check_exact(payment, requirements, now).await,
+            invoice::SCHEME => self.check_invoice(payment, requirements, now).await,
+            _ => Err(ErrorReason::UnsupportedScheme.into()),
+        }
+    }
+
+    async fn check_exact(
+        &self,
+        payment: &PaymentPayload,
+        requirements: &PaymentRequirements,
+        now: u64,
+    ) -> Result<Address, Refusal> {
+        let checked = exact::check(payment, requirements, now)?;
+        let payer = checked.payer();
+        let with_payer = |reason: ErrorReason| Refusal {
+            reason,
+            payer: Some(payer),
+        };
+        self.require_code(checked.terms.asset)
+            .await
+            .map_err(|r| with_payer(r.reason))?;
+        self.check_signature(payer, checked.signing_hash(), &checked.signature, || {
+            checked.check_eoa_signature()
+        })
+        .await
+        .map_err(|r| with_payer(r.reason))?;
+
+        let a = &checked.authorization;
+        let settle = IERC3009::transferWithAuthorization_0Call {
+            from: a.from,
+            to: a.to,
+            value: a.value,
+            validAfter: a.valid_after,
+            validBefore: a.valid_before,
+            nonce: a.nonce,
+            signature: checked.signature.clone(),
+        };
+        match self
+            .simulate(checked.terms.asset, settle.abi_encode())
+            .await
+        {
+            Ok(_) => Ok(payer),
+            Err(ChainError::Reverted { .. }) => Err(with_payer(
+                self.explain_token_failure(
+                    checked.terms.asset,
+                    payer,
+                    a.nonce,
+                    a.value,
+                    requirements,
+                )
+                .await,
+            )),
+            Err(err) => Err(unexpected(err)),
+        }
+    }
+
+    async fn check_invoice(
+        &self,
+        payment: &PaymentPayload,
+        requirements: &PaymentRequirements,
+        now: u64,
+    ) -> Result<Address, Refusal> {
+        let checked = invoice::check(payment, requirements, now)?;
+        let payer = checked.payer();
+        let with_payer = |reason: ErrorReason| Refusal {
+            reason,
+            payer: Some(payer),
+        };
+        let terms = &checked.terms;
+        self.require_code(terms.token.asset)
+            .await
+            .map_err(|r| with_payer(r.reason))?;
+        self.require_code(terms.registry)
+            .await
+            .map_err(|r| with_payer(r.reason))?;
+        // An EOA issuer is checked here; a contract issuer (ERC-1271) by the registry in the simulation.
+        if self
+            .chain
+            .code(terms.invoice.issuer)
+            .await
+            .map_err(unexpected)?
+            .is_empty()
+        {
+            terms.check_issuer().map_err(with_payer)?;
+        }
+        self.check_signature(payer, checked.signing_hash(), &checked.signature, || {
+            checked.check_eoa_signature()
+        })
+        .await
+        .map_err(|r| with_payer(r.reason))?;
+
+        let record = self
+            .read(
+                terms.registry,
+                InvoiceRegistry::recordOfCall {
+                    id: terms.invoice_id,
+                },
+            )
+            .await?;
+        // `IInvoiceRegistry.Status`: 0 unpaid, 1 paid, 2 cancelled.
+        match record.status {
+            1 => return Err(with_payer(ErrorReason::InvoiceAlreadyPaid)),
+            2 => return Err(with_payer(ErrorReason::InvoiceCancelled)),
+            _ => {}
+        }
+
+        let a = &checked.authorization;
+        let settle = InvoiceRegistry::payWithAuthorizationCall {
+            invoice: registry_invoice(&terms.invoice),
+            issuerSignature: terms.issuer_signature.clone(),
+            payer,
+            validAfter: a.valid_after,
+            validBefore: a.valid_before,
+            authorization: checked.signature.clone(),
+        };
+        match self.simulate(terms.registry, settle.abi_encode()).await {
+            Ok(_) => Ok(payer),
+            Err(ChainError::Reverted { data }) => {
+                Err(with_payer(match InvoiceRegistryErrors::abi_decode(&data) {
+                    Ok(InvoiceRegistryErrors::InvoiceAlreadyPaid(_)) => {
+                        ErrorReason::InvoiceAlreadyPaid
+                    }
+                    Ok(InvoiceRegistryErrors::InvoiceIsCancelled(_)) => {
+                        ErrorReason::InvoiceCancelled
+                    }
+                    Ok(InvoiceRegistryErrors::InvoiceExpired(_)) => ErrorReason::InvoiceExpired,
+                    Ok(InvoiceRegistryErrors::InvalidIssuerSignature(_)) => {
+                        ErrorReason::InvoiceIssuerSignature
+                    }
+                    Ok(
+                        InvoiceRegistryErrors::WrongNetwork(_)
+                        | InvoiceRegistryErrors::InvalidInvoice(_),
+                    ) => ErrorReason::InvoiceTerms,
+                    _ => {
+                        self.explain_token_failure(
+                            terms.token.asset,
+                            payer,
+                            a.nonce,
+                            a.value,
+                            requirements,
+                        )
+                        .await
+                    }
+                }))
+            }
+            Err(err) => Err(unexpected(err)),
+        }
+    }
+
+    /// Refuses assets (and registries) without code.
+    async fn require_code(&self, address: Address) -> Result<(), Refusal> {
+        if self
+            .chain
+            .code(address)
+            .await
+            .map_err(unexpected)?
+            .is_empty()
+        {
+            return Err(ErrorReason::AssetNotDeployedContract.into());
+        }
+        Ok(())
+    }
+
+    /// Checks a payer's signature of `digest`: ERC-1271 if the payer has code, ECDSA (`eoa`) otherwise.
+    async fn check_signature(
+        &self,
+        payer: Address,
+        digest: B256,
+        signature: &Bytes,
+        eoa: impl FnOnce() -> Result<(), ErrorReason>,
+    ) -> Result<(), Refusal> {
+        if self.chain.code(payer).await.map_err(unexpected)?.is_empty() {
+            return eoa().map_err(Refusal::from);
+        }
+        let call = IERC1271::isValidSignatureCall {
+            hash: digest,
+            signature: signature.clone(),
+        };
+        match self.simulate(payer, call.abi_encode()).await {
+            Ok(out)
+                if IERC1271::isValidSignatureCall::abi_decode_returns(&out)
+                    .ok()
+                    .map(|m| m.0)
+                    == Some(ERC1271_MAGIC) =>
+            {
+                Ok(())
+            }
+            Ok(_) | Err(ChainError::Reverted { .. }) => Err(ErrorReason::ExactEvmSignature.into()),
+            Err(err) => Err(unexpected(err)),
+        }
+    }
+
+    /// Explains why a token transfer would fail by reading the token's state, as the official facilitator
+    /// does: a used nonce, a short balance, a token whose EIP-712 domain differs from the offer.
+    async fn explain_token_failure(
+        &self,
+        token: Address,
+        payer: Address,
+        nonce: B256,
+        value: U256,
+        requirements: &PaymentRequirements,
+    ) -> ErrorReason {
+        match self
+            .read(
+                token,
+                IERC3009::authorizationStateCall {
+                    authorizer: payer,
+                    nonce,
+                },
+            )
+            .await
+        {
+            Ok(true) => return ErrorReason::ExactEvmNonceAlreadyUsed,
+            Ok(false) => {}
+            Err(_) => return ErrorReason::ExactEvmEip3009NotSupported,
+        }
+        if let Ok(balance) = self
+            .read(token, IToken::balanceOfCall { account: payer })
+            .await
+            && balance < value
+        {
+            return ErrorReason::ExactEvmInsufficientBalance;
+        }
+        if let (Ok(name), Some(expected)) = (
+            self.read(token, IToken::nameCall {}).await,
+            requirements.extra_str("name"),
+        ) && name != expected
+        {
+            return ErrorReason::ExactEvmTokenNameMismatch;
+        }
+        if let (Ok(version), Some(expected)) = (
+            self.read(token, IToken::versionCall {}).await,
+            requirements.extra_str("version"),
+        ) && version != expected
+        {
+            return ErrorReason::ExactEvmTokenVersionMismatch;
+        }
+        ErrorReason::ExactEvmSimulationFailed
+    }
+
+    /// Simulates a call from the facilitator's own account.
+    async fn simulate(&self, to: Address, data: Vec<u8>) -> Result<Bytes, ChainError> {
+        self.chain
+            .call(Call {
+                from: self.address,
+                to,
+                data: data.into(),
+            })
+            .await
+    }
+
+    /// Reads a view function.
+    async fn read<T: SolCall>(&self, to: Address, call: T) -> Result<T::Return, Refusal> {
+        let out = self
+            .simulate(to, call.abi_encode())
+            .await
+            .map_err(unexpected)?;
+        T::abi_decode_returns(&out).map_err(|_| Refusal::from(ErrorReason::UnexpectedVerifyError))
+    }
+}

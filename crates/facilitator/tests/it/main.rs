@@ -1,0 +1,174 @@
+//! The facilitator against a real chain (anvil): every check that needs the chain, with the reason code
+//! each bad payment must get.
+
+mod verify;
+
+use alloy::{
+    network::EthereumWallet,
+    node_bindings::AnvilInstance,
+    primitives::{Address, B256, U256, keccak256},
+    providers::{DynProvider, Provider, ProviderBuilder},
+    signers::local::PrivateKeySigner,
+};
+use quittance_bindings::{InvoiceRegistry, TestStablecoin};
+use quittance_chain::RpcChain;
+use quittance_cli::devnet::spawn_anvil;
+use quittance_facilitator::Facilitator;
+use quittance_x402::{
+    PaymentPayload, PaymentRequirements, ResourceInfo, VerifyRequest, X402_V2, exact, invoice,
+};
+use std::time::Duration;
+
+pub(crate) const TIMEOUT: Option<Duration> = Some(Duration::from_secs(30));
+pub(crate) const PRICE: u64 = 10_000;
+pub(crate) const URL: &str = "http://127.0.0.1/report";
+
+/// A fresh anvil with the token and the registry deployed, a funded agent, a seller, and a facilitator.
+pub(crate) struct World {
+    pub(crate) _anvil: AnvilInstance,
+    /// Signs as the deployer (anvil account 0).
+    pub(crate) rpc: DynProvider,
+    /// Signs as the seller (anvil account 2), who issues invoices.
+    pub(crate) seller_rpc: DynProvider,
+    pub(crate) token: TestStablecoin::TestStablecoinInstance<DynProvider>,
+    pub(crate) registry: InvoiceRegistry::InvoiceRegistryInstance<DynProvider>,
+    pub(crate) seller: PrivateKeySigner,
+    pub(crate) payee: Address,
+    pub(crate) agent: PrivateKeySigner,
+    pub(crate) facilitator: Facilitator<RpcChain>,
+}
+
+impl World {
+    pub(crate) async fn new() -> eyre::Result<Self> {
+        let anvil = spawn_anvil()?;
+        let signer = |i: usize| PrivateKeySigner::from(anvil.keys()[i].clone());
+        let connect = |s: PrivateKeySigner| {
+            ProviderBuilder::new()
+                .wallet(EthereumWallet::from(s))
+                .connect_http(anvil.endpoint_url())
+                .erased()
+        };
+        let deployer = signer(0);
+        let rpc = connect(deployer.clone());
+        let token = TestStablecoin::deploy(
+            rpc.clone(),
+            "USD Coin".into(),
+            "USDC".into(),
+            "2".into(),
+            deployer.address(),
+        )
+        .await?;
+        let registry = InvoiceRegistry::deploy(rpc.clone(), deployer.address()).await?;
+        let agent = PrivateKeySigner::from_bytes(&keccak256("agent"))?;
+        token
+            .mint(agent.address(), U256::from(1_000_000u64))
+            .send()
+            .await?
+            .with_timeout(TIMEOUT)
+            .get_receipt()
+            .await?;
+        let facilitator =
+            Facilitator::new(RpcChain::http(anvil.endpoint_url()), signer(1).address()).await?;
+        let seller = signer(2);
+        Ok(Self {
+            seller_rpc: connect(seller.clone()),
+            _anvil: anvil,
+            rpc,
+            token,
+            registry,
+            seller,
+            payee: PrivateKeySigner::from_bytes(&keccak256("payee"))?.address(),
+            agent,
+            facilitator,
+        })
+    }
+
+    pub(crate) async fn now(&self) -> eyre::Result<u64> {
+        Ok(self
+            .rpc
+            .get_block_by_number(Default::default())
+            .await?
+            .expect("a latest block")
+            .header
+            .timestamp)
+    }
+
+    /// The seller's `exact` option for the token (or for `asset`, with `name` as the token's EIP-712 name).
+    pub(crate) fn exact_option(&self, asset: Address, name: &str) -> PaymentRequirements {
+        serde_json::from_value(serde_json::json!({
+            "scheme": "exact", "network": self.facilitator.network(), "amount": PRICE.to_string(),
+            "asset": asset, "payTo": self.payee, "maxTimeoutSeconds": 120,
+            "extra": {"name": name, "version": "2"}
+        }))
+        .expect("valid option")
+    }
+
+    pub(crate) async fn pay_exact(
+        &self,
+        option: &PaymentRequirements,
+        payer: &PrivateKeySigner,
+    ) -> eyre::Result<PaymentPayload> {
+        let nonce = B256::random();
+        Ok(exact::pay(
+            option,
+            None,
+            payer,
+            payer.address(),
+            self.now().await?,
+            nonce,
+        )?)
+    }
+
+    /// The seller's `invoice` option for [`URL`].
+    pub(crate) async fn invoice_option(
+        &self,
+        salt: &str,
+    ) -> eyre::Result<(invoice::Invoice, PaymentRequirements)> {
+        let the_invoice = invoice::Invoice {
+            issuer: self.seller.address(),
+            payee: self.payee,
+            token: *self.token.address(),
+            amount: U256::from(PRICE),
+            deadline: U256::from(self.now().await? + 600),
+            resource: invoice::resource_hash(URL),
+            network: self.facilitator.network().into(),
+            salt: keccak256(salt),
+        };
+        let option = invoice::offer(
+            the_invoice.clone(),
+            *self.registry.address(),
+            "USD Coin",
+            "2",
+            120,
+            &self.seller,
+        )?;
+        Ok((the_invoice, option))
+    }
+
+    pub(crate) async fn pay_invoice(
+        &self,
+        option: &PaymentRequirements,
+        payer: &PrivateKeySigner,
+    ) -> eyre::Result<PaymentPayload> {
+        let resource = ResourceInfo {
+            url: URL.into(),
+            description: None,
+            mime_type: None,
+        };
+        Ok(invoice::pay(
+            option,
+            &resource,
+            payer,
+            payer.address(),
+            self.now().await?,
+        )?)
+    }
+}
+
+pub(crate) fn request(payment: PaymentPayload, requirements: PaymentRequirements) -> VerifyRequest {
+    VerifyRequest {
+        x402_version: X402_V2,
+        payment_payload: payment,
+        payment_requirements: requirements,
+    }
+}
