@@ -2,7 +2,7 @@
 
 use alloy::{
     network::TransactionBuilder,
-    primitives::{Address, Bytes},
+    primitives::{Address, B256, Bytes, Log},
     providers::{DynProvider, Provider, ProviderBuilder},
     rpc::types::TransactionRequest,
     transports::{RpcError, TransportErrorKind},
@@ -44,6 +44,30 @@ pub struct Call {
     pub data: Bytes,
 }
 
+/// EIP-1559 fees for a new transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fees {
+    /// `maxFeePerGas`.
+    pub max_fee_per_gas: u128,
+    /// `maxPriorityFeePerGas`.
+    pub max_priority_fee_per_gas: u128,
+}
+
+/// A mined transaction's outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    /// The transaction hash.
+    pub transaction_hash: B256,
+    /// Whether it succeeded (false: it reverted).
+    pub success: bool,
+    /// The block it was mined in.
+    pub block_number: u64,
+    /// The gas it used.
+    pub gas_used: u64,
+    /// Its logs, in order.
+    pub logs: Vec<Log>,
+}
+
 /// What Quittance needs from a chain.
 pub trait Chain: Send + Sync {
     /// The chain id.
@@ -57,6 +81,22 @@ pub trait Chain: Send + Sync {
 
     /// Simulates `call` against the latest state and returns its output, or [`ChainError::Reverted`].
     fn call(&self, call: Call) -> impl Future<Output = Result<Bytes, ChainError>> + Send;
+
+    /// The gas `call` would use as a transaction, or [`ChainError::Reverted`].
+    fn estimate_gas(&self, call: Call) -> impl Future<Output = Result<u64, ChainError>> + Send;
+
+    /// Fees for a transaction sent now.
+    fn fees(&self) -> impl Future<Output = Result<Fees, ChainError>> + Send;
+
+    /// The next nonce of `address`, counting transactions waiting in the pool.
+    fn pending_nonce(&self, address: Address) -> impl Future<Output = Result<u64, ChainError>> + Send;
+
+    /// Broadcasts a signed transaction (EIP-2718 bytes). Broadcasting one the chain already knows is not
+    /// an error: it returns the same hash.
+    fn send_raw(&self, raw: Bytes) -> impl Future<Output = Result<B256, ChainError>> + Send;
+
+    /// The receipt of a transaction, once it is mined.
+    fn receipt(&self, hash: B256) -> impl Future<Output = Result<Option<Receipt>, ChainError>> + Send;
 }
 
 /// A chain reached over JSON-RPC (anvil, or any node).
@@ -68,9 +108,7 @@ pub struct RpcChain {
 impl RpcChain {
     /// Connects to the HTTP JSON-RPC endpoint at `url`.
     pub fn http(url: alloy::transports::http::reqwest::Url) -> Self {
-        Self {
-            provider: ProviderBuilder::new().connect_http(url).erased(),
-        }
+        Self { provider: ProviderBuilder::new().connect_http(url).erased() }
     }
 
     /// The provider underneath.
@@ -80,10 +118,7 @@ impl RpcChain {
 }
 
 fn transport(err: RpcError<TransportErrorKind>) -> ChainError {
-    match err
-        .as_error_resp()
-        .and_then(|payload| payload.as_revert_data())
-    {
+    match err.as_error_resp().and_then(|payload| payload.as_revert_data()) {
         Some(data) => ChainError::Reverted { data },
         None => ChainError::Transport(err.to_string()),
     }
@@ -95,14 +130,8 @@ impl Chain for RpcChain {
     }
 
     async fn timestamp(&self) -> Result<u64, ChainError> {
-        let block = self
-            .provider
-            .get_block_by_number(Default::default())
-            .await
-            .map_err(transport)?;
-        block
-            .map(|b| b.header.timestamp)
-            .ok_or_else(|| ChainError::Transport("the chain has no latest block".into()))
+        let block = self.provider.get_block_by_number(Default::default()).await.map_err(transport)?;
+        block.map(|b| b.header.timestamp).ok_or_else(|| ChainError::Transport("the chain has no latest block".into()))
     }
 
     async fn code(&self, address: Address) -> Result<Bytes, ChainError> {
@@ -110,10 +139,54 @@ impl Chain for RpcChain {
     }
 
     async fn call(&self, call: Call) -> Result<Bytes, ChainError> {
-        let request = TransactionRequest::default()
-            .with_from(call.from)
-            .with_to(call.to)
-            .with_input(call.data);
-        self.provider.call(request).await.map_err(transport)
+        self.provider.call(request(call)).await.map_err(transport)
     }
+
+    async fn estimate_gas(&self, call: Call) -> Result<u64, ChainError> {
+        self.provider.estimate_gas(request(call)).await.map_err(transport)
+    }
+
+    async fn fees(&self) -> Result<Fees, ChainError> {
+        let fees = self.provider.estimate_eip1559_fees().await.map_err(transport)?;
+        Ok(Fees { max_fee_per_gas: fees.max_fee_per_gas, max_priority_fee_per_gas: fees.max_priority_fee_per_gas })
+    }
+
+    async fn pending_nonce(&self, address: Address) -> Result<u64, ChainError> {
+        self.provider.get_transaction_count(address).pending().await.map_err(transport)
+    }
+
+    async fn send_raw(&self, raw: Bytes) -> Result<B256, ChainError> {
+        let hash = alloy::primitives::keccak256(&raw);
+        match self.provider.send_raw_transaction(&raw).await {
+            Ok(pending) => Ok(*pending.tx_hash()),
+            // A node that already has the transaction (pool or chain) says so; that is success.
+            Err(err) if is_known_transaction(&err.to_string()) => Ok(hash),
+            Err(err) => Err(transport(err)),
+        }
+    }
+
+    async fn receipt(&self, hash: B256) -> Result<Option<Receipt>, ChainError> {
+        let Some(receipt) = self.provider.get_transaction_receipt(hash).await.map_err(transport)? else {
+            return Ok(None);
+        };
+        Ok(Some(Receipt {
+            transaction_hash: receipt.transaction_hash,
+            success: receipt.status(),
+            block_number: receipt.block_number.unwrap_or_default(),
+            gas_used: receipt.gas_used,
+            logs: receipt.inner.logs().iter().map(|log| log.inner.clone()).collect(),
+        }))
+    }
+}
+
+fn request(call: Call) -> TransactionRequest {
+    TransactionRequest::default().with_from(call.from).with_to(call.to).with_input(call.data)
+}
+
+/// How nodes (geth, reth, anvil) word "I already have this transaction".
+fn is_known_transaction(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    ["already known", "known transaction", "already imported", "transaction already exists"]
+        .iter()
+        .any(|needle| message.contains(needle))
 }

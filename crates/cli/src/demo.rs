@@ -114,51 +114,28 @@ pub async fn run(mut say: impl FnMut(&str)) -> Result<DemoReport, DemoError> {
     let facilitator = PrivateKeySigner::from(keys[1].clone());
     let agent = demo_signer("agent");
     let seller = demo_signer("seller").address();
-    say(&format!(
-        "Started a local chain (anvil, chain id {}) at {}.",
-        anvil.chain_id(),
-        anvil.endpoint()
-    ));
+    say(&format!("Started a local chain (anvil, chain id {}) at {}.", anvil.chain_id(), anvil.endpoint()));
 
-    let issuer_rpc = ProviderBuilder::new()
-        .wallet(EthereumWallet::from(issuer.clone()))
-        .connect_http(anvil.endpoint_url());
-    let facilitator_rpc = ProviderBuilder::new()
-        .wallet(EthereumWallet::from(facilitator.clone()))
-        .connect_http(anvil.endpoint_url());
+    let issuer_rpc =
+        ProviderBuilder::new().wallet(EthereumWallet::from(issuer.clone())).connect_http(anvil.endpoint_url());
+    let facilitator_rpc =
+        ProviderBuilder::new().wallet(EthereumWallet::from(facilitator.clone())).connect_http(anvil.endpoint_url());
 
-    let token = TestStablecoin::deploy(
-        &issuer_rpc,
-        "USD Coin".into(),
-        "USDC".into(),
-        "2".into(),
-        issuer.address(),
-    )
-    .await
-    .map_err(|source| DemoError::Contract {
-        step: "deploying the stable-coin",
-        source,
-    })?;
+    let token = TestStablecoin::deploy(&issuer_rpc, "USD Coin".into(), "USDC".into(), "2".into(), issuer.address())
+        .await
+        .map_err(|source| DemoError::Contract { step: "deploying the stable-coin", source })?;
     let token_address = *token.address();
-    say(&format!(
-        "Deployed a USDC look-alike (6 decimals, EIP-3009) at {token_address}."
-    ));
+    say(&format!("Deployed a USDC look-alike (6 decimals, EIP-3009) at {token_address}."));
 
     let receipt = token
         .mint(agent.address(), U256::from(AGENT_FUNDS))
         .send()
         .await
-        .map_err(|source| DemoError::Contract {
-            step: "minting to the agent",
-            source,
-        })?
+        .map_err(|source| DemoError::Contract { step: "minting to the agent", source })?
         .with_timeout(Some(RECEIPT_TIMEOUT))
         .get_receipt()
         .await
-        .map_err(|source| DemoError::Pending {
-            step: "minting to the agent",
-            source,
-        })?;
+        .map_err(|source| DemoError::Pending { step: "minting to the agent", source })?;
     if !receipt.status() {
         return Err(DemoError::Unexpected("minting reverted".into()));
     }
@@ -176,10 +153,7 @@ pub async fn run(mut say: impl FnMut(&str)) -> Result<DemoReport, DemoError> {
                 .balanceOf(who)
                 .call()
                 .await
-                .map_err(|source| DemoError::Contract {
-                    step: "reading a balance",
-                    source,
-                })
+                .map_err(|source| DemoError::Contract { step: "reading a balance", source })
         }
     };
     let balances_before = (balance(agent.address()).await?, balance(seller).await?);
@@ -190,10 +164,7 @@ pub async fn run(mut say: impl FnMut(&str)) -> Result<DemoReport, DemoError> {
         .eip712Domain()
         .call()
         .await
-        .map_err(|source| DemoError::Contract {
-            step: "reading the token's EIP-712 domain",
-            source,
-        })?;
+        .map_err(|source| DemoError::Contract { step: "reading the token's EIP-712 domain", source })?;
     let offered = PaymentRequirements {
         scheme: exact::SCHEME.into(),
         network: Network::eip155(anvil.chain_id()).to_string(),
@@ -209,10 +180,7 @@ pub async fn run(mut say: impl FnMut(&str)) -> Result<DemoReport, DemoError> {
     let now = facilitator_rpc
         .get_block_by_number(Default::default())
         .await
-        .map_err(|source| DemoError::Rpc {
-            step: "reading the latest block",
-            source,
-        })?
+        .map_err(|source| DemoError::Rpc { step: "reading the latest block", source })?
         .ok_or_else(|| DemoError::Unexpected("the chain has no latest block".into()))?
         .header
         .timestamp;
@@ -246,29 +214,17 @@ pub async fn run(mut say: impl FnMut(&str)) -> Result<DemoReport, DemoError> {
         checked.signature.clone(),
     );
     // Simulate first: a transaction that would revert is never sent (it would waste a nonce and gas).
-    settle.call().await.map_err(|source| DemoError::Contract {
-        step: "simulating the settlement",
-        source,
-    })?;
+    settle.call().await.map_err(|source| DemoError::Contract { step: "simulating the settlement", source })?;
     let receipt = settle
         .send()
         .await
-        .map_err(|source| DemoError::Contract {
-            step: "submitting the settlement",
-            source,
-        })?
+        .map_err(|source| DemoError::Contract { step: "submitting the settlement", source })?
         .with_timeout(Some(RECEIPT_TIMEOUT))
         .get_receipt()
         .await
-        .map_err(|source| DemoError::Pending {
-            step: "waiting for the settlement",
-            source,
-        })?;
+        .map_err(|source| DemoError::Pending { step: "waiting for the settlement", source })?;
     if !receipt.status() {
-        return Err(DemoError::Unexpected(format!(
-            "settlement {} reverted",
-            receipt.transaction_hash
-        )));
+        return Err(DemoError::Unexpected(format!("settlement {} reverted", receipt.transaction_hash)));
     }
     let used = receipt
         .inner
@@ -276,9 +232,7 @@ pub async fn run(mut say: impl FnMut(&str)) -> Result<DemoReport, DemoError> {
         .iter()
         .filter(|log| log.address() == token_address)
         .find_map(|log| log.log_decode::<AuthorizationUsed>().ok())
-        .ok_or_else(|| {
-            DemoError::Unexpected("the settlement emitted no AuthorizationUsed event".into())
-        })?;
+        .ok_or_else(|| DemoError::Unexpected("the settlement emitted no AuthorizationUsed event".into()))?;
     say(&format!(
         "The facilitator {} submitted it in transaction {} ({} gas, paid by the facilitator).",
         facilitator.address(),
@@ -299,28 +253,18 @@ pub async fn run(mut say: impl FnMut(&str)) -> Result<DemoReport, DemoError> {
 
     let replay_error = match settle.call().await {
         Ok(_) => {
-            return Err(DemoError::Unexpected(
-                "a replayed authorization would have paid twice".into(),
-            ));
+            return Err(DemoError::Unexpected("a replayed authorization would have paid twice".into()));
         }
         Err(err) => err
             .as_decoded_interface_error::<TestStablecoinErrors>()
-            .ok_or_else(|| {
-                DemoError::Unexpected(format!("a replay failed for an unexpected reason: {err}"))
-            })?,
+            .ok_or_else(|| DemoError::Unexpected(format!("a replay failed for an unexpected reason: {err}")))?,
     };
-    say(&format!(
-        "Replaying the same signature is refused by the token: {}.",
-        describe(&replay_error)
-    ));
+    say(&format!("Replaying the same signature is refused by the token: {}.", describe(&replay_error)));
 
     let agent_ether = facilitator_rpc
         .get_balance(agent.address())
         .await
-        .map_err(|source| DemoError::Rpc {
-            step: "reading the agent's ether",
-            source,
-        })?;
+        .map_err(|source| DemoError::Rpc { step: "reading the agent's ether", source })?;
 
     Ok(DemoReport {
         chain_id: anvil.chain_id(),
@@ -344,28 +288,16 @@ pub async fn run(mut say: impl FnMut(&str)) -> Result<DemoReport, DemoError> {
 pub fn describe(error: &TestStablecoinErrors) -> String {
     match error {
         TestStablecoinErrors::AuthorizationAlreadyUsed(e) => {
-            format!(
-                "AuthorizationAlreadyUsed (nonce {} of {} is spent)",
-                e.nonce, e.authorizer
-            )
+            format!("AuthorizationAlreadyUsed (nonce {} of {} is spent)", e.nonce, e.authorizer)
         }
         TestStablecoinErrors::AuthorizationExpired(e) => {
-            format!(
-                "AuthorizationExpired (valid before {}, now {})",
-                e.validBefore, e.timestamp
-            )
+            format!("AuthorizationExpired (valid before {}, now {})", e.validBefore, e.timestamp)
         }
         TestStablecoinErrors::AuthorizationNotYetValid(e) => {
-            format!(
-                "AuthorizationNotYetValid (valid after {}, now {})",
-                e.validAfter, e.timestamp
-            )
+            format!("AuthorizationNotYetValid (valid after {}, now {})", e.validAfter, e.timestamp)
         }
         TestStablecoinErrors::InvalidAuthorizationSignature(e) => {
-            format!(
-                "InvalidAuthorizationSignature (not signed by {})",
-                e.authorizer
-            )
+            format!("InvalidAuthorizationSignature (not signed by {})", e.authorizer)
         }
         other => format!("{other:?}"),
     }

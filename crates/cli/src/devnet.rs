@@ -22,12 +22,7 @@ pub fn anvil_path() -> PathBuf {
     [from_cwd, Some(from_source)]
         .into_iter()
         .flatten()
-        .flat_map(|start| {
-            start
-                .ancestors()
-                .map(|dir| dir.join(ANVIL_IN_NODE_MODULES))
-                .collect::<Vec<_>>()
-        })
+        .flat_map(|start| start.ancestors().map(|dir| dir.join(ANVIL_IN_NODE_MODULES)).collect::<Vec<_>>())
         .find(|candidate| candidate.is_file())
         .unwrap_or_else(|| PathBuf::from("anvil"))
 }
@@ -36,9 +31,7 @@ pub fn anvil_path() -> PathBuf {
 #[derive(Debug, thiserror::Error)]
 pub enum DevnetError {
     /// anvil could not be started.
-    #[error(
-        "could not start anvil at {path}: {source} (run `npm ci` in the repository root, or set {ANVIL_ENV})"
-    )]
+    #[error("could not start anvil at {path}: {source} (run `npm ci` in the repository root, or set {ANVIL_ENV})")]
     Spawn {
         /// The binary that was tried.
         path: PathBuf,

@@ -4,11 +4,7 @@ use clap::{Parser, Subcommand};
 use quittance_cli::demo;
 
 #[derive(Parser)]
-#[command(
-    name = "quittance",
-    version,
-    about = "x402 agent payments on EVM chains"
-)]
+#[command(name = "quittance", version, about = "x402 agent payments on EVM chains")]
 struct Cli {
     #[command(subcommand)]
     command: Command,

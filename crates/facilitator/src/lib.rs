@@ -1,31 +1,68 @@
 #![doc = include_str!("../README.md")]
 
+mod ledger;
+mod settle;
 mod verify;
 
-use alloy::primitives::Address;
+pub use ledger::{Entry, Ledger, LedgerError, SqliteLedger};
+pub use settle::SettleConfig;
+
+use alloy::{primitives::Address, signers::local::PrivateKeySigner};
 use quittance_bindings::invoice_registry::IInvoiceRegistry;
 use quittance_chain::{Chain, ChainError};
 use quittance_x402::{Network, SupportedKind, SupportedResponse, X402_V2, exact, invoice};
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, sync::Arc};
 
-/// A facilitator for one chain: verifies (and, to come, settles) x402 payments of the `exact` and
-/// `invoice` schemes on it.
-#[derive(Debug, Clone)]
+/// Why a facilitator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum FacilitatorError {
+    /// The chain failed.
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    /// The ledger failed.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+}
+
+/// A facilitator for one chain: verifies and settles x402 payments of the `exact` and `invoice` schemes,
+/// recording every settlement in a durable [`Ledger`] so that none is lost or made twice.
+#[derive(Debug)]
 pub struct Facilitator<C> {
     chain: C,
+    signer: PrivateKeySigner,
     address: Address,
+    chain_id: u64,
     network: String,
+    ledger: Arc<dyn Ledger>,
+    config: SettleConfig,
+    /// The next nonce of the facilitator's account; `None` until read from the chain (or after a rejected
+    /// broadcast). Held while a transaction is signed, recorded and broadcast, so nonces never collide.
+    next_nonce: tokio::sync::Mutex<Option<u64>>,
 }
 
 impl<C: Chain> Facilitator<C> {
-    /// A facilitator on `chain` whose transactions come from `address` (simulations run from it too).
-    pub async fn new(chain: C, address: Address) -> Result<Self, ChainError> {
-        let network = Network::eip155(chain.chain_id().await?).to_string();
-        Ok(Self {
+    /// A facilitator on `chain` that sends its transactions with `signer` and records them in `ledger`.
+    /// Settlements a previous run left unfinished are resumed first (re-broadcast exactly as signed, or
+    /// concluded from their receipts).
+    pub async fn new(
+        chain: C,
+        signer: PrivateKeySigner,
+        ledger: Arc<dyn Ledger>,
+        config: SettleConfig,
+    ) -> Result<Self, FacilitatorError> {
+        let chain_id = chain.chain_id().await?;
+        let facilitator = Self {
+            address: signer.address(),
+            network: Network::eip155(chain_id).to_string(),
             chain,
-            address,
-            network,
-        })
+            signer,
+            chain_id,
+            ledger,
+            config,
+            next_nonce: tokio::sync::Mutex::new(None),
+        };
+        facilitator.resume().await?;
+        Ok(facilitator)
     }
 
     /// The CAIP-2 network it serves.
@@ -54,10 +91,7 @@ impl<C: Chain> Facilitator<C> {
         SupportedResponse {
             kinds: vec![kind(exact::SCHEME), kind(invoice::SCHEME)],
             extensions: vec![],
-            signers: BTreeMap::from([(
-                "eip155:*".to_owned(),
-                vec![self.address.to_checksum(None)],
-            )]),
+            signers: BTreeMap::from([("eip155:*".to_owned(), vec![self.address.to_checksum(None)])]),
         }
     }
 }

@@ -13,8 +13,7 @@ use quittance_bindings::{
 };
 use quittance_chain::{Call, Chain, ChainError};
 use quittance_x402::{
-    ErrorReason, PaymentPayload, PaymentRequirements, VerifyRequest, VerifyResponse, X402_V2,
-    exact, invoice,
+    ErrorReason, PaymentPayload, PaymentRequirements, VerifyRequest, VerifyResponse, X402_V2, exact, invoice,
 };
 
 sol! {
@@ -43,10 +42,7 @@ pub(crate) struct Refusal {
 
 impl From<ErrorReason> for Refusal {
     fn from(reason: ErrorReason) -> Self {
-        Self {
-            reason,
-            payer: None,
-        }
+        Self { reason, payer: None }
     }
 }
 
@@ -110,18 +106,11 @@ impl<C: Chain> Facilitator<C> {
     ) -> Result<Address, Refusal> {
         let checked = exact::check(payment, requirements, now)?;
         let payer = checked.payer();
-        let with_payer = |reason: ErrorReason| Refusal {
-            reason,
-            payer: Some(payer),
-        };
-        self.require_code(checked.terms.asset)
+        let with_payer = |reason: ErrorReason| Refusal { reason, payer: Some(payer) };
+        self.require_code(checked.terms.asset).await.map_err(|r| with_payer(r.reason))?;
+        self.check_signature(payer, checked.signing_hash(), &checked.signature, || checked.check_eoa_signature())
             .await
             .map_err(|r| with_payer(r.reason))?;
-        self.check_signature(payer, checked.signing_hash(), &checked.signature, || {
-            checked.check_eoa_signature()
-        })
-        .await
-        .map_err(|r| with_payer(r.reason))?;
 
         let a = &checked.authorization;
         let settle = IERC3009::transferWithAuthorization_0Call {
@@ -133,20 +122,10 @@ impl<C: Chain> Facilitator<C> {
             nonce: a.nonce,
             signature: checked.signature.clone(),
         };
-        match self
-            .simulate(checked.terms.asset, settle.abi_encode())
-            .await
-        {
+        match self.simulate(checked.terms.asset, settle.abi_encode()).await {
             Ok(_) => Ok(payer),
             Err(ChainError::Reverted { .. }) => Err(with_payer(
-                self.explain_token_failure(
-                    checked.terms.asset,
-                    payer,
-                    a.nonce,
-                    a.value,
-                    requirements,
-                )
-                .await,
+                self.explain_token_failure(checked.terms.asset, payer, a.nonce, a.value, requirements).await,
             )),
             Err(err) => Err(unexpected(err)),
         }
@@ -160,41 +139,19 @@ impl<C: Chain> Facilitator<C> {
     ) -> Result<Address, Refusal> {
         let checked = invoice::check(payment, requirements, now)?;
         let payer = checked.payer();
-        let with_payer = |reason: ErrorReason| Refusal {
-            reason,
-            payer: Some(payer),
-        };
+        let with_payer = |reason: ErrorReason| Refusal { reason, payer: Some(payer) };
         let terms = &checked.terms;
-        self.require_code(terms.token.asset)
-            .await
-            .map_err(|r| with_payer(r.reason))?;
-        self.require_code(terms.registry)
-            .await
-            .map_err(|r| with_payer(r.reason))?;
+        self.require_code(terms.token.asset).await.map_err(|r| with_payer(r.reason))?;
+        self.require_code(terms.registry).await.map_err(|r| with_payer(r.reason))?;
         // An EOA issuer is checked here; a contract issuer (ERC-1271) by the registry in the simulation.
-        if self
-            .chain
-            .code(terms.invoice.issuer)
-            .await
-            .map_err(unexpected)?
-            .is_empty()
-        {
+        if self.chain.code(terms.invoice.issuer).await.map_err(unexpected)?.is_empty() {
             terms.check_issuer().map_err(with_payer)?;
         }
-        self.check_signature(payer, checked.signing_hash(), &checked.signature, || {
-            checked.check_eoa_signature()
-        })
-        .await
-        .map_err(|r| with_payer(r.reason))?;
+        self.check_signature(payer, checked.signing_hash(), &checked.signature, || checked.check_eoa_signature())
+            .await
+            .map_err(|r| with_payer(r.reason))?;
 
-        let record = self
-            .read(
-                terms.registry,
-                InvoiceRegistry::recordOfCall {
-                    id: terms.invoice_id,
-                },
-            )
-            .await?;
+        let record = self.read(terms.registry, InvoiceRegistry::recordOfCall { id: terms.invoice_id }).await?;
         // `IInvoiceRegistry.Status`: 0 unpaid, 1 paid, 2 cancelled.
         match record.status {
             1 => return Err(with_payer(ErrorReason::InvoiceAlreadyPaid)),
@@ -213,54 +170,30 @@ impl<C: Chain> Facilitator<C> {
         };
         match self.simulate(terms.registry, settle.abi_encode()).await {
             Ok(_) => Ok(payer),
-            Err(ChainError::Reverted { data }) => {
-                Err(with_payer(match InvoiceRegistryErrors::abi_decode(&data) {
-                    Ok(InvoiceRegistryErrors::InvoiceAlreadyPaid(_)) => {
-                        ErrorReason::InvoiceAlreadyPaid
-                    }
-                    Ok(InvoiceRegistryErrors::InvoiceIsCancelled(_)) => {
-                        ErrorReason::InvoiceCancelled
-                    }
-                    Ok(InvoiceRegistryErrors::InvoiceExpired(_)) => ErrorReason::InvoiceExpired,
-                    Ok(InvoiceRegistryErrors::InvalidIssuerSignature(_)) => {
-                        ErrorReason::InvoiceIssuerSignature
-                    }
-                    Ok(
-                        InvoiceRegistryErrors::WrongNetwork(_)
-                        | InvoiceRegistryErrors::InvalidInvoice(_),
-                    ) => ErrorReason::InvoiceTerms,
-                    _ => {
-                        self.explain_token_failure(
-                            terms.token.asset,
-                            payer,
-                            a.nonce,
-                            a.value,
-                            requirements,
-                        )
-                        .await
-                    }
-                }))
-            }
+            Err(ChainError::Reverted { data }) => Err(with_payer(match InvoiceRegistryErrors::abi_decode(&data) {
+                Ok(InvoiceRegistryErrors::InvoiceAlreadyPaid(_)) => ErrorReason::InvoiceAlreadyPaid,
+                Ok(InvoiceRegistryErrors::InvoiceIsCancelled(_)) => ErrorReason::InvoiceCancelled,
+                Ok(InvoiceRegistryErrors::InvoiceExpired(_)) => ErrorReason::InvoiceExpired,
+                Ok(InvoiceRegistryErrors::InvalidIssuerSignature(_)) => ErrorReason::InvoiceIssuerSignature,
+                Ok(InvoiceRegistryErrors::WrongNetwork(_) | InvoiceRegistryErrors::InvalidInvoice(_)) => {
+                    ErrorReason::InvoiceTerms
+                }
+                _ => self.explain_token_failure(terms.token.asset, payer, a.nonce, a.value, requirements).await,
+            })),
             Err(err) => Err(unexpected(err)),
         }
     }
 
     /// Refuses assets (and registries) without code.
     async fn require_code(&self, address: Address) -> Result<(), Refusal> {
-        if self
-            .chain
-            .code(address)
-            .await
-            .map_err(unexpected)?
-            .is_empty()
-        {
+        if self.chain.code(address).await.map_err(unexpected)?.is_empty() {
             return Err(ErrorReason::AssetNotDeployedContract.into());
         }
         Ok(())
     }
 
     /// Checks a payer's signature of `digest`: ERC-1271 if the payer has code, ECDSA (`eoa`) otherwise.
-    async fn check_signature(
+    pub(crate) async fn check_signature(
         &self,
         payer: Address,
         digest: B256,
@@ -270,15 +203,10 @@ impl<C: Chain> Facilitator<C> {
         if self.chain.code(payer).await.map_err(unexpected)?.is_empty() {
             return eoa().map_err(Refusal::from);
         }
-        let call = IERC1271::isValidSignatureCall {
-            hash: digest,
-            signature: signature.clone(),
-        };
+        let call = IERC1271::isValidSignatureCall { hash: digest, signature: signature.clone() };
         match self.simulate(payer, call.abi_encode()).await {
             Ok(out)
-                if IERC1271::isValidSignatureCall::abi_decode_returns(&out)
-                    .ok()
-                    .map(|m| m.0)
+                if IERC1271::isValidSignatureCall::abi_decode_returns(&out).ok().map(|m| m.0)
                     == Some(ERC1271_MAGIC) =>
             {
                 Ok(())
@@ -298,38 +226,25 @@ impl<C: Chain> Facilitator<C> {
         value: U256,
         requirements: &PaymentRequirements,
     ) -> ErrorReason {
-        match self
-            .read(
-                token,
-                IERC3009::authorizationStateCall {
-                    authorizer: payer,
-                    nonce,
-                },
-            )
-            .await
-        {
+        match self.read(token, IERC3009::authorizationStateCall { authorizer: payer, nonce }).await {
             Ok(true) => return ErrorReason::ExactEvmNonceAlreadyUsed,
             Ok(false) => {}
             Err(_) => return ErrorReason::ExactEvmEip3009NotSupported,
         }
-        if let Ok(balance) = self
-            .read(token, IToken::balanceOfCall { account: payer })
-            .await
+        if let Ok(balance) = self.read(token, IToken::balanceOfCall { account: payer }).await
             && balance < value
         {
             return ErrorReason::ExactEvmInsufficientBalance;
         }
-        if let (Ok(name), Some(expected)) = (
-            self.read(token, IToken::nameCall {}).await,
-            requirements.extra_str("name"),
-        ) && name != expected
+        if let (Ok(name), Some(expected)) =
+            (self.read(token, IToken::nameCall {}).await, requirements.extra_str("name"))
+            && name != expected
         {
             return ErrorReason::ExactEvmTokenNameMismatch;
         }
-        if let (Ok(version), Some(expected)) = (
-            self.read(token, IToken::versionCall {}).await,
-            requirements.extra_str("version"),
-        ) && version != expected
+        if let (Ok(version), Some(expected)) =
+            (self.read(token, IToken::versionCall {}).await, requirements.extra_str("version"))
+            && version != expected
         {
             return ErrorReason::ExactEvmTokenVersionMismatch;
         }
@@ -338,21 +253,12 @@ impl<C: Chain> Facilitator<C> {
 
     /// Simulates a call from the facilitator's own account.
     async fn simulate(&self, to: Address, data: Vec<u8>) -> Result<Bytes, ChainError> {
-        self.chain
-            .call(Call {
-                from: self.address,
-                to,
-                data: data.into(),
-            })
-            .await
+        self.chain.call(Call { from: self.address, to, data: data.into() }).await
     }
 
     /// Reads a view function.
     async fn read<T: SolCall>(&self, to: Address, call: T) -> Result<T::Return, Refusal> {
-        let out = self
-            .simulate(to, call.abi_encode())
-            .await
-            .map_err(unexpected)?;
+        let out = self.simulate(to, call.abi_encode()).await.map_err(unexpected)?;
         T::abi_decode_returns(&out).map_err(|_| Refusal::from(ErrorReason::UnexpectedVerifyError))
     }
 }

@@ -58,14 +58,9 @@ pub fn encode_header<T: Serialize>(value: &T) -> String {
 /// padding as the official SDK does.
 pub fn decode_header<T: DeserializeOwned>(header: &str) -> Result<T, DecodeError> {
     if header.len() > MAX_HEADER_BYTES {
-        return Err(DecodeError::TooLarge {
-            len: header.len(),
-            max: MAX_HEADER_BYTES,
-        });
+        return Err(DecodeError::TooLarge { len: header.len(), max: MAX_HEADER_BYTES });
     }
-    let bytes = STANDARD
-        .decode(header)
-        .map_err(|e| DecodeError::Base64(e.to_string()))?;
+    let bytes = STANDARD.decode(header).map_err(|e| DecodeError::Base64(e.to_string()))?;
     let text = std::str::from_utf8(&bytes).map_err(|_| DecodeError::Utf8)?;
     serde_json::from_str(text).map_err(|e| DecodeError::Json(e.to_string()))
 }

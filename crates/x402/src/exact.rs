@@ -65,6 +65,20 @@ pub struct Authorization {
     pub nonce: B256,
 }
 
+impl Authorization {
+    /// Checks the time window at `now`: valid after `validAfter`, and still valid [`VALID_BEFORE_MARGIN`]
+    /// seconds from now, so that a settlement sent now is mined in time.
+    pub fn check_time(&self, now: u64) -> Result<(), ErrorReason> {
+        if self.valid_before < U256::from(now.saturating_add(VALID_BEFORE_MARGIN)) {
+            return Err(ErrorReason::ExactEvmValidBefore);
+        }
+        if self.valid_after > U256::from(now) {
+            return Err(ErrorReason::ExactEvmValidAfter);
+        }
+        Ok(())
+    }
+}
+
 impl From<&Authorization> for TransferWithAuthorization {
     fn from(a: &Authorization) -> Self {
         Self {
@@ -87,12 +101,9 @@ mod decimal {
         serializer.collect_str(value)
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<U256, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<U256, D::Error> {
         let text = String::deserialize(deserializer)?;
-        parse(&text)
-            .ok_or_else(|| serde::de::Error::custom(format!("{text:?} is not a decimal integer")))
+        parse(&text).ok_or_else(|| serde::de::Error::custom(format!("{text:?} is not a decimal integer")))
     }
 
     pub(super) fn parse(text: &str) -> Option<U256> {
@@ -124,26 +135,13 @@ impl ExactTerms {
         if requirements.scheme != SCHEME {
             return Err(ErrorReason::ExactEvmScheme);
         }
-        let (Some(name), Some(version)) = (
-            requirements.extra_str("name"),
-            requirements.extra_str("version"),
-        ) else {
+        let (Some(name), Some(version)) = (requirements.extra_str("name"), requirements.extra_str("version")) else {
             return Err(ErrorReason::ExactEvmMissingEip712Domain);
         };
-        let chain_id = requirements
-            .network()
-            .and_then(|n| n.chain_id())
-            .map_err(|_| ErrorReason::InvalidNetwork)?;
-        let asset: Address = requirements
-            .asset
-            .parse()
-            .map_err(|_| ErrorReason::InvalidPaymentRequirements)?;
-        let pay_to: Address = requirements
-            .pay_to
-            .parse()
-            .map_err(|_| ErrorReason::InvalidPaymentRequirements)?;
-        let amount =
-            decimal::parse(&requirements.amount).ok_or(ErrorReason::InvalidPaymentRequirements)?;
+        let chain_id = requirements.network().and_then(|n| n.chain_id()).map_err(|_| ErrorReason::InvalidNetwork)?;
+        let asset: Address = requirements.asset.parse().map_err(|_| ErrorReason::InvalidPaymentRequirements)?;
+        let pay_to: Address = requirements.pay_to.parse().map_err(|_| ErrorReason::InvalidPaymentRequirements)?;
+        let amount = decimal::parse(&requirements.amount).ok_or(ErrorReason::InvalidPaymentRequirements)?;
         let domain = Eip712Domain::new(
             Some(name.to_owned().into()),
             Some(version.to_owned().into()),
@@ -151,13 +149,7 @@ impl ExactTerms {
             Some(asset),
             None,
         );
-        Ok(Self {
-            domain,
-            asset,
-            pay_to,
-            amount,
-            chain_id,
-        })
+        Ok(Self { domain, asset, pay_to, amount, chain_id })
     }
 }
 
@@ -192,14 +184,8 @@ pub fn pay(
         valid_before: U256::from(now.saturating_add(requirements.max_timeout_seconds)),
         nonce,
     };
-    let signature = signer.sign_typed_data_sync(
-        &TransferWithAuthorization::from(&authorization),
-        &terms.domain,
-    )?;
-    let exact = ExactEvmPayload {
-        signature: signature.as_bytes().into(),
-        authorization,
-    };
+    let signature = signer.sign_typed_data_sync(&TransferWithAuthorization::from(&authorization), &terms.domain)?;
+    let exact = ExactEvmPayload { signature: signature.as_bytes().into(), authorization };
     Ok(PaymentPayload {
         x402_version: X402_V2,
         resource,
@@ -233,6 +219,12 @@ impl Checked {
         TransferWithAuthorization::from(&self.authorization).eip712_signing_hash(&self.terms.domain)
     }
 
+    /// Checks the authorization's time window at `now`: valid after `validAfter`, and still valid
+    /// [`VALID_BEFORE_MARGIN`] seconds from now.
+    pub fn check_time(&self, now: u64) -> Result<(), ErrorReason> {
+        self.authorization.check_time(now)
+    }
+
     /// Checks the signature as an EOA's: 65 bytes, `v` of 27 or 28, low `s` (as the token's ECDSA check
     /// requires), recovering to the payer.
     pub fn check_eoa_signature(&self) -> Result<(), ErrorReason> {
@@ -240,15 +232,18 @@ impl Checked {
     }
 }
 
-/// Runs, in the official SDK's order, every check of an `exact` payment that needs no chain: scheme,
-/// EIP-712 domain, network, payload shape, recipient, time window (with [`VALID_BEFORE_MARGIN`]) and
-/// amount. `requirements` are the server's own (matched with [`crate::find_matching`]), not the client's
-/// echo.
-pub fn check(
-    payment: &PaymentPayload,
-    requirements: &PaymentRequirements,
-    now: u64,
-) -> Result<Checked, ErrorReason> {
+/// Runs every check of an `exact` payment that needs no chain: [`check_terms`], then the time window
+/// against `now` (with [`VALID_BEFORE_MARGIN`]). `requirements` are the server's own (matched with
+/// [`crate::find_matching`]), not the client's echo.
+pub fn check(payment: &PaymentPayload, requirements: &PaymentRequirements, now: u64) -> Result<Checked, ErrorReason> {
+    let checked = check_terms(payment, requirements)?;
+    checked.check_time(now)?;
+    Ok(checked)
+}
+
+/// The checks of an `exact` payment that depend neither on the chain nor on the time: scheme, EIP-712
+/// domain, network, payload shape, recipient and amount. What identifies a payment whatever the hour.
+pub fn check_terms(payment: &PaymentPayload, requirements: &PaymentRequirements) -> Result<Checked, ErrorReason> {
     if payment.accepted.scheme != SCHEME || requirements.scheme != SCHEME {
         return Err(ErrorReason::ExactEvmScheme);
     }
@@ -265,18 +260,8 @@ pub fn check(
     if authorization.to != terms.pay_to {
         return Err(ErrorReason::ExactEvmRecipientMismatch);
     }
-    if authorization.valid_before < U256::from(now.saturating_add(VALID_BEFORE_MARGIN)) {
-        return Err(ErrorReason::ExactEvmValidBefore);
-    }
-    if authorization.valid_after > U256::from(now) {
-        return Err(ErrorReason::ExactEvmValidAfter);
-    }
     if authorization.value != terms.amount {
         return Err(ErrorReason::ExactEvmValueMismatch);
     }
-    Ok(Checked {
-        terms,
-        authorization,
-        signature: exact.signature,
-    })
+    Ok(Checked { terms, authorization, signature: exact.signature })
 }

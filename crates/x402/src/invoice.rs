@@ -117,8 +117,8 @@ impl InvoiceTerms {
         if requirements.scheme != SCHEME {
             return Err(ErrorReason::UnsupportedScheme);
         }
-        let extra: InvoiceExtra = serde_json::from_value(Value::Object(requirements.extra.clone()))
-            .map_err(|_| ErrorReason::InvoiceTerms)?;
+        let extra: InvoiceExtra =
+            serde_json::from_value(Value::Object(requirements.extra.clone())).map_err(|_| ErrorReason::InvoiceTerms)?;
         let mut as_exact = requirements.clone();
         as_exact.scheme = crate::exact::SCHEME.into();
         let token = ExactTerms::from_requirements(&as_exact)?;
@@ -131,13 +131,7 @@ impl InvoiceTerms {
             return Err(ErrorReason::InvoiceTerms);
         }
         let invoice_id = invoice.id(token.chain_id, extra.registry);
-        Ok(Self {
-            token,
-            registry: extra.registry,
-            invoice,
-            invoice_id,
-            issuer_signature: extra.signature,
-        })
+        Ok(Self { token, registry: extra.registry, invoice, invoice_id, issuer_signature: extra.signature })
     }
 
     /// Checks the seller's signature as an EOA's (65 bytes, low `s`, `v` 27 or 28). A seller whose issuer is
@@ -174,9 +168,7 @@ pub fn offer(
         .parse::<crate::Network>()
         .ok()
         .and_then(|n| n.chain_id().ok())
-        .ok_or_else(|| {
-            alloy::signers::Error::message("the invoice's network is not an EVM network")
-        })?;
+        .ok_or_else(|| alloy::signers::Error::message("the invoice's network is not an EVM network"))?;
     let signature = issuer.sign_hash_sync(&invoice.id(chain_id, registry))?;
     let requirements = PaymentRequirements {
         scheme: SCHEME.into(),
@@ -194,15 +186,10 @@ pub fn offer(
         invoice,
         signature: signature.as_bytes().into(),
     };
-    let Value::Object(extra) =
-        serde_json::to_value(extra).expect("the invoice extra always serializes")
-    else {
+    let Value::Object(extra) = serde_json::to_value(extra).expect("the invoice extra always serializes") else {
         unreachable!("a struct serializes to a JSON object")
     };
-    Ok(PaymentRequirements {
-        extra,
-        ..requirements
-    })
+    Ok(PaymentRequirements { extra, ..requirements })
 }
 
 /// Why an agent would not pay an invoice option.
@@ -227,11 +214,8 @@ pub fn pay(
 ) -> Result<PaymentPayload, PayError> {
     let terms = InvoiceTerms::from_requirements(requirements).map_err(PayError::Refused)?;
     terms.check_issuer().map_err(PayError::Refused)?;
-    terms
-        .check_for(&resource.url, now)
-        .map_err(PayError::Refused)?;
-    let valid_before = U256::from(now.saturating_add(requirements.max_timeout_seconds))
-        .min(terms.invoice.deadline);
+    terms.check_for(&resource.url, now).map_err(PayError::Refused)?;
+    let valid_before = U256::from(now.saturating_add(requirements.max_timeout_seconds)).min(terms.invoice.deadline);
     let authorization = Authorization {
         from,
         to: terms.registry,
@@ -240,12 +224,8 @@ pub fn pay(
         valid_before,
         nonce: terms.invoice_id,
     };
-    let signature =
-        signer.sign_typed_data_sync(&receive_message(&authorization), &terms.token.domain)?;
-    let payload = ExactEvmPayload {
-        signature: signature.as_bytes().into(),
-        authorization,
-    };
+    let signature = signer.sign_typed_data_sync(&receive_message(&authorization), &terms.token.domain)?;
+    let payload = ExactEvmPayload { signature: signature.as_bytes().into(), authorization };
     Ok(PaymentPayload {
         x402_version: X402_V2,
         resource: Some(resource.clone()),
@@ -285,6 +265,14 @@ impl Checked {
         self.authorization.from
     }
 
+    /// Checks, at `now`, that the invoice's deadline has not passed and the authorization's time window.
+    pub fn check_time(&self, now: u64) -> Result<(), ErrorReason> {
+        if self.terms.invoice.deadline < U256::from(now) {
+            return Err(ErrorReason::InvoiceExpired);
+        }
+        self.authorization.check_time(now)
+    }
+
     /// The EIP-712 digest the payer signed (a `ReceiveWithAuthorization` in the token's domain).
     pub fn signing_hash(&self) -> B256 {
         receive_message(&self.authorization).eip712_signing_hash(&self.terms.token.domain)
@@ -296,14 +284,18 @@ impl Checked {
     }
 }
 
-/// Every check of an invoice payment that needs no chain: the option is well formed and consistent, the
-/// seller's signature (EOA issuers), the invoice's deadline, and the authorization pays exactly the invoice
-/// amount to the registry with the invoice id as nonce, within its time window.
-pub fn check(
-    payment: &PaymentPayload,
-    requirements: &PaymentRequirements,
-    now: u64,
-) -> Result<Checked, ErrorReason> {
+/// Every check of an invoice payment that needs no chain: [`check_terms`], then the invoice's deadline and
+/// the authorization's time window against `now`.
+pub fn check(payment: &PaymentPayload, requirements: &PaymentRequirements, now: u64) -> Result<Checked, ErrorReason> {
+    let checked = check_terms(payment, requirements)?;
+    checked.check_time(now)?;
+    Ok(checked)
+}
+
+/// The checks of an invoice payment that depend neither on the chain nor on the time: the option is well
+/// formed and consistent, and the authorization pays exactly the invoice amount to the registry with the
+/// invoice id as nonce. (The seller's signature is [`InvoiceTerms::check_issuer`].)
+pub fn check_terms(payment: &PaymentPayload, requirements: &PaymentRequirements) -> Result<Checked, ErrorReason> {
     if payment.accepted.scheme != SCHEME {
         return Err(ErrorReason::UnsupportedScheme);
     }
@@ -311,9 +303,6 @@ pub fn check(
         return Err(ErrorReason::ExactEvmNetworkMismatch);
     }
     let terms = InvoiceTerms::from_requirements(requirements)?;
-    if terms.invoice.deadline < U256::from(now) {
-        return Err(ErrorReason::InvoiceExpired);
-    }
     let payload: ExactEvmPayload =
         serde_json::from_value(payment.payload.clone()).map_err(|_| ErrorReason::InvalidPayload)?;
     let authorization = payload.authorization;
@@ -323,18 +312,8 @@ pub fn check(
     if authorization.nonce != terms.invoice_id {
         return Err(ErrorReason::InvoiceNonceMismatch);
     }
-    if authorization.valid_before < U256::from(now.saturating_add(VALID_BEFORE_MARGIN)) {
-        return Err(ErrorReason::ExactEvmValidBefore);
-    }
-    if authorization.valid_after > U256::from(now) {
-        return Err(ErrorReason::ExactEvmValidAfter);
-    }
     if authorization.value != terms.invoice.amount {
         return Err(ErrorReason::ExactEvmValueMismatch);
     }
-    Ok(Checked {
-        terms,
-        authorization,
-        signature: payload.signature,
-    })
+    Ok(Checked { terms, authorization, signature: payload.signature })
 }

@@ -9,14 +9,13 @@ mod signature;
 mod types;
 
 pub use codec::{
-    DecodeError, MAX_HEADER_BYTES, PAYMENT_REQUIRED, PAYMENT_RESPONSE, PAYMENT_SIGNATURE,
-    X_PAYMENT, X_PAYMENT_RESPONSE, decode_header, encode_header,
+    DecodeError, MAX_HEADER_BYTES, PAYMENT_REQUIRED, PAYMENT_RESPONSE, PAYMENT_SIGNATURE, X_PAYMENT,
+    X_PAYMENT_RESPONSE, decode_header, encode_header,
 };
 pub use network::{Network, NetworkError};
 pub use reason::ErrorReason;
 pub use types::{
-    PaymentPayload, PaymentPayloadV1, PaymentRequired, PaymentRequirements,
-    PaymentRequirementsResponseV1, PaymentRequirementsV1, ResourceInfo, SettleResponse,
-    SettlementResponseV1, SupportedKind, SupportedResponse, VerifyRequest, VerifyResponse, X402_V1,
-    X402_V2, find_matching,
+    PaymentPayload, PaymentPayloadV1, PaymentRequired, PaymentRequirements, PaymentRequirementsResponseV1,
+    PaymentRequirementsV1, ResourceInfo, SettleResponse, SettlementResponseV1, SupportedKind, SupportedResponse,
+    VerifyRequest, VerifyResponse, X402_V1, X402_V2, find_matching,
 };

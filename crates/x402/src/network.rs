@@ -54,10 +54,7 @@ const V1_EVM_NAMES: &[(&str, u64)] = &[
 impl Network {
     /// The EVM network with this chain id: `eip155:<chain id>`.
     pub fn eip155(chain_id: u64) -> Self {
-        Self {
-            namespace: "eip155".into(),
-            reference: chain_id.to_string(),
-        }
+        Self { namespace: "eip155".into(), reference: chain_id.to_string() }
     }
 
     /// The namespace (`eip155`, `solana`, …).
@@ -72,13 +69,10 @@ impl Network {
 
     /// The chain id of an `eip155` network.
     pub fn chain_id(&self) -> Result<u64, NetworkError> {
-        if self.namespace != "eip155" || (self.reference.starts_with('0') && self.reference != "0")
-        {
+        if self.namespace != "eip155" || (self.reference.starts_with('0') && self.reference != "0") {
             return Err(NetworkError::NotEvm(self.to_string()));
         }
-        self.reference
-            .parse()
-            .map_err(|_| NetworkError::NotEvm(self.to_string()))
+        self.reference.parse().map_err(|_| NetworkError::NotEvm(self.to_string()))
     }
 
     /// The network a v1 name stands for (`base` → `eip155:8453`).
@@ -104,20 +98,13 @@ impl FromStr for Network {
         let malformed = || NetworkError::Malformed(s.to_owned());
         let (namespace, reference) = s.split_once(':').ok_or_else(malformed)?;
         let namespace_ok = (3..=8).contains(&namespace.len())
-            && namespace
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            && namespace.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         let reference_ok = (1..=32).contains(&reference.len())
-            && reference
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            && reference.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if !namespace_ok || !reference_ok {
             return Err(malformed());
         }
-        Ok(Self {
-            namespace: namespace.to_owned(),
-            reference: reference.to_owned(),
-        })
+        Ok(Self { namespace: namespace.to_owned(), reference: reference.to_owned() })
     }
 }
 
@@ -135,8 +122,6 @@ impl Serialize for Network {
 
 impl<'de> Deserialize<'de> for Network {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer)?
-            .parse()
-            .map_err(serde::de::Error::custom)
+        String::deserialize(deserializer)?.parse().map_err(serde::de::Error::custom)
     }
 }

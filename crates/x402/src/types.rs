@@ -282,8 +282,6 @@ pub fn find_matching<'a>(
             && o.asset == accepted.asset
             && o.pay_to == accepted.pay_to
             && o.max_timeout_seconds == accepted.max_timeout_seconds
-            && o.extra
-                .iter()
-                .all(|(k, v)| accepted.extra.get(k) == Some(v))
+            && o.extra.iter().all(|(k, v)| accepted.extra.get(k) == Some(v))
     })
 }

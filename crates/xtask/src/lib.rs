@@ -43,8 +43,7 @@ struct BuildConfig {
 
 impl BuildConfig {
     fn load(root: &Path) -> eyre::Result<Self> {
-        let text =
-            fs::read_to_string(root.join("foundry.toml")).wrap_err("reading foundry.toml")?;
+        let text = fs::read_to_string(root.join("foundry.toml")).wrap_err("reading foundry.toml")?;
         let toml: toml::Table = toml::from_str(&text).wrap_err("parsing foundry.toml")?;
         let profile = toml
             .get("profile")
@@ -56,20 +55,17 @@ impl BuildConfig {
                 .get(key)
                 .and_then(|v| v.as_str())
                 .map(str::to_owned)
-                .ok_or_else(|| {
-                    eyre!("foundry.toml: [profile.default].{key} must be set (a string)")
-                })
+                .ok_or_else(|| eyre!("foundry.toml: [profile.default].{key} must be set (a string)"))
         };
         let boolean = |key: &str| -> eyre::Result<bool> {
-            profile.get(key).and_then(|v| v.as_bool()).ok_or_else(|| {
-                eyre!("foundry.toml: [profile.default].{key} must be set (a boolean)")
-            })
+            profile
+                .get(key)
+                .and_then(|v| v.as_bool())
+                .ok_or_else(|| eyre!("foundry.toml: [profile.default].{key} must be set (a boolean)"))
         };
         // The artifacts are deterministic only with these two settings; refuse anything else.
         if string("bytecode_hash")? != "none" || boolean("cbor_metadata")? {
-            bail!(
-                "foundry.toml must keep bytecode_hash = \"none\" and cbor_metadata = false (deterministic bytecode)"
-            );
+            bail!("foundry.toml must keep bytecode_hash = \"none\" and cbor_metadata = false (deterministic bytecode)");
         }
         let optimizer_runs = profile
             .get("optimizer_runs")
@@ -77,8 +73,8 @@ impl BuildConfig {
             .and_then(|v| usize::try_from(v).ok())
             .ok_or_else(|| eyre!("foundry.toml: [profile.default].optimizer_runs must be set"))?;
         let evm_version = string("evm_version")?;
-        let evm_version = EvmVersion::from_str(&evm_version)
-            .map_err(|e| eyre!("foundry.toml: evm_version {evm_version:?}: {e}"))?;
+        let evm_version =
+            EvmVersion::from_str(&evm_version).map_err(|e| eyre!("foundry.toml: evm_version {evm_version:?}: {e}"))?;
 
         let remappings = fs::read_to_string(root.join("remappings.txt"))
             .wrap_err("reading remappings.txt")?
@@ -86,8 +82,7 @@ impl BuildConfig {
             .map(str::trim)
             .filter(|l| !l.is_empty() && !l.starts_with('#'))
             .map(|l| {
-                let mut remapping =
-                    Remapping::from_str(l).map_err(|e| eyre!("remappings.txt: {l:?}: {e}"))?;
+                let mut remapping = Remapping::from_str(l).map_err(|e| eyre!("remappings.txt: {l:?}: {e}"))?;
                 remapping.path = root.join(&remapping.path).to_string_lossy().into_owned();
                 if let Some(context) = remapping.context.as_mut() {
                     *context = root.join(&*context).to_string_lossy().into_owned();
@@ -101,10 +96,7 @@ impl BuildConfig {
             solc: root.join(string("solc")?),
             optimizer: boolean("optimizer")?,
             optimizer_runs,
-            via_ir: profile
-                .get("via_ir")
-                .and_then(|v| v.as_bool())
-                .unwrap_or(false),
+            via_ir: profile.get("via_ir").and_then(|v| v.as_bool()).unwrap_or(false),
             evm_version,
             remappings,
         })
@@ -146,18 +138,12 @@ fn compile(root: &Path, config: &BuildConfig) -> eyre::Result<Vec<Compiled>> {
     settings.remappings = config.remappings.clone();
 
     let solc = Solc::new(&config.solc).wrap_err_with(|| {
-        format!(
-            "running {} --version (is node_modules installed? run `npm ci`)",
-            config.solc.display()
-        )
+        format!("running {} --version (is node_modules installed? run `npm ci`)", config.solc.display())
     })?;
     let solc_version = solc.version.to_string();
     let project = ProjectBuilder::<SolcCompiler, ConfigurableArtifacts>::new(Default::default())
         .paths(paths)
-        .settings(SolcSettings {
-            settings,
-            ..Default::default()
-        })
+        .settings(SolcSettings { settings, ..Default::default() })
         .ephemeral()
         .no_artifacts()
         .offline()
@@ -165,15 +151,8 @@ fn compile(root: &Path, config: &BuildConfig) -> eyre::Result<Vec<Compiled>> {
         .wrap_err("configuring the compiler")?;
 
     // contracts/ only: tests and scripts are forge's business and would only slow this down.
-    let files: Vec<PathBuf> = project
-        .sources()
-        .wrap_err("reading contracts")?
-        .keys()
-        .cloned()
-        .collect();
-    let output = project
-        .compile_files(files)
-        .wrap_err("compiling contracts")?;
+    let files: Vec<PathBuf> = project.sources().wrap_err("reading contracts")?.keys().cloned().collect();
+    let output = project.compile_files(files).wrap_err("compiling contracts")?;
     if output.has_compiler_errors() {
         bail!("the contracts do not compile:\n{output}");
     }
@@ -192,12 +171,7 @@ fn compile(root: &Path, config: &BuildConfig) -> eyre::Result<Vec<Compiled>> {
             continue; // libraries without external functions, empty abstract contracts
         }
         let object = |key: &str| {
-            value
-                .get(key)
-                .and_then(|b| b.get("object"))
-                .and_then(|o| o.as_str())
-                .unwrap_or("0x")
-                .to_owned()
+            value.get(key).and_then(|b| b.get("object")).and_then(|o| o.as_str()).unwrap_or("0x").to_owned()
         };
         compiled.push(Compiled {
             name: id.name.clone(),
@@ -244,17 +218,9 @@ fn render(config: &BuildConfig, contracts: &[Compiled]) -> eyre::Result<BTreeMap
             artifact["deployedBytecode"] = json!({ "object": c.deployed_bytecode });
         }
         let text = serde_json::to_string_pretty(&artifact)? + "\n";
-        files.insert(
-            Path::new(BINDINGS_DIR)
-                .join("artifacts")
-                .join(format!("{}.json", c.name)),
-            text,
-        );
+        files.insert(Path::new(BINDINGS_DIR).join("artifacts").join(format!("{}.json", c.name)), text);
     }
-    files.insert(
-        Path::new(BINDINGS_DIR).join("src/generated.rs"),
-        render_module(config, contracts),
-    );
+    files.insert(Path::new(BINDINGS_DIR).join("src/generated.rs"), render_module(config, contracts));
     Ok(files)
 }
 
@@ -263,10 +229,7 @@ fn has_code(object: &str) -> bool {
 }
 
 fn render_module(config: &BuildConfig, contracts: &[Compiled]) -> String {
-    let solc = contracts
-        .first()
-        .map(|c| c.solc_version.as_str())
-        .unwrap_or_default();
+    let solc = contracts.first().map(|c| c.solc_version.as_str()).unwrap_or_default();
     let mut out = format!(
         "// @generated by `{REGENERATE}` from contracts/, foundry.toml and remappings.txt. Do not edit.\n\n\
          /// The EVM version every part of Quittance uses: forge, the committed artifacts, anvil's hardfork and\n\
@@ -277,11 +240,7 @@ fn render_module(config: &BuildConfig, contracts: &[Compiled]) -> String {
         config.evm_version.as_str(),
     );
     for c in contracts {
-        let deployable = if has_code(&c.bytecode) {
-            "deployable, "
-        } else {
-            ""
-        };
+        let deployable = if has_code(&c.bytecode) { "deployable, " } else { "" };
         out.push_str(&format!(
             "\n/// Bindings for `{name}` ({deployable}from `{source}`), with the types its ABI uses.\n\
              pub mod {module} {{\n    \
@@ -306,8 +265,7 @@ fn snake_case(name: &str) -> String {
         let next = chars.get(i + 1);
         let starts_word = c.is_uppercase()
             && (prev.is_some_and(|p| p.is_lowercase() || p.is_ascii_digit())
-                || (prev.is_some_and(char::is_uppercase)
-                    && next.is_some_and(|n| n.is_lowercase())));
+                || (prev.is_some_and(char::is_uppercase) && next.is_some_and(|n| n.is_lowercase())));
         if starts_word {
             out.push('_');
         }
@@ -320,8 +278,7 @@ fn write_files(root: &Path, files: &BTreeMap<PathBuf, String>) -> eyre::Result<(
     let artifacts_dir = root.join(BINDINGS_DIR).join("artifacts");
     fs::create_dir_all(&artifacts_dir)?;
     for stale in stale_artifacts(root, files)? {
-        fs::remove_file(root.join(&stale))
-            .wrap_err_with(|| format!("removing {}", stale.display()))?;
+        fs::remove_file(root.join(&stale)).wrap_err_with(|| format!("removing {}", stale.display()))?;
     }
     for (path, text) in files {
         let path = root.join(path);
@@ -358,10 +315,7 @@ fn check_files(root: &Path, files: &BTreeMap<PathBuf, String>) -> eyre::Result<(
         }
     }
     for stale in stale_artifacts(root, files)? {
-        problems.push(format!(
-            "{} belongs to no contract any more",
-            stale.display()
-        ));
+        problems.push(format!("{} belongs to no contract any more", stale.display()));
     }
     if !problems.is_empty() {
         bail!(
@@ -376,19 +330,12 @@ fn check_files(root: &Path, files: &BTreeMap<PathBuf, String>) -> eyre::Result<(
 fn check_forge_out(out: &Path, contracts: &[Compiled]) -> eyre::Result<()> {
     let mut problems = Vec::new();
     for c in contracts.iter().filter(|c| has_code(&c.bytecode)) {
-        let file = Path::new(&c.source)
-            .file_name()
-            .ok_or_else(|| eyre!("bad source path {}", c.source))?;
+        let file = Path::new(&c.source).file_name().ok_or_else(|| eyre!("bad source path {}", c.source))?;
         let path = out.join(file).join(format!("{}.json", c.name));
         let text = fs::read_to_string(&path)
             .wrap_err_with(|| format!("reading {} (run `forge build` first)", path.display()))?;
         let forge: Value = serde_json::from_str(&text)?;
-        let forge_object = |key: &str| {
-            forge
-                .get(key)
-                .and_then(|b| b.get("object"))
-                .and_then(|o| o.as_str())
-        };
+        let forge_object = |key: &str| forge.get(key).and_then(|b| b.get("object")).and_then(|o| o.as_str());
         if forge_object("bytecode") != Some(&c.bytecode)
             || forge_object("deployedBytecode") != Some(&c.deployed_bytecode)
         {
@@ -424,10 +371,7 @@ pub fn bindings(root: &Path, check: bool, forge_out: Option<&Path>) -> eyre::Res
         format!("bindings are fresh: {} contracts", contracts.len())
     } else {
         write_files(root, &files)?;
-        format!(
-            "wrote bindings for {} contracts into {BINDINGS_DIR}",
-            contracts.len()
-        )
+        format!("wrote bindings for {} contracts into {BINDINGS_DIR}", contracts.len())
     };
     if let Some(out) = forge_out {
         check_forge_out(&root.join(out), &contracts)?;

@@ -4,10 +4,7 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(
-    name = "cargo xtask",
-    about = "Developer tasks of the Quittance workspace"
-)]
+#[command(name = "cargo xtask", about = "Developer tasks of the Quittance workspace")]
 struct Cli {
     #[command(subcommand)]
     task: Task,
@@ -30,10 +27,7 @@ enum Task {
 fn main() -> eyre::Result<()> {
     match Cli::parse().task {
         Task::Bindings { check, forge_out } => {
-            println!(
-                "{}",
-                xtask::bindings(&xtask::workspace_root(), check, forge_out.as_deref())?
-            );
+            println!("{}", xtask::bindings(&xtask::workspace_root(), check, forge_out.as_deref())?);
         }
     }
     Ok(())

@@ -29,11 +29,6 @@ async fn agent_pays_with_eip3009_authorization_and_replay_is_refused() -> eyre::
         }
         other => panic!("a replay must fail with AuthorizationAlreadyUsed, got {other:?}"),
     }
-    assert!(
-        narration
-            .iter()
-            .any(|l| l.contains("AuthorizationAlreadyUsed")),
-        "{narration:#?}"
-    );
+    assert!(narration.iter().any(|l| l.contains("AuthorizationAlreadyUsed")), "{narration:#?}");
     Ok(())
 }

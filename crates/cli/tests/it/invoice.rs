@@ -32,38 +32,18 @@ fn to_contract(i: &invoice::Invoice) -> IInvoiceRegistry::Invoice {
 async fn an_x402_invoice_payment_pays_the_registry_invoice_once() -> eyre::Result<()> {
     let anvil = spawn_anvil()?;
     let owner = PrivateKeySigner::from(anvil.keys()[0].clone());
-    let rpc = ProviderBuilder::new()
-        .wallet(EthereumWallet::from(owner.clone()))
-        .connect_http(anvil.endpoint_url());
+    let rpc = ProviderBuilder::new().wallet(EthereumWallet::from(owner.clone())).connect_http(anvil.endpoint_url());
     let timeout = Some(Duration::from_secs(30));
 
-    let token = TestStablecoin::deploy(
-        &rpc,
-        "USD Coin".into(),
-        "USDC".into(),
-        "2".into(),
-        owner.address(),
-    )
-    .await?;
+    let token = TestStablecoin::deploy(&rpc, "USD Coin".into(), "USDC".into(), "2".into(), owner.address()).await?;
     let registry = InvoiceRegistry::deploy(&rpc, owner.address()).await?;
     let seller = PrivateKeySigner::from_bytes(&keccak256("seller"))?;
     let payee = PrivateKeySigner::from_bytes(&keccak256("payee"))?.address();
     let agent = PrivateKeySigner::from_bytes(&keccak256("agent"))?;
-    token
-        .mint(agent.address(), U256::from(1_000_000u64))
-        .send()
-        .await?
-        .with_timeout(timeout)
-        .get_receipt()
-        .await?;
+    token.mint(agent.address(), U256::from(1_000_000u64)).send().await?.with_timeout(timeout).get_receipt().await?;
 
     let url = "http://127.0.0.1/report";
-    let now = rpc
-        .get_block_by_number(Default::default())
-        .await?
-        .expect("latest block")
-        .header
-        .timestamp;
+    let now = rpc.get_block_by_number(Default::default()).await?.expect("latest block").header.timestamp;
     let the_invoice = invoice::Invoice {
         issuer: seller.address(),
         payee,
@@ -81,24 +61,11 @@ async fn an_x402_invoice_payment_pays_the_registry_invoice_once() -> eyre::Resul
     );
 
     // Seller offers, agent pays, facilitator checks what needs no chain.
-    let requirements = invoice::offer(
-        the_invoice.clone(),
-        *registry.address(),
-        "USD Coin",
-        "2",
-        120,
-        &seller,
-    )?;
-    let resource = ResourceInfo {
-        url: url.into(),
-        description: None,
-        mime_type: None,
-    };
+    let requirements = invoice::offer(the_invoice.clone(), *registry.address(), "USD Coin", "2", 120, &seller)?;
+    let resource = ResourceInfo { url: url.into(), description: None, mime_type: None };
     let payment = invoice::pay(&requirements, &resource, &agent, agent.address(), now)?;
     let checked = invoice::check(&payment, &requirements, now).map_err(|r| eyre::eyre!("{r}"))?;
-    checked
-        .check_eoa_signature()
-        .map_err(|r| eyre::eyre!("{r}"))?;
+    checked.check_eoa_signature().map_err(|r| eyre::eyre!("{r}"))?;
 
     // The facilitator pays the invoice through the registry.
     let a = &checked.authorization;
@@ -111,12 +78,7 @@ async fn an_x402_invoice_payment_pays_the_registry_invoice_once() -> eyre::Resul
         checked.signature.clone(),
     );
     pay.call().await?;
-    let receipt = pay
-        .send()
-        .await?
-        .with_timeout(timeout)
-        .get_receipt()
-        .await?;
+    let receipt = pay.send().await?.with_timeout(timeout).get_receipt().await?;
     assert!(receipt.status());
     let paid = receipt
         .inner
@@ -131,12 +93,7 @@ async fn an_x402_invoice_payment_pays_the_registry_invoice_once() -> eyre::Resul
     );
     assert_eq!(token.balanceOf(payee).call().await?, U256::from(10_000u64));
     assert!(registry.isPaid(checked.terms.invoice_id).call().await?);
-    assert!(
-        token
-            .authorizationState(agent.address(), checked.terms.invoice_id)
-            .call()
-            .await?
-    );
+    assert!(token.authorizationState(agent.address(), checked.terms.invoice_id).call().await?);
 
     // The same payment again is refused by the registry, before any token moves.
     let again = pay.call().await.expect_err("an invoice is paid once");

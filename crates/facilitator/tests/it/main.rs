@@ -1,6 +1,7 @@
 //! The facilitator against a real chain (anvil): every check that needs the chain, with the reason code
 //! each bad payment must get.
 
+mod settle;
 mod verify;
 
 use alloy::{
@@ -13,11 +14,9 @@ use alloy::{
 use quittance_bindings::{InvoiceRegistry, TestStablecoin};
 use quittance_chain::RpcChain;
 use quittance_cli::devnet::spawn_anvil;
-use quittance_facilitator::Facilitator;
-use quittance_x402::{
-    PaymentPayload, PaymentRequirements, ResourceInfo, VerifyRequest, X402_V2, exact, invoice,
-};
-use std::time::Duration;
+use quittance_facilitator::{Facilitator, Ledger, SettleConfig, SqliteLedger};
+use quittance_x402::{PaymentPayload, PaymentRequirements, ResourceInfo, VerifyRequest, X402_V2, exact, invoice};
+use std::{sync::Arc, time::Duration};
 
 pub(crate) const TIMEOUT: Option<Duration> = Some(Duration::from_secs(30));
 pub(crate) const PRICE: u64 = 10_000;
@@ -36,6 +35,9 @@ pub(crate) struct World {
     pub(crate) payee: Address,
     pub(crate) agent: PrivateKeySigner,
     pub(crate) facilitator: Facilitator<RpcChain>,
+    /// The facilitator's account (anvil account 1).
+    pub(crate) facilitator_key: PrivateKeySigner,
+    pub(crate) endpoint: alloy::transports::http::reqwest::Url,
 }
 
 impl World {
@@ -43,35 +45,29 @@ impl World {
         let anvil = spawn_anvil()?;
         let signer = |i: usize| PrivateKeySigner::from(anvil.keys()[i].clone());
         let connect = |s: PrivateKeySigner| {
-            ProviderBuilder::new()
-                .wallet(EthereumWallet::from(s))
-                .connect_http(anvil.endpoint_url())
-                .erased()
+            ProviderBuilder::new().wallet(EthereumWallet::from(s)).connect_http(anvil.endpoint_url()).erased()
         };
         let deployer = signer(0);
         let rpc = connect(deployer.clone());
-        let token = TestStablecoin::deploy(
-            rpc.clone(),
-            "USD Coin".into(),
-            "USDC".into(),
-            "2".into(),
-            deployer.address(),
-        )
-        .await?;
+        let token =
+            TestStablecoin::deploy(rpc.clone(), "USD Coin".into(), "USDC".into(), "2".into(), deployer.address())
+                .await?;
         let registry = InvoiceRegistry::deploy(rpc.clone(), deployer.address()).await?;
         let agent = PrivateKeySigner::from_bytes(&keccak256("agent"))?;
-        token
-            .mint(agent.address(), U256::from(1_000_000u64))
-            .send()
-            .await?
-            .with_timeout(TIMEOUT)
-            .get_receipt()
-            .await?;
-        let facilitator =
-            Facilitator::new(RpcChain::http(anvil.endpoint_url()), signer(1).address()).await?;
+        token.mint(agent.address(), U256::from(1_000_000u64)).send().await?.with_timeout(TIMEOUT).get_receipt().await?;
+        let facilitator_key = signer(1);
+        let facilitator = Facilitator::new(
+            RpcChain::http(anvil.endpoint_url()),
+            facilitator_key.clone(),
+            Arc::new(SqliteLedger::in_memory()?),
+            fast(),
+        )
+        .await?;
         let seller = signer(2);
         Ok(Self {
             seller_rpc: connect(seller.clone()),
+            facilitator_key,
+            endpoint: anvil.endpoint_url(),
             _anvil: anvil,
             rpc,
             token,
@@ -83,14 +79,18 @@ impl World {
         })
     }
 
+    /// Another facilitator process on the same chain and account, with its own ledger.
+    pub(crate) async fn facilitator_with(
+        &self,
+        ledger: Arc<dyn Ledger>,
+        config: SettleConfig,
+    ) -> eyre::Result<Facilitator<RpcChain>> {
+        Ok(Facilitator::new(RpcChain::http(self.endpoint.clone()), self.facilitator_key.clone(), ledger, config)
+            .await?)
+    }
+
     pub(crate) async fn now(&self) -> eyre::Result<u64> {
-        Ok(self
-            .rpc
-            .get_block_by_number(Default::default())
-            .await?
-            .expect("a latest block")
-            .header
-            .timestamp)
+        Ok(self.rpc.get_block_by_number(Default::default()).await?.expect("a latest block").header.timestamp)
     }
 
     /// The seller's `exact` option for the token (or for `asset`, with `name` as the token's EIP-712 name).
@@ -109,21 +109,11 @@ impl World {
         payer: &PrivateKeySigner,
     ) -> eyre::Result<PaymentPayload> {
         let nonce = B256::random();
-        Ok(exact::pay(
-            option,
-            None,
-            payer,
-            payer.address(),
-            self.now().await?,
-            nonce,
-        )?)
+        Ok(exact::pay(option, None, payer, payer.address(), self.now().await?, nonce)?)
     }
 
     /// The seller's `invoice` option for [`URL`].
-    pub(crate) async fn invoice_option(
-        &self,
-        salt: &str,
-    ) -> eyre::Result<(invoice::Invoice, PaymentRequirements)> {
+    pub(crate) async fn invoice_option(&self, salt: &str) -> eyre::Result<(invoice::Invoice, PaymentRequirements)> {
         let the_invoice = invoice::Invoice {
             issuer: self.seller.address(),
             payee: self.payee,
@@ -134,14 +124,7 @@ impl World {
             network: self.facilitator.network().into(),
             salt: keccak256(salt),
         };
-        let option = invoice::offer(
-            the_invoice.clone(),
-            *self.registry.address(),
-            "USD Coin",
-            "2",
-            120,
-            &self.seller,
-        )?;
+        let option = invoice::offer(the_invoice.clone(), *self.registry.address(), "USD Coin", "2", 120, &self.seller)?;
         Ok((the_invoice, option))
     }
 
@@ -150,25 +133,16 @@ impl World {
         option: &PaymentRequirements,
         payer: &PrivateKeySigner,
     ) -> eyre::Result<PaymentPayload> {
-        let resource = ResourceInfo {
-            url: URL.into(),
-            description: None,
-            mime_type: None,
-        };
-        Ok(invoice::pay(
-            option,
-            &resource,
-            payer,
-            payer.address(),
-            self.now().await?,
-        )?)
+        let resource = ResourceInfo { url: URL.into(), description: None, mime_type: None };
+        Ok(invoice::pay(option, &resource, payer, payer.address(), self.now().await?)?)
     }
 }
 
+/// Receipts polled every 10 ms: anvil mines at once.
+pub(crate) fn fast() -> SettleConfig {
+    SettleConfig { receipt_timeout: Duration::from_secs(10), poll_interval: Duration::from_millis(10) }
+}
+
 pub(crate) fn request(payment: PaymentPayload, requirements: PaymentRequirements) -> VerifyRequest {
-    VerifyRequest {
-        x402_version: X402_V2,
-        payment_payload: payment,
-        payment_requirements: requirements,
-    }
+    VerifyRequest { x402_version: X402_V2, payment_payload: payment, payment_requirements: requirements }
 }

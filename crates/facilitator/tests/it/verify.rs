@@ -12,17 +12,13 @@ fn refused(response: &VerifyResponse) -> &ErrorReason {
 }
 
 #[tokio::test]
-async fn valid_exact_and_invoice_payments_verify_and_the_facilitator_says_what_it_serves()
--> eyre::Result<()> {
+async fn valid_exact_and_invoice_payments_verify_and_the_facilitator_says_what_it_serves() -> eyre::Result<()> {
     let world = World::new().await?;
     let option = world.exact_option(*world.token.address(), "USD Coin");
     let payment = world.pay_exact(&option, &world.agent).await?;
     let response = world.facilitator.verify(&request(payment, option)).await;
     assert!(response.is_valid, "{response:?}");
-    assert_eq!(
-        response.payer,
-        Some(world.agent.address().to_checksum(None))
-    );
+    assert_eq!(response.payer, Some(world.agent.address().to_checksum(None)));
 
     let (_, option) = world.invoice_option("order 1").await?;
     let payment = world.pay_invoice(&option, &world.agent).await?;
@@ -30,19 +26,9 @@ async fn valid_exact_and_invoice_payments_verify_and_the_facilitator_says_what_i
     assert!(response.is_valid, "{response:?}");
 
     let supported = world.facilitator.supported();
-    let kinds: Vec<_> = supported
-        .kinds
-        .iter()
-        .map(|k| (k.scheme.as_str(), k.network.as_str()))
-        .collect();
-    assert_eq!(
-        kinds,
-        [("exact", "eip155:31337"), ("invoice", "eip155:31337")]
-    );
-    assert_eq!(
-        supported.signers["eip155:*"],
-        [world.facilitator.address().to_checksum(None)]
-    );
+    let kinds: Vec<_> = supported.kinds.iter().map(|k| (k.scheme.as_str(), k.network.as_str())).collect();
+    assert_eq!(kinds, [("exact", "eip155:31337"), ("invoice", "eip155:31337")]);
+    assert_eq!(supported.signers["eip155:*"], [world.facilitator.address().to_checksum(None)]);
     Ok(())
 }
 
@@ -54,25 +40,16 @@ async fn requests_the_facilitator_does_not_serve_are_refused() -> eyre::Result<(
 
     let mut v1 = request(payment.clone(), option.clone());
     v1.x402_version = 1;
-    assert_eq!(
-        refused(&world.facilitator.verify(&v1).await),
-        &ErrorReason::InvalidX402Version
-    );
+    assert_eq!(refused(&world.facilitator.verify(&v1).await), &ErrorReason::InvalidX402Version);
 
     let mut other_network = option.clone();
     other_network.network = "eip155:1".into();
-    let response = world
-        .facilitator
-        .verify(&request(payment.clone(), other_network))
-        .await;
+    let response = world.facilitator.verify(&request(payment.clone(), other_network)).await;
     assert_eq!(refused(&response), &ErrorReason::InvalidNetwork);
 
     let mut upto = option;
     upto.scheme = "upto".into();
-    assert_eq!(
-        refused(&world.facilitator.verify(&request(payment, upto)).await),
-        &ErrorReason::UnsupportedScheme
-    );
+    assert_eq!(refused(&world.facilitator.verify(&request(payment, upto)).await), &ErrorReason::UnsupportedScheme);
     Ok(())
 }
 
@@ -83,10 +60,7 @@ async fn an_asset_without_code_is_refused() -> eyre::Result<()> {
     let payment = world.pay_exact(&option, &world.agent).await?;
     let response = world.facilitator.verify(&request(payment, option)).await;
     assert_eq!(refused(&response), &ErrorReason::AssetNotDeployedContract);
-    assert_eq!(
-        response.payer,
-        Some(world.agent.address().to_checksum(None))
-    );
+    assert_eq!(response.payer, Some(world.agent.address().to_checksum(None)));
     Ok(())
 }
 
@@ -97,18 +71,12 @@ async fn a_payer_without_funds_is_refused_for_both_schemes() -> eyre::Result<()>
     let option = world.exact_option(*world.token.address(), "USD Coin");
     let payment = world.pay_exact(&option, &pauper).await?;
     let response = world.facilitator.verify(&request(payment, option)).await;
-    assert_eq!(
-        refused(&response),
-        &ErrorReason::ExactEvmInsufficientBalance
-    );
+    assert_eq!(refused(&response), &ErrorReason::ExactEvmInsufficientBalance);
 
     let (_, option) = world.invoice_option("order 2").await?;
     let payment = world.pay_invoice(&option, &pauper).await?;
     let response = world.facilitator.verify(&request(payment, option)).await;
-    assert_eq!(
-        refused(&response),
-        &ErrorReason::ExactEvmInsufficientBalance
-    );
+    assert_eq!(refused(&response), &ErrorReason::ExactEvmInsufficientBalance);
     Ok(())
 }
 
@@ -135,10 +103,7 @@ async fn a_settled_authorization_is_refused_as_nonce_already_used() -> eyre::Res
         .with_timeout(TIMEOUT)
         .get_receipt()
         .await?;
-    assert_eq!(
-        world.token.balanceOf(world.payee).call().await?,
-        U256::from(PRICE)
-    );
+    assert_eq!(world.token.balanceOf(world.payee).call().await?, U256::from(PRICE));
 
     let response = world.facilitator.verify(&request(payment, option)).await;
     assert_eq!(refused(&response), &ErrorReason::ExactEvmNonceAlreadyUsed);

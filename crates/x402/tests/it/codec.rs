@@ -1,7 +1,6 @@
 use proptest::prelude::*;
 use quittance_x402::{
-    DecodeError, ErrorReason, MAX_HEADER_BYTES, PaymentRequired, ResourceInfo, decode_header,
-    encode_header,
+    DecodeError, ErrorReason, MAX_HEADER_BYTES, PaymentRequired, ResourceInfo, decode_header, encode_header,
 };
 
 fn sample() -> PaymentRequired {
@@ -18,11 +17,7 @@ fn sample() -> PaymentRequired {
 fn header_round_trips_as_standard_padded_base64_of_json() {
     let value = sample();
     let header = encode_header(&value);
-    assert!(
-        header
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b))
-    );
+    assert!(header.bytes().all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b)));
     let json: serde_json::Value =
         serde_json::from_slice(&base64_decode(&header)).expect("the header is base64 of JSON");
     assert_eq!(json["x402Version"], 2);
@@ -31,9 +26,7 @@ fn header_round_trips_as_standard_padded_base64_of_json() {
 
 fn base64_decode(text: &str) -> Vec<u8> {
     use base64::Engine;
-    base64::engine::general_purpose::STANDARD
-        .decode(text)
-        .expect("standard base64")
+    base64::engine::general_purpose::STANDARD.decode(text).expect("standard base64")
 }
 
 #[test]
@@ -49,25 +42,12 @@ fn refuses_base64url_whitespace_and_missing_padding() {
 #[test]
 fn refuses_malformed_json_and_wrong_shapes() {
     let not_json = encode_header(&"just a string");
-    assert!(matches!(
-        decode_header::<PaymentRequired>(&not_json),
-        Err(DecodeError::Json(_))
-    ));
-    let resource = encode_header(&ResourceInfo {
-        url: "u".into(),
-        description: None,
-        mime_type: None,
-    });
-    assert!(matches!(
-        decode_header::<PaymentRequired>(&resource),
-        Err(DecodeError::Json(_))
-    ));
+    assert!(matches!(decode_header::<PaymentRequired>(&not_json), Err(DecodeError::Json(_))));
+    let resource = encode_header(&ResourceInfo { url: "u".into(), description: None, mime_type: None });
+    assert!(matches!(decode_header::<PaymentRequired>(&resource), Err(DecodeError::Json(_))));
     use base64::Engine;
     let invalid_utf8 = base64::engine::general_purpose::STANDARD.encode([0xff, 0xfe, 0xfd]);
-    assert_eq!(
-        decode_header::<serde_json::Value>(&invalid_utf8),
-        Err(DecodeError::Utf8)
-    );
+    assert_eq!(decode_header::<serde_json::Value>(&invalid_utf8), Err(DecodeError::Utf8));
 }
 
 #[test]
@@ -75,10 +55,7 @@ fn refuses_oversized_headers_before_decoding() {
     let huge = "A".repeat(MAX_HEADER_BYTES + 4);
     assert_eq!(
         decode_header::<serde_json::Value>(&huge),
-        Err(DecodeError::TooLarge {
-            len: MAX_HEADER_BYTES + 4,
-            max: MAX_HEADER_BYTES
-        })
+        Err(DecodeError::TooLarge { len: MAX_HEADER_BYTES + 4, max: MAX_HEADER_BYTES })
     );
 }
 

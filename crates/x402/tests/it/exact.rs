@@ -22,10 +22,8 @@ fn requirements() -> PaymentRequirements {
 }
 
 fn payer() -> PrivateKeySigner {
-    PrivateKeySigner::from_bytes(&b256!(
-        "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
-    ))
-    .expect("valid key")
+    PrivateKeySigner::from_bytes(&b256!("0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"))
+        .expect("valid key")
 }
 
 fn paid() -> PaymentPayload {
@@ -33,53 +31,31 @@ fn paid() -> PaymentPayload {
     exact::pay(&requirements(), None, &signer, signer.address(), NOW, NONCE).expect("signs")
 }
 
-fn with_payload(
-    payment: &PaymentPayload,
-    edit: impl FnOnce(&mut ExactEvmPayload),
-) -> PaymentPayload {
-    let mut exact: ExactEvmPayload =
-        serde_json::from_value(payment.payload.clone()).expect("exact payload");
+fn with_payload(payment: &PaymentPayload, edit: impl FnOnce(&mut ExactEvmPayload)) -> PaymentPayload {
+    let mut exact: ExactEvmPayload = serde_json::from_value(payment.payload.clone()).expect("exact payload");
     edit(&mut exact);
-    PaymentPayload {
-        payload: serde_json::to_value(exact).expect("serializes"),
-        ..payment.clone()
-    }
+    PaymentPayload { payload: serde_json::to_value(exact).expect("serializes"), ..payment.clone() }
 }
 
 /// Re-signs the payload's authorization with `signer` in `domain_of` requirements' domain.
-fn resigned(
-    payment: &PaymentPayload,
-    signer: &PrivateKeySigner,
-    domain_of: &PaymentRequirements,
-) -> PaymentPayload {
+fn resigned(payment: &PaymentPayload, signer: &PrivateKeySigner, domain_of: &PaymentRequirements) -> PaymentPayload {
     let terms = exact::ExactTerms::from_requirements(domain_of).expect("terms");
     with_payload(payment, |p| {
         let sig = signer
-            .sign_typed_data_sync(
-                &TransferWithAuthorization::from(&p.authorization),
-                &terms.domain,
-            )
+            .sign_typed_data_sync(&TransferWithAuthorization::from(&p.authorization), &terms.domain)
             .expect("signs");
         p.signature = sig.as_bytes().into();
     })
 }
 
-fn full_check(
-    payment: &PaymentPayload,
-    offered: &PaymentRequirements,
-    now: u64,
-) -> Result<(), ErrorReason> {
+fn full_check(payment: &PaymentPayload, offered: &PaymentRequirements, now: u64) -> Result<(), ErrorReason> {
     exact::check(payment, offered, now)?.check_eoa_signature()
 }
 
 #[test]
 fn a_signed_payment_passes_every_offline_check() {
     let payment = paid();
-    assert_eq!(
-        payment.accepted,
-        requirements(),
-        "the chosen option is echoed unchanged"
-    );
+    assert_eq!(payment.accepted, requirements(), "the chosen option is echoed unchanged");
     let checked = exact::check(&payment, &requirements(), NOW).expect("valid");
     checked.check_eoa_signature().expect("signed by the payer");
     assert_eq!(checked.payer(), payer().address());
@@ -88,10 +64,7 @@ fn a_signed_payment_passes_every_offline_check() {
     assert_eq!(checked.authorization.valid_before, U256::from(NOW + 120));
     assert_eq!(checked.authorization.nonce, NONCE);
     // the wire form uses decimal strings, as the official SDK
-    assert_eq!(
-        payment.payload["authorization"]["validBefore"],
-        json!((NOW + 120).to_string())
-    );
+    assert_eq!(payment.payload["authorization"]["validBefore"], json!((NOW + 120).to_string()));
     assert_eq!(payment.payload["authorization"]["value"], json!("10000"));
 }
 
@@ -100,33 +73,21 @@ fn wrong_scheme_domain_or_network_is_refused_with_the_sdk_codes() {
     let payment = paid();
     let mut upto = requirements();
     upto.scheme = "upto".into();
-    assert_eq!(
-        full_check(&payment, &upto, NOW),
-        Err(ErrorReason::ExactEvmScheme)
-    );
+    assert_eq!(full_check(&payment, &upto, NOW), Err(ErrorReason::ExactEvmScheme));
 
     let mut no_domain = requirements();
     no_domain.extra.remove("version");
-    assert_eq!(
-        full_check(&payment, &no_domain, NOW),
-        Err(ErrorReason::ExactEvmMissingEip712Domain)
-    );
+    assert_eq!(full_check(&payment, &no_domain, NOW), Err(ErrorReason::ExactEvmMissingEip712Domain));
 
     let mut other_network = requirements();
     other_network.network = "eip155:8453".into();
-    assert_eq!(
-        full_check(&payment, &other_network, NOW),
-        Err(ErrorReason::ExactEvmNetworkMismatch)
-    );
+    assert_eq!(full_check(&payment, &other_network, NOW), Err(ErrorReason::ExactEvmNetworkMismatch));
 
     let mut not_evm = payment.clone();
     not_evm.accepted.network = "solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp".into();
     let mut offered_not_evm = requirements();
     offered_not_evm.network = not_evm.accepted.network.clone();
-    assert_eq!(
-        full_check(&not_evm, &offered_not_evm, NOW),
-        Err(ErrorReason::InvalidNetwork)
-    );
+    assert_eq!(full_check(&not_evm, &offered_not_evm, NOW), Err(ErrorReason::InvalidNetwork));
 }
 
 #[test]
@@ -141,63 +102,32 @@ fn malformed_payloads_are_invalid_payloads() {
             "validAfter": "0", "validBefore": "1", "nonce": NONCE}}),
     ] {
         let payment = PaymentPayload { payload, ..paid() };
-        assert_eq!(
-            full_check(&payment, &requirements(), NOW),
-            Err(ErrorReason::InvalidPayload)
-        );
+        assert_eq!(full_check(&payment, &requirements(), NOW), Err(ErrorReason::InvalidPayload));
     }
 }
 
 #[test]
 fn wrong_recipient_amount_or_time_window_is_refused() {
     let payment = paid();
-    let other_payee = with_payload(&payment, |p| {
-        p.authorization.to = Address::repeat_byte(0xbb)
-    });
-    assert_eq!(
-        full_check(&other_payee, &requirements(), NOW),
-        Err(ErrorReason::ExactEvmRecipientMismatch)
-    );
+    let other_payee = with_payload(&payment, |p| p.authorization.to = Address::repeat_byte(0xbb));
+    assert_eq!(full_check(&other_payee, &requirements(), NOW), Err(ErrorReason::ExactEvmRecipientMismatch));
 
     let cheaper = with_payload(&payment, |p| p.authorization.value = U256::from(9_999u64));
-    assert_eq!(
-        full_check(&cheaper, &requirements(), NOW),
-        Err(ErrorReason::ExactEvmValueMismatch)
-    );
+    assert_eq!(full_check(&cheaper, &requirements(), NOW), Err(ErrorReason::ExactEvmValueMismatch));
     let dearer = with_payload(&payment, |p| p.authorization.value = U256::from(10_001u64));
-    assert_eq!(
-        full_check(&dearer, &requirements(), NOW),
-        Err(ErrorReason::ExactEvmValueMismatch)
-    );
+    assert_eq!(full_check(&dearer, &requirements(), NOW), Err(ErrorReason::ExactEvmValueMismatch));
 
     // Expired, or expiring within the inclusion margin.
+    assert_eq!(full_check(&payment, &requirements(), NOW + 120), Err(ErrorReason::ExactEvmValidBefore));
     assert_eq!(
-        full_check(&payment, &requirements(), NOW + 120),
+        full_check(&payment, &requirements(), NOW + 120 - exact::VALID_BEFORE_MARGIN + 1),
         Err(ErrorReason::ExactEvmValidBefore)
     );
-    assert_eq!(
-        full_check(
-            &payment,
-            &requirements(),
-            NOW + 120 - exact::VALID_BEFORE_MARGIN + 1
-        ),
-        Err(ErrorReason::ExactEvmValidBefore)
-    );
-    full_check(
-        &payment,
-        &requirements(),
-        NOW + 120 - exact::VALID_BEFORE_MARGIN,
-    )
-    .expect("just in time");
+    full_check(&payment, &requirements(), NOW + 120 - exact::VALID_BEFORE_MARGIN).expect("just in time");
 
-    let future = with_payload(&payment, |p| {
-        p.authorization.valid_after = U256::from(NOW + 60)
-    });
+    let future = with_payload(&payment, |p| p.authorization.valid_after = U256::from(NOW + 60));
     let future = resigned(&future, &payer(), &requirements());
-    assert_eq!(
-        full_check(&future, &requirements(), NOW),
-        Err(ErrorReason::ExactEvmValidAfter)
-    );
+    assert_eq!(full_check(&future, &requirements(), NOW), Err(ErrorReason::ExactEvmValidAfter));
 }
 
 #[test]
@@ -207,34 +137,22 @@ fn forged_or_misdirected_signatures_are_refused() {
     // Signed by someone else.
     let stranger = PrivateKeySigner::random();
     let forged = resigned(&payment, &stranger, &requirements());
-    assert_eq!(
-        full_check(&forged, &requirements(), NOW),
-        Err(ErrorReason::ExactEvmSignature)
-    );
+    assert_eq!(full_check(&forged, &requirements(), NOW), Err(ErrorReason::ExactEvmSignature));
 
     // Signed for another chain id, and for another token's domain.
     let mut other_chain = requirements();
     other_chain.network = "eip155:1".into();
     let wrong_chain = resigned(&payment, &payer(), &other_chain);
-    assert_eq!(
-        full_check(&wrong_chain, &requirements(), NOW),
-        Err(ErrorReason::ExactEvmSignature)
-    );
+    assert_eq!(full_check(&wrong_chain, &requirements(), NOW), Err(ErrorReason::ExactEvmSignature));
     let mut other_token = requirements();
     other_token.extra.insert("name".into(), json!("USDC"));
     let wrong_token = resigned(&payment, &payer(), &other_token);
-    assert_eq!(
-        full_check(&wrong_token, &requirements(), NOW),
-        Err(ErrorReason::ExactEvmSignature)
-    );
+    assert_eq!(full_check(&wrong_token, &requirements(), NOW), Err(ErrorReason::ExactEvmSignature));
 
     // Signature kept, terms changed after signing (a larger value is refused earlier by the amount check,
     // so change the nonce).
     let tampered = with_payload(&payment, |p| p.authorization.nonce = B256::repeat_byte(7));
-    assert_eq!(
-        full_check(&tampered, &requirements(), NOW),
-        Err(ErrorReason::ExactEvmSignature)
-    );
+    assert_eq!(full_check(&tampered, &requirements(), NOW), Err(ErrorReason::ExactEvmSignature));
 }
 
 #[test]
@@ -247,36 +165,21 @@ fn malleable_short_and_odd_v_signatures_are_refused() {
     let original = signature(&payment);
 
     // The same signature with s' = n - s and v flipped recovers the same key, but is refused on chain.
-    let n = U256::from_be_bytes(
-        b256!("0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141").0,
-    );
+    let n = U256::from_be_bytes(b256!("0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141").0);
     let s = U256::from_be_bytes::<32>(original[32..64].try_into().expect("32 bytes"));
     let mut high_s = original;
     high_s[32..64].copy_from_slice(&(n - s).to_be_bytes::<32>());
     high_s[64] = if original[64] == 27 { 28 } else { 27 };
     let malleable = with_payload(&payment, |p| p.signature = Bytes::copy_from_slice(&high_s));
-    assert_eq!(
-        full_check(&malleable, &requirements(), NOW),
-        Err(ErrorReason::ExactEvmSignature)
-    );
+    assert_eq!(full_check(&malleable, &requirements(), NOW), Err(ErrorReason::ExactEvmSignature));
 
     let mut zero_one_v = original;
     zero_one_v[64] -= 27;
-    let odd_v = with_payload(&payment, |p| {
-        p.signature = Bytes::copy_from_slice(&zero_one_v)
-    });
-    assert_eq!(
-        full_check(&odd_v, &requirements(), NOW),
-        Err(ErrorReason::ExactEvmSignature)
-    );
+    let odd_v = with_payload(&payment, |p| p.signature = Bytes::copy_from_slice(&zero_one_v));
+    assert_eq!(full_check(&odd_v, &requirements(), NOW), Err(ErrorReason::ExactEvmSignature));
 
-    let short = with_payload(&payment, |p| {
-        p.signature = Bytes::copy_from_slice(&original[..64])
-    });
-    assert_eq!(
-        full_check(&short, &requirements(), NOW),
-        Err(ErrorReason::ExactEvmFailedToParseSignature)
-    );
+    let short = with_payload(&payment, |p| p.signature = Bytes::copy_from_slice(&original[..64]));
+    assert_eq!(full_check(&short, &requirements(), NOW), Err(ErrorReason::ExactEvmFailedToParseSignature));
 }
 
 #[test]
@@ -287,10 +190,6 @@ fn clients_refuse_requirements_they_cannot_pay() {
     assert!(exact::pay(&bad_amount, None, &signer, signer.address(), NOW, NONCE).is_err());
     let mut no_domain = requirements();
     no_domain.extra.clear();
-    let err =
-        exact::pay(&no_domain, None, &signer, signer.address(), NOW, NONCE).expect_err("no domain");
-    assert!(matches!(
-        err,
-        exact::SignError::Requirements(ErrorReason::ExactEvmMissingEip712Domain)
-    ));
+    let err = exact::pay(&no_domain, None, &signer, signer.address(), NOW, NONCE).expect_err("no domain");
+    assert!(matches!(err, exact::SignError::Requirements(ErrorReason::ExactEvmMissingEip712Domain)));
 }

@@ -23,11 +23,7 @@ fn agent() -> PrivateKeySigner {
 }
 
 fn resource() -> ResourceInfo {
-    ResourceInfo {
-        url: URL.into(),
-        description: Some("a report".into()),
-        mime_type: None,
-    }
+    ResourceInfo { url: URL.into(), description: Some("a report".into()), mime_type: None }
 }
 
 fn the_invoice() -> Invoice {
@@ -52,11 +48,7 @@ fn paid(requirements: &PaymentRequirements) -> PaymentPayload {
     invoice::pay(requirements, &resource(), &agent, agent.address(), NOW).expect("agent pays")
 }
 
-fn full_check(
-    payment: &PaymentPayload,
-    requirements: &PaymentRequirements,
-    now: u64,
-) -> Result<(), ErrorReason> {
+fn full_check(payment: &PaymentPayload, requirements: &PaymentRequirements, now: u64) -> Result<(), ErrorReason> {
     invoice::check(payment, requirements, now)?.check_eoa_signature()
 }
 
@@ -93,10 +85,7 @@ fn the_invoice_id_is_bound_to_chain_registry_and_every_field() {
 fn agents_refuse_invoices_that_are_forged_inconsistent_for_another_resource_or_too_late() {
     let agent = agent();
     let refused = |requirements: &PaymentRequirements, url: &str, now: u64| {
-        let resource = ResourceInfo {
-            url: url.into(),
-            ..resource()
-        };
+        let resource = ResourceInfo { url: url.into(), ..resource() };
         match invoice::pay(requirements, &resource, &agent, agent.address(), now) {
             Err(PayError::Refused(reason)) => reason,
             other => panic!("expected a refusal, got {other:?}"),
@@ -105,12 +94,8 @@ fn agents_refuse_invoices_that_are_forged_inconsistent_for_another_resource_or_t
 
     // A forged seller signature: signed by someone else.
     let stranger = PrivateKeySigner::random();
-    let forged =
-        invoice::offer(the_invoice(), REGISTRY, "USD Coin", "2", 120, &stranger).expect("signs");
-    assert_eq!(
-        refused(&forged, URL, NOW),
-        ErrorReason::InvoiceIssuerSignature
-    );
+    let forged = invoice::offer(the_invoice(), REGISTRY, "USD Coin", "2", 120, &stranger).expect("signs");
+    assert_eq!(refused(&forged, URL, NOW), ErrorReason::InvoiceIssuerSignature);
 
     // The option asks for more than the invoice says (a tampered option).
     let mut greedy = offered(the_invoice());
@@ -121,21 +106,12 @@ fn agents_refuse_invoices_that_are_forged_inconsistent_for_another_resource_or_t
     let mut tampered = offered(the_invoice());
     tampered.extra["invoice"]["payee"] = serde_json::json!(Address::repeat_byte(9));
     tampered.pay_to = Address::repeat_byte(9).to_checksum(None);
-    assert_eq!(
-        refused(&tampered, URL, NOW),
-        ErrorReason::InvoiceIssuerSignature
-    );
+    assert_eq!(refused(&tampered, URL, NOW), ErrorReason::InvoiceIssuerSignature);
 
     // For another resource, or past its deadline.
     let requirements = offered(the_invoice());
-    assert_eq!(
-        refused(&requirements, "https://api.example/other", NOW),
-        ErrorReason::InvoiceResourceMismatch
-    );
-    assert_eq!(
-        refused(&requirements, URL, NOW + 600),
-        ErrorReason::InvoiceExpired
-    );
+    assert_eq!(refused(&requirements, "https://api.example/other", NOW), ErrorReason::InvoiceResourceMismatch);
+    assert_eq!(refused(&requirements, URL, NOW + 600), ErrorReason::InvoiceExpired);
 
     // Not an invoice option at all.
     let mut exact = requirements;
@@ -143,17 +119,10 @@ fn agents_refuse_invoices_that_are_forged_inconsistent_for_another_resource_or_t
     assert_eq!(refused(&exact, URL, NOW), ErrorReason::UnsupportedScheme);
 }
 
-fn with_payload(
-    payment: &PaymentPayload,
-    edit: impl FnOnce(&mut ExactEvmPayload),
-) -> PaymentPayload {
-    let mut payload: ExactEvmPayload =
-        serde_json::from_value(payment.payload.clone()).expect("payload");
+fn with_payload(payment: &PaymentPayload, edit: impl FnOnce(&mut ExactEvmPayload)) -> PaymentPayload {
+    let mut payload: ExactEvmPayload = serde_json::from_value(payment.payload.clone()).expect("payload");
     edit(&mut payload);
-    PaymentPayload {
-        payload: serde_json::to_value(payload).expect("serializes"),
-        ..payment.clone()
-    }
+    PaymentPayload { payload: serde_json::to_value(payload).expect("serializes"), ..payment.clone() }
 }
 
 #[test]
@@ -162,27 +131,13 @@ fn facilitators_refuse_payments_that_do_not_pay_the_invoice() {
     let payment = paid(&requirements);
 
     let elsewhere = with_payload(&payment, |p| p.authorization.to = PAYEE);
-    assert_eq!(
-        full_check(&elsewhere, &requirements, NOW),
-        Err(ErrorReason::ExactEvmRecipientMismatch)
-    );
+    assert_eq!(full_check(&elsewhere, &requirements, NOW), Err(ErrorReason::ExactEvmRecipientMismatch));
     let other_nonce = with_payload(&payment, |p| p.authorization.nonce = B256::repeat_byte(3));
-    assert_eq!(
-        full_check(&other_nonce, &requirements, NOW),
-        Err(ErrorReason::InvoiceNonceMismatch)
-    );
+    assert_eq!(full_check(&other_nonce, &requirements, NOW), Err(ErrorReason::InvoiceNonceMismatch));
     let less = with_payload(&payment, |p| p.authorization.value = U256::from(1u64));
-    assert_eq!(
-        full_check(&less, &requirements, NOW),
-        Err(ErrorReason::ExactEvmValueMismatch)
-    );
-    let late = with_payload(&payment, |p| {
-        p.authorization.valid_before = U256::from(NOW + 1)
-    });
-    assert_eq!(
-        full_check(&late, &requirements, NOW),
-        Err(ErrorReason::ExactEvmValidBefore)
-    );
+    assert_eq!(full_check(&less, &requirements, NOW), Err(ErrorReason::ExactEvmValueMismatch));
+    let late = with_payload(&payment, |p| p.authorization.valid_before = U256::from(NOW + 1));
+    assert_eq!(full_check(&late, &requirements, NOW), Err(ErrorReason::ExactEvmValidBefore));
 
     // Signed by someone other than the payer it names.
     let stranger = PrivateKeySigner::random();
@@ -196,28 +151,15 @@ fn facilitators_refuse_payments_that_do_not_pay_the_invoice() {
             validBefore: p.authorization.valid_before,
             nonce: p.authorization.nonce,
         };
-        p.signature = stranger
-            .sign_typed_data_sync(&message, &terms.token.domain)
-            .expect("signs")
-            .as_bytes()
-            .into();
+        p.signature = stranger.sign_typed_data_sync(&message, &terms.token.domain).expect("signs").as_bytes().into();
     });
-    assert_eq!(
-        full_check(&forged, &requirements, NOW),
-        Err(ErrorReason::ExactEvmSignature)
-    );
+    assert_eq!(full_check(&forged, &requirements, NOW), Err(ErrorReason::ExactEvmSignature));
 
     // A payment for this invoice does not fit another invoice's option.
     let mut second = the_invoice();
     second.salt = B256::repeat_byte(4);
-    assert_eq!(
-        full_check(&payment, &offered(second), NOW),
-        Err(ErrorReason::InvoiceNonceMismatch)
-    );
+    assert_eq!(full_check(&payment, &offered(second), NOW), Err(ErrorReason::InvoiceNonceMismatch));
 
     // Past the invoice's deadline.
-    assert_eq!(
-        full_check(&payment, &requirements, NOW + 601),
-        Err(ErrorReason::InvoiceExpired)
-    );
+    assert_eq!(full_check(&payment, &requirements, NOW + 601), Err(ErrorReason::InvoiceExpired));
 }

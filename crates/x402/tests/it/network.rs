@@ -7,30 +7,14 @@ fn parses_caip2_and_evm_chain_ids() {
     assert_eq!(base.chain_id(), Ok(8453));
     assert_eq!(base, Network::eip155(8453));
     assert_eq!(base.to_string(), "eip155:8453");
-    let solana: Network = "solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp"
-        .parse()
-        .expect("valid");
+    let solana: Network = "solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp".parse().expect("valid");
     assert!(matches!(solana.chain_id(), Err(NetworkError::NotEvm(_))));
 }
 
 #[test]
 fn refuses_malformed_networks() {
-    for bad in [
-        "",
-        "base",
-        "eip155",
-        ":1",
-        "eip155:",
-        "EIP155:1",
-        "ab:1",
-        "eip155:1 ",
-        "eip155:1:2",
-        "toolongns:1",
-    ] {
-        assert!(
-            matches!(bad.parse::<Network>(), Err(NetworkError::Malformed(_))),
-            "{bad:?}"
-        );
+    for bad in ["", "base", "eip155", ":1", "eip155:", "EIP155:1", "ab:1", "eip155:1 ", "eip155:1:2", "toolongns:1"] {
+        assert!(matches!(bad.parse::<Network>(), Err(NetworkError::Malformed(_))), "{bad:?}");
     }
     for not_a_chain in ["eip155:abc", "eip155:01", "eip155:99999999999999999999999"] {
         let network: Network = not_a_chain.parse().expect("well-formed CAIP-2");
@@ -41,16 +25,10 @@ fn refuses_malformed_networks() {
 #[test]
 fn maps_v1_names_both_ways() {
     assert_eq!(Network::from_v1_name("base"), Ok(Network::eip155(8453)));
-    assert_eq!(
-        Network::from_v1_name("base-sepolia"),
-        Ok(Network::eip155(84532))
-    );
+    assert_eq!(Network::from_v1_name("base-sepolia"), Ok(Network::eip155(84532)));
     assert_eq!(Network::eip155(43114).v1_name(), Some("avalanche"));
     assert_eq!(Network::eip155(31337).v1_name(), None);
-    assert!(matches!(
-        Network::from_v1_name("basee"),
-        Err(NetworkError::UnknownV1Name(_))
-    ));
+    assert!(matches!(Network::from_v1_name("basee"), Err(NetworkError::UnknownV1Name(_))));
 }
 
 #[test]

@@ -1,6 +1,6 @@
 use quittance_x402::{
-    ErrorReason, PaymentPayload, PaymentRequirements, PaymentRequirementsResponseV1,
-    SettleResponse, SupportedResponse, VerifyResponse, find_matching,
+    ErrorReason, PaymentPayload, PaymentRequirements, PaymentRequirementsResponseV1, SettleResponse, SupportedResponse,
+    VerifyResponse, find_matching,
 };
 use serde_json::json;
 
@@ -17,16 +17,10 @@ const SDK_PAYLOAD: &str = r#"{"x402Version":2,
 #[test]
 fn reads_the_official_clients_payload_and_writes_the_same_field_names() {
     let payload: PaymentPayload = serde_json::from_str(SDK_PAYLOAD).expect("SDK payload parses");
-    assert_eq!(
-        payload.accepted.pay_to,
-        "0x90F79bf6EB2c4f870365E785982E1f101E93b906"
-    );
+    assert_eq!(payload.accepted.pay_to, "0x90F79bf6EB2c4f870365E785982E1f101E93b906");
     assert_eq!(payload.accepted.max_timeout_seconds, 120);
     // Strings are kept as sent (lower-case asset included), so an echo compares equal.
-    assert_eq!(
-        payload.accepted.asset,
-        "0x5fbdb2315678afecb367f032d93f642f64180aa3"
-    );
+    assert_eq!(payload.accepted.asset, "0x5fbdb2315678afecb367f032d93f642f64180aa3");
     let written = serde_json::to_value(&payload).expect("serializes");
     let original: serde_json::Value = serde_json::from_str(SDK_PAYLOAD).expect("json");
     assert_eq!(written, original);
@@ -41,20 +35,14 @@ fn tolerates_null_optional_fields_from_other_implementations() {
     .expect("null extra is accepted");
     assert!(requirements.extra.is_empty());
     // and `extra` is always written, as the SDK expects
-    assert_eq!(
-        serde_json::to_value(&requirements).expect("serializes")["extra"],
-        json!({})
-    );
+    assert_eq!(serde_json::to_value(&requirements).expect("serializes")["extra"], json!({}));
 
     let settle: SettleResponse = serde_json::from_value(json!({
         "success": false, "errorReason": "invalid_exact_evm_nonce_already_used", "transaction": null,
         "network": "eip155:1", "payer": null
     }))
     .expect("parses");
-    assert_eq!(
-        settle.error_reason,
-        Some(ErrorReason::ExactEvmNonceAlreadyUsed)
-    );
+    assert_eq!(settle.error_reason, Some(ErrorReason::ExactEvmNonceAlreadyUsed));
     assert_eq!(settle.transaction, "");
 
     let supported: SupportedResponse =
@@ -68,26 +56,13 @@ fn reason_codes_round_trip_and_unknown_codes_survive() {
         let reason = ErrorReason::from_code(code);
         assert!(!matches!(reason, ErrorReason::Other(_)), "{code}");
         assert_eq!(reason.as_str(), *code);
-        assert_eq!(
-            serde_json::to_value(&reason).expect("serializes"),
-            json!(code)
-        );
+        assert_eq!(serde_json::to_value(&reason).expect("serializes"), json!(code));
     }
     let verify: VerifyResponse =
-        serde_json::from_value(json!({"isValid": false, "invalidReason": "brand_new_code"}))
-            .expect("parses");
-    assert_eq!(
-        verify.invalid_reason,
-        Some(ErrorReason::Other("brand_new_code".into()))
-    );
-    assert_eq!(
-        ErrorReason::ExactEvmSignature.as_str(),
-        "invalid_exact_evm_signature"
-    );
-    assert_eq!(
-        ErrorReason::InsufficientFunds.to_string(),
-        "insufficient_funds"
-    );
+        serde_json::from_value(json!({"isValid": false, "invalidReason": "brand_new_code"})).expect("parses");
+    assert_eq!(verify.invalid_reason, Some(ErrorReason::Other("brand_new_code".into())));
+    assert_eq!(ErrorReason::ExactEvmSignature.as_str(), "invalid_exact_evm_signature");
+    assert_eq!(ErrorReason::InsufficientFunds.to_string(), "insufficient_funds");
 }
 
 #[test]
@@ -101,10 +76,7 @@ fn v1_messages_use_v1_names() {
     }))
     .expect("parses");
     assert_eq!(v1.accepts[0].max_amount_required, "10000");
-    assert_eq!(
-        serde_json::to_value(&v1).expect("serializes")["accepts"][0]["maxAmountRequired"],
-        "10000"
-    );
+    assert_eq!(serde_json::to_value(&v1).expect("serializes")["accepts"][0]["maxAmountRequired"], "10000");
 }
 
 #[test]
@@ -114,9 +86,7 @@ fn matching_requires_equal_core_fields_and_the_offered_extra() {
     assert!(find_matching(&offered, &payload.accepted).is_some());
 
     let mut extra_added = payload.accepted.clone();
-    extra_added
-        .extra
-        .insert("note".into(), json!("client may add"));
+    extra_added.extra.insert("note".into(), json!("client may add"));
     assert!(find_matching(&offered, &extra_added).is_some());
 
     let mut cheaper = payload.accepted.clone();

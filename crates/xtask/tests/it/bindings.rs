@@ -18,17 +18,10 @@ fn changed_contract_makes_check_fail_until_regenerated() {
     xtask::bindings(&scratch.root, true, None).expect("the committed bindings are fresh");
 
     scratch.write(TOKEN, &added_function(&scratch.read(TOKEN)));
-    let err = xtask::bindings(&scratch.root, true, None)
-        .expect_err("a changed contract makes the bindings stale");
+    let err = xtask::bindings(&scratch.root, true, None).expect_err("a changed contract makes the bindings stale");
     let message = format!("{err:#}");
-    assert!(
-        message.contains(TOKEN_ARTIFACT),
-        "names the stale file: {message}"
-    );
-    assert!(
-        message.contains(xtask::REGENERATE),
-        "names the command that regenerates: {message}"
-    );
+    assert!(message.contains(TOKEN_ARTIFACT), "names the stale file: {message}");
+    assert!(message.contains(xtask::REGENERATE), "names the command that regenerates: {message}");
 
     xtask::bindings(&scratch.root, false, None).expect("regenerating succeeds");
     assert!(scratch.read(TOKEN_ARTIFACT).contains("addedLater"));
@@ -38,42 +31,30 @@ fn changed_contract_makes_check_fail_until_regenerated() {
 #[test]
 fn removed_contract_leaves_a_stale_artifact_that_check_reports_and_regeneration_deletes() {
     let scratch = Scratch::new();
-    scratch.write("contracts/Extra.sol", "// SPDX-License-Identifier: MIT\npragma solidity 0.8.37;\ncontract Extra { function f() external {} }\n");
-    xtask::bindings(&scratch.root, false, None).expect("regenerating succeeds");
-    assert!(
-        scratch
-            .read("crates/bindings/src/generated.rs")
-            .contains("Extra,")
+    scratch.write(
+        "contracts/Extra.sol",
+        "// SPDX-License-Identifier: MIT\npragma solidity 0.8.37;\ncontract Extra { function f() external {} }\n",
     );
+    xtask::bindings(&scratch.root, false, None).expect("regenerating succeeds");
+    assert!(scratch.read("crates/bindings/src/generated.rs").contains("Extra,"));
 
     std::fs::remove_file(scratch.root.join("contracts/Extra.sol")).expect("remove");
-    let message = format!(
-        "{:#}",
-        xtask::bindings(&scratch.root, true, None).expect_err("stale")
-    );
-    assert!(
-        message.contains("Extra.json belongs to no contract"),
-        "{message}"
-    );
+    let message = format!("{:#}", xtask::bindings(&scratch.root, true, None).expect_err("stale"));
+    assert!(message.contains("Extra.json belongs to no contract"), "{message}");
 
     xtask::bindings(&scratch.root, false, None).expect("regenerating succeeds");
-    assert!(
-        !scratch
-            .root
-            .join("crates/bindings/artifacts/Extra.json")
-            .exists()
-    );
+    assert!(!scratch.root.join("crates/bindings/artifacts/Extra.json").exists());
     xtask::bindings(&scratch.root, true, None).expect("fresh after regenerating");
 }
 
 #[test]
 fn broken_solidity_fails_the_bindings_build_with_the_compiler_message() {
     let scratch = Scratch::new();
-    scratch.write("contracts/Broken.sol", "// SPDX-License-Identifier: MIT\npragma solidity 0.8.37;\ncontract Broken { function f( }\n");
-    let message = format!(
-        "{:#}",
-        xtask::bindings(&scratch.root, false, None).expect_err("must not compile")
+    scratch.write(
+        "contracts/Broken.sol",
+        "// SPDX-License-Identifier: MIT\npragma solidity 0.8.37;\ncontract Broken { function f( }\n",
     );
+    let message = format!("{:#}", xtask::bindings(&scratch.root, false, None).expect_err("must not compile"));
     assert!(message.contains("Expected type name"), "{message}");
     assert!(message.contains("contracts/Broken.sol:3"), "{message}");
 }
@@ -81,26 +62,13 @@ fn broken_solidity_fails_the_bindings_build_with_the_compiler_message() {
 #[test]
 fn broken_solidity_fails_forge_build() {
     let scratch = Scratch::new();
-    scratch.write("contracts/Broken.sol", "// SPDX-License-Identifier: MIT\npragma solidity 0.8.37;\ncontract Broken { uint256 x = ; }\n");
-    let forge = scratch
-        .root
-        .join("node_modules/@foundry-rs/forge-linux-amd64/bin/forge");
-    let output = Command::new(forge)
-        .arg("build")
-        .current_dir(&scratch.root)
-        .output()
-        .expect("forge runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
+    scratch.write(
+        "contracts/Broken.sol",
+        "// SPDX-License-Identifier: MIT\npragma solidity 0.8.37;\ncontract Broken { uint256 x = ; }\n",
     );
-    assert!(
-        !output.status.success(),
-        "forge build must fail on broken Solidity:\n{text}"
-    );
-    assert!(
-        text.contains("contracts/Broken.sol:3"),
-        "forge shows the compiler's message:\n{text}"
-    );
+    let forge = scratch.root.join("node_modules/@foundry-rs/forge-linux-amd64/bin/forge");
+    let output = Command::new(forge).arg("build").current_dir(&scratch.root).output().expect("forge runs");
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(!output.status.success(), "forge build must fail on broken Solidity:\n{text}");
+    assert!(text.contains("contracts/Broken.sol:3"), "forge shows the compiler's message:\n{text}");
 }

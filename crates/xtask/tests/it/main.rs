@@ -20,19 +20,13 @@ impl Scratch {
         let real = xtask::workspace_root();
         let dir = tempfile::tempdir().expect("temp dir");
         let root = dir.path().to_path_buf();
-        for entry in [
-            "contracts",
-            "tools",
-            "crates/bindings/artifacts",
-            "crates/bindings/src",
-        ] {
+        for entry in ["contracts", "tools", "crates/bindings/artifacts", "crates/bindings/src"] {
             copy_dir(&real.join(entry), &root.join(entry));
         }
         for file in ["foundry.toml", "remappings.txt"] {
             fs::copy(real.join(file), root.join(file)).expect("copy config");
         }
-        std::os::unix::fs::symlink(real.join("node_modules"), root.join("node_modules"))
-            .expect("link node_modules");
+        std::os::unix::fs::symlink(real.join("node_modules"), root.join("node_modules")).expect("link node_modules");
         Self { _dir: dir, root }
     }
 

@@ -1,0 +1,394 @@
+//! Settlement: idempotent, durable, with the facilitator's own nonces.
+//!
+//! A payment is identified by its token, payer and authorization nonce. The first request to settle it
+//! claims it in the ledger; every later request (a retry, a second server, a restart) gets the first
+//! outcome, or waits for it, and never sends a second transaction. The signed transaction is recorded
+//! before it is broadcast, so that a crash at any point is resumed from the ledger.
+
+use crate::{Entry, Facilitator, FacilitatorError, registry_invoice, verify::Refusal};
+use alloy::{
+    consensus::{SignableTransaction, TxEip1559, TxEnvelope},
+    eips::Encodable2718,
+    network::TxSignerSync,
+    primitives::{Address, B256, Bytes, Log, TxKind, U256, keccak256},
+    sol_types::{SolCall, SolEvent, SolValue},
+};
+use quittance_bindings::{IERC3009, InvoiceRegistry, TestStablecoin};
+use quittance_chain::{Call, Chain, ChainError, Receipt};
+use quittance_x402::{ErrorReason, PaymentPayload, PaymentRequirements, SettleResponse, VerifyRequest, exact, invoice};
+use serde_json::{Map, json};
+use std::time::Duration;
+
+/// How settlement waits for the chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SettleConfig {
+    /// How long to wait for a receipt before answering `settlement_pending` (the settlement goes on, and a
+    /// later request for the same payment gets its outcome).
+    pub receipt_timeout: Duration,
+    /// How often to ask for the receipt meanwhile.
+    pub poll_interval: Duration,
+}
+
+impl Default for SettleConfig {
+    fn default() -> Self {
+        Self { receipt_timeout: Duration::from_secs(30), poll_interval: Duration::from_millis(100) }
+    }
+}
+
+/// What a settlement transaction is and what its receipt must show.
+#[derive(Debug, Clone)]
+struct Settlement {
+    payer: Address,
+    /// The contract called: the token (`exact`) or the registry (`invoice`).
+    to: Address,
+    data: Bytes,
+    expected: Expected,
+}
+
+#[derive(Debug, Clone)]
+enum Expected {
+    /// An ERC-20 `Transfer(from, to, value)` from the token.
+    Transfer { token: Address, from: Address, to: Address, value: U256 },
+    /// The registry's `InvoicePaid(invoiceId, …)`.
+    InvoicePaid { registry: Address, invoice_id: B256 },
+}
+
+impl<C: Chain> Facilitator<C> {
+    /// Settles a payment, at most once: verifies it fully, sends the settlement from the facilitator's
+    /// account, waits for the receipt (up to [`SettleConfig::receipt_timeout`]) and checks that the money
+    /// moved as signed. A second request for the same payment returns the first outcome.
+    #[tracing::instrument(skip_all, fields(scheme = %request.payment_requirements.scheme))]
+    pub async fn settle(&self, request: &VerifyRequest) -> SettleResponse {
+        let (key, settlement) = match self.identify(request).await {
+            Ok(found) => found,
+            Err(refusal) => return self.failure(refusal.reason, refusal.payer, None),
+        };
+        match self.ledger.claim(key) {
+            Ok(None) => {}
+            Ok(Some(Entry::Final(response))) => {
+                tracing::debug!(%key, "settled before: returning the first outcome");
+                return response;
+            }
+            Ok(Some(_)) => return self.await_outcome(key, &settlement).await,
+            Err(err) => {
+                tracing::error!(%err, "ledger failed");
+                return self.failure(ErrorReason::UnexpectedSettleError, Some(settlement.payer), None);
+            }
+        }
+
+        // This request owns the settlement. Verify everything again, now.
+        if let Err(refusal) = self.check(request).await {
+            self.release(key);
+            return self.failure(refusal.reason, Some(settlement.payer), None);
+        }
+        let tx_hash = match self.send(key, &settlement).await {
+            Ok(hash) => hash,
+            Err(reason) => return self.failure(reason, Some(settlement.payer), None),
+        };
+        tracing::info!(%key, %tx_hash, "settlement sent");
+        match self.wait_receipt(tx_hash).await {
+            Ok(Some(receipt)) => self.conclude(key, &settlement, &receipt),
+            Ok(None) => self.pending(&settlement, tx_hash),
+            Err(err) => {
+                tracing::warn!(%err, "receipt unavailable");
+                self.pending(&settlement, tx_hash)
+            }
+        }
+    }
+
+    /// The payment's ledger key and its settlement transaction, after the checks that identify it whatever
+    /// the time: the terms, and the payer's signature. A stored outcome is only ever returned to a request
+    /// that carries the payer's own signature of the same payment.
+    async fn identify(&self, request: &VerifyRequest) -> Result<(B256, Settlement), Refusal> {
+        let payment: &PaymentPayload = &request.payment_payload;
+        let requirements: &PaymentRequirements = &request.payment_requirements;
+        if requirements.network != self.network {
+            return Err(ErrorReason::InvalidNetwork.into());
+        }
+        let (token, settlement, nonce) = match requirements.scheme.as_str() {
+            exact::SCHEME => {
+                let checked = exact::check_terms(payment, requirements)?;
+                self.check_signature(checked.payer(), checked.signing_hash(), &checked.signature, || {
+                    checked.check_eoa_signature()
+                })
+                .await?;
+                let a = &checked.authorization;
+                let call = IERC3009::transferWithAuthorization_0Call {
+                    from: a.from,
+                    to: a.to,
+                    value: a.value,
+                    validAfter: a.valid_after,
+                    validBefore: a.valid_before,
+                    nonce: a.nonce,
+                    signature: checked.signature.clone(),
+                };
+                let token = checked.terms.asset;
+                let expected = Expected::Transfer { token, from: a.from, to: a.to, value: a.value };
+                (token, Settlement { payer: a.from, to: token, data: call.abi_encode().into(), expected }, a.nonce)
+            }
+            invoice::SCHEME => {
+                let checked = invoice::check_terms(payment, requirements)?;
+                self.check_signature(checked.payer(), checked.signing_hash(), &checked.signature, || {
+                    checked.check_eoa_signature()
+                })
+                .await?;
+                let terms = &checked.terms;
+                let a = &checked.authorization;
+                let call = InvoiceRegistry::payWithAuthorizationCall {
+                    invoice: registry_invoice(&terms.invoice),
+                    issuerSignature: terms.issuer_signature.clone(),
+                    payer: a.from,
+                    validAfter: a.valid_after,
+                    validBefore: a.valid_before,
+                    authorization: checked.signature.clone(),
+                };
+                let expected = Expected::InvoicePaid { registry: terms.registry, invoice_id: terms.invoice_id };
+                let settlement =
+                    Settlement { payer: a.from, to: terms.registry, data: call.abi_encode().into(), expected };
+                (terms.token.asset, settlement, a.nonce)
+            }
+            _ => return Err(ErrorReason::UnsupportedScheme.into()),
+        };
+        let key = keccak256((U256::from(self.chain_id), token, settlement.payer, nonce).abi_encode());
+        Ok((key, settlement))
+    }
+
+    /// Signs the settlement with the next nonce, records it in the ledger, then broadcasts it. The nonce
+    /// lock is held throughout, so transactions reach the node in nonce order.
+    async fn send(&self, key: B256, settlement: &Settlement) -> Result<B256, ErrorReason> {
+        let call = Call { from: self.address, to: settlement.to, data: settlement.data.clone() };
+        let gas = match self.chain.estimate_gas(call).await {
+            Ok(gas) => gas,
+            Err(err) => {
+                tracing::warn!(%err, "gas estimation failed after a successful verification");
+                self.release(key);
+                return Err(ErrorReason::ExactEvmSimulationFailed);
+            }
+        };
+        let fees = self.chain.fees().await.map_err(|err| self.abandon(key, err))?;
+
+        let mut next_nonce = self.next_nonce.lock().await;
+        let nonce = match *next_nonce {
+            Some(nonce) => nonce,
+            None => self.chain.pending_nonce(self.address).await.map_err(|err| self.abandon(key, err))?,
+        };
+        let mut tx = TxEip1559 {
+            chain_id: self.chain_id,
+            nonce,
+            gas_limit: gas.saturating_mul(6) / 5 + 10_000,
+            max_fee_per_gas: fees.max_fee_per_gas,
+            max_priority_fee_per_gas: fees.max_priority_fee_per_gas,
+            to: TxKind::Call(settlement.to),
+            value: U256::ZERO,
+            access_list: Default::default(),
+            input: settlement.data.clone(),
+        };
+        let signature = self.signer.sign_transaction_sync(&mut tx).map_err(|err| {
+            tracing::error!(%err, "signing failed");
+            self.release(key);
+            ErrorReason::UnexpectedSettleError
+        })?;
+        let envelope = TxEnvelope::from(tx.into_signed(signature));
+        let tx_hash = *envelope.tx_hash();
+        let raw: Bytes = envelope.encoded_2718().into();
+        if let Err(err) = self.ledger.submit(key, tx_hash, &raw) {
+            tracing::error!(%err, "ledger failed; the transaction is not sent");
+            self.release(key);
+            return Err(ErrorReason::UnexpectedSettleError);
+        }
+        *next_nonce = Some(nonce + 1);
+
+        match self.chain.send_raw(raw).await {
+            Ok(_) => Ok(tx_hash),
+            Err(err) => {
+                // Did the node take it anyway (a lost answer)? Then it is in flight; else undo.
+                match self.chain.pending_nonce(self.address).await {
+                    Ok(pending) if pending > nonce => Ok(tx_hash),
+                    _ => {
+                        tracing::warn!(%err, "the node refused the settlement transaction");
+                        *next_nonce = None;
+                        self.release(key);
+                        Err(ErrorReason::UnexpectedSettleError)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Polls for a receipt until the configured timeout.
+    async fn wait_receipt(&self, tx_hash: B256) -> Result<Option<Receipt>, ChainError> {
+        let deadline = tokio::time::Instant::now() + self.config.receipt_timeout;
+        loop {
+            if let Some(receipt) = self.chain.receipt(tx_hash).await? {
+                return Ok(Some(receipt));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(None);
+            }
+            tokio::time::sleep(self.config.poll_interval).await;
+        }
+    }
+
+    /// Turns a receipt into the final outcome and records it.
+    fn conclude(&self, key: B256, settlement: &Settlement, receipt: &Receipt) -> SettleResponse {
+        let tx = Some(receipt.transaction_hash);
+        let response = if !receipt.success {
+            self.failure(ErrorReason::ExactEvmTransactionFailed, Some(settlement.payer), tx)
+        } else if !expected_log(&settlement.expected, &receipt.logs) {
+            self.failure(ErrorReason::ExactEvmTransferEventMismatch, Some(settlement.payer), tx)
+        } else {
+            let extra = match settlement.expected {
+                Expected::InvoicePaid { invoice_id, .. } => {
+                    Some(Map::from_iter([("invoiceId".to_owned(), json!(invoice_id))]))
+                }
+                Expected::Transfer { .. } => None,
+            };
+            SettleResponse {
+                success: true,
+                error_reason: None,
+                error_message: None,
+                payer: Some(settlement.payer.to_checksum(None)),
+                transaction: receipt.transaction_hash.to_string(),
+                network: self.network.clone(),
+                amount: None,
+                extra,
+            }
+        };
+        if let Err(err) = self.ledger.finish(key, &response) {
+            tracing::error!(%err, "could not record the outcome; it is recomputed from the receipt next time");
+        }
+        tracing::info!(%key, success = response.success, "settlement concluded");
+        response
+    }
+
+    /// Waits for the outcome of a settlement another request owns.
+    async fn await_outcome(&self, key: B256, settlement: &Settlement) -> SettleResponse {
+        let deadline = tokio::time::Instant::now() + self.config.receipt_timeout;
+        loop {
+            match self.ledger.get(key) {
+                Ok(Some(Entry::Final(response))) => return response,
+                Ok(Some(Entry::Submitted { tx_hash, .. })) => {
+                    if let Ok(Some(receipt)) = self.chain.receipt(tx_hash).await {
+                        return self.conclude(key, settlement, &receipt);
+                    }
+                    if tokio::time::Instant::now() >= deadline {
+                        return self.pending(settlement, tx_hash);
+                    }
+                }
+                Ok(Some(Entry::Claimed)) if tokio::time::Instant::now() < deadline => {}
+                // Released (refused or rejected) by its owner, or still claimed at the deadline: nothing
+                // was sent for it; the client may try again.
+                Ok(_) => return self.failure(ErrorReason::InvalidTransactionState, Some(settlement.payer), None),
+                Err(err) => {
+                    tracing::error!(%err, "ledger failed");
+                    return self.failure(ErrorReason::UnexpectedSettleError, Some(settlement.payer), None);
+                }
+            }
+            tokio::time::sleep(self.config.poll_interval).await;
+        }
+    }
+
+    /// Resumes what a previous run left unfinished: claims without a transaction are dropped (nothing was
+    /// signed); signed transactions are concluded from their receipt or broadcast again, byte for byte.
+    pub(crate) async fn resume(&self) -> Result<(), FacilitatorError> {
+        for (key, entry) in self.ledger.unfinished()? {
+            match entry {
+                Entry::Claimed => self.ledger.release(key)?,
+                Entry::Submitted { tx_hash, raw } => {
+                    if let Some(receipt) = self.chain.receipt(tx_hash).await? {
+                        self.finish_from_receipt(key, &raw, &receipt);
+                    } else if let Err(err) = self.chain.send_raw(raw).await {
+                        tracing::warn!(%key, %tx_hash, %err, "could not re-broadcast an unfinished settlement");
+                    } else {
+                        tracing::info!(%key, %tx_hash, "re-broadcast an unfinished settlement");
+                    }
+                }
+                Entry::Final(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Concludes a settlement found mined after a restart, from its own signed transaction.
+    fn finish_from_receipt(&self, key: B256, raw: &Bytes, receipt: &Receipt) {
+        match settlement_of_raw(raw) {
+            Some(settlement) => {
+                self.conclude(key, &settlement, receipt);
+            }
+            None => tracing::error!(%key, "an unfinished settlement holds a transaction this facilitator cannot read"),
+        }
+    }
+
+    fn pending(&self, settlement: &Settlement, tx_hash: B256) -> SettleResponse {
+        let mut response = self.failure(ErrorReason::SettlementPending, Some(settlement.payer), Some(tx_hash));
+        response.error_message = Some("the settlement is sent and not yet mined; ask again for its outcome".into());
+        response
+    }
+
+    fn failure(&self, reason: ErrorReason, payer: Option<Address>, tx: Option<B256>) -> SettleResponse {
+        SettleResponse {
+            success: false,
+            error_reason: Some(reason),
+            error_message: None,
+            payer: payer.map(|p| p.to_checksum(None)),
+            transaction: tx.map(|t| t.to_string()).unwrap_or_default(),
+            network: self.network.clone(),
+            amount: None,
+            extra: None,
+        }
+    }
+
+    fn release(&self, key: B256) {
+        if let Err(err) = self.ledger.release(key) {
+            tracing::error!(%key, %err, "could not release a settlement claim");
+        }
+    }
+
+    fn abandon(&self, key: B256, err: ChainError) -> ErrorReason {
+        tracing::warn!(%err, "chain failed before the settlement was sent");
+        self.release(key);
+        ErrorReason::UnexpectedSettleError
+    }
+}
+
+/// Whether the receipt's logs show the money moving as signed.
+fn expected_log(expected: &Expected, logs: &[Log]) -> bool {
+    logs.iter().any(|log| match *expected {
+        Expected::Transfer { token, from, to, value } => {
+            log.address == token
+                && TestStablecoin::Transfer::decode_log_data(&log.data)
+                    .is_ok_and(|t| t.from == from && t.to == to && t.value == value)
+        }
+        Expected::InvoicePaid { registry, invoice_id } => {
+            log.address == registry
+                && InvoiceRegistry::InvoicePaid::decode_log_data(&log.data).is_ok_and(|e| e.invoiceId == invoice_id)
+        }
+    })
+}
+
+/// Rebuilds what a settlement transaction must show from the transaction itself (after a restart).
+fn settlement_of_raw(raw: &Bytes) -> Option<Settlement> {
+    use alloy::{consensus::Transaction, eips::Decodable2718};
+    let envelope = TxEnvelope::decode_2718(&mut raw.as_ref()).ok()?;
+    let to = envelope.to()?;
+    let input = envelope.input().clone();
+    if let Ok(call) = IERC3009::transferWithAuthorization_0Call::abi_decode(&input) {
+        let expected = Expected::Transfer { token: to, from: call.from, to: call.to, value: call.value };
+        return Some(Settlement { payer: call.from, to, data: input, expected });
+    }
+    let call = InvoiceRegistry::payWithAuthorizationCall::abi_decode(&input).ok()?;
+    let invoice = &call.invoice;
+    let chain_id = envelope.chain_id()?;
+    let x402_invoice = invoice::Invoice {
+        issuer: invoice.issuer,
+        payee: invoice.payee,
+        token: invoice.token,
+        amount: invoice.amount,
+        deadline: invoice.deadline,
+        resource: invoice.resource,
+        network: invoice.network.clone(),
+        salt: invoice.salt,
+    };
+    let expected = Expected::InvoicePaid { registry: to, invoice_id: x402_invoice.id(chain_id, to) };
+    Some(Settlement { payer: call.payer, to, data: input, expected })
+}
