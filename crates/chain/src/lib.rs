@@ -1,5 +1,7 @@
 #![doc = include_str!("../README.md")]
 
+pub mod anvil;
+
 use alloy::{
     network::TransactionBuilder,
     primitives::{Address, B256, Bytes, Log},

@@ -4,7 +4,6 @@
 //! the gas; the token moves the funds and records the authorization's nonce as used, so the same
 //! signature can never pay twice.
 
-use crate::devnet::{DevnetError, spawn_anvil};
 use alloy::{
     contract,
     network::EthereumWallet,
@@ -13,6 +12,7 @@ use alloy::{
     signers::local::PrivateKeySigner,
 };
 use quittance_bindings::TestStablecoin::{self, AuthorizationUsed, TestStablecoinErrors};
+use quittance_chain::anvil::{AnvilError, spawn_anvil};
 use quittance_x402::{Network, PaymentRequirements, exact};
 use std::time::Duration;
 
@@ -28,7 +28,7 @@ const AGENT_FUNDS: u64 = 5_000_000;
 pub enum DemoError {
     /// The local chain could not be started.
     #[error(transparent)]
-    Devnet(#[from] DevnetError),
+    Anvil(#[from] AnvilError),
     /// A contract call or transaction failed.
     #[error("{step}: {source}")]
     Contract {

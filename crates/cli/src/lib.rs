@@ -1,4 +1,4 @@
 #![doc = include_str!("../README.md")]
 
 pub mod demo;
-pub mod devnet;
+pub mod keys;

@@ -1,7 +1,10 @@
 //! The `quittance` command.
 
-use clap::{Parser, Subcommand};
-use quittance_cli::demo;
+use clap::{Args, Parser, Subcommand};
+use quittance_chain::RpcChain;
+use quittance_cli::{demo, keys::KeySource};
+use quittance_facilitator::{Facilitator, SettleConfig, SqliteLedger, http};
+use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 
 #[derive(Parser)]
 #[command(name = "quittance", version, about = "x402 agent payments on EVM chains")]
@@ -14,10 +17,37 @@ struct Cli {
 enum Command {
     /// Run the demo on a fresh local chain: an agent pays a seller with a signed authorization.
     Demo,
+    /// Run an x402 facilitator (POST /verify, POST /settle, GET /supported, GET /health).
+    Facilitator(FacilitatorArgs),
+}
+
+#[derive(Args)]
+struct FacilitatorArgs {
+    /// JSON-RPC endpoint of the chain to settle on.
+    #[arg(long, env = "QUITTANCE_RPC_URL", default_value = "http://127.0.0.1:8545")]
+    rpc_url: alloy::transports::http::reqwest::Url,
+    /// File holding the facilitator's hex private key (it pays the gas of settlements).
+    #[arg(long, conflicts_with = "key_env")]
+    key_file: Option<PathBuf>,
+    /// Environment variable holding the facilitator's hex private key.
+    #[arg(long, default_value = "QUITTANCE_FACILITATOR_KEY")]
+    key_env: String,
+    /// The settlement ledger (an SQLite file, created if missing).
+    #[arg(long, default_value = "quittance-ledger.sqlite")]
+    ledger: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:4021")]
+    listen: SocketAddr,
 }
 
 #[tokio::main]
 async fn main() -> eyre::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn,quittance=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     match Cli::parse().command {
         Command::Demo => {
             let report = demo::run(|line| println!("• {line}")).await?;
@@ -26,6 +56,25 @@ async fn main() -> eyre::Result<()> {
                 demo::format_usd(report.balances_after.1 - report.balances_before.1),
                 report.agent_ether
             );
+        }
+        Command::Facilitator(args) => {
+            let key = match args.key_file {
+                Some(path) => KeySource::File(path),
+                None => KeySource::Env(args.key_env),
+            };
+            let signer = key.load()?;
+            let ledger = Arc::new(SqliteLedger::open(&args.ledger)?);
+            let facilitator =
+                Facilitator::new(RpcChain::http(args.rpc_url), signer, ledger, SettleConfig::default()).await?;
+            let listener = tokio::net::TcpListener::bind(args.listen).await?;
+            println!(
+                "facilitator {} on {} listening on http://{} (ledger {})",
+                facilitator.address(),
+                facilitator.network(),
+                listener.local_addr()?,
+                args.ledger.display()
+            );
+            axum::serve(listener, http::router(Arc::new(facilitator))).await?;
         }
     }
     Ok(())

@@ -11,7 +11,7 @@ use quittance_bindings::{
     InvoiceRegistry, TestStablecoin,
     invoice_registry::{IInvoiceRegistry, InvoiceRegistry::InvoiceRegistryErrors},
 };
-use quittance_cli::devnet::spawn_anvil;
+use quittance_chain::anvil::spawn_anvil;
 use quittance_x402::{ResourceInfo, invoice};
 use std::time::Duration;
 

@@ -1,6 +1,7 @@
 //! The facilitator against a real chain (anvil): every check that needs the chain, with the reason code
 //! each bad payment must get.
 
+mod http;
 mod settle;
 mod verify;
 
@@ -13,7 +14,7 @@ use alloy::{
 };
 use quittance_bindings::{InvoiceRegistry, TestStablecoin};
 use quittance_chain::RpcChain;
-use quittance_cli::devnet::spawn_anvil;
+use quittance_chain::anvil::spawn_anvil;
 use quittance_facilitator::{Facilitator, Ledger, SettleConfig, SqliteLedger};
 use quittance_x402::{PaymentPayload, PaymentRequirements, ResourceInfo, VerifyRequest, X402_V2, exact, invoice};
 use std::{sync::Arc, time::Duration};
@@ -34,7 +35,7 @@ pub(crate) struct World {
     pub(crate) seller: PrivateKeySigner,
     pub(crate) payee: Address,
     pub(crate) agent: PrivateKeySigner,
-    pub(crate) facilitator: Facilitator<RpcChain>,
+    pub(crate) facilitator: Arc<Facilitator<RpcChain>>,
     /// The facilitator's account (anvil account 1).
     pub(crate) facilitator_key: PrivateKeySigner,
     pub(crate) endpoint: alloy::transports::http::reqwest::Url,
@@ -62,7 +63,8 @@ impl World {
             Arc::new(SqliteLedger::in_memory()?),
             fast(),
         )
-        .await?;
+        .await
+        .map(Arc::new)?;
         let seller = signer(2);
         Ok(Self {
             seller_rpc: connect(seller.clone()),

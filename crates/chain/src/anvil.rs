@@ -1,5 +1,5 @@
 //! Local chains for demos and tests: anvil started from the native binary that npm installs, with the
-//! project's EVM version as its hardfork.
+//! project's EVM version as its hardfork. Local only.
 
 use alloy::node_bindings::{Anvil, AnvilInstance};
 use quittance_bindings::EVM_VERSION;
@@ -29,7 +29,7 @@ pub fn anvil_path() -> PathBuf {
 
 /// Errors starting a local chain.
 #[derive(Debug, thiserror::Error)]
-pub enum DevnetError {
+pub enum AnvilError {
     /// anvil could not be started.
     #[error("could not start anvil at {path}: {source} (run `npm ci` in the repository root, or set {ANVIL_ENV})")]
     Spawn {
@@ -42,12 +42,12 @@ pub enum DevnetError {
 
 /// Starts anvil on a free loopback port with chain id 31337 and the project's hardfork. The process
 /// stops when the returned instance is dropped.
-pub fn spawn_anvil() -> Result<AnvilInstance, DevnetError> {
+pub fn spawn_anvil() -> Result<AnvilInstance, AnvilError> {
     let path = anvil_path();
     Anvil::at(&path)
         .port(0u16)
         .chain_id(31337)
         .args(["--hardfork", EVM_VERSION])
         .try_spawn()
-        .map_err(|source| DevnetError::Spawn { path, source })
+        .map_err(|source| AnvilError::Spawn { path, source })
 }
