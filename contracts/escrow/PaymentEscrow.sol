@@ -237,12 +237,16 @@ contract PaymentEscrow is IPaymentEscrow, EIP712, ReentrancyGuardTransient {
     function _receiveWithAuthorization(PaymentTerms calldata terms, bytes32 nonce, uint256 amount, bytes calldata data)
         private
     {
+        // Three head words and the signature's length word at least.
+        if (data.length < 128) revert InvalidMethodData();
         (uint256 validAfter, uint256 validBefore, bytes memory signature) = abi.decode(data, (uint256, uint256, bytes));
         IERC3009(terms.token)
             .receiveWithAuthorization(terms.payer, address(this), amount, validAfter, validBefore, nonce, signature);
     }
 
     function _permit(PaymentTerms calldata terms, uint256 amount, bytes calldata data) private {
+        // Two head words and the signature's length word at least.
+        if (data.length < 96) revert InvalidMethodData();
         (uint256 deadline, bytes memory signature) = abi.decode(data, (uint256, bytes));
         if (signature.length != 65) revert InvalidMethodData();
         (bytes32 r, bytes32 s, uint8 v) = _split(signature);

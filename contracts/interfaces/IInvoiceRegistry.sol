@@ -92,7 +92,8 @@ interface IInvoiceRegistry {
     /// @notice Thrown when an invoice's amount is zero.
     error ZeroAmount();
 
-    /// @notice Thrown when an invoice names the zero address as payee or token, or a token without code.
+    /// @notice Thrown when an invoice names the zero address or the registry itself as payee, or a token
+    /// without code.
     /// @param payee The invoice's payee.
     /// @param token The invoice's token.
     error InvalidInvoice(address payee, address token);
@@ -131,6 +132,11 @@ interface IInvoiceRegistry {
     /// @notice Thrown when a settler pays on behalf of the zero address.
     /// @param payer The refused payer.
     error InvalidPayer(address payer);
+
+    /// @notice Thrown when the payer (or the paying settler) is the invoice's payee: paying oneself proves
+    /// nothing and moves nothing.
+    /// @param payee The invoice's payee.
+    error PayerIsPayee(address payee);
 
     /// @notice Thrown when a permit signature is not 65 bytes.
     error InvalidPermitSignature();

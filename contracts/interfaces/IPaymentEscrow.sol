@@ -188,7 +188,8 @@ interface IPaymentEscrow {
     /// @param actual The amount that moved.
     error AmountMismatch(uint256 expected, uint256 actual);
 
-    /// @notice Thrown when the data for a method cannot be decoded.
+    /// @notice Thrown when the data for a method is too short to hold its fields, or given where the method
+    /// takes none.
     error InvalidMethodData();
 
     /// @notice Thrown when an invoice does not match the payment's payee or token.

@@ -52,6 +52,7 @@ contract InvoiceRegistry is IInvoiceRegistry, EIP712, Ownable2Step, ReentrancyGu
         bytes calldata authorization
     ) external nonReentrant returns (bytes32 id) {
         id = _checkPayable(invoice, issuerSignature);
+        if (payer == invoice.payee) revert PayerIsPayee(payer);
         IERC20 token = IERC20(invoice.token);
         uint256 held = token.balanceOf(address(this));
         IERC3009(invoice.token)
@@ -98,6 +99,7 @@ contract InvoiceRegistry is IInvoiceRegistry, EIP712, Ownable2Step, ReentrancyGu
         if (kind == Path.None) revert Unauthorized(msg.sender);
         if (payer == address(0)) revert InvalidPayer(payer);
         id = _checkPayable(invoice, issuerSignature);
+        if (payer == invoice.payee) revert PayerIsPayee(payer);
         _record(id, invoice, payer, kind, msg.sender);
         _pull(invoice, msg.sender);
     }
@@ -204,6 +206,7 @@ contract InvoiceRegistry is IInvoiceRegistry, EIP712, Ownable2Step, ReentrancyGu
 
     /// @dev Moves the invoice amount from `from` straight to the payee, checking that it arrived in full.
     function _pull(Invoice calldata invoice, address from) private {
+        if (from == invoice.payee) revert PayerIsPayee(from);
         IERC20 token = IERC20(invoice.token);
         uint256 payeeHeld = token.balanceOf(invoice.payee);
         token.safeTransferFrom(from, invoice.payee, invoice.amount);
