@@ -1,0 +1,336 @@
+//! The paywall middleware.
+
+use crate::{FacilitatorClient, Price};
+use axum::{
+    body::Body,
+    extract::Request,
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use quittance_x402::{
+    ErrorReason, PAYMENT_REQUIRED, PAYMENT_RESPONSE, PAYMENT_SIGNATURE, PaymentPayload, PaymentPayloadV1,
+    PaymentRequired, PaymentRequirementsResponseV1, PaymentRequirementsV1, ResourceInfo, SettleResponse,
+    SettlementResponseV1, VerifyRequest, X_PAYMENT, X_PAYMENT_RESPONSE, X402_V1, X402_V2, decode_header, encode_header,
+};
+use std::{
+    convert::Infallible,
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::{SystemTime, UNIX_EPOCH},
+};
+use tower::{Layer, Service, ServiceExt};
+
+/// A paywall in front of routes: answers `402 Payment Required` with the route's options, and serves a
+/// request that carries a valid payment, settling it through the facilitator.
+#[derive(Debug)]
+pub struct Paywall<F> {
+    facilitator: Arc<F>,
+    base_url: String,
+}
+
+impl<F> Clone for Paywall<F> {
+    fn clone(&self) -> Self {
+        Self { facilitator: self.facilitator.clone(), base_url: self.base_url.clone() }
+    }
+}
+
+/// One priced route's state.
+#[derive(Debug)]
+struct Guard<F> {
+    paywall: Paywall<F>,
+    price: Price,
+}
+
+impl<F: FacilitatorClient> Paywall<F> {
+    /// A paywall that verifies and settles through `facilitator`. `base_url` is the public origin of the
+    /// server (e.g. `https://api.example`): resources are described, and invoices issued, for
+    /// `base_url` + the request's path and query.
+    pub fn new(facilitator: Arc<F>, base_url: impl Into<String>) -> Self {
+        Self { facilitator, base_url: base_url.into().trim_end_matches('/').to_owned() }
+    }
+
+    /// The layer that puts `price` in front of a route (`get(handler).layer(paywall.price(price))`).
+    pub fn price(&self, price: Price) -> PaywallLayer<F> {
+        PaywallLayer { guard: Arc::new(Guard { paywall: self.clone(), price }) }
+    }
+}
+
+/// A [`Paywall`] priced for one route: a tower [`Layer`].
+#[derive(Debug)]
+pub struct PaywallLayer<F> {
+    guard: Arc<Guard<F>>,
+}
+
+impl<F> Clone for PaywallLayer<F> {
+    fn clone(&self) -> Self {
+        Self { guard: self.guard.clone() }
+    }
+}
+
+impl<S, F> Layer<S> for PaywallLayer<F> {
+    type Service = PaywallService<S, F>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        PaywallService { inner, guard: self.guard.clone() }
+    }
+}
+
+/// The service a [`PaywallLayer`] wraps a route in.
+#[derive(Debug)]
+pub struct PaywallService<S, F> {
+    inner: S,
+    guard: Arc<Guard<F>>,
+}
+
+impl<S: Clone, F> Clone for PaywallService<S, F> {
+    fn clone(&self) -> Self {
+        Self { inner: self.inner.clone(), guard: self.guard.clone() }
+    }
+}
+
+impl<S, F> Service<Request> for PaywallService<S, F>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send,
+    F: FacilitatorClient,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        // The ready service handles this request; a fresh clone waits for the next one.
+        let fresh = self.inner.clone();
+        let ready = std::mem::replace(&mut self.inner, fresh);
+        let guard = self.guard.clone();
+        Box::pin(async move { Ok(guarded(guard, request, ready).await) })
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
+}
+
+async fn guarded<S, F>(guard: Arc<Guard<F>>, request: Request, next: S) -> Response
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Send + 'static,
+    S::Future: Send,
+    F: FacilitatorClient,
+{
+    let path = request.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let resource = ResourceInfo {
+        url: format!("{}{path}", guard.paywall.base_url),
+        description: Some(guard.price.description.clone()),
+        mime_type: Some(guard.price.mime_type.clone()),
+    };
+    let headers = request.headers();
+    if let Some(value) = headers.get(PAYMENT_SIGNATURE) {
+        let payment = match value
+            .to_str()
+            .map_err(|_| ErrorReason::InvalidPayload)
+            .and_then(|v| decode_header::<PaymentPayload>(v).map_err(|e| e.reason()))
+        {
+            Ok(payment) => payment,
+            Err(reason) => return guard.payment_required(&resource, Some(reason)),
+        };
+        guard.serve_v2(payment, resource, request, next).await
+    } else if let Some(value) = headers.get(X_PAYMENT) {
+        let payment = match value
+            .to_str()
+            .map_err(|_| ErrorReason::InvalidPayload)
+            .and_then(|v| decode_header::<PaymentPayloadV1>(v).map_err(|e| e.reason()))
+        {
+            Ok(payment) => payment,
+            Err(reason) => return guard.payment_required(&resource, Some(reason)),
+        };
+        guard.serve_v1(payment, resource, request, next).await
+    } else {
+        guard.payment_required(&resource, None)
+    }
+}
+
+impl<F: FacilitatorClient> Guard<F> {
+    /// The 402: the v2 options base64 in `PAYMENT-REQUIRED`, and the v1 answer as the JSON body.
+    fn payment_required(&self, resource: &ResourceInfo, error: Option<ErrorReason>) -> Response {
+        let accepts = self.price.options(&resource.url, now());
+        let required = PaymentRequired {
+            x402_version: X402_V2,
+            error: error.as_ref().map(ToString::to_string),
+            resource: resource.clone(),
+            accepts,
+            extensions: None,
+        };
+        let v1 = PaymentRequirementsResponseV1 {
+            x402_version: X402_V1,
+            error: error.map(|e| e.to_string()).unwrap_or_else(|| "X-PAYMENT header is required".into()),
+            accepts: self.v1_option(resource).into_iter().collect(),
+        };
+        let mut response = (StatusCode::PAYMENT_REQUIRED, axum::Json(v1)).into_response();
+        let headers = response.headers_mut();
+        insert(headers, PAYMENT_REQUIRED, &encode_header(&required));
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
+    }
+
+    /// The `exact` option in v1 form, for networks that have a v1 name.
+    fn v1_option(&self, resource: &ResourceInfo) -> Option<PaymentRequirementsV1> {
+        let name = self.price.network.parse::<quittance_x402::Network>().ok()?.v1_name()?;
+        let option = self.price.exact_option();
+        Some(PaymentRequirementsV1 {
+            scheme: option.scheme,
+            network: name.into(),
+            max_amount_required: option.amount,
+            asset: option.asset,
+            pay_to: option.pay_to,
+            resource: resource.url.clone(),
+            description: self.price.description.clone(),
+            mime_type: Some(self.price.mime_type.clone()),
+            output_schema: None,
+            max_timeout_seconds: option.max_timeout_seconds,
+            extra: Some(option.extra),
+        })
+    }
+
+    async fn serve_v2<S>(&self, payment: PaymentPayload, resource: ResourceInfo, request: Request, next: S) -> Response
+    where
+        S: Service<Request, Response = Response, Error = Infallible> + Send + 'static,
+        S::Future: Send,
+    {
+        if payment.x402_version != X402_V2 {
+            return self.payment_required(&resource, Some(ErrorReason::InvalidX402Version));
+        }
+        let requirements = match self.price.match_option(&payment.accepted, &resource.url, now()) {
+            Ok(requirements) => requirements,
+            Err(reason) => return self.payment_required(&resource, Some(reason)),
+        };
+        let verify =
+            VerifyRequest { x402_version: X402_V2, payment_payload: payment, payment_requirements: requirements };
+        match self.pay_and_serve(&verify, request, next).await {
+            Ok((mut response, receipt)) => {
+                insert(response.headers_mut(), PAYMENT_RESPONSE, &encode_header(&receipt));
+                response
+            }
+            Err(Outcome::Refused(reason)) => self.payment_required(&resource, Some(reason)),
+            Err(Outcome::HandlerFailed(response)) => response,
+        }
+    }
+
+    /// v1 clients pay the `exact` option under its v1 network name; the payment is verified and settled as
+    /// the v2 payment it is.
+    async fn serve_v1<S>(
+        &self,
+        payment: PaymentPayloadV1,
+        resource: ResourceInfo,
+        request: Request,
+        next: S,
+    ) -> Response
+    where
+        S: Service<Request, Response = Response, Error = Infallible> + Send + 'static,
+        S::Future: Send,
+    {
+        let option = self.price.exact_option();
+        let network_matches =
+            quittance_x402::Network::from_v1_name(&payment.network).is_ok_and(|n| n.to_string() == option.network);
+        if payment.x402_version != X402_V1 || payment.scheme != option.scheme || !network_matches {
+            return self.payment_required(&resource, Some(ErrorReason::InvalidPaymentRequirements));
+        }
+        let v2 = PaymentPayload {
+            x402_version: X402_V2,
+            resource: Some(resource.clone()),
+            accepted: option.clone(),
+            payload: payment.payload,
+            extensions: None,
+        };
+        let verify = VerifyRequest { x402_version: X402_V2, payment_payload: v2, payment_requirements: option };
+        match self.pay_and_serve(&verify, request, next).await {
+            Ok((mut response, receipt)) => {
+                let v1 = SettlementResponseV1 {
+                    success: receipt.success,
+                    error_reason: receipt.error_reason,
+                    transaction: receipt.transaction,
+                    network: payment.network,
+                    payer: receipt.payer.unwrap_or_default(),
+                };
+                insert(response.headers_mut(), X_PAYMENT_RESPONSE, &encode_header(&v1));
+                response
+            }
+            Err(Outcome::Refused(reason)) => self.payment_required(&resource, Some(reason)),
+            Err(Outcome::HandlerFailed(response)) => response,
+        }
+    }
+
+    /// Verify, then settle and serve in the route's order. The handler's output is released only once the
+    /// payment is settled; a handler that fails (status >= 400) is answered as is and nothing is settled.
+    async fn pay_and_serve<S>(
+        &self,
+        verify: &VerifyRequest,
+        request: Request,
+        next: S,
+    ) -> Result<(Response, SettleResponse), Outcome>
+    where
+        S: Service<Request, Response = Response, Error = Infallible> + Send + 'static,
+        S::Future: Send,
+    {
+        let facilitator = &self.paywall.facilitator;
+        let verified = facilitator.verify(verify).await.map_err(|err| {
+            tracing::warn!(%err, "facilitator unavailable for verify");
+            Outcome::Refused(ErrorReason::UnexpectedVerifyError)
+        })?;
+        if !verified.is_valid {
+            return Err(Outcome::Refused(verified.invalid_reason.unwrap_or(ErrorReason::UnexpectedVerifyError)));
+        }
+        let settle = || async {
+            let receipt = facilitator.settle(verify).await.map_err(|err| {
+                tracing::warn!(%err, "facilitator unavailable for settle");
+                Outcome::Refused(ErrorReason::UnexpectedSettleError)
+            })?;
+            if receipt.success {
+                Ok(receipt)
+            } else {
+                Err(Outcome::Refused(receipt.error_reason.unwrap_or(ErrorReason::UnexpectedSettleError)))
+            }
+        };
+        if self.price.settle_before_serving {
+            let receipt = settle().await?;
+            let response = serve(next, request).await;
+            return Ok((response, receipt));
+        }
+        let response = serve(next, request).await;
+        if response.status().as_u16() >= 400 {
+            return Err(Outcome::HandlerFailed(response));
+        }
+        let receipt = settle().await?;
+        Ok((response, receipt))
+    }
+}
+
+async fn serve<S>(service: S, request: Request) -> Response
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    match service.oneshot(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    }
+}
+
+enum Outcome {
+    Refused(ErrorReason),
+    HandlerFailed(Response<Body>),
+}
+
+fn insert(headers: &mut HeaderMap, name: &'static str, value: &str) {
+    if let Ok(value) = HeaderValue::from_str(value) {
+        headers.insert(name, value);
+    }
+    headers.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("PAYMENT-REQUIRED, PAYMENT-RESPONSE, X-PAYMENT-RESPONSE"),
+    );
+}

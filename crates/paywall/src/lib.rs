@@ -1,0 +1,9 @@
+#![doc = include_str!("../README.md")]
+
+mod client;
+mod layer;
+mod price;
+
+pub use client::{ClientError, FacilitatorClient, HttpFacilitator};
+pub use layer::{Paywall, PaywallLayer, PaywallService};
+pub use price::{InvoiceIssuer, Price};

@@ -1,0 +1,217 @@
+//! The paywall in front of real routes, with the in-process facilitator on anvil: the 402, each way to
+//! pay, and each way a payment is refused.
+
+use alloy::{primitives::U256, signers::local::PrivateKeySigner};
+use axum::{
+    Json, Router,
+    body::Body,
+    http::{HeaderMap, Request, StatusCode},
+    routing::get,
+};
+use http_body_util::BodyExt;
+use quittance_paywall::{InvoiceIssuer, Paywall, Price};
+use quittance_testkit::{PRICE, World};
+use quittance_x402::{
+    ErrorReason, PAYMENT_REQUIRED, PAYMENT_RESPONSE, PAYMENT_SIGNATURE, PaymentPayload, PaymentRequired,
+    PaymentRequirementsResponseV1, SettleResponse, decode_header, encode_header, exact, invoice,
+};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+fn price(world: &World) -> Price {
+    Price {
+        network: world.facilitator.network().into(),
+        asset: *world.token.address(),
+        asset_name: "USD Coin".into(),
+        asset_version: "2".into(),
+        amount: U256::from(PRICE),
+        pay_to: world.payee,
+        max_timeout_seconds: 120,
+        description: "a report".into(),
+        mime_type: "application/json".into(),
+        invoices: Some(InvoiceIssuer {
+            registry: *world.registry.address(),
+            signer: world.seller.clone(),
+            validity_seconds: 600,
+        }),
+        settle_before_serving: false,
+    }
+}
+
+fn app(world: &World) -> Router {
+    let paywall = Paywall::new(world.facilitator.clone(), "http://127.0.0.1");
+    let prepaid = Price { settle_before_serving: true, ..price(world) };
+    Router::new()
+        .route("/report", get(|| async { Json(json!({"report": 42})) }).layer(paywall.price(price(world))))
+        .route("/broken", get(|| async { StatusCode::INTERNAL_SERVER_ERROR }).layer(paywall.price(price(world))))
+        .route("/prepaid", get(|| async { Json(json!({"prepaid": true})) }).layer(paywall.price(prepaid)))
+}
+
+async fn get_with(app: &Router, path: &str, payment: Option<&PaymentPayload>) -> (StatusCode, HeaderMap, Value) {
+    let mut request = Request::builder().uri(path);
+    if let Some(payment) = payment {
+        request = request.header(PAYMENT_SIGNATURE, encode_header(payment));
+    }
+    let response = app.clone().oneshot(request.body(Body::empty()).expect("request")).await.expect("infallible");
+    let (parts, body) = response.into_parts();
+    let bytes = body.collect().await.expect("body").to_bytes();
+    (parts.status, parts.headers, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+fn required(headers: &HeaderMap) -> PaymentRequired {
+    decode_header(headers[PAYMENT_REQUIRED].to_str().expect("ascii")).expect("a PAYMENT-REQUIRED header")
+}
+
+fn receipt(headers: &HeaderMap) -> SettleResponse {
+    decode_header(headers[PAYMENT_RESPONSE].to_str().expect("ascii")).expect("a PAYMENT-RESPONSE header")
+}
+
+async fn pay_exact_for(
+    world: &World,
+    app: &Router,
+    path: &str,
+    payer: &PrivateKeySigner,
+) -> eyre::Result<PaymentPayload> {
+    let (_, headers, _) = get_with(app, path, None).await;
+    let offer = required(&headers);
+    let option = offer.accepts.iter().find(|o| o.scheme == "exact").expect("an exact option");
+    Ok(exact::pay(
+        option,
+        Some(offer.resource.clone()),
+        payer,
+        payer.address(),
+        world.now().await?,
+        alloy::primitives::B256::random(),
+    )?)
+}
+
+#[tokio::test]
+async fn an_unpaid_request_gets_a_402_with_exact_and_invoice_options() -> eyre::Result<()> {
+    let world = World::new().await?;
+    let (status, headers, body) = get_with(&app(&world), "/report", None).await;
+    assert_eq!(status, StatusCode::PAYMENT_REQUIRED);
+    assert_eq!(headers["cache-control"], "no-store");
+    let offer = required(&headers);
+    assert_eq!(offer.x402_version, 2);
+    assert_eq!(offer.resource.url, "http://127.0.0.1/report");
+    let schemes: Vec<_> = offer.accepts.iter().map(|o| o.scheme.as_str()).collect();
+    assert_eq!(schemes, ["exact", "invoice"]);
+    let exact_option = &offer.accepts[0];
+    assert_eq!(
+        (exact_option.amount.as_str(), exact_option.pay_to.as_str()),
+        ("10000", world.payee.to_checksum(None).as_str())
+    );
+    let terms = invoice::InvoiceTerms::from_requirements(&offer.accepts[1]).map_err(|r| eyre::eyre!("{r}"))?;
+    terms.check_issuer().map_err(|r| eyre::eyre!("{r}"))?;
+    terms.check_for("http://127.0.0.1/report", world.now().await?).map_err(|r| eyre::eyre!("{r}"))?;
+    // The v1 body: no v1 name exists for chain 31337, so no v1 option, but the shape is the v1 answer.
+    let v1: PaymentRequirementsResponseV1 = serde_json::from_value(body)?;
+    assert_eq!(v1.x402_version, 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_exact_payment_is_served_settled_and_cannot_be_replayed() -> eyre::Result<()> {
+    let world = World::new().await?;
+    let app = app(&world);
+    let payment = pay_exact_for(&world, &app, "/report", &world.agent).await?;
+
+    let (status, headers, body) = get_with(&app, "/report", Some(&payment)).await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"report": 42})));
+    let receipt = receipt(&headers);
+    assert!(receipt.success, "{receipt:?}");
+    assert_eq!(receipt.payer, Some(world.agent.address().to_checksum(None)));
+    assert_eq!(world.token.balanceOf(world.payee).call().await?, U256::from(PRICE));
+
+    // The same proof again is refused before serving: the authorization is spent.
+    let (status, headers, _) = get_with(&app, "/report", Some(&payment)).await;
+    assert_eq!(status, StatusCode::PAYMENT_REQUIRED);
+    assert_eq!(required(&headers).error.as_deref(), Some(ErrorReason::ExactEvmNonceAlreadyUsed.as_str()));
+    assert_eq!(world.token.balanceOf(world.payee).call().await?, U256::from(PRICE));
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_invoice_payment_is_served_with_the_proof_in_the_registry() -> eyre::Result<()> {
+    let world = World::new().await?;
+    let app = app(&world);
+    let (_, headers, _) = get_with(&app, "/report", None).await;
+    let offer = required(&headers);
+    let option = offer.accepts.iter().find(|o| o.scheme == "invoice").expect("an invoice option");
+    let agent = &world.agent;
+    let payment = invoice::pay(option, &offer.resource, agent, agent.address(), world.now().await?)?;
+
+    let (status, headers, body) = get_with(&app, "/report", Some(&payment)).await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"report": 42})));
+    let receipt = receipt(&headers);
+    let id: alloy::primitives::B256 = serde_json::from_value(receipt.extra.expect("extra")["invoiceId"].clone())?;
+    assert!(world.registry.isPaid(id).call().await?);
+    assert_eq!(world.registry.recordOf(id).call().await?.payer, agent.address());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_failing_handler_is_not_paid_for() -> eyre::Result<()> {
+    let world = World::new().await?;
+    let app = app(&world);
+    let payment = pay_exact_for(&world, &app, "/broken", &world.agent).await?;
+    let (status, headers, _) = get_with(&app, "/broken", Some(&payment)).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(headers.get(PAYMENT_RESPONSE).is_none());
+    assert_eq!(world.token.balanceOf(world.payee).call().await?, U256::ZERO, "nothing settled");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_route_can_settle_before_serving() -> eyre::Result<()> {
+    let world = World::new().await?;
+    let app = app(&world);
+    let payment = pay_exact_for(&world, &app, "/prepaid", &world.agent).await?;
+    let (status, headers, body) = get_with(&app, "/prepaid", Some(&payment)).await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"prepaid": true})));
+    assert!(receipt(&headers).success);
+    Ok(())
+}
+
+#[tokio::test]
+async fn bad_payments_get_a_402_with_the_reason_and_move_nothing() -> eyre::Result<()> {
+    let world = World::new().await?;
+    let app = app(&world);
+    let send_raw = |header: &str| {
+        let request =
+            Request::builder().uri("/report").header(PAYMENT_SIGNATURE, header).body(Body::empty()).expect("request");
+        app.clone().oneshot(request)
+    };
+    for garbage in ["not base64!", "e30=", &"A".repeat(20_000)] {
+        let response = send_raw(garbage).await.expect("infallible");
+        assert_eq!(response.status(), StatusCode::PAYMENT_REQUIRED, "{garbage:.20}");
+        assert_eq!(required(response.headers()).error.as_deref(), Some("invalid_payload"));
+    }
+
+    // The client changed the price it echoes.
+    let mut cheaper = pay_exact_for(&world, &app, "/report", &world.agent).await?;
+    cheaper.accepted.amount = "1".into();
+    let (status, headers, _) = get_with(&app, "/report", Some(&cheaper)).await;
+    assert_eq!(status, StatusCode::PAYMENT_REQUIRED);
+    assert_eq!(required(&headers).error.as_deref(), Some("invalid_payment_requirements"));
+
+    // An invoice issued for another resource is not accepted here.
+    let (_, headers, _) = get_with(&app, "/prepaid", None).await;
+    let offer = required(&headers);
+    let option = offer.accepts.iter().find(|o| o.scheme == "invoice").expect("invoice option");
+    let agent = &world.agent;
+    let elsewhere = invoice::pay(option, &offer.resource, agent, agent.address(), world.now().await?)?;
+    let (status, headers, _) = get_with(&app, "/report", Some(&elsewhere)).await;
+    assert_eq!(status, StatusCode::PAYMENT_REQUIRED);
+    assert_eq!(required(&headers).error.as_deref(), Some("invalid_invoice_resource_mismatch"));
+
+    // A payer without funds.
+    let pauper = PrivateKeySigner::random();
+    let broke = pay_exact_for(&world, &app, "/report", &pauper).await?;
+    let (status, headers, _) = get_with(&app, "/report", Some(&broke)).await;
+    assert_eq!(status, StatusCode::PAYMENT_REQUIRED);
+    assert_eq!(required(&headers).error.as_deref(), Some("invalid_exact_evm_insufficient_balance"));
+
+    assert_eq!(world.token.balanceOf(world.payee).call().await?, U256::ZERO);
+    Ok(())
+}
