@@ -1,0 +1,234 @@
+#![doc = include_str!("../README.md")]
+
+mod policy;
+mod record;
+
+pub use policy::{Budget, Policy, PolicyRefusal};
+pub use record::{RecordError, Spend, SpendRecord};
+
+use alloy::{
+    primitives::{Address, B256, U256},
+    signers::local::PrivateKeySigner,
+};
+use quittance_x402::{
+    ErrorReason, PAYMENT_REQUIRED, PAYMENT_RESPONSE, PAYMENT_SIGNATURE, PaymentPayload, PaymentRequired,
+    PaymentRequirements, SettleResponse, decode_header, encode_header, exact, invoice,
+};
+use std::{
+    sync::Arc,
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+/// Why a paid request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The HTTP request failed.
+    #[error("request failed: {0}")]
+    Http(#[from] reqwest::Error),
+    /// The request's body cannot be sent twice (a stream), so it cannot be retried with a payment.
+    #[error("the request cannot be retried with a payment (streaming body)")]
+    NotRetryable,
+    /// A 402 without a readable `PAYMENT-REQUIRED`.
+    #[error("the 402 answer carries no readable x402 offer: {0}")]
+    NoOffer(String),
+    /// No offered option fits the policy.
+    #[error("no option fits the spending policy: {0:?}")]
+    Policy(Vec<PolicyRefusal>),
+    /// The agent could not sign.
+    #[error("signing failed: {0}")]
+    Sign(String),
+    /// The server refused the payment.
+    #[error("the server refused the payment: {0}")]
+    Refused(ErrorReason),
+    /// The spend record failed (nothing was paid).
+    #[error(transparent)]
+    Record(#[from] RecordError),
+}
+
+/// The answer to a request, with what it cost.
+#[derive(Debug)]
+pub struct Paid {
+    /// The server's response.
+    pub response: reqwest::Response,
+    /// The settlement receipt, when the request was paid.
+    pub receipt: Option<SettleResponse>,
+    /// The payment sent, when the request was paid.
+    pub payment: Option<PaymentPayload>,
+}
+
+/// Seconds a reused payment must still be valid for.
+const REUSE_MARGIN: u64 = 10;
+
+/// An agent that pays for HTTP resources on its own, within its policy.
+#[derive(Debug, Clone)]
+pub struct Agent {
+    signer: PrivateKeySigner,
+    policy: Policy,
+    record: Arc<SpendRecord>,
+    http: reqwest::Client,
+}
+
+impl Agent {
+    /// An agent paying with `signer`, within `policy`, remembering payments in `record`.
+    pub fn new(signer: PrivateKeySigner, policy: Policy, record: Arc<SpendRecord>) -> Self {
+        Self { signer, policy, record, http: reqwest::Client::new() }
+    }
+
+    /// Its address.
+    pub fn address(&self) -> Address {
+        self.signer.address()
+    }
+
+    /// Its spend record.
+    pub fn record(&self) -> &SpendRecord {
+        &self.record
+    }
+
+    /// `GET url`, paying if asked.
+    pub async fn get(&self, url: &str) -> Result<Paid, AgentError> {
+        self.send(self.http.get(url).build()?).await
+    }
+
+    /// Sends `request`; on `402`, picks the best option the policy allows (Quittance's invoice before
+    /// `exact`), signs it — or reuses a payment already signed for the same request and still valid —,
+    /// records it, and retries once with `PAYMENT-SIGNATURE`.
+    #[tracing::instrument(skip_all, fields(url = %request.url()))]
+    pub async fn send(&self, request: reqwest::Request) -> Result<Paid, AgentError> {
+        let retry = request.try_clone().ok_or(AgentError::NotRetryable)?;
+        let response = self.http.execute(request).await?;
+        if response.status() != reqwest::StatusCode::PAYMENT_REQUIRED {
+            return Ok(Paid { response, receipt: None, payment: None });
+        }
+        let offer: PaymentRequired = response
+            .headers()
+            .get(PAYMENT_REQUIRED)
+            .ok_or_else(|| AgentError::NoOffer("no PAYMENT-REQUIRED header".into()))
+            .and_then(|v| v.to_str().map_err(|e| AgentError::NoOffer(e.to_string())))
+            .and_then(|v| decode_header(v).map_err(|e| AgentError::NoOffer(e.to_string())))?;
+
+        let url = retry.url().to_string();
+        let host = retry.url().host_str().unwrap_or_default().to_owned();
+        let key = format!("{} {url}", retry.method());
+        let now = now();
+        let (id, payment) = match self.record.reusable(&key, now, REUSE_MARGIN)? {
+            Some(spend) if offered(&offer, &spend.payment.accepted) => {
+                tracing::info!("reusing the payment already signed for this request");
+                (spend.id, spend.payment)
+            }
+            _ => self.pay(&offer, &url, &host, &key, now)?,
+        };
+
+        let mut retry = retry;
+        let header = encode_header(&payment).parse().map_err(|_| AgentError::Sign("header".into()))?;
+        retry.headers_mut().insert(PAYMENT_SIGNATURE, header);
+        let response = self.http.execute(retry).await?;
+        if response.status() == reqwest::StatusCode::PAYMENT_REQUIRED {
+            let reason = response
+                .headers()
+                .get(PAYMENT_REQUIRED)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| decode_header::<PaymentRequired>(v).ok())
+                .and_then(|r| r.error)
+                .map(|e| ErrorReason::from_code(&e))
+                .unwrap_or(ErrorReason::PaymentRequired);
+            self.record.refused(id, reason.as_str())?;
+            return Err(AgentError::Refused(reason));
+        }
+        let receipt = response
+            .headers()
+            .get(PAYMENT_RESPONSE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| decode_header::<SettleResponse>(v).ok());
+        if let Some(receipt) = &receipt {
+            self.record.settled(id, receipt)?;
+        }
+        Ok(Paid { response, receipt, payment: Some(payment) })
+    }
+
+    /// Chooses, checks against the policy, signs and records a payment for `offer`.
+    fn pay(
+        &self,
+        offer: &PaymentRequired,
+        url: &str,
+        host: &str,
+        key: &str,
+        now: u64,
+    ) -> Result<(i64, PaymentPayload), AgentError> {
+        let mut refusals = Vec::new();
+        let mut options: Vec<&PaymentRequirements> = offer.accepts.iter().collect();
+        // Prefer the invoice: its payment leaves a proof in the registry.
+        options.sort_by_key(|o| if o.scheme == invoice::SCHEME { 0 } else { 1 });
+        for option in options {
+            match self.allowed(option, host, now) {
+                Ok((asset, amount)) => {
+                    let payment = match option.scheme.as_str() {
+                        invoice::SCHEME => {
+                            let resource = quittance_x402::ResourceInfo { url: url.into(), ..offer.resource.clone() };
+                            invoice::pay(option, &resource, &self.signer, self.address(), now)
+                                .map_err(|e| AgentError::Sign(e.to_string()))
+                        }
+                        _ => exact::pay(
+                            option,
+                            Some(offer.resource.clone()),
+                            &self.signer,
+                            self.address(),
+                            now,
+                            B256::random(),
+                        )
+                        .map_err(|e| AgentError::Sign(e.to_string())),
+                    };
+                    let payment = match payment {
+                        Ok(payment) => payment,
+                        Err(err) => {
+                            tracing::warn!(%err, scheme = %option.scheme, "option not payable");
+                            continue;
+                        }
+                    };
+                    let valid_before = valid_before(&payment).unwrap_or(now);
+                    let id = self.record.signed(key, host, asset, amount, &payment, valid_before, now)?;
+                    return Ok((id, payment));
+                }
+                Err(refusal) => refusals.push(refusal),
+            }
+        }
+        Err(AgentError::Policy(refusals))
+    }
+
+    /// Whether the policy allows `option` now; returns its token and amount.
+    fn allowed(&self, option: &PaymentRequirements, host: &str, now: u64) -> Result<(Address, U256), PolicyRefusal> {
+        if option.scheme != exact::SCHEME && option.scheme != invoice::SCHEME {
+            return Err(PolicyRefusal::Scheme(option.scheme.clone()));
+        }
+        let asset: Address = option.asset.parse().map_err(|_| PolicyRefusal::Asset(option.asset.clone()))?;
+        let amount =
+            U256::from_str_radix(&option.amount, 10).map_err(|_| PolicyRefusal::Amount(option.amount.clone()))?;
+        let period = self.policy.budgets.get(&asset).map(|b| b.period.as_secs()).unwrap_or_default();
+        let spent_total = self.record.spent(asset, None, 0, now).map_err(|e| PolicyRefusal::Amount(e.to_string()))?;
+        let spent_host = self
+            .record
+            .spent(asset, Some(host), now.saturating_sub(period), now)
+            .map_err(|e| PolicyRefusal::Amount(e.to_string()))?;
+        self.policy.check(&option.network, asset, host, amount, spent_total, spent_host)?;
+        Ok((asset, amount))
+    }
+}
+
+/// Whether the server still offers what `accepted` pays: the same scheme, network, asset, amount and payee.
+fn offered(offer: &PaymentRequired, accepted: &PaymentRequirements) -> bool {
+    offer.accepts.iter().any(|o| {
+        o.scheme == accepted.scheme
+            && o.network == accepted.network
+            && o.asset.eq_ignore_ascii_case(&accepted.asset)
+            && o.amount == accepted.amount
+            && o.pay_to.eq_ignore_ascii_case(&accepted.pay_to)
+    })
+}
+
+fn valid_before(payment: &PaymentPayload) -> Option<u64> {
+    let exact: exact::ExactEvmPayload = serde_json::from_value(payment.payload.clone()).ok()?;
+    exact.authorization.valid_before.try_into().ok()
+}
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
+}

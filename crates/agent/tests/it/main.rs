@@ -1,0 +1,187 @@
+//! The agent against a real paywall on a socket, with the in-process facilitator on anvil.
+
+use alloy::{primitives::U256, signers::local::PrivateKeySigner};
+use axum::{Json, Router, http::StatusCode, routing::get};
+use quittance_agent::{Agent, AgentError, Budget, Policy, PolicyRefusal, SpendRecord};
+use quittance_paywall::{InvoiceIssuer, Paywall, Price};
+use quittance_testkit::{PRICE, World};
+use quittance_x402::ErrorReason;
+use serde_json::json;
+use std::{
+    collections::BTreeMap,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+/// Serves `/report` (invoice and exact), `/exact` (exact only) and `/flaky` (fails its first call).
+async fn serve(world: &World) -> eyre::Result<String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let paywall = Paywall::new(world.facilitator.clone(), base.clone());
+    let price = Price {
+        network: world.facilitator.network().into(),
+        asset: *world.token.address(),
+        asset_name: "USD Coin".into(),
+        asset_version: "2".into(),
+        amount: U256::from(PRICE),
+        pay_to: world.payee,
+        max_timeout_seconds: 120,
+        description: "a report".into(),
+        mime_type: "application/json".into(),
+        invoices: Some(InvoiceIssuer {
+            registry: *world.registry.address(),
+            signer: world.seller.clone(),
+            validity_seconds: 600,
+        }),
+        settle_before_serving: false,
+    };
+    let calls = Arc::new(AtomicUsize::new(0));
+    let app = Router::new()
+        .route("/report", get(|| async { Json(json!({"report": 42})) }).layer(paywall.price(price.clone())))
+        .route(
+            "/exact",
+            get(|| async { Json(json!({"exact": true})) })
+                .layer(paywall.price(Price { invoices: None, ..price.clone() })),
+        )
+        .route(
+            "/flaky",
+            get(move || {
+                let calls = calls.clone();
+                async move {
+                    if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                        Err(StatusCode::SERVICE_UNAVAILABLE)
+                    } else {
+                        Ok(Json(json!({"flaky": "fine now"})))
+                    }
+                }
+            })
+            .layer(paywall.price(price)),
+        );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(base)
+}
+
+fn policy(world: &World, per_request: u64, total: u64) -> Policy {
+    Policy {
+        budgets: BTreeMap::from([(
+            *world.token.address(),
+            Budget {
+                per_request: U256::from(per_request),
+                per_host: U256::from(total),
+                period: Duration::from_secs(3600),
+                total: U256::from(total),
+            },
+        )]),
+        networks: vec![world.facilitator.network().into()],
+        hosts: None,
+    }
+}
+
+fn agent(world: &World, policy: Policy) -> eyre::Result<Agent> {
+    Ok(Agent::new(world.agent.clone(), policy, Arc::new(SpendRecord::in_memory()?)))
+}
+
+#[tokio::test]
+async fn the_agent_prefers_the_invoice_and_gets_the_resource_with_a_receipt() -> eyre::Result<()> {
+    let world = World::new().await?;
+    let base = serve(&world).await?;
+    let agent = agent(&world, policy(&world, PRICE, 10 * PRICE))?;
+
+    let paid = agent.get(&format!("{base}/report")).await?;
+    assert_eq!(paid.response.status(), 200);
+    let receipt = paid.receipt.expect("a receipt");
+    assert!(receipt.success);
+    assert_eq!(paid.payment.expect("a payment").accepted.scheme, "invoice");
+    let id: alloy::primitives::B256 = serde_json::from_value(receipt.extra.expect("extra")["invoiceId"].clone())?;
+    assert!(world.registry.isPaid(id).call().await?);
+    assert_eq!(paid.response.json::<serde_json::Value>().await?, json!({"report": 42}));
+    assert_eq!(agent.record().spent(*world.token.address(), None, 0, u64::MAX - 1)?, U256::from(PRICE));
+
+    // Without an invoice on offer, it pays exact.
+    let paid = agent.get(&format!("{base}/exact")).await?;
+    assert_eq!(paid.payment.expect("a payment").accepted.scheme, "exact");
+    assert!(paid.receipt.expect("a receipt").success);
+    assert_eq!(world.token.balanceOf(world.payee).call().await?, U256::from(2 * PRICE));
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_policy_refuses_before_any_signature() -> eyre::Result<()> {
+    let world = World::new().await?;
+    let base = serve(&world).await?;
+    let stingy = agent(&world, policy(&world, PRICE - 1, 10 * PRICE))?;
+    match stingy.get(&format!("{base}/report")).await {
+        Err(AgentError::Policy(refusals)) => {
+            assert!(refusals.iter().all(|r| matches!(r, PolicyRefusal::PerRequest { .. })), "{refusals:?}")
+        }
+        other => panic!("expected a policy refusal, got {other:?}"),
+    }
+    assert_eq!(stingy.record().spent(*world.token.address(), None, 0, 0)?, U256::ZERO, "nothing signed");
+
+    let mut elsewhere = policy(&world, PRICE, 10 * PRICE);
+    elsewhere.networks = vec!["eip155:1".into()];
+    let wrong_network = agent(&world, elsewhere)?;
+    assert!(matches!(wrong_network.get(&format!("{base}/report")).await, Err(AgentError::Policy(_))));
+
+    // A budget of two payments allows two.
+    let budgeted = agent(&world, policy(&world, PRICE, 2 * PRICE))?;
+    budgeted.get(&format!("{base}/report")).await?;
+    budgeted.get(&format!("{base}/report")).await?;
+    match budgeted.get(&format!("{base}/report")).await {
+        Err(AgentError::Policy(refusals)) => {
+            assert!(refusals.iter().any(|r| matches!(r, PolicyRefusal::PerHost { .. } | PolicyRefusal::Total { .. })))
+        }
+        other => panic!("expected the budget to stop the third payment, got {other:?}"),
+    }
+    assert_eq!(world.token.balanceOf(world.payee).call().await?, U256::from(2 * PRICE));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_retried_request_reuses_its_payment_instead_of_paying_twice() -> eyre::Result<()> {
+    let world = World::new().await?;
+    let base = serve(&world).await?;
+    let agent = agent(&world, policy(&world, PRICE, 10 * PRICE))?;
+
+    // The handler fails: nothing is settled, the signed payment stays in the record.
+    let first = agent.get(&format!("{base}/flaky")).await?;
+    assert_eq!(first.response.status(), 503);
+    assert!(first.receipt.is_none());
+    let signed = first.payment.expect("a payment was sent");
+
+    // The retry sends the same payment, which is now settled once.
+    let second = agent.get(&format!("{base}/flaky")).await?;
+    assert_eq!(second.response.status(), 200);
+    assert_eq!(second.payment.expect("a payment"), signed, "the same signed payment");
+    assert!(second.receipt.expect("a receipt").success);
+    assert_eq!(world.token.balanceOf(world.payee).call().await?, U256::from(PRICE), "paid once");
+    Ok(())
+}
+
+#[tokio::test]
+async fn budgets_survive_a_restart_and_refusals_are_reported() -> eyre::Result<()> {
+    let world = World::new().await?;
+    let base = serve(&world).await?;
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("spend.sqlite");
+    let first = Agent::new(world.agent.clone(), policy(&world, PRICE, PRICE), Arc::new(SpendRecord::open(&path)?));
+    first.get(&format!("{base}/report")).await?;
+    drop(first);
+
+    let restarted = Agent::new(world.agent.clone(), policy(&world, PRICE, PRICE), Arc::new(SpendRecord::open(&path)?));
+    assert!(
+        matches!(restarted.get(&format!("{base}/report")).await, Err(AgentError::Policy(_))),
+        "the budget is spent"
+    );
+
+    let pauper =
+        Agent::new(PrivateKeySigner::random(), policy(&world, PRICE, PRICE), Arc::new(SpendRecord::in_memory()?));
+    match pauper.get(&format!("{base}/exact")).await {
+        Err(AgentError::Refused(reason)) => assert_eq!(reason, ErrorReason::ExactEvmInsufficientBalance),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    Ok(())
+}
