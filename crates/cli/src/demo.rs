@@ -1,24 +1,27 @@
-//! The demo: an agent pays a seller with a signed x402 `exact` payment (EIP-3009) on a fresh local chain.
-//!
-//! The agent holds tokens but no ether: it only signs. A facilitator submits the authorization and pays
-//! the gas; the token moves the funds and records the authorization's nonce as used, so the same
-//! signature can never pay twice.
+//! The demo: the whole x402 loop on a fresh local chain. A seller puts a paywall in front of an API; an agent
+//! with tokens but no ether asks for it, gets `402 Payment Required` with a seller-signed invoice, checks
+//! it, pays it within its policy, retries with the proof, and is served; the facilitator settles the
+//! payment through the invoice registry, whose record is the proof anyone can check.
 
 use alloy::{
-    contract,
     network::EthereumWallet,
     primitives::{Address, B256, U256, keccak256},
-    providers::{Provider, ProviderBuilder},
+    providers::{DynProvider, Provider, ProviderBuilder},
     signers::local::PrivateKeySigner,
 };
-use quittance_bindings::TestStablecoin::{self, AuthorizationUsed, TestStablecoinErrors};
-use quittance_chain::anvil::{AnvilError, spawn_anvil};
-use quittance_x402::{Network, PaymentRequirements, exact};
-use std::time::Duration;
+use axum::{Json, Router, routing::get};
+use quittance_agent::{Agent, Budget, Policy, SpendRecord};
+use quittance_bindings::{InvoiceRegistry, TestStablecoin};
+use quittance_chain::{
+    RpcChain,
+    anvil::{AnvilError, spawn_anvil},
+};
+use quittance_facilitator::{Facilitator, FacilitatorError, SettleConfig, SqliteLedger};
+use quittance_paywall::{InvoiceIssuer, Paywall, Price};
+use quittance_x402::{ErrorReason, PAYMENT_SIGNATURE, encode_header};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
-/// How long the demo waits for a transaction receipt before giving up.
-const RECEIPT_TIMEOUT: Duration = Duration::from_secs(30);
-/// The price the agent pays: one cent, in the token's 6-decimal units.
+/// The price of the demo's resource: one cent, in the token's 6-decimal units.
 const PRICE: u64 = 10_000;
 /// What the agent is funded with: five dollars.
 const AGENT_FUNDS: u64 = 5_000_000;
@@ -29,34 +32,28 @@ pub enum DemoError {
     /// The local chain could not be started.
     #[error(transparent)]
     Anvil(#[from] AnvilError),
-    /// A contract call or transaction failed.
-    #[error("{step}: {source}")]
-    Contract {
-        /// What the demo was doing.
-        step: &'static str,
-        /// The underlying error.
-        source: contract::Error,
-    },
-    /// A JSON-RPC call failed.
-    #[error("{step}: {source}")]
-    Rpc {
-        /// What the demo was doing.
-        step: &'static str,
-        /// The underlying error.
-        source: alloy::transports::TransportError,
-    },
-    /// Waiting for a transaction failed or timed out.
-    #[error("{step}: {source}")]
-    Pending {
-        /// What the demo was doing.
-        step: &'static str,
-        /// The underlying error.
-        source: alloy::providers::PendingTransactionError,
-    },
-    /// Signing the payment failed.
-    #[error("signing the payment: {0}")]
-    Sign(#[from] exact::SignError),
-    /// The chain did something the demo did not expect.
+    /// A contract call failed.
+    #[error("{0}")]
+    Contract(#[from] alloy::contract::Error),
+    /// A transaction was not mined.
+    #[error("{0}")]
+    Pending(#[from] alloy::providers::PendingTransactionError),
+    /// The chain failed.
+    #[error("{0}")]
+    Rpc(#[from] alloy::transports::TransportError),
+    /// The facilitator could not start.
+    #[error(transparent)]
+    Facilitator(#[from] FacilitatorError),
+    /// The agent failed.
+    #[error(transparent)]
+    Agent(#[from] quittance_agent::AgentError),
+    /// The spend record or ledger failed.
+    #[error("{0}")]
+    Storage(String),
+    /// The local server failed.
+    #[error("local server: {0}")]
+    Io(#[from] std::io::Error),
+    /// Something did not happen as it should.
     #[error("unexpected outcome: {0}")]
     Unexpected(String),
 }
@@ -66,32 +63,30 @@ pub enum DemoError {
 pub struct DemoReport {
     /// The chain id of the local chain.
     pub chain_id: u64,
-    /// The stable-coin's address.
-    pub token: Address,
+    /// The URL the agent bought.
+    pub url: String,
     /// The paying agent.
     pub agent: Address,
-    /// The seller being paid.
-    pub seller: Address,
-    /// The facilitator who submitted the authorization and paid its gas.
-    pub facilitator: Address,
-    /// The amount paid, in the token's smallest unit.
-    pub amount: U256,
-    /// The authorization's nonce.
-    pub nonce: B256,
+    /// The seller's payee address.
+    pub payee: Address,
+    /// The schemes the 402 offered.
+    pub offered: Vec<String>,
+    /// The scheme the agent paid.
+    pub paid_with: String,
+    /// The invoice paid.
+    pub invoice_id: B256,
     /// The settlement transaction.
-    pub tx_hash: B256,
-    /// Gas used by the settlement transaction.
-    pub gas_used: u64,
-    /// The `AuthorizationUsed` event of the settlement, as (authorizer, nonce).
-    pub authorization_used: (Address, B256),
-    /// Token balances of (agent, seller) before the payment.
-    pub balances_before: (U256, U256),
-    /// Token balances of (agent, seller) after the payment.
-    pub balances_after: (U256, U256),
-    /// The agent's ether balance after the payment (it never pays gas).
+    pub transaction: String,
+    /// The registry's record of the invoice: (payer, paid at).
+    pub proof: (Address, u64),
+    /// Token balances of (agent, payee) before and after.
+    pub balances: [(U256, U256); 2],
+    /// The agent's ether after the payment (it never pays gas).
     pub agent_ether: U256,
-    /// The token's answer to a replay of the same signed authorization.
-    pub replay_error: TestStablecoinErrors,
+    /// What the served resource said.
+    pub body: serde_json::Value,
+    /// The paywall's answer to the same payment sent again.
+    pub replay: ErrorReason,
 }
 
 /// A deterministic demo key, so the demo prints the same addresses every time.
@@ -109,196 +104,165 @@ pub fn format_usd(amount: U256) -> String {
 /// Runs the demo on a fresh anvil, telling `say` what happens in plain words.
 pub async fn run(mut say: impl FnMut(&str)) -> Result<DemoReport, DemoError> {
     let anvil = spawn_anvil()?;
-    let keys = anvil.keys();
-    let issuer = PrivateKeySigner::from(keys[0].clone());
-    let facilitator = PrivateKeySigner::from(keys[1].clone());
-    let agent = demo_signer("agent");
-    let seller = demo_signer("seller").address();
-    say(&format!("Started a local chain (anvil, chain id {}) at {}.", anvil.chain_id(), anvil.endpoint()));
+    let deployer = PrivateKeySigner::from(anvil.keys()[0].clone());
+    let facilitator_key = PrivateKeySigner::from(anvil.keys()[1].clone());
+    let seller = demo_signer("seller");
+    let payee = demo_signer("payee").address();
+    let agent_key = demo_signer("agent");
+    say(&format!("Started a local chain (anvil, chain id {}).", anvil.chain_id()));
 
-    let issuer_rpc =
-        ProviderBuilder::new().wallet(EthereumWallet::from(issuer.clone())).connect_http(anvil.endpoint_url());
-    let facilitator_rpc =
-        ProviderBuilder::new().wallet(EthereumWallet::from(facilitator.clone())).connect_http(anvil.endpoint_url());
-
-    let token = TestStablecoin::deploy(&issuer_rpc, "USD Coin".into(), "USDC".into(), "2".into(), issuer.address())
-        .await
-        .map_err(|source| DemoError::Contract { step: "deploying the stable-coin", source })?;
-    let token_address = *token.address();
-    say(&format!("Deployed a USDC look-alike (6 decimals, EIP-3009) at {token_address}."));
-
-    let receipt = token
-        .mint(agent.address(), U256::from(AGENT_FUNDS))
-        .send()
-        .await
-        .map_err(|source| DemoError::Contract { step: "minting to the agent", source })?
-        .with_timeout(Some(RECEIPT_TIMEOUT))
-        .get_receipt()
-        .await
-        .map_err(|source| DemoError::Pending { step: "minting to the agent", source })?;
-    if !receipt.status() {
-        return Err(DemoError::Unexpected("minting reverted".into()));
-    }
+    let rpc: DynProvider = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(deployer.clone()))
+        .connect_http(anvil.endpoint_url())
+        .erased();
+    let token =
+        TestStablecoin::deploy(rpc.clone(), "USD Coin".into(), "USDC".into(), "2".into(), deployer.address()).await?;
+    let registry = InvoiceRegistry::deploy(rpc.clone(), deployer.address()).await?;
+    let timeout = Some(Duration::from_secs(30));
+    token.mint(agent_key.address(), U256::from(AGENT_FUNDS)).send().await?.with_timeout(timeout).get_receipt().await?;
     say(&format!(
-        "Funded the agent {} with {} USDC and no ether: it will pay without paying gas.",
-        agent.address(),
+        "Deployed a USDC look-alike at {} and the invoice registry at {}; gave the agent {} USDC and no ether.",
+        token.address(),
+        registry.address(),
         format_usd(U256::from(AGENT_FUNDS))
     ));
 
-    let token = TestStablecoin::new(token_address, &facilitator_rpc);
-    let balance = |who: Address| {
-        let token = token.clone();
-        async move {
-            token
-                .balanceOf(who)
-                .call()
-                .await
-                .map_err(|source| DemoError::Contract { step: "reading a balance", source })
-        }
+    // The facilitator and the seller's paid API.
+    let ledger = SqliteLedger::in_memory().map_err(|e| DemoError::Storage(e.to_string()))?;
+    let facilitator = Arc::new(
+        Facilitator::new(
+            RpcChain::http(anvil.endpoint_url()),
+            facilitator_key,
+            Arc::new(ledger),
+            SettleConfig::default(),
+        )
+        .await?,
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let price = Price {
+        network: facilitator.network().into(),
+        asset: *token.address(),
+        asset_name: "USD Coin".into(),
+        asset_version: "2".into(),
+        amount: U256::from(PRICE),
+        pay_to: payee,
+        max_timeout_seconds: 120,
+        description: "Today's market report".into(),
+        mime_type: "application/json".into(),
+        invoices: Some(InvoiceIssuer { registry: *registry.address(), signer: seller.clone(), validity_seconds: 600 }),
+        settle_before_serving: false,
     };
-    let balances_before = (balance(agent.address()).await?, balance(seller).await?);
+    let paywall = Paywall::new(facilitator.clone(), base.clone());
+    let app = Router::new().route(
+        "/report",
+        get(|| async { Json(serde_json::json!({"report": "markets are up", "price_usd": "0.01"})) })
+            .layer(paywall.price(price)),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let url = format!("{base}/report");
+    say(&format!("The seller serves {url} behind a paywall: one cent per call, settled by an in-process facilitator."));
 
-    // The seller prices the resource as an x402 `exact` option, with the token's EIP-712 domain as the
-    // token itself declares it (ERC-5267).
-    let declared = token
-        .eip712Domain()
-        .call()
-        .await
-        .map_err(|source| DemoError::Contract { step: "reading the token's EIP-712 domain", source })?;
-    let offered = PaymentRequirements {
-        scheme: exact::SCHEME.into(),
-        network: Network::eip155(anvil.chain_id()).to_string(),
-        amount: PRICE.to_string(),
-        asset: token_address.to_checksum(None),
-        pay_to: seller.to_checksum(None),
-        max_timeout_seconds: 300,
-        extra: [("name", declared.name), ("version", declared.version)]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.into()))
-            .collect(),
-    };
-    let now = facilitator_rpc
-        .get_block_by_number(Default::default())
-        .await
-        .map_err(|source| DemoError::Rpc { step: "reading the latest block", source })?
-        .ok_or_else(|| DemoError::Unexpected("the chain has no latest block".into()))?
-        .header
-        .timestamp;
-
-    // The agent signs the payment for that option.
-    let payment = exact::pay(
-        &offered,
-        None,
-        &agent,
-        agent.address(),
-        now,
-        keccak256(format!("quittance demo payment at {now}")),
-    )?;
-    let checked = exact::check(&payment, &offered, now)
-        .and_then(|checked| checked.check_eoa_signature().map(|()| checked))
-        .map_err(|reason| DemoError::Unexpected(format!("the payment was refused: {reason}")))?;
-    let authorization = &checked.authorization;
+    // What an unpaid request gets.
+    let http = reqwest::Client::new();
+    let unpaid = http.get(&url).send().await.map_err(|e| DemoError::Unexpected(e.to_string()))?;
+    let offer: quittance_x402::PaymentRequired = unpaid
+        .headers()
+        .get(quittance_x402::PAYMENT_REQUIRED)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| quittance_x402::decode_header(v).ok())
+        .ok_or_else(|| DemoError::Unexpected("the paywall did not answer 402 with an offer".into()))?;
+    let offered: Vec<String> = offer.accepts.iter().map(|o| o.scheme.clone()).collect();
     say(&format!(
-        "The agent signed an x402 `exact` payment (EIP-3009): pay {} USDC to the seller {seller}, valid for 5 minutes, nonce {}.",
-        format_usd(authorization.value),
-        authorization.nonce
+        "Without payment the API answers {} with two ways to pay: {}. The `invoice` option carries an invoice signed by the seller.",
+        unpaid.status(),
+        offered.join(" and ")
     ));
 
-    let settle = token.transferWithAuthorization_0(
-        authorization.from,
-        authorization.to,
-        authorization.value,
-        authorization.valid_after,
-        authorization.valid_before,
-        authorization.nonce,
-        checked.signature.clone(),
-    );
-    // Simulate first: a transaction that would revert is never sent (it would waste a nonce and gas).
-    settle.call().await.map_err(|source| DemoError::Contract { step: "simulating the settlement", source })?;
-    let receipt = settle
+    let before = (token.balanceOf(agent_key.address()).call().await?, token.balanceOf(payee).call().await?);
+    let policy = Policy {
+        budgets: BTreeMap::from([(
+            *token.address(),
+            Budget {
+                per_request: U256::from(50_000u64),
+                per_host: U256::from(1_000_000u64),
+                period: Duration::from_secs(3600),
+                total: U256::from(2_000_000u64),
+            },
+        )]),
+        networks: vec![facilitator.network().into()],
+        hosts: None,
+    };
+    let record = SpendRecord::in_memory().map_err(|e| DemoError::Storage(e.to_string()))?;
+    let agent = Agent::new(agent_key.clone(), policy, Arc::new(record));
+    say("The agent's policy: at most 0.05 USDC a request, 1 USDC an hour per host, 2 USDC in all.");
+
+    let paid = agent.get(&url).await?;
+    let receipt = paid.receipt.ok_or_else(|| DemoError::Unexpected("no receipt came back".into()))?;
+    let payment = paid.payment.ok_or_else(|| DemoError::Unexpected("nothing was paid".into()))?;
+    if !receipt.success {
+        return Err(DemoError::Unexpected(format!("settlement failed: {receipt:?}")));
+    }
+    let invoice_id: B256 = receipt
+        .extra
+        .as_ref()
+        .and_then(|e| e.get("invoiceId"))
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .ok_or_else(|| DemoError::Unexpected("the receipt names no invoice".into()))?;
+    say(&format!(
+        "The agent checked the seller's signature and terms, signed an EIP-3009 authorization to the registry for exactly {} USDC with the invoice id {invoice_id} as nonce, and retried.",
+        format_usd(U256::from(PRICE))
+    ));
+    let status = paid.response.status();
+    let body: serde_json::Value = paid.response.json().await.map_err(|e| DemoError::Unexpected(e.to_string()))?;
+    say(&format!(
+        "The facilitator verified it, the API answered {status} with {body}, and the payment settled in transaction {} (gas paid by the facilitator).",
+        receipt.transaction
+    ));
+
+    let record = registry.recordOf(invoice_id).call().await?;
+    let after = (token.balanceOf(agent_key.address()).call().await?, token.balanceOf(payee).call().await?);
+    say(&format!(
+        "Proof: the registry records invoice {invoice_id} as paid by {} at {}; balances agent {} → {} USDC, seller {} → {} USDC.",
+        record.payer,
+        record.paidAt,
+        format_usd(before.0),
+        format_usd(after.0),
+        format_usd(before.1),
+        format_usd(after.1)
+    ));
+
+    // The same proof again does not buy the resource twice.
+    let replayed = http
+        .get(&url)
+        .header(PAYMENT_SIGNATURE, encode_header(&payment))
         .send()
         .await
-        .map_err(|source| DemoError::Contract { step: "submitting the settlement", source })?
-        .with_timeout(Some(RECEIPT_TIMEOUT))
-        .get_receipt()
-        .await
-        .map_err(|source| DemoError::Pending { step: "waiting for the settlement", source })?;
-    if !receipt.status() {
-        return Err(DemoError::Unexpected(format!("settlement {} reverted", receipt.transaction_hash)));
-    }
-    let used = receipt
-        .inner
-        .logs()
-        .iter()
-        .filter(|log| log.address() == token_address)
-        .find_map(|log| log.log_decode::<AuthorizationUsed>().ok())
-        .ok_or_else(|| DemoError::Unexpected("the settlement emitted no AuthorizationUsed event".into()))?;
-    say(&format!(
-        "The facilitator {} submitted it in transaction {} ({} gas, paid by the facilitator).",
-        facilitator.address(),
-        receipt.transaction_hash,
-        receipt.gas_used
-    ));
+        .map_err(|e| DemoError::Unexpected(e.to_string()))?;
+    let replay = replayed
+        .headers()
+        .get(quittance_x402::PAYMENT_REQUIRED)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| quittance_x402::decode_header::<quittance_x402::PaymentRequired>(v).ok())
+        .and_then(|r| r.error)
+        .map(|e| ErrorReason::from_code(&e))
+        .ok_or_else(|| DemoError::Unexpected(format!("a replayed payment was answered {}", replayed.status())))?;
+    say(&format!("Sending the same payment again is refused with {} ({replay}).", replayed.status()));
 
-    let balances_after = (balance(agent.address()).await?, balance(seller).await?);
-    say(&format!(
-        "Balances: agent {} → {} USDC, seller {} → {} USDC. The token logged AuthorizationUsed({}, {}).",
-        format_usd(balances_before.0),
-        format_usd(balances_after.0),
-        format_usd(balances_before.1),
-        format_usd(balances_after.1),
-        used.inner.authorizer,
-        used.inner.nonce
-    ));
-
-    let replay_error = match settle.call().await {
-        Ok(_) => {
-            return Err(DemoError::Unexpected("a replayed authorization would have paid twice".into()));
-        }
-        Err(err) => err
-            .as_decoded_interface_error::<TestStablecoinErrors>()
-            .ok_or_else(|| DemoError::Unexpected(format!("a replay failed for an unexpected reason: {err}")))?,
-    };
-    say(&format!("Replaying the same signature is refused by the token: {}.", describe(&replay_error)));
-
-    let agent_ether = facilitator_rpc
-        .get_balance(agent.address())
-        .await
-        .map_err(|source| DemoError::Rpc { step: "reading the agent's ether", source })?;
-
+    let agent_ether = rpc.get_balance(agent_key.address()).await?;
     Ok(DemoReport {
         chain_id: anvil.chain_id(),
-        token: token_address,
-        agent: agent.address(),
-        seller,
-        facilitator: facilitator.address(),
-        amount: authorization.value,
-        nonce: authorization.nonce,
-        tx_hash: receipt.transaction_hash,
-        gas_used: receipt.gas_used,
-        authorization_used: (used.inner.authorizer, used.inner.nonce),
-        balances_before,
-        balances_after,
+        url,
+        agent: agent_key.address(),
+        payee,
+        offered,
+        paid_with: payment.accepted.scheme,
+        invoice_id,
+        transaction: receipt.transaction,
+        proof: (record.payer, u64::try_from(record.paidAt).unwrap_or_default()),
+        balances: [before, after],
         agent_ether,
-        replay_error,
+        body,
+        replay,
     })
-}
-
-/// A short human description of the token's errors.
-pub fn describe(error: &TestStablecoinErrors) -> String {
-    match error {
-        TestStablecoinErrors::AuthorizationAlreadyUsed(e) => {
-            format!("AuthorizationAlreadyUsed (nonce {} of {} is spent)", e.nonce, e.authorizer)
-        }
-        TestStablecoinErrors::AuthorizationExpired(e) => {
-            format!("AuthorizationExpired (valid before {}, now {})", e.validBefore, e.timestamp)
-        }
-        TestStablecoinErrors::AuthorizationNotYetValid(e) => {
-            format!("AuthorizationNotYetValid (valid after {}, now {})", e.validAfter, e.timestamp)
-        }
-        TestStablecoinErrors::InvalidAuthorizationSignature(e) => {
-            format!("InvalidAuthorizationSignature (not signed by {})", e.authorizer)
-        }
-        other => format!("{other:?}"),
-    }
 }

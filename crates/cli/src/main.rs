@@ -15,7 +15,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the demo on a fresh local chain: an agent pays a seller with a signed authorization.
+    /// Run the demo: an agent buys a paid API on a fresh local chain, paying a seller-signed invoice.
     Demo,
     /// Run an x402 facilitator (POST /verify, POST /settle, GET /supported, GET /health).
     Facilitator(FacilitatorArgs),
@@ -42,18 +42,25 @@ struct FacilitatorArgs {
 
 #[tokio::main]
 async fn main() -> eyre::Result<()> {
+    let cli = Cli::parse();
+    // The demo narrates in plain words; services log what they do.
+    let default_filter = match cli.command {
+        Command::Demo => "warn",
+        Command::Facilitator(_) => "warn,quittance=info",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn,quittance=info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default_filter.into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    match Cli::parse().command {
+    match cli.command {
         Command::Demo => {
             let report = demo::run(|line| println!("• {line}")).await?;
+            let [before, after] = report.balances;
             println!(
-                "Done: the seller received {} USDC from the agent; the agent spent {} ether on gas.",
-                demo::format_usd(report.balances_after.1 - report.balances_before.1),
+                "Done: the seller received {} USDC for one call; the agent spent {} ether on gas.",
+                demo::format_usd(after.1 - before.1),
                 report.agent_ether
             );
         }

@@ -1,34 +1,26 @@
 use alloy::primitives::U256;
-use quittance_bindings::TestStablecoin::TestStablecoinErrors;
 use quittance_cli::demo;
+use quittance_x402::ErrorReason;
 
-/// The anvil smoke flow: deploy through the bindings, pay with an EIP-3009 authorization signed with
-/// alloy's EIP-712 machinery, check balances and the event, and see a replay refused.
+/// The demo is the whole loop: 402 with invoice and exact options, the agent pays the invoice, is served,
+/// the registry holds the proof, and a replay is refused.
 #[tokio::test]
-async fn agent_pays_with_eip3009_authorization_and_replay_is_refused() -> eyre::Result<()> {
+async fn the_demo_buys_a_paid_api_and_leaves_a_proof() -> eyre::Result<()> {
     let mut narration = Vec::new();
     let report = demo::run(|line| narration.push(line.to_owned())).await?;
 
     assert_eq!(report.chain_id, 31337);
-    let (agent_before, seller_before) = report.balances_before;
-    let (agent_after, seller_after) = report.balances_after;
-    assert_eq!(agent_before, U256::from(5_000_000u64));
-    assert_eq!(seller_before, U256::ZERO);
-    assert_eq!(report.amount, U256::from(10_000u64));
-    assert_eq!(agent_after, agent_before - report.amount);
-    assert_eq!(seller_after, seller_before + report.amount);
-
-    // The token tied the transfer to the signed nonce, and the agent paid no gas.
-    assert_eq!(report.authorization_used, (report.agent, report.nonce));
-    assert_eq!(report.agent_ether, U256::ZERO);
-    assert!(report.gas_used > 21_000);
-
-    match &report.replay_error {
-        TestStablecoinErrors::AuthorizationAlreadyUsed(e) => {
-            assert_eq!((e.authorizer, e.nonce), (report.agent, report.nonce));
-        }
-        other => panic!("a replay must fail with AuthorizationAlreadyUsed, got {other:?}"),
-    }
-    assert!(narration.iter().any(|l| l.contains("AuthorizationAlreadyUsed")), "{narration:#?}");
+    assert_eq!(report.offered, ["exact", "invoice"]);
+    assert_eq!(report.paid_with, "invoice");
+    assert_eq!(report.body["report"], "markets are up");
+    let [(agent_before, payee_before), (agent_after, payee_after)] = report.balances;
+    assert_eq!(agent_before - agent_after, U256::from(10_000u64));
+    assert_eq!(payee_after - payee_before, U256::from(10_000u64));
+    assert_eq!(report.proof.0, report.agent, "the registry names the agent as payer");
+    assert!(report.proof.1 > 0);
+    assert_eq!(report.agent_ether, U256::ZERO, "the agent paid no gas");
+    assert_eq!(report.replay, ErrorReason::InvoiceAlreadyPaid);
+    assert!(report.transaction.starts_with("0x") && report.transaction.len() == 66);
+    assert!(narration.iter().any(|l| l.contains("402")), "{narration:#?}");
     Ok(())
 }
