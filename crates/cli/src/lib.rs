@@ -2,3 +2,5 @@
 
 pub mod demo;
 pub mod keys;
+pub mod pay;
+pub mod serve;

@@ -19,6 +19,10 @@ enum Command {
     Demo,
     /// Run an x402 facilitator (POST /verify, POST /settle, GET /supported, GET /health).
     Facilitator(FacilitatorArgs),
+    /// Serve an example paid API behind the paywall, settled by a facilitator.
+    Serve(quittance_cli::serve::ServeArgs),
+    /// GET a URL as a paying agent, within a spending policy.
+    Pay(quittance_cli::pay::PayArgs),
 }
 
 #[derive(Args)]
@@ -46,7 +50,8 @@ async fn main() -> eyre::Result<()> {
     // The demo narrates in plain words; services log what they do.
     let default_filter = match cli.command {
         Command::Demo => "warn",
-        Command::Facilitator(_) => "warn,quittance=info",
+        Command::Pay(_) => "warn",
+        Command::Facilitator(_) | Command::Serve(_) => "warn,quittance=info",
     };
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -83,6 +88,8 @@ async fn main() -> eyre::Result<()> {
             );
             axum::serve(listener, http::router(Arc::new(facilitator))).await?;
         }
+        Command::Serve(args) => quittance_cli::serve::run(args).await?,
+        Command::Pay(args) => quittance_cli::pay::run(args).await?,
     }
     Ok(())
 }

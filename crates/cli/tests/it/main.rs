@@ -1,6 +1,6 @@
 //! Integration tests of the quittance command's library, on a real anvil.
 
+mod commands;
 mod demo;
-mod facilitator;
 mod invoice;
 mod keys;

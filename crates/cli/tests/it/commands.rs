@@ -1,0 +1,150 @@
+//! The commands as a user runs them, as processes against anvil: `facilitator`, `serve` and `pay`.
+
+use alloy::{
+    network::EthereumWallet,
+    primitives::{U256, keccak256},
+    providers::ProviderBuilder,
+    signers::local::PrivateKeySigner,
+};
+use quittance_bindings::{InvoiceRegistry, TestStablecoin};
+use quittance_chain::anvil::spawn_anvil;
+use serde_json::Value;
+use std::{
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+#[tokio::test]
+async fn the_facilitator_command_serves_supported_and_health() -> eyre::Result<()> {
+    let anvil = spawn_anvil()?;
+    let dir = tempfile::tempdir()?;
+    let port = free_port();
+    let key = format!("0x{}", alloy::hex::encode(anvil.keys()[1].to_bytes()));
+    let _process = Killed(
+        Command::new(env!("CARGO_BIN_EXE_quittance"))
+            .args(["facilitator", "--rpc-url", anvil.endpoint().as_str(), "--listen", &format!("127.0.0.1:{port}")])
+            .arg("--ledger")
+            .arg(dir.path().join("ledger.sqlite"))
+            .env("QUITTANCE_FACILITATOR_KEY", &key)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?,
+    );
+
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    let health: Value = loop {
+        match client.get(format!("{base}/health")).send().await {
+            Ok(response) => break response.json().await?,
+            Err(_) if started.elapsed() < Duration::from_secs(20) => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            Err(err) => return Err(err.into()),
+        }
+    };
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["network"], "eip155:31337");
+    assert_eq!(health["address"], anvil.addresses()[1].to_checksum(None));
+
+    let supported: Value = client.get(format!("{base}/supported")).send().await?.json().await?;
+    assert_eq!(supported["kinds"].as_array().map(Vec::len), Some(2));
+    assert!(dir.path().join("ledger.sqlite").exists(), "the ledger file is created");
+    Ok(())
+}
+
+async fn wait_for(url: &str) -> eyre::Result<()> {
+    let started = Instant::now();
+    loop {
+        match reqwest::get(url).await {
+            Ok(_) => return Ok(()),
+            Err(_) if started.elapsed() < Duration::from_secs(20) => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+}
+
+fn hex_key(signer: &PrivateKeySigner) -> String {
+    format!("0x{}", alloy::hex::encode(signer.to_bytes()))
+}
+
+#[tokio::test]
+async fn serve_and_pay_complete_the_loop_from_the_shell() -> eyre::Result<()> {
+    let anvil = spawn_anvil()?;
+    let deployer = PrivateKeySigner::from(anvil.keys()[0].clone());
+    let rpc = ProviderBuilder::new().wallet(EthereumWallet::from(deployer.clone())).connect_http(anvil.endpoint_url());
+    let token = TestStablecoin::deploy(&rpc, "USD Coin".into(), "USDC".into(), "2".into(), deployer.address()).await?;
+    let registry = InvoiceRegistry::deploy(&rpc, deployer.address()).await?;
+    let agent = PrivateKeySigner::from_bytes(&keccak256("shell agent"))?;
+    let seller = PrivateKeySigner::from_bytes(&keccak256("shell seller"))?;
+    let payee = PrivateKeySigner::from_bytes(&keccak256("shell payee"))?.address();
+    token.mint(agent.address(), U256::from(1_000_000u64)).send().await?.get_receipt().await?;
+
+    let dir = tempfile::tempdir()?;
+    let (facilitator_port, serve_port) = (free_port(), free_port());
+    let quittance = env!("CARGO_BIN_EXE_quittance");
+    let _facilitator = Killed(
+        Command::new(quittance)
+            .args(["facilitator", "--rpc-url", anvil.endpoint().as_str()])
+            .args(["--listen", &format!("127.0.0.1:{facilitator_port}")])
+            .arg("--ledger")
+            .arg(dir.path().join("ledger.sqlite"))
+            .env("QUITTANCE_FACILITATOR_KEY", hex_key(&PrivateKeySigner::from(anvil.keys()[1].clone())))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?,
+    );
+    let _server = Killed(
+        Command::new(quittance)
+            .args(["serve", "--rpc-url", anvil.endpoint().as_str()])
+            .args(["--facilitator-url", &format!("http://127.0.0.1:{facilitator_port}/")])
+            .args(["--token", &token.address().to_string(), "--pay-to", &payee.to_string()])
+            .args(["--registry", &registry.address().to_string(), "--listen", &format!("127.0.0.1:{serve_port}")])
+            .env("QUITTANCE_ISSUER_KEY", hex_key(&seller))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?,
+    );
+    wait_for(&format!("http://127.0.0.1:{facilitator_port}/health")).await?;
+    wait_for(&format!("http://127.0.0.1:{serve_port}/")).await?;
+
+    let pay = |budget: &str| {
+        Command::new(quittance)
+            .args(["pay", &format!("http://127.0.0.1:{serve_port}/report"), "--json"])
+            .args(["--token", &token.address().to_string(), "--budget", budget])
+            .arg("--record")
+            .arg(dir.path().join("spend.sqlite"))
+            .env("QUITTANCE_AGENT_KEY", hex_key(&agent))
+            .output()
+    };
+    let output = pay("10000")?;
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let result: Value = serde_json::from_slice(&output.stdout)?;
+    assert_eq!(result["status"], 200);
+    assert_eq!(result["body"]["report"], "markets are up");
+    assert_eq!(result["payment"]["scheme"], "invoice");
+    assert_eq!(result["receipt"]["success"], true);
+    assert_eq!(token.balanceOf(payee).call().await?, U256::from(10_000u64));
+
+    // The spend record remembers: a budget of one payment stops the second, and nothing moves.
+    let output = pay("10000")?;
+    assert!(!output.status.success(), "a second payment must exceed the budget");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("policy"), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(token.balanceOf(payee).call().await?, U256::from(10_000u64));
+    Ok(())
+}
