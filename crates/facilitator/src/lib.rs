@@ -9,7 +9,7 @@ pub use ledger::{Entry, Ledger, LedgerError, SqliteLedger};
 pub use settle::SettleConfig;
 
 use alloy::{primitives::Address, signers::local::PrivateKeySigner};
-use quittance_bindings::invoice_registry::IInvoiceRegistry;
+use quittance_bindings::{IERC3009, InvoiceRegistry, invoice_registry::IInvoiceRegistry};
 use quittance_chain::{Chain, ChainError};
 use quittance_x402::{Network, SupportedKind, SupportedResponse, X402_V2, exact, invoice};
 use std::{collections::BTreeMap, sync::Arc};
@@ -108,5 +108,47 @@ pub fn registry_invoice(invoice: &invoice::Invoice) -> IInvoiceRegistry::Invoice
         resource: invoice.resource,
         network: invoice.network.clone(),
         salt: invoice.salt,
+    }
+}
+
+/// The x402 form of a registry invoice.
+pub fn x402_invoice(invoice: &IInvoiceRegistry::Invoice) -> invoice::Invoice {
+    invoice::Invoice {
+        issuer: invoice.issuer,
+        payee: invoice.payee,
+        token: invoice.token,
+        amount: invoice.amount,
+        deadline: invoice.deadline,
+        resource: invoice.resource,
+        network: invoice.network.clone(),
+        salt: invoice.salt,
+    }
+}
+
+/// The token call that settles an `exact` payment (the `bytes signature` overload, valid for EOAs and
+/// ERC-1271 wallets alike).
+pub(crate) fn exact_settlement(checked: &exact::Checked) -> IERC3009::transferWithAuthorization_0Call {
+    let a = &checked.authorization;
+    IERC3009::transferWithAuthorization_0Call {
+        from: a.from,
+        to: a.to,
+        value: a.value,
+        validAfter: a.valid_after,
+        validBefore: a.valid_before,
+        nonce: a.nonce,
+        signature: checked.signature.clone(),
+    }
+}
+
+/// The registry call that settles an `invoice` payment.
+pub(crate) fn invoice_settlement(checked: &invoice::Checked) -> InvoiceRegistry::payWithAuthorizationCall {
+    let a = &checked.authorization;
+    InvoiceRegistry::payWithAuthorizationCall {
+        invoice: registry_invoice(&checked.terms.invoice),
+        issuerSignature: checked.terms.issuer_signature.clone(),
+        payer: a.from,
+        validAfter: a.valid_after,
+        validBefore: a.valid_before,
+        authorization: checked.signature.clone(),
     }
 }

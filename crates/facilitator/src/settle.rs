@@ -5,7 +5,9 @@
 //! outcome, or waits for it, and never sends a second transaction. The signed transaction is recorded
 //! before it is broadcast, so that a crash at any point is resumed from the ledger.
 
-use crate::{Entry, Facilitator, FacilitatorError, registry_invoice, verify::Refusal};
+use crate::{
+    Entry, Facilitator, FacilitatorError, exact_settlement, invoice_settlement, verify::Refusal, x402_invoice,
+};
 use alloy::{
     consensus::{SignableTransaction, TxEip1559, TxEnvelope},
     eips::Encodable2718,
@@ -113,15 +115,7 @@ impl<C: Chain> Facilitator<C> {
                 })
                 .await?;
                 let a = &checked.authorization;
-                let call = IERC3009::transferWithAuthorization_0Call {
-                    from: a.from,
-                    to: a.to,
-                    value: a.value,
-                    validAfter: a.valid_after,
-                    validBefore: a.valid_before,
-                    nonce: a.nonce,
-                    signature: checked.signature.clone(),
-                };
+                let call = exact_settlement(&checked);
                 let token = checked.terms.asset;
                 let expected = Expected::Transfer { token, from: a.from, to: a.to, value: a.value };
                 (token, Settlement { payer: a.from, to: token, data: call.abi_encode().into(), expected }, a.nonce)
@@ -134,14 +128,7 @@ impl<C: Chain> Facilitator<C> {
                 .await?;
                 let terms = &checked.terms;
                 let a = &checked.authorization;
-                let call = InvoiceRegistry::payWithAuthorizationCall {
-                    invoice: registry_invoice(&terms.invoice),
-                    issuerSignature: terms.issuer_signature.clone(),
-                    payer: a.from,
-                    validAfter: a.valid_after,
-                    validBefore: a.valid_before,
-                    authorization: checked.signature.clone(),
-                };
+                let call = invoice_settlement(&checked);
                 let expected = Expected::InvoicePaid { registry: terms.registry, invoice_id: terms.invoice_id };
                 let settlement =
                     Settlement { payer: a.from, to: terms.registry, data: call.abi_encode().into(), expected };
@@ -377,18 +364,7 @@ fn settlement_of_raw(raw: &Bytes) -> Option<Settlement> {
         return Some(Settlement { payer: call.from, to, data: input, expected });
     }
     let call = InvoiceRegistry::payWithAuthorizationCall::abi_decode(&input).ok()?;
-    let invoice = &call.invoice;
     let chain_id = envelope.chain_id()?;
-    let x402_invoice = invoice::Invoice {
-        issuer: invoice.issuer,
-        payee: invoice.payee,
-        token: invoice.token,
-        amount: invoice.amount,
-        deadline: invoice.deadline,
-        resource: invoice.resource,
-        network: invoice.network.clone(),
-        salt: invoice.salt,
-    };
-    let expected = Expected::InvoicePaid { registry: to, invoice_id: x402_invoice.id(chain_id, to) };
+    let expected = Expected::InvoicePaid { registry: to, invoice_id: x402_invoice(&call.invoice).id(chain_id, to) };
     Some(Settlement { payer: call.payer, to, data: input, expected })
 }

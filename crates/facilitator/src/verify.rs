@@ -1,7 +1,7 @@
 //! Verification: every check of a payment, offline first, then against the chain, ending with a
 //! simulation of the settlement transaction. Nothing is sent.
 
-use crate::{Facilitator, registry_invoice};
+use crate::{Facilitator, exact_settlement, invoice_settlement};
 use alloy::{
     primitives::{Address, B256, Bytes, U256},
     sol,
@@ -113,15 +113,7 @@ impl<C: Chain> Facilitator<C> {
             .map_err(|r| with_payer(r.reason))?;
 
         let a = &checked.authorization;
-        let settle = IERC3009::transferWithAuthorization_0Call {
-            from: a.from,
-            to: a.to,
-            value: a.value,
-            validAfter: a.valid_after,
-            validBefore: a.valid_before,
-            nonce: a.nonce,
-            signature: checked.signature.clone(),
-        };
+        let settle = exact_settlement(&checked);
         match self.simulate(checked.terms.asset, settle.abi_encode()).await {
             Ok(_) => Ok(payer),
             Err(ChainError::Reverted { .. }) => Err(with_payer(
@@ -160,14 +152,7 @@ impl<C: Chain> Facilitator<C> {
         }
 
         let a = &checked.authorization;
-        let settle = InvoiceRegistry::payWithAuthorizationCall {
-            invoice: registry_invoice(&terms.invoice),
-            issuerSignature: terms.issuer_signature.clone(),
-            payer,
-            validAfter: a.valid_after,
-            validBefore: a.valid_before,
-            authorization: checked.signature.clone(),
-        };
+        let settle = invoice_settlement(&checked);
         match self.simulate(terms.registry, settle.abi_encode()).await {
             Ok(_) => Ok(payer),
             Err(ChainError::Reverted { data }) => Err(with_payer(match InvoiceRegistryErrors::abi_decode(&data) {
