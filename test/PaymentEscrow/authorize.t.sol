@@ -3,8 +3,9 @@ pragma solidity 0.8.37;
 
 import {IERC3009} from "../../contracts/interfaces/IERC3009.sol";
 import {IPaymentEscrow} from "../../contracts/interfaces/IPaymentEscrow.sol";
-import {FeeOnTransferToken, PaymentEscrowBase} from "../base/PaymentEscrowBase.sol";
+import {PaymentEscrowBase} from "../base/PaymentEscrowBase.sol";
 import {MockERC1271Wallet} from "../mocks/MockERC1271Wallet.sol";
+import {MockFeeOnTransferToken} from "../mocks/MockFeeOnTransferToken.sol";
 import {IERC20Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
 
 contract AuthorizeTest is PaymentEscrowBase {
@@ -729,7 +730,8 @@ contract AuthorizeTest is PaymentEscrowBase {
     }
 
     function test_authorize_RevertWhen_LessArrivesThanSent() public {
-        FeeOnTransferToken fot = new FeeOnTransferToken();
+        MockFeeOnTransferToken fot = new MockFeeOnTransferToken();
+        fot.setFeeBps(0);
         fot.mint(payer, AMOUNT);
         fot.setFeeBps(100);
         terms.token = address(fot);

@@ -6,30 +6,7 @@ import {IInvoiceRegistry} from "../../contracts/interfaces/IInvoiceRegistry.sol"
 import {IPaymentEscrow} from "../../contracts/interfaces/IPaymentEscrow.sol";
 import {InvoiceRegistry} from "../../contracts/registry/InvoiceRegistry.sol";
 import {TestStablecoin} from "../../contracts/tokens/TestStablecoin.sol";
-import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
 import {Test} from "forge-std/Test.sol";
-
-/// @notice A token that burns a share of every transfer between two accounts, so less arrives than is sent:
-/// the escrow must refuse it where it checks what arrived.
-contract FeeOnTransferToken is ERC20 {
-    uint256 public feeBps;
-
-    constructor() ERC20("Fee On Transfer", "FOT") {}
-
-    function mint(address to, uint256 amount) external {
-        _mint(to, amount);
-    }
-
-    function setFeeBps(uint256 feeBps_) external {
-        feeBps = feeBps_;
-    }
-
-    function _update(address from, address to, uint256 value) internal override {
-        uint256 fee = from == address(0) || to == address(0) ? 0 : value * feeBps / 10_000;
-        if (fee != 0) super._update(from, address(0), fee);
-        super._update(from, to, value - fee);
-    }
-}
 
 /// @notice Shared fixture for the PaymentEscrow tests: a USDC look-alike, an invoice registry that allows the
 /// escrow as an Escrow settler, the escrow, and its actors. Payment ids, EIP-3009 authorizations, EIP-2612
