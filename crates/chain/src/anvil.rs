@@ -43,10 +43,16 @@ pub enum AnvilError {
 /// Starts anvil on a free loopback port with chain id 31337 and the project's hardfork. The process
 /// stops when the returned instance is dropped.
 pub fn spawn_anvil() -> Result<AnvilInstance, AnvilError> {
+    spawn_anvil_with_chain_id(31337)
+}
+
+/// Starts anvil as [`spawn_anvil`] does, with another chain id (e.g. to stand in for a network that x402
+/// v1 names).
+pub fn spawn_anvil_with_chain_id(chain_id: u64) -> Result<AnvilInstance, AnvilError> {
     let path = anvil_path();
     Anvil::at(&path)
         .port(0u16)
-        .chain_id(31337)
+        .chain_id(chain_id)
         .args(["--hardfork", EVM_VERSION])
         .try_spawn()
         .map_err(|source| AnvilError::Spawn { path, source })

@@ -9,7 +9,7 @@ use alloy::{
 };
 use quittance_bindings::{InvoiceRegistry, TestStablecoin};
 use quittance_chain::RpcChain;
-use quittance_chain::anvil::spawn_anvil;
+use quittance_chain::anvil::spawn_anvil_with_chain_id;
 use quittance_facilitator::{Facilitator, Ledger, SettleConfig, SqliteLedger};
 use quittance_x402::{PaymentPayload, PaymentRequirements, ResourceInfo, VerifyRequest, X402_V2, exact, invoice};
 use std::{sync::Arc, time::Duration};
@@ -41,9 +41,14 @@ pub struct World {
 }
 
 impl World {
-    /// Starts the world.
+    /// Starts the world on chain 31337.
     pub async fn new() -> eyre::Result<Self> {
-        let anvil = spawn_anvil()?;
+        Self::on_chain(31337).await
+    }
+
+    /// Starts the world on a chain with this id.
+    pub async fn on_chain(chain_id: u64) -> eyre::Result<Self> {
+        let anvil = spawn_anvil_with_chain_id(chain_id)?;
         let signer = |i: usize| PrivateKeySigner::from(anvil.keys()[i].clone());
         let connect = |s: PrivateKeySigner| {
             ProviderBuilder::new().wallet(EthereumWallet::from(s)).connect_http(anvil.endpoint_url()).erased()

@@ -215,3 +215,39 @@ async fn bad_payments_get_a_402_with_the_reason_and_move_nothing() -> eyre::Resu
     assert_eq!(world.token.balanceOf(world.payee).call().await?, U256::ZERO);
     Ok(())
 }
+
+#[tokio::test]
+async fn v1_clients_get_the_v1_answer_and_pay_with_x_payment() -> eyre::Result<()> {
+    // Chain 84532 stands in for base-sepolia, a network x402 v1 names.
+    let world = World::on_chain(84532).await?;
+    let app = app(&world);
+    let (status, _, body) = get_with(&app, "/report", None).await;
+    assert_eq!(status, StatusCode::PAYMENT_REQUIRED);
+    let v1: PaymentRequirementsResponseV1 = serde_json::from_value(body)?;
+    let option = &v1.accepts[0];
+    assert_eq!((option.network.as_str(), option.max_amount_required.as_str()), ("base-sepolia", "10000"));
+    assert_eq!(option.resource, "http://127.0.0.1/report");
+
+    // A v1 client signs the same EIP-3009 authorization and sends it in X-PAYMENT.
+    let v2_option = world.exact_option(*world.token.address(), "USD Coin");
+    let signed = world.pay_exact(&v2_option, &world.agent).await?;
+    let v1_payment = quittance_x402::PaymentPayloadV1 {
+        x402_version: 1,
+        scheme: "exact".into(),
+        network: "base-sepolia".into(),
+        payload: signed.payload,
+    };
+    let request = Request::builder()
+        .uri("/report")
+        .header(quittance_x402::X_PAYMENT, encode_header(&v1_payment))
+        .body(Body::empty())
+        .expect("request");
+    let response = app.clone().oneshot(request).await.expect("infallible");
+    assert_eq!(response.status(), StatusCode::OK);
+    let receipt: quittance_x402::SettlementResponseV1 =
+        decode_header(response.headers()[quittance_x402::X_PAYMENT_RESPONSE].to_str()?)?;
+    assert!(receipt.success);
+    assert_eq!(receipt.network, "base-sepolia");
+    assert_eq!(world.token.balanceOf(world.payee).call().await?, U256::from(PRICE));
+    Ok(())
+}
