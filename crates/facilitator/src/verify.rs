@@ -160,9 +160,11 @@ impl<C: Chain> Facilitator<C> {
                 Ok(InvoiceRegistryErrors::InvoiceIsCancelled(_)) => ErrorReason::InvoiceCancelled,
                 Ok(InvoiceRegistryErrors::InvoiceExpired(_)) => ErrorReason::InvoiceExpired,
                 Ok(InvoiceRegistryErrors::InvalidIssuerSignature(_)) => ErrorReason::InvoiceIssuerSignature,
-                Ok(InvoiceRegistryErrors::WrongNetwork(_) | InvoiceRegistryErrors::InvalidInvoice(_)) => {
-                    ErrorReason::InvoiceTerms
-                }
+                Ok(
+                    InvoiceRegistryErrors::WrongNetwork(_)
+                    | InvoiceRegistryErrors::InvalidInvoice(_)
+                    | InvoiceRegistryErrors::PayerIsPayee(_),
+                ) => ErrorReason::InvoiceTerms,
                 _ => self.explain_token_failure(terms.token.asset, payer, a.nonce, a.value, requirements).await,
             })),
             Err(err) => Err(unexpected(err)),

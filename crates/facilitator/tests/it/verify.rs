@@ -163,3 +163,16 @@ async fn paid_and_cancelled_invoices_are_refused() -> eyre::Result<()> {
     assert_eq!(refused(&response), &ErrorReason::InvoiceCancelled);
     Ok(())
 }
+
+#[tokio::test]
+async fn an_invoice_the_payer_would_pay_to_itself_is_refused() -> eyre::Result<()> {
+    let world = World::new().await?;
+    let (mut the_invoice, _) = world.invoice_option("self").await?;
+    the_invoice.payee = world.agent.address();
+    let option =
+        quittance_x402::invoice::offer(the_invoice, *world.registry.address(), "USD Coin", "2", 120, &world.seller)?;
+    let payment = world.pay_invoice(&option, &world.agent).await?;
+    let response = world.facilitator.verify(&request(payment, option)).await;
+    assert_eq!(refused(&response), &ErrorReason::InvoiceTerms);
+    Ok(())
+}
