@@ -3,4 +3,5 @@
 pub mod demo;
 pub mod keys;
 pub mod pay;
+pub mod receipt;
 pub mod serve;

@@ -23,6 +23,8 @@ enum Command {
     Serve(quittance_cli::serve::ServeArgs),
     /// GET a URL as a paying agent, within a spending policy.
     Pay(quittance_cli::pay::PayArgs),
+    /// Check a facilitator's signed receipt offline, and against a chain with --rpc-url.
+    VerifyReceipt(quittance_cli::receipt::VerifyReceiptArgs),
 }
 
 #[derive(Args)]
@@ -50,7 +52,7 @@ async fn main() -> eyre::Result<()> {
     // The demo narrates in plain words; services log what they do.
     let default_filter = match cli.command {
         Command::Demo => "warn",
-        Command::Pay(_) => "warn",
+        Command::Pay(_) | Command::VerifyReceipt(_) => "warn",
         Command::Facilitator(_) | Command::Serve(_) => "warn,quittance=info",
     };
     tracing_subscriber::fmt()
@@ -90,6 +92,7 @@ async fn main() -> eyre::Result<()> {
         }
         Command::Serve(args) => quittance_cli::serve::run(args).await?,
         Command::Pay(args) => quittance_cli::pay::run(args).await?,
+        Command::VerifyReceipt(args) => quittance_cli::receipt::run(args).await?,
     }
     Ok(())
 }

@@ -6,7 +6,7 @@ mod settle;
 mod verify;
 
 pub use ledger::{Entry, Ledger, LedgerError, SqliteLedger};
-pub use settle::SettleConfig;
+pub use settle::{ConfirmError, SettleConfig, confirm_on_chain};
 
 use alloy::{primitives::Address, signers::local::PrivateKeySigner};
 use quittance_bindings::{IERC3009, InvoiceRegistry, invoice_registry::IInvoiceRegistry};

@@ -17,7 +17,10 @@ use alloy::{
 };
 use quittance_bindings::{IERC3009, InvoiceRegistry, TestStablecoin};
 use quittance_chain::{Call, Chain, ChainError, Receipt};
-use quittance_x402::{ErrorReason, PaymentPayload, PaymentRequirements, SettleResponse, VerifyRequest, exact, invoice};
+use quittance_x402::{
+    ErrorReason, PaymentPayload, PaymentRequirements, SettleResponse, VerifyRequest, exact, invoice,
+    receipt::{NO_INVOICE, PaymentReceipt, SignedReceipt},
+};
 use serde_json::{Map, json};
 use std::time::Duration;
 
@@ -52,7 +55,7 @@ enum Expected {
     /// An ERC-20 `Transfer(from, to, value)` from the token.
     Transfer { token: Address, from: Address, to: Address, value: U256 },
     /// The registry's `InvoicePaid(invoiceId, …)`.
-    InvoicePaid { registry: Address, invoice_id: B256 },
+    InvoicePaid { registry: Address, invoice_id: B256, payee: Address, token: Address, amount: U256 },
 }
 
 impl<C: Chain> Facilitator<C> {
@@ -129,7 +132,13 @@ impl<C: Chain> Facilitator<C> {
                 let terms = &checked.terms;
                 let a = &checked.authorization;
                 let call = invoice_settlement(&checked);
-                let expected = Expected::InvoicePaid { registry: terms.registry, invoice_id: terms.invoice_id };
+                let expected = Expected::InvoicePaid {
+                    registry: terms.registry,
+                    invoice_id: terms.invoice_id,
+                    payee: terms.invoice.payee,
+                    token: terms.invoice.token,
+                    amount: terms.invoice.amount,
+                };
                 let settlement =
                     Settlement { payer: a.from, to: terms.registry, data: call.abi_encode().into(), expected };
                 (terms.token.asset, settlement, a.nonce)
@@ -224,12 +233,31 @@ impl<C: Chain> Facilitator<C> {
         } else if !expected_log(&settlement.expected, &receipt.logs) {
             self.failure(ErrorReason::ExactEvmTransferEventMismatch, Some(settlement.payer), tx)
         } else {
-            let extra = match settlement.expected {
-                Expected::InvoicePaid { invoice_id, .. } => {
-                    Some(Map::from_iter([("invoiceId".to_owned(), json!(invoice_id))]))
+            let mut extra = Map::new();
+            let (payee, token, amount, invoice_id) = match settlement.expected {
+                Expected::InvoicePaid { invoice_id, payee, token, amount, .. } => {
+                    extra.insert("invoiceId".to_owned(), json!(invoice_id));
+                    (payee, token, amount, invoice_id)
                 }
-                Expected::Transfer { .. } => None,
+                Expected::Transfer { token, to, value, .. } => (to, token, value, NO_INVOICE),
             };
+            let attested = PaymentReceipt {
+                network: self.network.clone(),
+                transaction: receipt.transaction_hash,
+                blockNumber: receipt.block_number,
+                payer: settlement.payer,
+                payee,
+                token,
+                amount,
+                invoiceId: invoice_id,
+            };
+            match SignedReceipt::sign(attested, &self.signer) {
+                Ok(signed) => {
+                    extra.insert("receipt".to_owned(), json!(signed));
+                }
+                Err(err) => tracing::error!(%err, "could not sign the receipt"),
+            }
+            let extra = Some(extra);
             SettleResponse {
                 success: true,
                 error_reason: None,
@@ -346,7 +374,7 @@ fn expected_log(expected: &Expected, logs: &[Log]) -> bool {
                 && TestStablecoin::Transfer::decode_log_data(&log.data)
                     .is_ok_and(|t| t.from == from && t.to == to && t.value == value)
         }
-        Expected::InvoicePaid { registry, invoice_id } => {
+        Expected::InvoicePaid { registry, invoice_id, .. } => {
             log.address == registry
                 && InvoiceRegistry::InvoicePaid::decode_log_data(&log.data).is_ok_and(|e| e.invoiceId == invoice_id)
         }
@@ -365,6 +393,76 @@ fn settlement_of_raw(raw: &Bytes) -> Option<Settlement> {
     }
     let call = InvoiceRegistry::payWithAuthorizationCall::abi_decode(&input).ok()?;
     let chain_id = envelope.chain_id()?;
-    let expected = Expected::InvoicePaid { registry: to, invoice_id: x402_invoice(&call.invoice).id(chain_id, to) };
+    let expected = Expected::InvoicePaid {
+        registry: to,
+        invoice_id: x402_invoice(&call.invoice).id(chain_id, to),
+        payee: call.invoice.payee,
+        token: call.invoice.token,
+        amount: call.invoice.amount,
+    };
     Some(Settlement { payer: call.payer, to, data: input, expected })
+}
+
+/// Why a receipt is not borne out by the chain.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfirmError {
+    /// The chain could not be asked.
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    /// No such transaction was mined.
+    #[error("transaction {0} is not mined on this chain")]
+    NotMined(B256),
+    /// The transaction reverted.
+    #[error("transaction {0} reverted")]
+    Reverted(B256),
+    /// It was mined in another block than the receipt says.
+    #[error("transaction {tx} is in block {found}, not {claimed}")]
+    Block {
+        /// The transaction.
+        tx: B256,
+        /// Where it is.
+        found: u64,
+        /// Where the receipt says.
+        claimed: u64,
+    },
+    /// Its logs do not show the payment the receipt describes.
+    #[error("transaction {0} does not move the receipt's amount from its payer to its payee")]
+    Logs(B256),
+}
+
+/// Checks a receipt against the chain: its transaction is mined in its block, succeeded, and moved exactly
+/// the amount from the payer to the payee (for an invoice, through a registry that logged the invoice as
+/// paid by that payer).
+pub async fn confirm_on_chain<C: Chain>(chain: &C, receipt: &PaymentReceipt) -> Result<(), ConfirmError> {
+    let tx = receipt.transaction;
+    let mined = chain.receipt(tx).await?.ok_or(ConfirmError::NotMined(tx))?;
+    if !mined.success {
+        return Err(ConfirmError::Reverted(tx));
+    }
+    if mined.block_number != receipt.blockNumber {
+        return Err(ConfirmError::Block { tx, found: mined.block_number, claimed: receipt.blockNumber });
+    }
+    let transfers = mined.logs.iter().filter(|log| log.address == receipt.token).filter_map(|log| {
+        TestStablecoin::Transfer::decode_log_data(&log.data)
+            .ok()
+            .filter(|t| t.to == receipt.payee && t.value == receipt.amount)
+    });
+    let shown = if receipt.invoiceId == NO_INVOICE {
+        transfers.into_iter().any(|t| t.from == receipt.payer)
+    } else {
+        // The registry forwards the payment: the transfer to the payee comes from it, and it logs the invoice.
+        transfers.into_iter().any(|t| {
+            mined.logs.iter().any(|log| {
+                log.address == t.from
+                    && InvoiceRegistry::InvoicePaid::decode_log_data(&log.data).is_ok_and(|e| {
+                        e.invoiceId == receipt.invoiceId
+                            && e.payer == receipt.payer
+                            && e.payee == receipt.payee
+                            && e.amount == receipt.amount
+                            && e.token == receipt.token
+                    })
+            })
+        })
+    };
+    if shown { Ok(()) } else { Err(ConfirmError::Logs(tx)) }
 }

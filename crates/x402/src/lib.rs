@@ -5,6 +5,7 @@ pub mod exact;
 pub mod invoice;
 mod network;
 mod reason;
+pub mod receipt;
 mod signature;
 mod types;
 

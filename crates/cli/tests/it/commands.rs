@@ -141,6 +141,26 @@ async fn serve_and_pay_complete_the_loop_from_the_shell() -> eyre::Result<()> {
     assert_eq!(result["receipt"]["success"], true);
     assert_eq!(token.balanceOf(payee).call().await?, U256::from(10_000u64));
 
+    // The receipt checks out offline (signed by the facilitator) and against the chain; a tampered one does not.
+    let receipt_file = dir.path().join("paid.json");
+    std::fs::write(&receipt_file, &output.stdout)?;
+    let facilitator_address = anvil.addresses()[1].to_string();
+    let verify = |file: &std::path::Path| {
+        Command::new(quittance)
+            .arg("verify-receipt")
+            .arg(file)
+            .args(["--facilitator", &facilitator_address, "--rpc-url", anvil.endpoint().as_str()])
+            .output()
+    };
+    let checked = verify(&receipt_file)?;
+    assert!(checked.status.success(), "{}", String::from_utf8_lossy(&checked.stderr));
+    assert!(String::from_utf8_lossy(&checked.stdout).starts_with("valid:"));
+    let mut tampered = result.clone();
+    tampered["receipt"]["extra"]["receipt"]["receipt"]["amount"] = serde_json::json!("0x4e21");
+    let tampered_file = dir.path().join("tampered.json");
+    std::fs::write(&tampered_file, serde_json::to_vec(&tampered)?)?;
+    assert!(!verify(&tampered_file)?.status.success(), "a tampered receipt must not verify");
+
     // The spend record remembers: a budget of one payment stops the second, and nothing moves.
     let output = pay("10000")?;
     assert!(!output.status.success(), "a second payment must exceed the budget");

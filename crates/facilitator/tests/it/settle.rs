@@ -29,6 +29,14 @@ async fn an_exact_payment_settles_once_and_a_retry_returns_the_first_outcome() -
     assert!(receipt.status());
     assert_eq!(receipt.from, world.facilitator.address(), "the facilitator pays the gas");
 
+    // The signed receipt says what was settled, and checks out offline.
+    let signed = quittance_x402::receipt::SignedReceipt::from_response(&first)?;
+    signed.verify(Some(world.facilitator.address()))?;
+    assert_eq!(signed.receipt.transaction, receipt.transaction_hash);
+    assert_eq!((signed.receipt.payer, signed.receipt.payee), (world.agent.address(), world.payee));
+    assert_eq!(signed.receipt.amount, U256::from(PRICE));
+    assert_eq!(signed.receipt.token, *world.token.address());
+
     let again = world.facilitator.settle(&request(payment, option)).await;
     assert_eq!(again, first, "a retry gets the first outcome");
     assert_eq!(world.token.balanceOf(world.payee).call().await?, U256::from(PRICE), "paid once");
@@ -45,6 +53,9 @@ async fn an_invoice_payment_settles_through_the_registry_with_the_invoice_id_in_
     settled(&response);
     let id = the_invoice.id(31337, *world.registry.address());
     assert_eq!(response.extra.as_ref().and_then(|e| e.get("invoiceId")), Some(&serde_json::json!(id)));
+    let signed = quittance_x402::receipt::SignedReceipt::from_response(&response)?;
+    signed.verify(Some(world.facilitator.address()))?;
+    assert_eq!(signed.receipt.invoiceId, id);
     assert!(world.registry.isPaid(id).call().await?);
     assert_eq!(world.token.balanceOf(world.payee).call().await?, U256::from(PRICE));
 
@@ -193,5 +204,37 @@ async fn a_crash_between_sending_and_the_receipt_is_resumed_from_the_ledger_with
     let outcome = second.settle(&req).await;
     assert_eq!(settled(&outcome), tx, "the same transaction, not a second one");
     assert_eq!(world.token.balanceOf(world.payee).call().await?, U256::from(PRICE), "paid exactly once");
+    Ok(())
+}
+
+#[tokio::test]
+async fn receipts_are_confirmed_against_the_chain_and_tampered_ones_are_not() -> eyre::Result<()> {
+    use quittance_facilitator::{ConfirmError, confirm_on_chain};
+    use quittance_x402::receipt::SignedReceipt;
+    let world = World::new().await?;
+    let chain = world.facilitator.chain();
+
+    let option = world.exact_option(*world.token.address(), "USD Coin");
+    let exact = world.facilitator.settle(&request(world.pay_exact(&option, &world.agent).await?, option)).await;
+    let exact = SignedReceipt::from_response(&exact)?.receipt;
+    confirm_on_chain(chain, &exact).await?;
+
+    let (_, option) = world.invoice_option("order 20").await?;
+    let paid = world.facilitator.settle(&request(world.pay_invoice(&option, &world.agent).await?, option)).await;
+    let invoice = SignedReceipt::from_response(&paid)?.receipt;
+    confirm_on_chain(chain, &invoice).await?;
+
+    let mut more = exact.clone();
+    more.amount = U256::from(PRICE + 1);
+    assert!(matches!(confirm_on_chain(chain, &more).await, Err(ConfirmError::Logs(_))));
+    let mut other_payer = invoice.clone();
+    other_payer.payer = world.seller.address();
+    assert!(matches!(confirm_on_chain(chain, &other_payer).await, Err(ConfirmError::Logs(_))));
+    let mut other_block = exact.clone();
+    other_block.blockNumber += 1;
+    assert!(matches!(confirm_on_chain(chain, &other_block).await, Err(ConfirmError::Block { .. })));
+    let mut unknown = exact;
+    unknown.transaction = alloy::primitives::B256::repeat_byte(5);
+    assert!(matches!(confirm_on_chain(chain, &unknown).await, Err(ConfirmError::NotMined(_))));
     Ok(())
 }

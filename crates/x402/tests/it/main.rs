@@ -5,4 +5,5 @@ mod codec;
 mod exact;
 mod invoice;
 mod network;
+mod receipt;
 mod types;
