@@ -251,3 +251,126 @@ async fn v1_clients_get_the_v1_answer_and_pay_with_x_payment() -> eyre::Result<(
     assert_eq!(world.token.balanceOf(world.payee).call().await?, U256::from(PRICE));
     Ok(())
 }
+
+/// The bad-input matrix through the HTTP stack: each bad payment is answered 402 with its reason code, and
+/// no money moves.
+#[tokio::test]
+async fn every_bad_payment_gets_its_reason_code_and_moves_nothing() -> eyre::Result<()> {
+    use alloy::{
+        primitives::{Address, B256, Bytes},
+        signers::SignerSync,
+    };
+    use quittance_x402::exact::{ExactEvmPayload, ExactTerms, TransferWithAuthorization};
+
+    let world = World::new().await?;
+    let app = app(&world);
+    let valid = pay_exact_for(&world, &app, "/report", &world.agent).await?;
+    let offered = valid.accepted.clone();
+    let edit = |f: &dyn Fn(&mut ExactEvmPayload)| -> PaymentPayload {
+        let mut exact: ExactEvmPayload = serde_json::from_value(valid.payload.clone()).expect("payload");
+        f(&mut exact);
+        PaymentPayload { payload: serde_json::to_value(exact).expect("json"), ..valid.clone() }
+    };
+    // Re-signs an edited authorization with `key` in the domain of `requirements`.
+    let resign = |key: &PrivateKeySigner,
+                  requirements: &quittance_x402::PaymentRequirements,
+                  f: &dyn Fn(&mut ExactEvmPayload)| {
+        let terms = ExactTerms::from_requirements(requirements).expect("terms");
+        edit(&|p| {
+            f(p);
+            let message = TransferWithAuthorization::from(&p.authorization);
+            p.signature = key.sign_typed_data_sync(&message, &terms.domain).expect("signs").as_bytes().into();
+        })
+    };
+    let now = world.now().await?;
+    let mut other_chain = offered.clone();
+    other_chain.network = "eip155:1".into();
+    let mut other_token = offered.clone();
+    other_token.extra.insert("name".into(), json!("Other Coin"));
+    let high_s = edit(&|p| {
+        let mut bytes: [u8; 65] = p.signature.as_ref().try_into().expect("65 bytes");
+        let n = U256::from_be_bytes(
+            alloy::primitives::b256!("0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141").0,
+        );
+        let s = U256::from_be_bytes::<32>(bytes[32..64].try_into().expect("32"));
+        bytes[32..64].copy_from_slice(&(n - s).to_be_bytes::<32>());
+        bytes[64] = if bytes[64] == 27 { 28 } else { 27 };
+        p.signature = Bytes::copy_from_slice(&bytes);
+    });
+    let mut wrong_version = valid.clone();
+    wrong_version.x402_version = 3;
+    let mut unknown_scheme = valid.clone();
+    unknown_scheme.accepted.scheme = "upto".into();
+    let mut wrong_pay_to = valid.clone();
+    wrong_pay_to.accepted.pay_to = Address::repeat_byte(7).to_checksum(None);
+    let mut wrong_asset = valid.clone();
+    wrong_asset.accepted.asset = Address::repeat_byte(8).to_checksum(None);
+
+    let cases: Vec<(&str, PaymentPayload, &str)> = vec![
+        ("wrong x402Version", wrong_version, "invalid_x402_version"),
+        ("unknown scheme", unknown_scheme, "unsupported_scheme"),
+        ("accepted with another payTo", wrong_pay_to, "invalid_payment_requirements"),
+        ("accepted with another asset", wrong_asset, "invalid_payment_requirements"),
+        (
+            "authorization to another payee",
+            edit(&|p| p.authorization.to = Address::repeat_byte(9)),
+            "invalid_exact_evm_recipient_mismatch",
+        ),
+        (
+            "authorization for less",
+            edit(&|p| p.authorization.value = U256::from(1u64)),
+            "invalid_exact_evm_payload_authorization_value_mismatch",
+        ),
+        (
+            "expired authorization",
+            resign(&world.agent, &offered, &|p| p.authorization.valid_before = U256::from(now - 1)),
+            "invalid_exact_evm_payload_authorization_valid_before",
+        ),
+        (
+            "not yet valid",
+            resign(&world.agent, &offered, &|p| p.authorization.valid_after = U256::from(now + 3600)),
+            "invalid_exact_evm_payload_authorization_valid_after",
+        ),
+        ("forged signature", resign(&PrivateKeySigner::random(), &offered, &|_| {}), "invalid_exact_evm_signature"),
+        ("signed for another chain", resign(&world.agent, &other_chain, &|_| {}), "invalid_exact_evm_signature"),
+        (
+            "signed for another token's domain",
+            resign(&world.agent, &other_token, &|_| {}),
+            "invalid_exact_evm_signature",
+        ),
+        ("high-s signature", high_s, "invalid_exact_evm_signature"),
+        (
+            "another nonce under the same signature",
+            edit(&|p| p.authorization.nonce = B256::repeat_byte(1)),
+            "invalid_exact_evm_signature",
+        ),
+    ];
+    for (what, payment, code) in cases {
+        let (status, headers, _) = get_with(&app, "/report", Some(&payment)).await;
+        assert_eq!(status, StatusCode::PAYMENT_REQUIRED, "{what}");
+        assert_eq!(required(&headers).error.as_deref(), Some(code), "{what}");
+    }
+
+    // Unparseable transport: valid base64 of something that is not JSON, and an oversized header.
+    for (what, header) in [("not JSON", "bm90IGpzb24=".to_owned()), ("oversized", "A".repeat(20_000))] {
+        let request = Request::builder().uri("/report").header(PAYMENT_SIGNATURE, header).body(Body::empty())?;
+        let response = app.clone().oneshot(request).await.expect("infallible");
+        assert_eq!(response.status(), StatusCode::PAYMENT_REQUIRED, "{what}");
+        assert_eq!(required(response.headers()).error.as_deref(), Some("invalid_payload"), "{what}");
+    }
+
+    // A tampered invoice: the amount changed after the seller signed.
+    let (_, headers, _) = get_with(&app, "/report", None).await;
+    let offer = required(&headers);
+    let mut option = offer.accepts.iter().find(|o| o.scheme == "invoice").expect("invoice option").clone();
+    option.extra["invoice"]["amount"] = json!("0x1");
+    option.amount = "1".into();
+    let agent = &world.agent;
+    assert!(invoice::pay(&option, &offer.resource, agent, agent.address(), now).is_err(), "the agent refuses it");
+
+    assert_eq!(world.token.balanceOf(world.payee).call().await?, U256::ZERO, "no money moved");
+    // The valid payment still works after all that.
+    let (status, _, _) = get_with(&app, "/report", Some(&valid)).await;
+    assert_eq!(status, StatusCode::OK);
+    Ok(())
+}
