@@ -25,16 +25,6 @@ pub enum ChainError {
     Transport(String),
 }
 
-impl ChainError {
-    /// The revert data, if the call reverted.
-    pub fn revert_data(&self) -> Option<&Bytes> {
-        match self {
-            Self::Reverted { data } => Some(data),
-            Self::Transport(_) => None,
-        }
-    }
-}
-
 /// A call to simulate: `from` calls `to` with `data`, against the latest state, committing nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Call {
@@ -111,11 +101,6 @@ impl RpcChain {
     /// Connects to the HTTP JSON-RPC endpoint at `url`.
     pub fn http(url: alloy::transports::http::reqwest::Url) -> Self {
         Self { provider: ProviderBuilder::new().connect_http(url).erased() }
-    }
-
-    /// The provider underneath.
-    pub fn provider(&self) -> &DynProvider {
-        &self.provider
     }
 }
 
