@@ -128,3 +128,133 @@ impl Price {
         }
     }
 }
+
+/// A stable-coin that USD prices are paid in on one network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UsdAsset {
+    /// The CAIP-2 network.
+    pub network: &'static str,
+    /// The token.
+    pub address: Address,
+    /// Its EIP-712 domain name.
+    pub name: &'static str,
+    /// Its EIP-712 domain version.
+    pub version: &'static str,
+    /// Its decimals.
+    pub decimals: u8,
+}
+
+/// Native USDC (EIP-3009) per network, for USD prices. Networks not listed take an explicit asset.
+pub const USD_ASSETS: &[UsdAsset] = &[
+    UsdAsset {
+        network: "eip155:1",
+        address: alloy::primitives::address!("0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48"),
+        name: "USD Coin",
+        version: "2",
+        decimals: 6,
+    },
+    UsdAsset {
+        network: "eip155:8453",
+        address: alloy::primitives::address!("0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913"),
+        name: "USD Coin",
+        version: "2",
+        decimals: 6,
+    },
+    UsdAsset {
+        network: "eip155:84532",
+        address: alloy::primitives::address!("0x036CbD53842c5426634e7929541eC2318f3dCF7e"),
+        name: "USDC",
+        version: "2",
+        decimals: 6,
+    },
+    UsdAsset {
+        network: "eip155:137",
+        address: alloy::primitives::address!("0x3c499c542cEF5E3811e1192ce70d8cC03d5c3359"),
+        name: "USD Coin",
+        version: "2",
+        decimals: 6,
+    },
+    UsdAsset {
+        network: "eip155:43114",
+        address: alloy::primitives::address!("0xB97EF9Ef8734C71904D8002F8b6Bc66Dd9c48a6E"),
+        name: "USD Coin",
+        version: "2",
+        decimals: 6,
+    },
+];
+
+/// Why a USD price cannot be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PriceError {
+    /// The amount is not a non-negative decimal number of dollars.
+    #[error("{0:?} is not a dollar amount such as \"$0.01\"")]
+    Malformed(String),
+    /// The amount has more decimals than the token.
+    #[error("{amount:?} is finer than the token's {decimals} decimals")]
+    TooPrecise {
+        /// The amount.
+        amount: String,
+        /// The token's decimals.
+        decimals: u8,
+    },
+    /// The amount is zero.
+    #[error("a price must be more than zero")]
+    Zero,
+    /// No USD asset is known for the network.
+    #[error("no USD stable-coin is known for {0}; give the asset explicitly")]
+    UnknownNetwork(String),
+}
+
+/// Parses a dollar amount (`"$0.01"`, `"0.01"`, `"2"`) into the token's smallest unit, exactly.
+pub fn usd_amount(text: &str, decimals: u8) -> Result<U256, PriceError> {
+    let malformed = || PriceError::Malformed(text.to_owned());
+    let digits = text.trim().strip_prefix('$').unwrap_or(text.trim());
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+    if (whole.is_empty() && fraction.is_empty())
+        || !whole.bytes().all(|b| b.is_ascii_digit())
+        || !fraction.bytes().all(|b| b.is_ascii_digit())
+        || whole.len() > 30
+    {
+        return Err(malformed());
+    }
+    let fraction = fraction.trim_end_matches('0');
+    if fraction.len() > usize::from(decimals) {
+        return Err(PriceError::TooPrecise { amount: text.to_owned(), decimals });
+    }
+    let units = format!("{whole}{fraction:0<width$}", width = usize::from(decimals));
+    let amount = U256::from_str_radix(&units, 10).map_err(|_| malformed())?;
+    if amount.is_zero() {
+        return Err(PriceError::Zero);
+    }
+    Ok(amount)
+}
+
+impl Price {
+    /// A price in dollars on `network`, paid in the network's native USDC (see [`USD_ASSETS`]), with
+    /// invoices off and settlement after serving.
+    pub fn usd(
+        network: &str,
+        dollars: &str,
+        pay_to: Address,
+        description: impl Into<String>,
+        mime_type: impl Into<String>,
+    ) -> Result<Self, PriceError> {
+        let asset = USD_ASSETS
+            .iter()
+            .find(|a| a.network == network)
+            .ok_or_else(|| PriceError::UnknownNetwork(network.into()))?;
+        Ok(Self {
+            network: network.into(),
+            asset: asset.address,
+            asset_name: asset.name.into(),
+            asset_version: asset.version.into(),
+            amount: usd_amount(dollars, asset.decimals)?,
+            pay_to,
+            max_timeout_seconds: 120,
+            description: description.into(),
+            mime_type: mime_type.into(),
+            invoices: None,
+            settle_before_serving: false,
+        })
+    }
+}

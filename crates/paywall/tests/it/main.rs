@@ -374,3 +374,30 @@ async fn every_bad_payment_gets_its_reason_code_and_moves_nothing() -> eyre::Res
     assert_eq!(status, StatusCode::OK);
     Ok(())
 }
+
+#[test]
+fn usd_prices_parse_exactly_and_pick_the_networks_usdc() {
+    use quittance_paywall::{PriceError, usd_amount};
+    assert_eq!(usd_amount("$0.01", 6), Ok(U256::from(10_000u64)));
+    assert_eq!(usd_amount("0.001", 6), Ok(U256::from(1_000u64)));
+    assert_eq!(usd_amount("2", 6), Ok(U256::from(2_000_000u64)));
+    assert_eq!(usd_amount("$1.50", 6), Ok(U256::from(1_500_000u64)));
+    assert_eq!(usd_amount("0.0000010", 6), Ok(U256::from(1u64)));
+    assert!(matches!(usd_amount("0.0000001", 6), Err(PriceError::TooPrecise { .. })));
+    assert_eq!(usd_amount("0", 6), Err(PriceError::Zero));
+    for bad in ["", "$", ".", "-1", "1e3", "abc", "$0.0.1", "0x10", "1 000"] {
+        assert!(matches!(usd_amount(bad, 6), Err(PriceError::Malformed(_))), "{bad:?}");
+    }
+
+    let payee = alloy::primitives::Address::repeat_byte(1);
+    let base = Price::usd("eip155:8453", "$0.01", payee, "report", "application/json").expect("Base has USDC");
+    assert_eq!(base.asset, alloy::primitives::address!("0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913"));
+    assert_eq!((base.asset_name.as_str(), base.asset_version.as_str()), ("USD Coin", "2"));
+    assert_eq!(base.amount, U256::from(10_000u64));
+    let sepolia = Price::usd("eip155:84532", "0.5", payee, "report", "application/json").expect("Base Sepolia");
+    assert_eq!(sepolia.asset_name, "USDC", "USDC's EIP-712 name differs on Base Sepolia");
+    assert!(matches!(
+        Price::usd("eip155:31337", "0.01", payee, "report", "application/json"),
+        Err(PriceError::UnknownNetwork(_))
+    ));
+}
