@@ -131,28 +131,24 @@ where
     };
     let headers = request.headers();
     if let Some(value) = headers.get(PAYMENT_SIGNATURE) {
-        let payment = match value
-            .to_str()
-            .map_err(|_| ErrorReason::InvalidPayload)
-            .and_then(|v| decode_header::<PaymentPayload>(v).map_err(|e| e.reason()))
-        {
-            Ok(payment) => payment,
-            Err(reason) => return guard.payment_required(&resource, Some(reason)),
-        };
-        guard.serve_v2(payment, resource, request, next).await
+        match decode(value) {
+            Ok(payment) => guard.serve_v2(payment, resource, request, next).await,
+            Err(reason) => guard.payment_required(&resource, Some(reason)),
+        }
     } else if let Some(value) = headers.get(X_PAYMENT) {
-        let payment = match value
-            .to_str()
-            .map_err(|_| ErrorReason::InvalidPayload)
-            .and_then(|v| decode_header::<PaymentPayloadV1>(v).map_err(|e| e.reason()))
-        {
-            Ok(payment) => payment,
-            Err(reason) => return guard.payment_required(&resource, Some(reason)),
-        };
-        guard.serve_v1(payment, resource, request, next).await
+        match decode(value) {
+            Ok(payment) => guard.serve_v1(payment, resource, request, next).await,
+            Err(reason) => guard.payment_required(&resource, Some(reason)),
+        }
     } else {
         guard.payment_required(&resource, None)
     }
+}
+
+/// Decodes a payment header; anything unreadable is an `invalid_payload`.
+fn decode<T: serde::de::DeserializeOwned>(value: &HeaderValue) -> Result<T, ErrorReason> {
+    let text = value.to_str().map_err(|_| ErrorReason::InvalidPayload)?;
+    decode_header(text).map_err(|e| e.reason())
 }
 
 impl<F: FacilitatorClient> Guard<F> {
@@ -211,14 +207,8 @@ impl<F: FacilitatorClient> Guard<F> {
         };
         let verify =
             VerifyRequest { x402_version: X402_V2, payment_payload: payment, payment_requirements: requirements };
-        match self.pay_and_serve(&verify, request, next).await {
-            Ok((mut response, receipt)) => {
-                insert(response.headers_mut(), PAYMENT_RESPONSE, &encode_header(&receipt));
-                response
-            }
-            Err(Outcome::Refused(reason)) => self.payment_required(&resource, Some(reason)),
-            Err(Outcome::HandlerFailed(response)) => response,
-        }
+        let outcome = self.pay_and_serve(&verify, request, next).await;
+        self.respond(outcome, &resource, |headers, receipt| insert(headers, PAYMENT_RESPONSE, &encode_header(&receipt)))
     }
 
     /// v1 clients pay the `exact` option under its v1 network name; the payment is verified and settled as
@@ -248,19 +238,33 @@ impl<F: FacilitatorClient> Guard<F> {
             extensions: None,
         };
         let verify = VerifyRequest { x402_version: X402_V2, payment_payload: v2, payment_requirements: option };
-        match self.pay_and_serve(&verify, request, next).await {
+        let outcome = self.pay_and_serve(&verify, request, next).await;
+        self.respond(outcome, &resource, |headers, receipt| {
+            let v1 = SettlementResponseV1 {
+                success: receipt.success,
+                error_reason: receipt.error_reason,
+                transaction: receipt.transaction,
+                network: payment.network,
+                payer: receipt.payer.unwrap_or_default(),
+            };
+            insert(headers, X_PAYMENT_RESPONSE, &encode_header(&v1))
+        })
+    }
+
+    /// The answer to a paid request: the handler's response with the receipt header `add_receipt` writes, a
+    /// new 402 with the refusal's reason, or the failed handler's response as is.
+    fn respond(
+        &self,
+        outcome: Result<(Response, SettleResponse), Outcome>,
+        resource: &ResourceInfo,
+        add_receipt: impl FnOnce(&mut HeaderMap, SettleResponse),
+    ) -> Response {
+        match outcome {
             Ok((mut response, receipt)) => {
-                let v1 = SettlementResponseV1 {
-                    success: receipt.success,
-                    error_reason: receipt.error_reason,
-                    transaction: receipt.transaction,
-                    network: payment.network,
-                    payer: receipt.payer.unwrap_or_default(),
-                };
-                insert(response.headers_mut(), X_PAYMENT_RESPONSE, &encode_header(&v1));
+                add_receipt(response.headers_mut(), receipt);
                 response
             }
-            Err(Outcome::Refused(reason)) => self.payment_required(&resource, Some(reason)),
+            Err(Outcome::Refused(reason)) => self.payment_required(resource, Some(reason)),
             Err(Outcome::HandlerFailed(response)) => response,
         }
     }
@@ -278,13 +282,6 @@ impl<F: FacilitatorClient> Guard<F> {
         S::Future: Send,
     {
         let facilitator = &self.paywall.facilitator;
-        let verified = facilitator.verify(verify).await.map_err(|err| {
-            tracing::warn!(%err, "facilitator unavailable for verify");
-            Outcome::Refused(ErrorReason::UnexpectedVerifyError)
-        })?;
-        if !verified.is_valid {
-            return Err(Outcome::Refused(verified.invalid_reason.unwrap_or(ErrorReason::UnexpectedVerifyError)));
-        }
         let settle = || async {
             let receipt = facilitator.settle(verify).await.map_err(|err| {
                 tracing::warn!(%err, "facilitator unavailable for settle");
@@ -297,9 +294,17 @@ impl<F: FacilitatorClient> Guard<F> {
             }
         };
         if self.price.settle_before_serving {
+            // Settling verifies the payment in full; nothing is served unless it settled.
             let receipt = settle().await?;
             let response = serve(next, request).await;
             return Ok((response, receipt));
+        }
+        let verified = facilitator.verify(verify).await.map_err(|err| {
+            tracing::warn!(%err, "facilitator unavailable for verify");
+            Outcome::Refused(ErrorReason::UnexpectedVerifyError)
+        })?;
+        if !verified.is_valid {
+            return Err(Outcome::Refused(verified.invalid_reason.unwrap_or(ErrorReason::UnexpectedVerifyError)));
         }
         let response = serve(next, request).await;
         if response.status().as_u16() >= 400 {
