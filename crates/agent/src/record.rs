@@ -61,7 +61,7 @@ impl SpendRecord {
     fn init(connection: Connection) -> Result<Self, RecordError> {
         connection.execute_batch(
             "PRAGMA journal_mode = WAL;
-             PRAGMA synchronous = FULL;
+             PRAGMA synchronous = NORMAL;
              CREATE TABLE IF NOT EXISTS spends (
                  id INTEGER PRIMARY KEY,
                  request TEXT NOT NULL,
@@ -97,8 +97,12 @@ impl SpendRecord {
         now: u64,
     ) -> Result<i64, RecordError> {
         let json = serde_json::to_string(payment).map_err(|e| RecordError::Storage(e.to_string()))?;
+        // The one write that must reach the disk before the payment leaves (so a retry after a crash reuses
+        // it instead of paying again): committed with `synchronous = FULL`. Receipts and refusals may be lost
+        // to a power cut; a retry then reuses the payment and gets its outcome again.
         self.with(|c| {
-            c.execute(
+            c.execute_batch("PRAGMA synchronous = FULL")?;
+            let inserted = c.execute(
                 "INSERT INTO spends (request, host, asset, amount, payment, valid_before, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
@@ -110,7 +114,9 @@ impl SpendRecord {
                     valid_before as i64,
                     now as i64
                 ],
-            )?;
+            );
+            c.execute_batch("PRAGMA synchronous = NORMAL")?;
+            inserted?;
             Ok(c.last_insert_rowid())
         })
     }

@@ -9,7 +9,11 @@ use alloy::{
     rpc::types::TransactionRequest,
     transports::{RpcError, TransportErrorKind},
 };
-use std::future::Future;
+use std::{
+    future::Future,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
 /// Why a chain request failed.
 #[derive(Debug, thiserror::Error)]
@@ -91,16 +95,22 @@ pub trait Chain: Send + Sync {
     fn receipt(&self, hash: B256) -> impl Future<Output = Result<Option<Receipt>, ChainError>> + Send;
 }
 
+/// How long [`RpcChain`] reuses the latest block's timestamp before asking again. Timestamps count
+/// seconds, so a reading this fresh answers as the node would, without a round trip per verification.
+pub const TIMESTAMP_REUSE: Duration = Duration::from_millis(200);
+
 /// A chain reached over JSON-RPC (anvil, or any node).
 #[derive(Debug, Clone)]
 pub struct RpcChain {
     provider: DynProvider,
+    /// The latest block's timestamp and when it was read.
+    clock: Arc<Mutex<Option<(u64, Instant)>>>,
 }
 
 impl RpcChain {
     /// Connects to the HTTP JSON-RPC endpoint at `url`.
     pub fn http(url: alloy::transports::http::reqwest::Url) -> Self {
-        Self { provider: ProviderBuilder::new().connect_http(url).erased() }
+        Self { provider: ProviderBuilder::new().connect_http(url).erased(), clock: Default::default() }
     }
 }
 
@@ -116,9 +126,23 @@ impl Chain for RpcChain {
         self.provider.get_chain_id().await.map_err(transport)
     }
 
+    /// Reuses a reading younger than [`TIMESTAMP_REUSE`].
     async fn timestamp(&self) -> Result<u64, ChainError> {
+        if let Ok(clock) = self.clock.lock()
+            && let Some((timestamp, read_at)) = *clock
+            && read_at.elapsed() < TIMESTAMP_REUSE
+        {
+            return Ok(timestamp);
+        }
+        let read_at = Instant::now();
         let block = self.provider.get_block_by_number(Default::default()).await.map_err(transport)?;
-        block.map(|b| b.header.timestamp).ok_or_else(|| ChainError::Transport("the chain has no latest block".into()))
+        let timestamp = block
+            .map(|b| b.header.timestamp)
+            .ok_or_else(|| ChainError::Transport("the chain has no latest block".into()))?;
+        if let Ok(mut clock) = self.clock.lock() {
+            *clock = Some((timestamp, read_at));
+        }
+        Ok(timestamp)
     }
 
     async fn code(&self, address: Address) -> Result<Bytes, ChainError> {

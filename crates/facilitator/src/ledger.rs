@@ -86,7 +86,7 @@ impl SqliteLedger {
     fn init(connection: Connection) -> Result<Self, LedgerError> {
         connection.execute_batch(
             "PRAGMA journal_mode = WAL;
-             PRAGMA synchronous = FULL;
+             PRAGMA synchronous = NORMAL;
              PRAGMA busy_timeout = 5000;
              CREATE TABLE IF NOT EXISTS settlements (
                  key BLOB PRIMARY KEY NOT NULL,
@@ -161,13 +161,20 @@ impl Ledger for SqliteLedger {
         })
     }
 
+    /// The one write that must reach the disk before it returns (the transaction is broadcast next): it is
+    /// committed with `synchronous = FULL`, which also syncs every earlier write. The others (claims,
+    /// outcomes, releases) are atomic but may be lost to a power cut, which only costs a lookup: a lost claim
+    /// had nothing signed, and a lost outcome is read again from the receipt.
     fn submit(&self, key: B256, tx_hash: B256, raw: &Bytes) -> Result<(), LedgerError> {
         self.with(|c| {
-            c.execute(
+            c.execute_batch("PRAGMA synchronous = FULL")?;
+            let updated = c.execute(
                 "UPDATE settlements SET state = 'submitted', tx_hash = ?2, raw_tx = ?3, updated_at = unixepoch()
                  WHERE key = ?1 AND state = 'claimed'",
                 params![key.as_slice(), tx_hash.as_slice(), raw.as_ref()],
-            )?;
+            );
+            c.execute_batch("PRAGMA synchronous = NORMAL")?;
+            updated?;
             Ok(())
         })
     }

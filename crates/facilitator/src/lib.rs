@@ -39,6 +39,8 @@ pub struct Facilitator<C> {
     /// The next nonce of the facilitator's account; `None` until read from the chain (or after a rejected
     /// broadcast). Held while a transaction is signed, recorded and broadcast, so nonces never collide.
     next_nonce: tokio::sync::Mutex<Option<u64>>,
+    /// Assets and registries seen with code (code does not go away).
+    deployed: std::sync::Mutex<std::collections::HashSet<Address>>,
 }
 
 impl<C: Chain> Facilitator<C> {
@@ -61,6 +63,7 @@ impl<C: Chain> Facilitator<C> {
             ledger,
             config,
             next_nonce: tokio::sync::Mutex::new(None),
+            deployed: Default::default(),
         };
         facilitator.resume().await?;
         Ok(facilitator)

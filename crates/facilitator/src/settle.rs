@@ -16,7 +16,7 @@ use alloy::{
     sol_types::{SolCall, SolEvent, SolValue},
 };
 use quittance_bindings::{IERC3009, InvoiceRegistry, TestStablecoin};
-use quittance_chain::{Call, Chain, ChainError, Receipt};
+use quittance_chain::{Call, Chain, ChainError, Fees, Receipt};
 use quittance_x402::{
     ErrorReason, PaymentPayload, PaymentRequirements, SettleResponse, VerifyRequest, exact, invoice,
     receipt::{NO_INVOICE, PaymentReceipt, SignedReceipt},
@@ -30,8 +30,31 @@ pub struct SettleConfig {
     /// How long to wait for a receipt before answering `settlement_pending` (the settlement goes on, and a
     /// later request for the same payment gets its outcome).
     pub receipt_timeout: Duration,
-    /// How often to ask for the receipt meanwhile.
+    /// The longest wait between two requests for the receipt. Polling starts every millisecond and slows
+    /// down to this, so a receipt that is ready at once (a local chain) costs a millisecond, not an interval.
     pub poll_interval: Duration,
+}
+
+/// Delays between polls: a millisecond for the first ten (a local chain mines within a few), then
+/// doubling up to a ceiling.
+struct Backoff {
+    polls: u32,
+    next: Duration,
+    ceiling: Duration,
+}
+
+impl Backoff {
+    fn new(ceiling: Duration) -> Self {
+        Self { polls: 0, next: Duration::from_millis(1).min(ceiling), ceiling }
+    }
+
+    async fn wait(&mut self) {
+        tokio::time::sleep(self.next).await;
+        self.polls += 1;
+        if self.polls >= 10 {
+            self.next = (self.next * 2).min(self.ceiling);
+        }
+    }
 }
 
 impl Default for SettleConfig {
@@ -81,12 +104,27 @@ impl<C: Chain> Facilitator<C> {
             }
         }
 
-        // This request owns the settlement. Verify everything again, now.
-        if let Err(refusal) = self.check(request).await {
+        // This request owns the settlement. Verify everything again, now, while the chain estimates the
+        // transaction's gas and fees (used only if every check passes).
+        let call = Call { from: self.address, to: settlement.to, data: settlement.data.clone() };
+        let (checked, gas, fees) = tokio::join!(self.check(request), self.chain.estimate_gas(call), self.chain.fees());
+        if let Err(refusal) = checked {
             self.release(key);
             return self.failure(refusal.reason, Some(settlement.payer), None);
         }
-        let tx_hash = match self.send(key, &settlement).await {
+        let gas = match gas {
+            Ok(gas) => gas,
+            Err(err) => {
+                tracing::warn!(%err, "gas estimation failed after a successful verification");
+                self.release(key);
+                return self.failure(ErrorReason::ExactEvmSimulationFailed, Some(settlement.payer), None);
+            }
+        };
+        let fees = match fees {
+            Ok(fees) => fees,
+            Err(err) => return self.failure(self.abandon(key, err), Some(settlement.payer), None),
+        };
+        let tx_hash = match self.send(key, &settlement, gas, fees).await {
             Ok(hash) => hash,
             Err(reason) => return self.failure(reason, Some(settlement.payer), None),
         };
@@ -151,18 +189,7 @@ impl<C: Chain> Facilitator<C> {
 
     /// Signs the settlement with the next nonce, records it in the ledger, then broadcasts it. The nonce
     /// lock is held throughout, so transactions reach the node in nonce order.
-    async fn send(&self, key: B256, settlement: &Settlement) -> Result<B256, ErrorReason> {
-        let call = Call { from: self.address, to: settlement.to, data: settlement.data.clone() };
-        let gas = match self.chain.estimate_gas(call).await {
-            Ok(gas) => gas,
-            Err(err) => {
-                tracing::warn!(%err, "gas estimation failed after a successful verification");
-                self.release(key);
-                return Err(ErrorReason::ExactEvmSimulationFailed);
-            }
-        };
-        let fees = self.chain.fees().await.map_err(|err| self.abandon(key, err))?;
-
+    async fn send(&self, key: B256, settlement: &Settlement, gas: u64, fees: Fees) -> Result<B256, ErrorReason> {
         let mut next_nonce = self.next_nonce.lock().await;
         let nonce = match *next_nonce {
             Some(nonce) => nonce,
@@ -214,6 +241,7 @@ impl<C: Chain> Facilitator<C> {
     /// Polls for a receipt until the configured timeout.
     async fn wait_receipt(&self, tx_hash: B256) -> Result<Option<Receipt>, ChainError> {
         let deadline = tokio::time::Instant::now() + self.config.receipt_timeout;
+        let mut backoff = Backoff::new(self.config.poll_interval);
         loop {
             if let Some(receipt) = self.chain.receipt(tx_hash).await? {
                 return Ok(Some(receipt));
@@ -221,7 +249,7 @@ impl<C: Chain> Facilitator<C> {
             if tokio::time::Instant::now() >= deadline {
                 return Ok(None);
             }
-            tokio::time::sleep(self.config.poll_interval).await;
+            backoff.wait().await;
         }
     }
 
@@ -279,6 +307,7 @@ impl<C: Chain> Facilitator<C> {
     /// Waits for the outcome of a settlement another request owns.
     async fn await_outcome(&self, key: B256, settlement: &Settlement) -> SettleResponse {
         let deadline = tokio::time::Instant::now() + self.config.receipt_timeout;
+        let mut backoff = Backoff::new(self.config.poll_interval);
         loop {
             match self.ledger.get(key) {
                 Ok(Some(Entry::Final(response))) => return response,
@@ -299,7 +328,7 @@ impl<C: Chain> Facilitator<C> {
                     return self.failure(ErrorReason::UnexpectedSettleError, Some(settlement.payer), None);
                 }
             }
-            tokio::time::sleep(self.config.poll_interval).await;
+            backoff.wait().await;
         }
     }
 

@@ -7,10 +7,7 @@ use alloy::{
     sol,
     sol_types::{SolCall, SolInterface},
 };
-use quittance_bindings::{
-    IERC3009,
-    InvoiceRegistry::{self, InvoiceRegistryErrors},
-};
+use quittance_bindings::{IERC3009, InvoiceRegistry::InvoiceRegistryErrors};
 use quittance_chain::{Call, Chain, ChainError};
 use quittance_x402::{
     ErrorReason, PaymentPayload, PaymentRequirements, VerifyRequest, VerifyResponse, X402_V2, exact, invoice,
@@ -29,6 +26,9 @@ sol! {
         function isValidSignature(bytes32 hash, bytes signature) external view returns (bytes4);
     }
 }
+
+/// How many contract addresses verification remembers as deployed.
+const MAX_REMEMBERED_CONTRACTS: usize = 1024;
 
 /// ERC-1271's magic value for a valid signature.
 const ERC1271_MAGIC: [u8; 4] = [0x16, 0x26, 0xba, 0x7e];
@@ -90,10 +90,9 @@ impl<C: Chain> Facilitator<C> {
         if requirements.network != self.network {
             return Err(ErrorReason::InvalidNetwork.into());
         }
-        let now = self.chain.timestamp().await.map_err(unexpected)?;
         match requirements.scheme.as_str() {
-            exact::SCHEME => self.check_exact(payment, requirements, now).await,
-            invoice::SCHEME => self.check_invoice(payment, requirements, now).await,
+            exact::SCHEME => self.check_exact(payment, requirements).await,
+            invoice::SCHEME => self.check_invoice(payment, requirements).await,
             _ => Err(ErrorReason::UnsupportedScheme.into()),
         }
     }
@@ -102,12 +101,13 @@ impl<C: Chain> Facilitator<C> {
         &self,
         payment: &PaymentPayload,
         requirements: &PaymentRequirements,
-        now: u64,
     ) -> Result<Address, Refusal> {
-        let checked = exact::check(payment, requirements, now)?;
+        let checked = exact::check_terms(payment, requirements)?;
         let payer = checked.payer();
         let with_payer = |reason: ErrorReason| Refusal { reason, payer: Some(payer) };
-        self.require_code(checked.terms.asset).await.map_err(|r| with_payer(r.reason))?;
+        let (now, code) = tokio::join!(self.chain.timestamp(), self.require_code(checked.terms.asset));
+        checked.check_time(now.map_err(unexpected)?)?;
+        code.map_err(|r| with_payer(r.reason))?;
         self.check_signature(payer, checked.signing_hash(), &checked.signature, || checked.check_eoa_signature())
             .await
             .map_err(|r| with_payer(r.reason))?;
@@ -127,29 +127,29 @@ impl<C: Chain> Facilitator<C> {
         &self,
         payment: &PaymentPayload,
         requirements: &PaymentRequirements,
-        now: u64,
     ) -> Result<Address, Refusal> {
-        let checked = invoice::check(payment, requirements, now)?;
+        let checked = invoice::check_terms(payment, requirements)?;
         let payer = checked.payer();
         let with_payer = |reason: ErrorReason| Refusal { reason, payer: Some(payer) };
         let terms = &checked.terms;
-        self.require_code(terms.token.asset).await.map_err(|r| with_payer(r.reason))?;
-        self.require_code(terms.registry).await.map_err(|r| with_payer(r.reason))?;
-        // An EOA issuer is checked here; a contract issuer (ERC-1271) by the registry in the simulation.
-        if self.chain.code(terms.invoice.issuer).await.map_err(unexpected)?.is_empty() {
-            terms.check_issuer().map_err(with_payer)?;
+        let (now, token_code, registry_code) = tokio::join!(
+            self.chain.timestamp(),
+            self.require_code(terms.token.asset),
+            self.require_code(terms.registry)
+        );
+        checked.check_time(now.map_err(unexpected)?)?;
+        token_code.map_err(|r| with_payer(r.reason))?;
+        registry_code.map_err(|r| with_payer(r.reason))?;
+        // An EOA issuer's signature is checked here; a contract issuer's (ERC-1271) by the registry in the
+        // simulation.
+        if let Err(reason) = terms.check_issuer()
+            && self.chain.code(terms.invoice.issuer).await.map_err(unexpected)?.is_empty()
+        {
+            return Err(with_payer(reason));
         }
         self.check_signature(payer, checked.signing_hash(), &checked.signature, || checked.check_eoa_signature())
             .await
             .map_err(|r| with_payer(r.reason))?;
-
-        let record = self.read(terms.registry, InvoiceRegistry::recordOfCall { id: terms.invoice_id }).await?;
-        // `IInvoiceRegistry.Status`: 0 unpaid, 1 paid, 2 cancelled.
-        match record.status {
-            1 => return Err(with_payer(ErrorReason::InvoiceAlreadyPaid)),
-            2 => return Err(with_payer(ErrorReason::InvoiceCancelled)),
-            _ => {}
-        }
 
         let a = &checked.authorization;
         let settle = invoice_settlement(&checked);
@@ -171,10 +171,20 @@ impl<C: Chain> Facilitator<C> {
         }
     }
 
-    /// Refuses assets (and registries) without code.
+    /// Refuses assets (and registries) without code. Code, once deployed, stays (only a contract's creating
+    /// transaction can remove it since Cancun), so addresses seen with code are remembered.
     async fn require_code(&self, address: Address) -> Result<(), Refusal> {
+        if self.deployed.lock().is_ok_and(|deployed| deployed.contains(&address)) {
+            return Ok(());
+        }
         if self.chain.code(address).await.map_err(unexpected)?.is_empty() {
             return Err(ErrorReason::AssetNotDeployedContract.into());
+        }
+        if let Ok(mut deployed) = self.deployed.lock() {
+            if deployed.len() >= MAX_REMEMBERED_CONTRACTS {
+                deployed.clear();
+            }
+            deployed.insert(address);
         }
         Ok(())
     }
@@ -187,8 +197,13 @@ impl<C: Chain> Facilitator<C> {
         signature: &Bytes,
         eoa: impl FnOnce() -> Result<(), ErrorReason>,
     ) -> Result<(), Refusal> {
+        // A valid ECDSA signature by the payer needs no chain; otherwise the payer may be a contract wallet.
+        let ecdsa = eoa();
+        if ecdsa.is_ok() {
+            return Ok(());
+        }
         if self.chain.code(payer).await.map_err(unexpected)?.is_empty() {
-            return eoa().map_err(Refusal::from);
+            return ecdsa.map_err(Refusal::from);
         }
         let call = IERC1271::isValidSignatureCall { hash: digest, signature: signature.clone() };
         match self.simulate(payer, call.abi_encode()).await {
