@@ -1,0 +1,385 @@
+#![doc = include_str!("../README.md")]
+
+use alloy::{
+    primitives::{B256, U256, keccak256},
+    signers::local::PrivateKeySigner,
+};
+use axum::{Json, Router, routing::get};
+use clap::{Parser, Subcommand, ValueEnum};
+use eyre::ensure;
+use quittance_agent::{Agent, Budget, Policy, SpendRecord};
+use quittance_chain::{Chain, RpcChain};
+use quittance_facilitator::{Facilitator, SettleConfig, SqliteLedger, http};
+use quittance_paywall::{FacilitatorClient, HttpFacilitator, InvoiceIssuer, Paywall, Price};
+use quittance_testkit::{PRICE, World, request};
+use quittance_x402::{SettleResponse, exact};
+use std::{
+    collections::BTreeMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+#[derive(Parser)]
+#[command(name = "quittance-bench", about = "Benchmarks of Quittance's x402 stack on a local anvil")]
+struct Cli {
+    #[command(subcommand)]
+    bench: Bench,
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// Full paid GETs (402 → pay → 200) by the agent against the paywall and its facilitator.
+    PaidGet {
+        /// Measured requests (after the warm-up).
+        #[arg(long, default_value_t = 1000)]
+        requests: usize,
+        /// Unmeasured requests first.
+        #[arg(long, default_value_t = 50)]
+        warmup: usize,
+        /// The scheme the paywall offers.
+        #[arg(long, value_enum, default_value_t = Scheme::Exact)]
+        scheme: Scheme,
+        /// Reach the facilitator over HTTP on loopback instead of in-process.
+        #[arg(long)]
+        remote_facilitator: bool,
+    },
+    /// `POST /verify` throughput over HTTP, and the in-process verify rate, at each concurrency.
+    Verify {
+        /// Concurrent clients.
+        #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
+        concurrency: Vec<usize>,
+        /// Seconds per measurement.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+    /// Settlements per second over HTTP with concurrent payers, each payment sent twice at once.
+    Settle {
+        /// Concurrent payers.
+        #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
+        concurrency: Vec<usize>,
+        /// Payments per payer.
+        #[arg(long, default_value_t = 50)]
+        payments: usize,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Scheme {
+    /// The `exact` scheme (EIP-3009 transfer to the payee).
+    Exact,
+    /// Quittance's `invoice` scheme (seller-signed invoice paid through the registry).
+    Invoice,
+}
+
+#[tokio::main]
+async fn main() -> eyre::Result<()> {
+    let cli = Cli::parse();
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    println!("machine: {cores} cores; load average before: {}", load_average());
+    match cli.bench {
+        Bench::PaidGet { requests, warmup, scheme, remote_facilitator } => {
+            paid_get(requests, warmup, scheme, remote_facilitator).await?
+        }
+        Bench::Verify { concurrency, seconds } => verify(&concurrency, Duration::from_secs(seconds)).await?,
+        Bench::Settle { concurrency, payments } => settle(&concurrency, payments).await?,
+    }
+    println!("load average after: {}", load_average());
+    Ok(())
+}
+
+/// The 1, 5 and 15 minute load averages.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// Median, p99 and max of a set of latencies.
+struct Summary {
+    median: Duration,
+    p99: Duration,
+    max: Duration,
+}
+
+fn summarize(mut samples: Vec<Duration>) -> Summary {
+    samples.sort_unstable();
+    let at = |q: f64| samples[((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1];
+    Summary { median: at(0.5), p99: at(0.99), max: samples.last().copied().unwrap_or_default() }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1e3)
+}
+
+/// A world whose agent can pay many times, with a facilitator on a file ledger and the default settings
+/// (what `quittance facilitator` runs).
+async fn world() -> eyre::Result<(World, Arc<Facilitator<RpcChain>>, tempfile::TempDir)> {
+    let world = World::new().await?;
+    world.token.mint(world.agent.address(), U256::from(10u64).pow(U256::from(15))).send().await?.watch().await?;
+    let dir = tempfile::tempdir()?;
+    let ledger = Arc::new(SqliteLedger::open(dir.path().join("ledger.sqlite"))?);
+    let facilitator = Arc::new(world.facilitator_with(ledger, SettleConfig::default()).await?);
+    Ok((world, facilitator, dir))
+}
+
+/// Serves `app` on a loopback port; returns its base URL.
+async fn serve(app: Router) -> eyre::Result<String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(base)
+}
+
+async fn paid_get(requests: usize, warmup: usize, scheme: Scheme, remote: bool) -> eyre::Result<()> {
+    let (world, facilitator, dir) = world().await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let price = Price {
+        network: facilitator.network().into(),
+        asset: *world.token.address(),
+        asset_name: "USD Coin".into(),
+        asset_version: "2".into(),
+        amount: U256::from(PRICE),
+        pay_to: world.payee,
+        max_timeout_seconds: 120,
+        description: "A report".into(),
+        mime_type: "application/json".into(),
+        invoices: matches!(scheme, Scheme::Invoice).then(|| InvoiceIssuer {
+            registry: *world.registry.address(),
+            signer: world.seller.clone(),
+            validity_seconds: 600,
+        }),
+        settle_before_serving: false,
+    };
+    fn app<F: FacilitatorClient + 'static>(facilitator: Arc<F>, base: &str, price: Price) -> Router {
+        let paywall = Paywall::new(facilitator, base);
+        Router::new()
+            .route("/report", get(|| async { Json(serde_json::json!({"report": "up"})) }).layer(paywall.price(price)))
+    }
+    let router = if remote {
+        let facilitator_url = serve(http::router(facilitator.clone())).await?;
+        app(Arc::new(HttpFacilitator::new(facilitator_url.parse()?)), &base, price)
+    } else {
+        app(facilitator.clone(), &base, price)
+    };
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let budget =
+        Budget { per_request: U256::MAX, per_host: U256::MAX, period: Duration::from_secs(1), total: U256::MAX };
+    let policy = Policy {
+        budgets: BTreeMap::from([(*world.token.address(), budget)]),
+        networks: vec![facilitator.network().into()],
+        hosts: None,
+    };
+    let record = Arc::new(SpendRecord::open(dir.path().join("spend.sqlite"))?);
+    let agent = Agent::new(world.agent.clone(), policy, record);
+    let url = format!("{base}/report");
+    let payee_before = world.token.balanceOf(world.payee).call().await?;
+
+    let mut samples = Vec::with_capacity(requests);
+    for i in 0..warmup + requests {
+        let started = Instant::now();
+        let paid = agent.get(&url).await?;
+        ensure!(paid.response.status() == 200, "paid GET answered {}", paid.response.status());
+        paid.response.bytes().await?;
+        let elapsed = started.elapsed();
+        ensure!(paid.receipt.is_some_and(|r| r.success), "paid GET without a successful settlement");
+        if i >= warmup {
+            samples.push(elapsed);
+        }
+    }
+    let paid = world.token.balanceOf(world.payee).call().await? - payee_before;
+    ensure!(paid == U256::from(PRICE) * U256::from(warmup + requests), "the payee received {paid}");
+    let s = summarize(samples);
+    println!(
+        "paid GET ({}, facilitator {}): {requests} requests, median {}, p99 {}, max {}; payee received exactly {} units",
+        match scheme {
+            Scheme::Exact => "exact",
+            Scheme::Invoice => "invoice",
+        },
+        if remote { "over HTTP" } else { "in-process" },
+        ms(s.median),
+        ms(s.p99),
+        ms(s.max),
+        paid
+    );
+    Ok(())
+}
+
+/// Signs `count` distinct `exact` payments by `payer` and returns them as `/verify` bodies.
+async fn exact_requests(
+    world: &World,
+    network: &str,
+    payer: &PrivateKeySigner,
+    count: usize,
+) -> eyre::Result<Vec<quittance_x402::VerifyRequest>> {
+    let mut option = world.exact_option(*world.token.address(), "USD Coin");
+    option.network = network.into();
+    // Valid for the whole run.
+    option.max_timeout_seconds = 3600;
+    let now = world.now().await?;
+    (0..count)
+        .map(|_| Ok(request(exact::pay(&option, None, payer, payer.address(), now, B256::random())?, option.clone())))
+        .collect()
+}
+
+async fn verify(concurrency: &[usize], duration: Duration) -> eyre::Result<()> {
+    let (world, facilitator, _dir) = world().await?;
+    let requests = exact_requests(&world, facilitator.network(), &world.agent, 4096).await?;
+    let bodies: Arc<Vec<Vec<u8>>> = Arc::new(requests.iter().map(serde_json::to_vec).collect::<Result<_, _>>()?);
+    let requests = Arc::new(requests);
+    let url = format!("{}/verify", serve(http::router(facilitator.clone())).await?);
+    let client = reqwest::Client::new();
+
+    for &c in concurrency {
+        // Over HTTP.
+        let deadline = Instant::now() + duration;
+        let started = Instant::now();
+        let tasks: Vec<_> = (0..c)
+            .map(|task| {
+                let (client, url, bodies) = (client.clone(), url.clone(), bodies.clone());
+                tokio::spawn(async move {
+                    let mut samples = Vec::new();
+                    let mut i = task;
+                    while Instant::now() < deadline {
+                        let t = Instant::now();
+                        let answer = client
+                            .post(&url)
+                            .header("content-type", "application/json")
+                            .body(bodies[i % bodies.len()].clone())
+                            .send()
+                            .await?
+                            .bytes()
+                            .await?;
+                        samples.push(t.elapsed());
+                        ensure!(answer.windows(14).any(|w| w == b"\"isValid\":true"), "refused: {answer:?}");
+                        i += c;
+                    }
+                    Ok::<_, eyre::Report>(samples)
+                })
+            })
+            .collect();
+        let samples = gather(tasks).await?;
+        let rate = samples.len() as f64 / started.elapsed().as_secs_f64();
+        let s = summarize(samples);
+        println!(
+            "/verify over HTTP, concurrency {c}: {rate:.0} requests/s, median {}, p99 {}, max {}",
+            ms(s.median),
+            ms(s.p99),
+            ms(s.max)
+        );
+
+        // In-process.
+        let deadline = Instant::now() + duration;
+        let started = Instant::now();
+        let tasks: Vec<_> = (0..c)
+            .map(|task| {
+                let (facilitator, requests) = (facilitator.clone(), requests.clone());
+                tokio::spawn(async move {
+                    let mut samples = Vec::new();
+                    let mut i = task;
+                    while Instant::now() < deadline {
+                        let t = Instant::now();
+                        let answer = facilitator.verify(&requests[i % requests.len()]).await;
+                        samples.push(t.elapsed());
+                        ensure!(answer.is_valid, "refused: {:?}", answer.invalid_reason);
+                        i += c;
+                    }
+                    Ok::<_, eyre::Report>(samples)
+                })
+            })
+            .collect();
+        let samples = gather(tasks).await?;
+        let rate = samples.len() as f64 / started.elapsed().as_secs_f64();
+        let s = summarize(samples);
+        println!(
+            "verify in-process, concurrency {c}: {rate:.0} verifications/s, median {}, p99 {}",
+            ms(s.median),
+            ms(s.p99)
+        );
+    }
+    Ok(())
+}
+
+async fn gather(tasks: Vec<tokio::task::JoinHandle<eyre::Result<Vec<Duration>>>>) -> eyre::Result<Vec<Duration>> {
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await??);
+    }
+    Ok(all)
+}
+
+async fn settle(concurrency: &[usize], payments: usize) -> eyre::Result<()> {
+    let (world, facilitator, _dir) = world().await?;
+    let url = format!("{}/settle", serve(http::router(facilitator.clone())).await?);
+    let client = reqwest::Client::new();
+    let chain = facilitator.chain();
+
+    for (run, &c) in concurrency.iter().enumerate() {
+        let payers: Vec<PrivateKeySigner> = (0..c)
+            .map(|i| PrivateKeySigner::from_bytes(&keccak256(format!("bench payer {run} {i}"))))
+            .collect::<Result<_, _>>()?;
+        let mut bodies = Vec::new();
+        for payer in &payers {
+            world.token.mint(payer.address(), U256::from(PRICE * payments as u64)).send().await?.watch().await?;
+            let signed = exact_requests(&world, facilitator.network(), payer, payments).await?;
+            bodies.push(signed.iter().map(serde_json::to_vec).collect::<Result<Vec<_>, _>>()?);
+        }
+        let payee_before = world.token.balanceOf(world.payee).call().await?;
+        let nonce_before = chain.pending_nonce(facilitator.address()).await?;
+
+        let started = Instant::now();
+        let tasks: Vec<_> = bodies
+            .into_iter()
+            .map(|bodies| {
+                let (client, url) = (client.clone(), url.clone());
+                tokio::spawn(async move {
+                    let mut samples = Vec::new();
+                    for body in bodies {
+                        let t = Instant::now();
+                        // The same payment twice at once: a retry racing the original.
+                        let send = || async {
+                            let answer = client
+                                .post(&url)
+                                .header("content-type", "application/json")
+                                .body(body.clone())
+                                .send()
+                                .await?;
+                            Ok::<_, eyre::Report>(answer.json::<SettleResponse>().await?)
+                        };
+                        let (first, second) = tokio::try_join!(send(), send())?;
+                        samples.push(t.elapsed());
+                        ensure!(first.success, "settlement failed: {:?}", first.error_reason);
+                        ensure!(
+                            second.success && second.transaction == first.transaction,
+                            "a repeated settlement answered differently: {second:?}"
+                        );
+                    }
+                    Ok::<_, eyre::Report>(samples)
+                })
+            })
+            .collect();
+        let samples = gather(tasks).await?;
+        let elapsed = started.elapsed();
+
+        let settled = c * payments;
+        let sent = chain.pending_nonce(facilitator.address()).await? - nonce_before;
+        let received = world.token.balanceOf(world.payee).call().await? - payee_before;
+        for payer in &payers {
+            let left = world.token.balanceOf(payer.address()).call().await?;
+            ensure!(left.is_zero(), "payer {} kept {left}: a payment was not settled", payer.address());
+        }
+        ensure!(sent == settled as u64, "{sent} transactions for {settled} payments");
+        ensure!(received == U256::from(PRICE * settled as u64), "the payee received {received}");
+        let s = summarize(samples);
+        println!(
+            "settle over HTTP, {c} concurrent payers: {settled} payments (each sent twice) in {:.2} s = {:.0} settlements/s; \
+             per payment median {}, p99 {}; {sent} transactions, payee received exactly {received} units",
+            elapsed.as_secs_f64(),
+            settled as f64 / elapsed.as_secs_f64(),
+            ms(s.median),
+            ms(s.p99)
+        );
+    }
+    Ok(())
+}
