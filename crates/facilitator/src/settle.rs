@@ -30,36 +30,31 @@ pub struct SettleConfig {
     /// How long to wait for a receipt before answering `settlement_pending` (the settlement goes on, and a
     /// later request for the same payment gets its outcome).
     pub receipt_timeout: Duration,
-    /// The longest wait between two requests for the receipt. Polling starts every millisecond and slows
-    /// down to this, so a receipt that is ready at once (a local chain) costs a millisecond, not an interval.
+    /// The longest wait between two requests for the receipt. Polling starts at a millisecond and doubles
+    /// up to this, so a receipt that is ready at once (a local chain) costs a millisecond, not an interval.
     pub poll_interval: Duration,
 }
 
-/// Delays between polls: a millisecond for the first ten (a local chain mines within a few), then
-/// doubling up to a ceiling.
+impl Default for SettleConfig {
+    fn default() -> Self {
+        Self { receipt_timeout: Duration::from_secs(30), poll_interval: Duration::from_millis(100) }
+    }
+}
+
+/// Delays between polls: 1 ms, doubling up to a ceiling.
 struct Backoff {
-    polls: u32,
     next: Duration,
     ceiling: Duration,
 }
 
 impl Backoff {
     fn new(ceiling: Duration) -> Self {
-        Self { polls: 0, next: Duration::from_millis(1).min(ceiling), ceiling }
+        Self { next: Duration::from_millis(1).min(ceiling), ceiling }
     }
 
     async fn wait(&mut self) {
         tokio::time::sleep(self.next).await;
-        self.polls += 1;
-        if self.polls >= 10 {
-            self.next = (self.next * 2).min(self.ceiling);
-        }
-    }
-}
-
-impl Default for SettleConfig {
-    fn default() -> Self {
-        Self { receipt_timeout: Duration::from_secs(30), poll_interval: Duration::from_millis(100) }
+        self.next = (self.next * 2).min(self.ceiling);
     }
 }
 
