@@ -203,10 +203,10 @@ impl Agent {
         let amount =
             U256::from_str_radix(&option.amount, 10).map_err(|_| PolicyRefusal::Amount(option.amount.clone()))?;
         let period = self.policy.budgets.get(&asset).map(|b| b.period.as_secs()).unwrap_or_default();
-        let spent_total = self.record.spent(asset, None, 0, now).map_err(|e| PolicyRefusal::Amount(e.to_string()))?;
+        let spent_total = self.record.spent_total(asset, now).map_err(|e| PolicyRefusal::Amount(e.to_string()))?;
         let spent_host = self
             .record
-            .spent(asset, Some(host), now.saturating_sub(period), now)
+            .spent_since(asset, host, now.saturating_sub(period), now)
             .map_err(|e| PolicyRefusal::Amount(e.to_string()))?;
         self.policy.check(&option.network, asset, host, amount, spent_total, spent_host)?;
         Ok((asset, amount))

@@ -58,11 +58,15 @@ impl SpendRecord {
         Self::init(Connection::open_in_memory()?)
     }
 
-    fn init(connection: Connection) -> Result<Self, RecordError> {
+    fn init(mut connection: Connection) -> Result<Self, RecordError> {
         connection.execute_batch(
             "PRAGMA journal_mode = WAL;
-             PRAGMA synchronous = NORMAL;
-             CREATE TABLE IF NOT EXISTS spends (
+             PRAGMA synchronous = NORMAL;",
+        )?;
+        let migration = connection.transaction()?;
+        let version: i64 = migration.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        migration.execute_batch(
+            "CREATE TABLE IF NOT EXISTS spends (
                  id INTEGER PRIMARY KEY,
                  request TEXT NOT NULL,
                  host TEXT NOT NULL,
@@ -74,8 +78,36 @@ impl SpendRecord {
                  receipt TEXT,
                  refused TEXT
              );
-             CREATE INDEX IF NOT EXISTS spends_request ON spends (request);",
+             -- What each query reads, so that none scans the whole history: open payments by request,
+             -- unsettled payments by expiry, recent payments by time; settled amounts are summed as they
+             -- settle.
+             DROP INDEX IF EXISTS spends_request;
+             CREATE INDEX IF NOT EXISTS spends_open ON spends (request, id) WHERE receipt IS NULL AND refused IS NULL;
+             CREATE INDEX IF NOT EXISTS spends_unsettled ON spends (asset, valid_before) WHERE receipt IS NULL;
+             CREATE INDEX IF NOT EXISTS spends_recent ON spends (asset, created_at);
+             CREATE TABLE IF NOT EXISTS settled_totals (asset TEXT PRIMARY KEY, amount TEXT NOT NULL);",
         )?;
+        if version < 1 {
+            // A record from before the totals: sum what it settled.
+            let settled = {
+                let mut statement = migration.prepare("SELECT asset, amount FROM spends WHERE receipt IS NOT NULL")?;
+                let rows = statement.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+                let mut totals = std::collections::BTreeMap::<String, U256>::new();
+                for row in rows {
+                    let (asset, amount) = row?;
+                    *totals.entry(asset).or_default() += parse_amount(&amount)?;
+                }
+                totals
+            };
+            for (asset, amount) in settled {
+                migration.execute(
+                    "INSERT OR REPLACE INTO settled_totals (asset, amount) VALUES (?1, ?2)",
+                    params![asset, amount.to_string()],
+                )?;
+            }
+            migration.execute_batch("PRAGMA user_version = 1")?;
+        }
+        migration.commit()?;
         Ok(Self { connection: Mutex::new(connection) })
     }
 
@@ -121,11 +153,33 @@ impl SpendRecord {
         })
     }
 
-    /// Records the server's receipt of a payment.
+    /// Records the server's receipt of a payment (the first one; a payment is settled once).
     pub fn settled(&self, id: i64, receipt: &SettleResponse) -> Result<(), RecordError> {
         let json = serde_json::to_string(receipt).map_err(|e| RecordError::Storage(e.to_string()))?;
         self.with(|c| {
-            c.execute("UPDATE spends SET receipt = ?2 WHERE id = ?1", params![id, json])?;
+            let update = c.unchecked_transaction()?;
+            if update.execute("UPDATE spends SET receipt = ?2 WHERE id = ?1 AND receipt IS NULL", params![id, json])?
+                == 1
+            {
+                let (asset, amount): (String, String) =
+                    update.query_row("SELECT asset, amount FROM spends WHERE id = ?1", params![id], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })?;
+                let before: Option<String> = update
+                    .query_row("SELECT amount FROM settled_totals WHERE asset = ?1", params![asset], |r| r.get(0))
+                    .optional()?;
+                let total = before
+                    .as_deref()
+                    .map(parse_amount)
+                    .transpose()?
+                    .unwrap_or_default()
+                    .saturating_add(parse_amount(&amount)?);
+                update.execute(
+                    "INSERT OR REPLACE INTO settled_totals (asset, amount) VALUES (?1, ?2)",
+                    params![asset, total.to_string()],
+                )?;
+            }
+            update.commit()?;
             Ok(())
         })
     }
@@ -139,25 +193,33 @@ impl SpendRecord {
         })
     }
 
-    /// What counts against budgets for `asset`: every settled payment, and every other one that could still
-    /// be settled at `now`. With `host`, only that host's since `since`.
-    pub fn spent(&self, asset: Address, host: Option<&str>, since: u64, now: u64) -> Result<U256, RecordError> {
+    /// What counts against the total budget of `asset`: every settled payment, and every other one that
+    /// could still be settled at `now`.
+    pub fn spent_total(&self, asset: Address, now: u64) -> Result<U256, RecordError> {
+        let asset = asset.to_checksum(None);
         self.with(|c| {
-            let mut statement = c.prepare(
-                "SELECT amount FROM spends WHERE asset = ?1 AND created_at >= ?2 AND (?3 IS NULL OR host = ?3)
-                 AND (receipt IS NOT NULL OR valid_before > ?4)",
+            let settled: Option<String> = c
+                .query_row("SELECT amount FROM settled_totals WHERE asset = ?1", params![asset], |r| r.get(0))
+                .optional()?;
+            let pending = sum(
+                c,
+                "SELECT amount FROM spends WHERE asset = ?1 AND receipt IS NULL AND valid_before > ?2",
+                params![asset, now as i64],
             )?;
-            let rows = statement.query_map(params![asset.to_checksum(None), since as i64, host, now as i64], |r| {
-                r.get::<_, String>(0)
-            })?;
-            let mut total = U256::ZERO;
-            for amount in rows {
-                let amount = amount?;
-                let amount = U256::from_str_radix(&amount, 10)
-                    .map_err(|_| RecordError::Storage(format!("corrupt amount {amount:?}")))?;
-                total = total.saturating_add(amount);
-            }
-            Ok(total)
+            Ok(settled.as_deref().map(parse_amount).transpose()?.unwrap_or_default().saturating_add(pending))
+        })
+    }
+
+    /// What counts against the budget of `host` for `asset` since `since`: its settled payments, and the
+    /// others that could still be settled at `now`.
+    pub fn spent_since(&self, asset: Address, host: &str, since: u64, now: u64) -> Result<U256, RecordError> {
+        self.with(|c| {
+            sum(
+                c,
+                "SELECT amount FROM spends WHERE asset = ?1 AND created_at >= ?2 AND host = ?3
+                 AND (receipt IS NOT NULL OR valid_before > ?4)",
+                params![asset.to_checksum(None), since as i64, host, now as i64],
+            )
         })
     }
 
@@ -197,5 +259,91 @@ impl SpendRecord {
                 receipt: None,
             }))
         })
+    }
+}
+
+/// Sums the amounts a query selects.
+fn sum(c: &Connection, query: &str, params: impl rusqlite::Params) -> Result<U256, RecordError> {
+    let mut statement = c.prepare_cached(query)?;
+    let rows = statement.query_map(params, |r| r.get::<_, String>(0))?;
+    let mut total = U256::ZERO;
+    for amount in rows {
+        total = total.saturating_add(parse_amount(&amount?)?);
+    }
+    Ok(total)
+}
+
+fn parse_amount(amount: &str) -> Result<U256, RecordError> {
+    U256::from_str_radix(amount, 10).map_err(|_| RecordError::Storage(format!("corrupt amount {amount:?}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ASSET: Address = Address::repeat_byte(0xaa);
+
+    fn payment() -> PaymentPayload {
+        serde_json::from_value(serde_json::json!({
+            "x402Version": 2,
+            "accepted": {"scheme": "exact", "network": "eip155:31337", "amount": "5", "asset": ASSET,
+                         "payTo": Address::repeat_byte(0xbb), "maxTimeoutSeconds": 60, "extra": {}},
+            "payload": {}
+        }))
+        .expect("a payment")
+    }
+
+    fn receipt() -> SettleResponse {
+        serde_json::from_value(serde_json::json!({"success": true, "transaction": "0x01", "network": "eip155:31337"}))
+            .expect("a receipt")
+    }
+
+    fn sign(record: &SpendRecord, request: &str, amount: u64, valid_before: u64, now: u64) -> i64 {
+        record.signed(request, "api.example", ASSET, U256::from(amount), &payment(), valid_before, now).expect("signed")
+    }
+
+    #[test]
+    fn totals_count_settled_payments_once_and_pending_ones_until_they_expire() -> Result<(), RecordError> {
+        let record = SpendRecord::in_memory()?;
+        let settled = sign(&record, "GET /a", 5, 100, 10);
+        sign(&record, "GET /b", 7, 100, 10);
+        record.settled(settled, &receipt())?;
+        record.settled(settled, &receipt())?; // a second receipt for the same payment adds nothing
+        assert_eq!(record.spent_total(ASSET, 50)?, U256::from(12));
+        assert_eq!(record.spent_total(ASSET, 100)?, U256::from(5), "the unsettled payment expired");
+        assert_eq!(record.spent_since(ASSET, "api.example", 10, 50)?, U256::from(12));
+        assert_eq!(record.spent_since(ASSET, "api.example", 11, 50)?, U256::ZERO, "outside the window");
+        assert_eq!(record.spent_since(ASSET, "other.example", 0, 50)?, U256::ZERO);
+        Ok(())
+    }
+
+    #[test]
+    fn a_record_from_before_the_totals_is_summed_when_opened() -> Result<(), RecordError> {
+        let dir = tempfile::tempdir().map_err(|e| RecordError::Storage(e.to_string()))?;
+        let path = dir.path().join("spend.sqlite");
+        {
+            let record = SpendRecord::open(&path)?;
+            let id = sign(&record, "GET /a", 5, 100, 10);
+            record.settled(id, &receipt())?;
+            // As an older version left it: no totals, version 0.
+            record.with(|c| Ok(c.execute_batch("DROP TABLE settled_totals; PRAGMA user_version = 0;")?))?;
+        }
+        let record = SpendRecord::open(&path)?;
+        assert_eq!(record.spent_total(ASSET, 1_000)?, U256::from(5));
+        Ok(())
+    }
+
+    #[test]
+    fn a_retry_reuses_the_newest_open_payment_only() -> Result<(), RecordError> {
+        let record = SpendRecord::in_memory()?;
+        let settled = sign(&record, "GET /a", 5, 100, 10);
+        record.settled(settled, &receipt())?;
+        assert_eq!(record.reusable("GET /a", 10, 5)?, None, "a settled payment is not sent again");
+        let open = sign(&record, "GET /a", 5, 100, 11);
+        assert_eq!(record.reusable("GET /a", 10, 5)?.map(|s| s.id), Some(open));
+        assert_eq!(record.reusable("GET /a", 96, 5)?, None, "too close to its expiry");
+        record.refused(open, "invalid_payload")?;
+        assert_eq!(record.reusable("GET /a", 10, 5)?, None, "a refused payment is not sent again");
+        Ok(())
     }
 }

@@ -107,6 +107,13 @@ fn summarize(mut samples: Vec<Duration>) -> Summary {
     Summary { median: at(0.5), p99: at(0.99), max: samples.last().copied().unwrap_or_default() }
 }
 
+/// The medians of the first and the last tenth of a run, in order: how much slower it got.
+fn drift(samples: &[Duration]) -> (String, String) {
+    let tenth = (samples.len() / 10).max(1);
+    let median = |part: &[Duration]| ms(summarize(part.to_vec()).median);
+    (median(&samples[..tenth]), median(&samples[samples.len().saturating_sub(tenth)..]))
+}
+
 fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1e3)
 }
@@ -190,7 +197,9 @@ async fn paid_get(requests: usize, warmup: usize, scheme: Scheme, remote: bool) 
     }
     let paid = world.token.balanceOf(world.payee).call().await? - payee_before;
     ensure!(paid == U256::from(PRICE) * U256::from(warmup + requests), "the payee received {paid}");
+    let (first, last) = drift(&samples);
     let s = summarize(samples);
+    println!("paid GET median of the first tenth {first}, of the last tenth {last}");
     println!(
         "paid GET ({}, facilitator {}): {requests} requests, median {}, p99 {}, max {}; payee received exactly {} units",
         match scheme {
@@ -361,6 +370,8 @@ async fn settle(concurrency: &[usize], payments: usize) -> eyre::Result<()> {
             .collect();
         let samples = gather(tasks).await?;
         let elapsed = started.elapsed();
+        let (first, last) = drift(&samples);
+        println!("settle median of the first tenth {first}, of the last tenth {last}");
 
         let settled = c * payments;
         let sent = chain.pending_nonce(facilitator.address()).await? - nonce_before;

@@ -98,7 +98,7 @@ async fn the_agent_prefers_the_invoice_and_gets_the_resource_with_a_receipt() ->
     let id: alloy::primitives::B256 = serde_json::from_value(receipt.extra.expect("extra")["invoiceId"].clone())?;
     assert!(world.registry.isPaid(id).call().await?);
     assert_eq!(paid.response.json::<serde_json::Value>().await?, json!({"report": 42}));
-    assert_eq!(agent.record().spent(*world.token.address(), None, 0, u64::MAX - 1)?, U256::from(PRICE));
+    assert_eq!(agent.record().spent_total(*world.token.address(), u64::MAX - 1)?, U256::from(PRICE));
 
     // Without an invoice on offer, it pays exact.
     let paid = agent.get(&format!("{base}/exact")).await?;
@@ -119,7 +119,7 @@ async fn the_policy_refuses_before_any_signature() -> eyre::Result<()> {
         }
         other => panic!("expected a policy refusal, got {other:?}"),
     }
-    assert_eq!(stingy.record().spent(*world.token.address(), None, 0, 0)?, U256::ZERO, "nothing signed");
+    assert_eq!(stingy.record().spent_total(*world.token.address(), 0)?, U256::ZERO, "nothing signed");
 
     let mut elsewhere = policy(&world, PRICE, 10 * PRICE);
     elsewhere.networks = vec!["eip155:1".into()];
