@@ -51,6 +51,17 @@ pub mod i_test_stablecoin {
 }
 pub use i_test_stablecoin::ITestStablecoin;
 
+/// Bindings for `IVoucherChannels` (from `contracts/interfaces/IVoucherChannels.sol`), with the types its ABI uses.
+pub mod i_voucher_channels {
+    #![allow(missing_docs)]
+    alloy::sol!(
+        #[sol(rpc, all_derives)]
+        IVoucherChannels,
+        "artifacts/IVoucherChannels.json"
+    );
+}
+pub use i_voucher_channels::IVoucherChannels;
+
 /// Bindings for `InvoiceRegistry` (deployable, from `contracts/registry/InvoiceRegistry.sol`), with the types its ABI uses.
 pub mod invoice_registry {
     #![allow(missing_docs)]
@@ -83,3 +94,14 @@ pub mod test_stablecoin {
     );
 }
 pub use test_stablecoin::TestStablecoin;
+
+/// Bindings for `VoucherChannels` (deployable, from `contracts/channel/VoucherChannels.sol`), with the types its ABI uses.
+pub mod voucher_channels {
+    #![allow(missing_docs)]
+    alloy::sol!(
+        #[sol(rpc, all_derives)]
+        VoucherChannels,
+        "artifacts/VoucherChannels.json"
+    );
+}
+pub use voucher_channels::VoucherChannels;

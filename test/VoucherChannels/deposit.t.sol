@@ -1,0 +1,131 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.37;
+
+import {IVoucherChannels} from "../../contracts/interfaces/IVoucherChannels.sol";
+import {VoucherChannelsBase} from "../base/VoucherChannelsBase.sol";
+import {MockFeeOnTransferToken} from "../mocks/MockFeeOnTransferToken.sol";
+
+contract VoucherChannelsDepositTest is VoucherChannelsBase {
+    function test_deposit_byAuthorization_opensTheChannelForAnySubmitter() public {
+        bytes32 id = _channelId(_config());
+        vm.expectEmit(address(channels));
+        emit IVoucherChannels.Deposited(id, payer, receiver, DEPOSIT);
+        assertEq(_open(DEPOSIT), id);
+        assertEq(channels.channelId(_config()), id);
+        IVoucherChannels.ChannelState memory state = channels.channel(id);
+        assertEq(state.balance, DEPOSIT);
+        assertEq(state.totalClaimed, 0);
+        assertEq(usdc.balanceOf(address(channels)), DEPOSIT);
+        assertEq(usdc.balanceOf(payer), INITIAL_BALANCE - DEPOSIT);
+    }
+
+    function test_deposit_topUp_addsToTheBalance() public {
+        bytes32 id = _open(DEPOSIT);
+        bytes memory data = _authorizationData(id, 5e6, keccak256("deposit-2"));
+        channels.deposit(_config(), 5e6, IVoucherChannels.Method.Authorization, data);
+        assertEq(channels.channel(id).balance, DEPOSIT + 5e6);
+    }
+
+    function test_deposit_byPermit_andByAllowance() public {
+        bytes memory permit = _permitData(DEPOSIT);
+        vm.prank(payer);
+        bytes32 id = channels.deposit(_config(), DEPOSIT, IVoucherChannels.Method.Permit, permit);
+        vm.startPrank(payer);
+        usdc.approve(address(channels), DEPOSIT);
+        channels.deposit(_config(), DEPOSIT, IVoucherChannels.Method.Allowance, "");
+        vm.stopPrank();
+        assertEq(channels.channel(id).balance, 2 * DEPOSIT);
+    }
+
+    function test_deposit_authorizationIsBoundToItsChannel() public {
+        // The payer signed a deposit into channel 1; a front-runner cannot redirect it into a channel of its own.
+        bytes memory data = _authorizationData(_channelId(_config()), DEPOSIT, keccak256("deposit-1"));
+        IVoucherChannels.ChannelConfig memory other = _config();
+        other.receiver = stranger;
+        vm.prank(stranger);
+        vm.expectRevert();
+        channels.deposit(other, DEPOSIT, IVoucherChannels.Method.Authorization, data);
+        assertEq(usdc.balanceOf(payer), INITIAL_BALANCE);
+    }
+
+    function test_deposit_sameAuthorizationTwice_reverts() public {
+        bytes32 id = _channelId(_config());
+        bytes memory data = _authorizationData(id, DEPOSIT, keccak256("deposit-1"));
+        channels.deposit(_config(), DEPOSIT, IVoucherChannels.Method.Authorization, data);
+        vm.expectRevert();
+        channels.deposit(_config(), DEPOSIT, IVoucherChannels.Method.Authorization, data);
+        assertEq(channels.channel(id).balance, DEPOSIT);
+    }
+
+    function test_deposit_permitOrAllowanceFromAnotherCaller_reverts() public {
+        vm.prank(stranger);
+        vm.expectRevert(abi.encodeWithSelector(IVoucherChannels.Unauthorized.selector, stranger));
+        channels.deposit(_config(), DEPOSIT, IVoucherChannels.Method.Allowance, "");
+    }
+
+    function test_deposit_invalidConfigs_revert() public {
+        IVoucherChannels.ChannelConfig memory config = _config();
+        config.receiver = payer;
+        vm.prank(payer);
+        vm.expectRevert(IVoucherChannels.InvalidConfig.selector);
+        channels.deposit(config, DEPOSIT, IVoucherChannels.Method.Allowance, "");
+
+        config = _config();
+        config.token = stranger;
+        vm.prank(payer);
+        vm.expectRevert(IVoucherChannels.InvalidConfig.selector);
+        channels.deposit(config, DEPOSIT, IVoucherChannels.Method.Allowance, "");
+
+        config = _config();
+        config.withdrawDelay = 15 minutes - 1;
+        vm.prank(payer);
+        vm.expectRevert(abi.encodeWithSelector(IVoucherChannels.InvalidWithdrawDelay.selector, config.withdrawDelay));
+        channels.deposit(config, DEPOSIT, IVoucherChannels.Method.Allowance, "");
+
+        config.withdrawDelay = 30 days + 1;
+        vm.prank(payer);
+        vm.expectRevert(abi.encodeWithSelector(IVoucherChannels.InvalidWithdrawDelay.selector, config.withdrawDelay));
+        channels.deposit(config, DEPOSIT, IVoucherChannels.Method.Allowance, "");
+    }
+
+    function test_deposit_zeroAmount_reverts() public {
+        vm.prank(payer);
+        vm.expectRevert(IVoucherChannels.ZeroAmount.selector);
+        channels.deposit(_config(), 0, IVoucherChannels.Method.Allowance, "");
+    }
+
+    function test_deposit_malformedData_reverts() public {
+        vm.expectRevert(IVoucherChannels.InvalidMethodData.selector);
+        channels.deposit(_config(), DEPOSIT, IVoucherChannels.Method.Authorization, hex"01");
+        vm.prank(payer);
+        vm.expectRevert(IVoucherChannels.InvalidMethodData.selector);
+        channels.deposit(_config(), DEPOSIT, IVoucherChannels.Method.Allowance, hex"01");
+        vm.prank(payer);
+        vm.expectRevert(IVoucherChannels.InvalidMethodData.selector);
+        channels.deposit(_config(), DEPOSIT, IVoucherChannels.Method.Permit, abi.encode(uint256(1), hex"01"));
+    }
+
+    function test_deposit_intoAClosedChannel_reverts() public {
+        bytes32 id = _open(DEPOSIT);
+        vm.prank(receiver);
+        channels.close(_config());
+        vm.startPrank(payer);
+        usdc.approve(address(channels), DEPOSIT);
+        vm.expectRevert(abi.encodeWithSelector(IVoucherChannels.ChannelClosed.selector, id));
+        channels.deposit(_config(), DEPOSIT, IVoucherChannels.Method.Allowance, "");
+        vm.stopPrank();
+    }
+
+    function test_deposit_feeOnTransferToken_reverts() public {
+        MockFeeOnTransferToken fee = new MockFeeOnTransferToken();
+        fee.mint(payer, DEPOSIT);
+        fee.setFeeBps(100);
+        IVoucherChannels.ChannelConfig memory config = _config();
+        config.token = address(fee);
+        vm.startPrank(payer);
+        fee.approve(address(channels), DEPOSIT);
+        vm.expectRevert(abi.encodeWithSelector(IVoucherChannels.AmountMismatch.selector, DEPOSIT, DEPOSIT * 99 / 100));
+        channels.deposit(config, DEPOSIT, IVoucherChannels.Method.Allowance, "");
+        vm.stopPrank();
+    }
+}

@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.37;
+
+import {IVoucherChannels} from "../../contracts/interfaces/IVoucherChannels.sol";
+import {VoucherChannelsBase} from "../base/VoucherChannelsBase.sol";
+
+contract VoucherChannelsWithdrawTest is VoucherChannelsBase {
+    bytes32 internal id;
+
+    function setUp() public override {
+        super.setUp();
+        id = _open(DEPOSIT);
+    }
+
+    function test_withdraw_afterTheDelay_returnsWhatIsNotClaimed_andCloses() public {
+        _claim(_voucher(_config(), 3e6, sessionKey));
+        vm.expectEmit(address(channels));
+        emit IVoucherChannels.WithdrawalRequested(id, uint40(block.timestamp) + DELAY);
+        vm.prank(payer);
+        channels.requestWithdrawal(_config());
+        vm.warp(block.timestamp + DELAY);
+        vm.expectEmit(address(channels));
+        emit IVoucherChannels.Closed(id, DEPOSIT - 3e6);
+        vm.prank(payer);
+        assertEq(channels.withdraw(_config()), DEPOSIT - 3e6);
+        assertEq(usdc.balanceOf(payer), INITIAL_BALANCE - 3e6);
+        assertTrue(channels.channel(id).closed);
+        // What was claimed is still paid.
+        channels.settle(receiver, address(usdc));
+        assertEq(usdc.balanceOf(receiver), 3e6);
+        assertEq(usdc.balanceOf(address(channels)), 0);
+    }
+
+    function test_withdraw_early_reverts() public {
+        vm.prank(payer);
+        vm.expectRevert(abi.encodeWithSelector(IVoucherChannels.WithdrawalNotReady.selector, 0, block.timestamp));
+        channels.withdraw(_config());
+
+        vm.prank(payer);
+        channels.requestWithdrawal(_config());
+        uint40 ready = uint40(block.timestamp) + DELAY;
+        vm.warp(ready - 1);
+        vm.prank(payer);
+        vm.expectRevert(abi.encodeWithSelector(IVoucherChannels.WithdrawalNotReady.selector, ready, ready - 1));
+        channels.withdraw(_config());
+        assertEq(usdc.balanceOf(address(channels)), DEPOSIT);
+    }
+
+    function test_requestWithdrawal_again_keepsTheFirstTime() public {
+        vm.prank(payer);
+        channels.requestWithdrawal(_config());
+        uint40 ready = channels.channel(id).withdrawableAt;
+        vm.warp(block.timestamp + 10 minutes);
+        vm.prank(payer);
+        channels.requestWithdrawal(_config());
+        assertEq(channels.channel(id).withdrawableAt, ready);
+    }
+
+    function test_withdraw_byAnotherCaller_reverts() public {
+        vm.prank(stranger);
+        vm.expectRevert(abi.encodeWithSelector(IVoucherChannels.Unauthorized.selector, stranger));
+        channels.requestWithdrawal(_config());
+        vm.prank(payer);
+        channels.requestWithdrawal(_config());
+        vm.warp(block.timestamp + DELAY);
+        // Not even the session key or the receiver.
+        vm.prank(session);
+        vm.expectRevert(abi.encodeWithSelector(IVoucherChannels.Unauthorized.selector, session));
+        channels.withdraw(_config());
+        vm.prank(receiver);
+        vm.expectRevert(abi.encodeWithSelector(IVoucherChannels.Unauthorized.selector, receiver));
+        channels.withdraw(_config());
+    }
+
+    function test_withdraw_twice_reverts() public {
+        vm.prank(payer);
+        channels.requestWithdrawal(_config());
+        vm.warp(block.timestamp + DELAY);
+        vm.startPrank(payer);
+        channels.withdraw(_config());
+        vm.expectRevert(abi.encodeWithSelector(IVoucherChannels.ChannelClosed.selector, id));
+        channels.withdraw(_config());
+        vm.expectRevert(abi.encodeWithSelector(IVoucherChannels.ChannelClosed.selector, id));
+        channels.requestWithdrawal(_config());
+        vm.stopPrank();
+    }
+}
