@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod channel;
 mod codec;
 pub mod exact;
 pub mod invoice;

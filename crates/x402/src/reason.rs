@@ -115,6 +115,18 @@ reasons! {
     InvoiceAlreadyPaid => "invalid_invoice_already_paid",
     /// `invoice`: the issuer cancelled the invoice.
     InvoiceCancelled => "invalid_invoice_cancelled",
+    /// `channel` (Quittance): the channel's config disagrees with the option (receiver, token, contract,
+    /// withdrawal delay), or the payload is malformed.
+    ChannelTerms => "invalid_channel_terms",
+    /// `channel`: the voucher is not signed by the channel's payer authorizer.
+    ChannelVoucherSignature => "invalid_channel_voucher_signature",
+    /// `channel`: the voucher does not pay the price on top of the last one accepted (a reused or
+    /// out-of-order voucher).
+    ChannelVoucherNotIncreasing => "invalid_channel_voucher_not_increasing",
+    /// `channel`: the voucher grants more than the channel holds.
+    ChannelInsufficientDeposit => "invalid_channel_insufficient_deposit",
+    /// `channel`: the channel is closed or its payer asked to withdraw.
+    ChannelClosing => "invalid_channel_closing",
 }
 
 impl fmt::Display for ErrorReason {
