@@ -5,9 +5,9 @@
 //! The signed transaction is written before it is broadcast (write-ahead): after a crash, an entry in
 //! [`Entry::Submitted`] is re-broadcast byte for byte (same hash, same nonce), never re-signed.
 
-use alloy::primitives::{B256, Bytes};
-use quittance_x402::SettleResponse;
-use rusqlite::{Connection, OptionalExtension, params};
+use alloy::primitives::{Address, B256, Bytes};
+use quittance_x402::{SettleResponse, channel::ChannelConfig};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use std::{path::Path, sync::Mutex};
 
 /// Where one payment's settlement stands.
@@ -48,6 +48,27 @@ impl From<rusqlite::Error> for LedgerError {
     }
 }
 
+/// A voucher channel the facilitator serves: what the chain last said of it and the highest voucher accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelRecord {
+    /// The channel id.
+    pub id: B256,
+    /// The `VoucherChannels` contract.
+    pub contract: Address,
+    /// The channel's config.
+    pub config: ChannelConfig,
+    /// What the channel holds.
+    pub balance: u128,
+    /// The highest voucher accepted (what the receiver is owed in all).
+    pub accepted: u128,
+    /// Its signature (empty before the first voucher).
+    pub signature: Bytes,
+    /// What the contract has recorded as claimed.
+    pub claimed: u128,
+    /// Closed, or its payer asked to withdraw: no more vouchers are accepted.
+    pub closing: bool,
+}
+
 /// Durable storage of settlements, keyed by a payment's identity. Implementations must make [`Ledger::claim`]
 /// atomic: of two claims of the same key, exactly one gets `None`.
 pub trait Ledger: Send + Sync + std::fmt::Debug {
@@ -64,6 +85,16 @@ pub trait Ledger: Send + Sync + std::fmt::Debug {
     fn release(&self, key: B256) -> Result<(), LedgerError>;
     /// Every entry that is not final, for resuming after a restart.
     fn unfinished(&self) -> Result<Vec<(B256, Entry)>, LedgerError>;
+    /// A channel's record.
+    fn channel(&self, id: B256) -> Result<Option<ChannelRecord>, LedgerError>;
+    /// Records what the chain says of a channel (balance, claimed, closing), creating the record if new. The
+    /// accepted voucher is kept (it only changes through [`Ledger::accept_voucher`]).
+    fn record_channel(&self, record: &ChannelRecord) -> Result<(), LedgerError>;
+    /// Accepts a voucher of `amount` if it is above the accepted one, atomically: of two vouchers for the same
+    /// amount, one is accepted. False if it was not above.
+    fn accept_voucher(&self, id: B256, amount: u128, signature: &Bytes) -> Result<bool, LedgerError>;
+    /// The channels whose accepted voucher is above what is claimed.
+    fn unclaimed_channels(&self) -> Result<Vec<ChannelRecord>, LedgerError>;
 }
 
 /// The embedded ledger: one SQLite file, nothing to start.
@@ -95,6 +126,16 @@ impl SqliteLedger {
                  raw_tx BLOB,
                  response TEXT,
                  updated_at INTEGER NOT NULL DEFAULT (unixepoch())
+             );
+             CREATE TABLE IF NOT EXISTS channels (
+                 id BLOB PRIMARY KEY NOT NULL,
+                 contract BLOB NOT NULL,
+                 config TEXT NOT NULL,
+                 balance TEXT NOT NULL,
+                 accepted TEXT NOT NULL,
+                 signature BLOB NOT NULL,
+                 claimed TEXT NOT NULL,
+                 closing INTEGER NOT NULL
              );",
         )?;
         Ok(Self { connection: Mutex::new(connection) })
@@ -197,6 +238,76 @@ impl Ledger for SqliteLedger {
         })
     }
 
+    fn channel(&self, id: B256) -> Result<Option<ChannelRecord>, LedgerError> {
+        self.with(|c| {
+            c.query_row(&format!("{CHANNEL_COLUMNS} WHERE id = ?1"), params![id.as_slice()], channel_row)
+                .optional()?
+                .map(|row| channel_record(id, row))
+                .transpose()
+        })
+    }
+
+    fn record_channel(&self, record: &ChannelRecord) -> Result<(), LedgerError> {
+        let config = serde_json::to_string(&record.config).map_err(|e| LedgerError::Storage(e.to_string()))?;
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO channels (id, contract, config, balance, accepted, signature, claimed, closing)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (id) DO UPDATE SET balance = ?4, claimed = ?7, closing = ?8",
+                params![
+                    record.id.as_slice(),
+                    record.contract.as_slice(),
+                    config,
+                    record.balance.to_string(),
+                    record.accepted.to_string(),
+                    record.signature.as_ref(),
+                    record.claimed.to_string(),
+                    record.closing
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn accept_voucher(&self, id: B256, amount: u128, signature: &Bytes) -> Result<bool, LedgerError> {
+        self.with(|c| {
+            // IMMEDIATE: another process sharing the file cannot accept between the read and the write.
+            let update = Transaction::new_unchecked(c, TransactionBehavior::Immediate)?;
+            let accepted: Option<String> = update
+                .query_row("SELECT accepted FROM channels WHERE id = ?1", params![id.as_slice()], |r| r.get(0))
+                .optional()?;
+            let Some(accepted) = accepted else { return Ok(false) };
+            if amount <= parse_amount(id, &accepted)? {
+                return Ok(false);
+            }
+            update.execute(
+                "UPDATE channels SET accepted = ?2, signature = ?3 WHERE id = ?1",
+                params![id.as_slice(), amount.to_string(), signature.as_ref()],
+            )?;
+            update.commit()?;
+            Ok(true)
+        })
+    }
+
+    fn unclaimed_channels(&self) -> Result<Vec<ChannelRecord>, LedgerError> {
+        self.with(|c| {
+            let mut statement = c.prepare(&format!("{CHANNEL_COLUMNS} WHERE accepted != claimed ORDER BY rowid"))?;
+            let rows = statement.query_map([], |row| Ok((row.get::<_, Vec<u8>>(8)?, channel_row(row)?)))?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (id, row) = row?;
+                if id.len() != 32 {
+                    return Err(LedgerError::Storage("a channel id is not 32 bytes".into()));
+                }
+                let record = channel_record(B256::from_slice(&id), row)?;
+                if record.accepted > record.claimed {
+                    out.push(record);
+                }
+            }
+            Ok(out)
+        })
+    }
+
     fn unfinished(&self) -> Result<Vec<(B256, Entry)>, LedgerError> {
         self.with(|c| {
             let mut statement = c.prepare(
@@ -217,4 +328,37 @@ impl Ledger for SqliteLedger {
             Ok(out)
         })
     }
+}
+
+const CHANNEL_COLUMNS: &str =
+    "SELECT contract, config, balance, accepted, signature, claimed, closing, rowid, id FROM channels";
+
+type ChannelRow = (Vec<u8>, String, String, String, Vec<u8>, String, bool);
+
+fn channel_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ChannelRow> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?, row.get(6)?))
+}
+
+fn parse_amount(key: B256, amount: &str) -> Result<u128, LedgerError> {
+    amount.parse().map_err(|_| LedgerError::Corrupt { key, reason: format!("bad amount {amount:?}") })
+}
+
+fn channel_record(
+    id: B256,
+    (contract, config, balance, accepted, signature, claimed, closing): ChannelRow,
+) -> Result<ChannelRecord, LedgerError> {
+    let corrupt = |reason: &str| LedgerError::Corrupt { key: id, reason: reason.into() };
+    if contract.len() != 20 {
+        return Err(corrupt("bad contract address"));
+    }
+    Ok(ChannelRecord {
+        id,
+        contract: Address::from_slice(&contract),
+        config: serde_json::from_str(&config).map_err(|e| corrupt(&e.to_string()))?,
+        balance: parse_amount(id, &balance)?,
+        accepted: parse_amount(id, &accepted)?,
+        signature: signature.into(),
+        claimed: parse_amount(id, &claimed)?,
+        closing,
+    })
 }

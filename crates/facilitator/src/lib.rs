@@ -1,17 +1,19 @@
 #![doc = include_str!("../README.md")]
 
+mod channels;
 pub mod http;
 mod ledger;
 mod settle;
 mod verify;
 
-pub use ledger::{Entry, Ledger, LedgerError, SqliteLedger};
+pub use channels::ClaimReport;
+pub use ledger::{ChannelRecord, Entry, Ledger, LedgerError, SqliteLedger};
 pub use settle::{ConfirmError, SettleConfig, confirm_on_chain};
 
 use alloy::{primitives::Address, signers::local::PrivateKeySigner};
 use quittance_bindings::{IERC3009, InvoiceRegistry, invoice_registry::IInvoiceRegistry};
 use quittance_chain::{Chain, ChainError};
-use quittance_x402::{Network, SupportedKind, SupportedResponse, X402_V2, exact, invoice};
+use quittance_x402::{Network, SupportedKind, SupportedResponse, X402_V2, channel, exact, invoice};
 use std::{collections::BTreeMap, sync::Arc};
 
 /// Why a facilitator could not start.
@@ -93,7 +95,7 @@ impl<C: Chain> Facilitator<C> {
             extra: None,
         };
         SupportedResponse {
-            kinds: vec![kind(exact::SCHEME), kind(invoice::SCHEME)],
+            kinds: vec![kind(exact::SCHEME), kind(invoice::SCHEME), kind(channel::SCHEME)],
             extensions: vec![],
             signers: BTreeMap::from([("eip155:*".to_owned(), vec![self.address.to_checksum(None)])]),
         }

@@ -15,14 +15,14 @@ use alloy::{
     primitives::{Address, B256, Bytes, Log, TxKind, U256, keccak256},
     sol_types::{SolCall, SolEvent, SolValue},
 };
-use quittance_bindings::{IERC3009, InvoiceRegistry, TestStablecoin};
+use quittance_bindings::{IERC3009, InvoiceRegistry, TestStablecoin, VoucherChannels};
 use quittance_chain::{Call, Chain, ChainError, Fees, Receipt};
 use quittance_x402::{
-    ErrorReason, PaymentPayload, PaymentRequirements, SettleResponse, VerifyRequest, exact, invoice,
+    ErrorReason, PaymentPayload, PaymentRequirements, SettleResponse, VerifyRequest, channel, exact, invoice,
     receipt::{NO_INVOICE, PaymentReceipt, SignedReceipt},
 };
 use serde_json::{Map, json};
-use std::time::Duration;
+use std::{future::Future, time::Duration};
 
 /// How settlement waits for the chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,20 +60,24 @@ impl Backoff {
 
 /// What a settlement transaction is and what its receipt must show.
 #[derive(Debug, Clone)]
-struct Settlement {
-    payer: Address,
-    /// The contract called: the token (`exact`) or the registry (`invoice`).
-    to: Address,
-    data: Bytes,
-    expected: Expected,
+pub(crate) struct Settlement {
+    pub(crate) payer: Address,
+    /// The contract called: the token (`exact`), the registry (`invoice`) or the channels contract.
+    pub(crate) to: Address,
+    pub(crate) data: Bytes,
+    pub(crate) expected: Expected,
 }
 
 #[derive(Debug, Clone)]
-enum Expected {
+pub(crate) enum Expected {
     /// An ERC-20 `Transfer(from, to, value)` from the token.
     Transfer { token: Address, from: Address, to: Address, value: U256 },
     /// The registry's `InvoicePaid(invoiceId, …)`.
     InvoicePaid { registry: Address, invoice_id: B256, payee: Address, token: Address, amount: U256 },
+    /// The channels contract's `Deposited(channelId, …)`.
+    Deposited { contract: Address, channel_id: B256 },
+    /// A successful call of the channels contract (claims and their settlement).
+    Call,
 }
 
 impl<C: Chain> Facilitator<C> {
@@ -82,27 +86,46 @@ impl<C: Chain> Facilitator<C> {
     /// moved as signed. A second request for the same payment returns the first outcome.
     #[tracing::instrument(skip_all, fields(scheme = %request.payment_requirements.scheme))]
     pub async fn settle(&self, request: &VerifyRequest) -> SettleResponse {
+        if request.payment_requirements.scheme == channel::SCHEME {
+            return self.settle_voucher(request).await;
+        }
         let (key, settlement) = match self.identify(request).await {
             Ok(found) => found,
             Err(refusal) => return self.failure(refusal.reason, refusal.payer, None),
         };
+        self.execute(key, &settlement, async {
+            // Verify everything again, now.
+            self.check(request).await.map(|_| ())
+        })
+        .await
+    }
+
+    /// Sends `settlement` at most once under ledger key `key`: a key already concluded returns its outcome,
+    /// one in flight elsewhere is awaited; otherwise `check` runs while the chain estimates the transaction's
+    /// gas and fees (used only if it passes), then the transaction is signed, recorded, broadcast and its
+    /// receipt awaited.
+    pub(crate) async fn execute(
+        &self,
+        key: B256,
+        settlement: &Settlement,
+        check: impl Future<Output = Result<(), Refusal>>,
+    ) -> SettleResponse {
         match self.ledger.claim(key) {
             Ok(None) => {}
             Ok(Some(Entry::Final(response))) => {
                 tracing::debug!(%key, "settled before: returning the first outcome");
                 return response;
             }
-            Ok(Some(_)) => return self.await_outcome(key, &settlement).await,
+            Ok(Some(_)) => return self.await_outcome(key, settlement).await,
             Err(err) => {
                 tracing::error!(%err, "ledger failed");
                 return self.failure(ErrorReason::UnexpectedSettleError, Some(settlement.payer), None);
             }
         }
 
-        // This request owns the settlement. Verify everything again, now, while the chain estimates the
-        // transaction's gas and fees (used only if every check passes).
+        // This request owns the settlement.
         let call = Call { from: self.address, to: settlement.to, data: settlement.data.clone() };
-        let (checked, gas, fees) = tokio::join!(self.check(request), self.chain.estimate_gas(call), self.chain.fees());
+        let (checked, gas, fees) = tokio::join!(check, self.chain.estimate_gas(call), self.chain.fees());
         if let Err(refusal) = checked {
             self.release(key);
             return self.failure(refusal.reason, Some(settlement.payer), None);
@@ -119,17 +142,17 @@ impl<C: Chain> Facilitator<C> {
             Ok(fees) => fees,
             Err(err) => return self.failure(self.abandon(key, err), Some(settlement.payer), None),
         };
-        let tx_hash = match self.send(key, &settlement, gas, fees).await {
+        let tx_hash = match self.send(key, settlement, gas, fees).await {
             Ok(hash) => hash,
             Err(reason) => return self.failure(reason, Some(settlement.payer), None),
         };
         tracing::info!(%key, %tx_hash, "settlement sent");
         match self.wait_receipt(tx_hash).await {
-            Ok(Some(receipt)) => self.conclude(key, &settlement, &receipt),
-            Ok(None) => self.pending(&settlement, tx_hash),
+            Ok(Some(receipt)) => self.conclude(key, settlement, &receipt),
+            Ok(None) => self.pending(settlement, tx_hash),
             Err(err) => {
                 tracing::warn!(%err, "receipt unavailable");
-                self.pending(&settlement, tx_hash)
+                self.pending(settlement, tx_hash)
             }
         }
     }
@@ -255,6 +278,18 @@ impl<C: Chain> Facilitator<C> {
             self.failure(ErrorReason::ExactEvmTransactionFailed, Some(settlement.payer), tx)
         } else if !expected_log(&settlement.expected, &receipt.logs) {
             self.failure(ErrorReason::ExactEvmTransferEventMismatch, Some(settlement.payer), tx)
+        } else if let Expected::Deposited { .. } | Expected::Call = settlement.expected {
+            // A channel's deposit, claims or their settlement: no payment to attest yet.
+            SettleResponse {
+                success: true,
+                error_reason: None,
+                error_message: None,
+                payer: Some(settlement.payer.to_checksum(None)),
+                transaction: receipt.transaction_hash.to_string(),
+                network: self.network.clone(),
+                amount: None,
+                extra: None,
+            }
         } else {
             let mut extra = Map::new();
             let (payee, token, amount, invoice_id) = match settlement.expected {
@@ -263,6 +298,7 @@ impl<C: Chain> Facilitator<C> {
                     (payee, token, amount, invoice_id)
                 }
                 Expected::Transfer { token, to, value, .. } => (to, token, value, NO_INVOICE),
+                Expected::Deposited { .. } | Expected::Call => unreachable!("handled above"),
             };
             let attested = PaymentReceipt {
                 network: self.network.clone(),
@@ -364,7 +400,7 @@ impl<C: Chain> Facilitator<C> {
         response
     }
 
-    fn failure(&self, reason: ErrorReason, payer: Option<Address>, tx: Option<B256>) -> SettleResponse {
+    pub(crate) fn failure(&self, reason: ErrorReason, payer: Option<Address>, tx: Option<B256>) -> SettleResponse {
         SettleResponse {
             success: false,
             error_reason: Some(reason),
@@ -392,6 +428,9 @@ impl<C: Chain> Facilitator<C> {
 
 /// Whether the receipt's logs show the money moving as signed.
 fn expected_log(expected: &Expected, logs: &[Log]) -> bool {
+    if let Expected::Call = expected {
+        return true;
+    }
     logs.iter().any(|log| match *expected {
         Expected::Transfer { token, from, to, value } => {
             log.address == token
@@ -402,12 +441,20 @@ fn expected_log(expected: &Expected, logs: &[Log]) -> bool {
             log.address == registry
                 && InvoiceRegistry::InvoicePaid::decode_log_data(&log.data).is_ok_and(|e| e.invoiceId == invoice_id)
         }
+        Expected::Deposited { contract, channel_id } => {
+            log.address == contract
+                && VoucherChannels::Deposited::decode_log_data(&log.data).is_ok_and(|e| e.channelId == channel_id)
+        }
+        Expected::Call => true,
     })
 }
 
 /// Rebuilds what a settlement transaction must show from the transaction itself (after a restart).
 fn settlement_of_raw(raw: &Bytes) -> Option<Settlement> {
-    use alloy::{consensus::Transaction, eips::Decodable2718};
+    use alloy::{
+        consensus::{Transaction, transaction::SignerRecoverable},
+        eips::Decodable2718,
+    };
     let envelope = TxEnvelope::decode_2718(&mut raw.as_ref()).ok()?;
     let to = envelope.to()?;
     let input = envelope.input().clone();
@@ -415,8 +462,17 @@ fn settlement_of_raw(raw: &Bytes) -> Option<Settlement> {
         let expected = Expected::Transfer { token: to, from: call.from, to: call.to, value: call.value };
         return Some(Settlement { payer: call.from, to, data: input, expected });
     }
-    let call = InvoiceRegistry::payWithAuthorizationCall::abi_decode(&input).ok()?;
     let chain_id = envelope.chain_id()?;
+    if let Ok(call) = VoucherChannels::depositCall::abi_decode(&input) {
+        let channel_id = crate::channels::x402_config(&call.config).id(chain_id, to);
+        let expected = Expected::Deposited { contract: to, channel_id };
+        return Some(Settlement { payer: call.config.payer, to, data: input, expected });
+    }
+    if VoucherChannels::claimCall::abi_decode(&input).is_ok() || VoucherChannels::settleCall::abi_decode(&input).is_ok()
+    {
+        return Some(Settlement { payer: envelope.recover_signer().ok()?, to, data: input, expected: Expected::Call });
+    }
+    let call = InvoiceRegistry::payWithAuthorizationCall::abi_decode(&input).ok()?;
     let expected = Expected::InvoicePaid {
         registry: to,
         invoice_id: x402_invoice(&call.invoice).id(chain_id, to),

@@ -10,7 +10,7 @@ use alloy::{
 use quittance_bindings::{IERC3009, InvoiceRegistry::InvoiceRegistryErrors};
 use quittance_chain::{Call, Chain, ChainError};
 use quittance_x402::{
-    ErrorReason, PaymentPayload, PaymentRequirements, VerifyRequest, VerifyResponse, X402_V2, exact, invoice,
+    ErrorReason, PaymentPayload, PaymentRequirements, VerifyRequest, VerifyResponse, X402_V2, channel, exact, invoice,
 };
 
 sol! {
@@ -93,6 +93,9 @@ impl<C: Chain> Facilitator<C> {
         match requirements.scheme.as_str() {
             exact::SCHEME => self.check_exact(payment, requirements).await,
             invoice::SCHEME => self.check_invoice(payment, requirements).await,
+            channel::SCHEME => {
+                self.check_voucher(payment, requirements).await.map(|(checked, ..)| checked.config.payer)
+            }
             _ => Err(ErrorReason::UnsupportedScheme.into()),
         }
     }
@@ -173,7 +176,7 @@ impl<C: Chain> Facilitator<C> {
 
     /// Refuses assets (and registries) without code. Code, once deployed, stays (only a contract's creating
     /// transaction can remove it since Cancun), so addresses seen with code are remembered.
-    async fn require_code(&self, address: Address) -> Result<(), Refusal> {
+    pub(crate) async fn require_code(&self, address: Address) -> Result<(), Refusal> {
         if self.deployed.lock().is_ok_and(|deployed| deployed.contains(&address)) {
             return Ok(());
         }
@@ -220,7 +223,7 @@ impl<C: Chain> Facilitator<C> {
 
     /// Explains why a token transfer would fail by reading the token's state, as the official facilitator
     /// does: a used nonce, a short balance, a token whose EIP-712 domain differs from the offer.
-    async fn explain_token_failure(
+    pub(crate) async fn explain_token_failure(
         &self,
         token: Address,
         payer: Address,
@@ -254,12 +257,12 @@ impl<C: Chain> Facilitator<C> {
     }
 
     /// Simulates a call from the facilitator's own account.
-    async fn simulate(&self, to: Address, data: Vec<u8>) -> Result<Bytes, ChainError> {
+    pub(crate) async fn simulate(&self, to: Address, data: Vec<u8>) -> Result<Bytes, ChainError> {
         self.chain.call(Call { from: self.address, to, data: data.into() }).await
     }
 
     /// Reads a view function.
-    async fn read<T: SolCall>(&self, to: Address, call: T) -> Result<T::Return, Refusal> {
+    pub(crate) async fn read<T: SolCall>(&self, to: Address, call: T) -> Result<T::Return, Refusal> {
         let out = self.simulate(to, call.abi_encode()).await.map_err(unexpected)?;
         T::abi_decode_returns(&out).map_err(|_| Refusal::from(ErrorReason::UnexpectedVerifyError))
     }

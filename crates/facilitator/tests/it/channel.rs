@@ -4,14 +4,19 @@
 
 use crate::{TIMEOUT, World};
 use alloy::{
+    network::EthereumWallet,
     primitives::{B256, U256, aliases::U40, keccak256},
+    providers::{Provider, ProviderBuilder},
+    rpc::types::TransactionRequest,
     signers::local::PrivateKeySigner,
 };
 use quittance_bindings::{
     VoucherChannels,
     voucher_channels::IVoucherChannels::{ChannelConfig, VoucherClaim},
 };
-use quittance_x402::{PaymentRequirements, channel};
+use quittance_facilitator::SqliteLedger;
+use quittance_x402::{ErrorReason, PaymentRequirements, channel};
+use std::sync::Arc;
 
 #[tokio::test]
 async fn agent_signed_deposits_and_vouchers_are_what_the_contract_takes() -> eyre::Result<()> {
@@ -66,5 +71,165 @@ async fn agent_signed_deposits_and_vouchers_are_what_the_contract_takes() -> eyr
     channels.claim(vec![claim]).send().await?.with_timeout(TIMEOUT).get_receipt().await?;
     channels.settle(world.payee, *world.token.address()).send().await?.with_timeout(TIMEOUT).get_receipt().await?;
     assert_eq!(world.token.balanceOf(world.payee).call().await?, U256::from(3_000));
+    Ok(())
+}
+
+/// A channel between the world's agent (vouchers signed by a session key) and its payee, with the option
+/// that sells requests through it at `PRICE` each.
+struct Channel {
+    channels: VoucherChannels::VoucherChannelsInstance<alloy::providers::DynProvider>,
+    session: PrivateKeySigner,
+    config: channel::ChannelConfig,
+    option: PaymentRequirements,
+}
+
+impl Channel {
+    async fn open(world: &World) -> eyre::Result<Self> {
+        let channels = VoucherChannels::deploy(world.rpc.clone()).await?;
+        let session = PrivateKeySigner::from_bytes(&keccak256("session"))?;
+        let config = channel::ChannelConfig {
+            payer: world.agent.address(),
+            payerAuthorizer: session.address(),
+            receiver: world.payee,
+            token: *world.token.address(),
+            withdrawDelay: U40::from(3600),
+            salt: B256::repeat_byte(7),
+        };
+        let option = serde_json::from_value(serde_json::json!({
+            "scheme": "channel", "network": "eip155:31337", "amount": crate::PRICE.to_string(),
+            "asset": world.token.address(), "payTo": world.payee, "maxTimeoutSeconds": 60,
+            "extra": {"name": "USD Coin", "version": "2", "contract": channels.address(), "minWithdrawDelay": 3600}
+        }))?;
+        Ok(Self { channels, session, config, option })
+    }
+
+    /// The voucher for `requests` requests in all, with a deposit of `deposit` if any.
+    async fn voucher(
+        &self,
+        world: &World,
+        requests: u64,
+        deposit: Option<u64>,
+    ) -> eyre::Result<quittance_x402::VerifyRequest> {
+        let deposit = match deposit {
+            Some(amount) => Some(channel::sign_deposit(
+                &self.option,
+                &self.config,
+                U256::from(amount),
+                world.now().await? + 600,
+                keccak256(amount.to_be_bytes()),
+                &world.agent,
+            )?),
+            None => None,
+        };
+        let amount = u128::from(requests * crate::PRICE);
+        let payment = channel::pay(&self.option, None, &self.config, amount, &self.session, deposit)?;
+        Ok(crate::request(payment, self.option.clone()))
+    }
+}
+
+#[tokio::test]
+async fn vouchers_are_accepted_once_each_in_order_and_claimed_in_one_batch_after_a_restart() -> eyre::Result<()> {
+    let world = World::new().await?;
+    let channel = Channel::open(&world).await?;
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("ledger.sqlite");
+    let facilitator = world.facilitator_with(Arc::new(SqliteLedger::open(&path)?), crate::fast()).await?;
+    let agent_before = world.token.balanceOf(world.agent.address()).call().await?;
+    let deposit = 100 * crate::PRICE;
+
+    // The first request opens the channel: the facilitator submits the deposit, paying the gas.
+    let first = channel.voucher(&world, 1, Some(deposit)).await?;
+    assert!(facilitator.verify(&first).await.is_valid);
+    let opened = facilitator.settle(&first).await;
+    assert!(opened.success, "{opened:?}");
+    assert!(!opened.transaction.is_empty(), "the deposit's transaction");
+    assert_eq!(opened.amount.as_deref(), Some(crate::PRICE.to_string().as_str()));
+    assert_eq!(world.token.balanceOf(world.agent.address()).call().await?, agent_before - U256::from(deposit));
+    // The same opening again is not accepted twice, and deposits nothing more.
+    let again = facilitator.settle(&first).await;
+    assert_eq!(again.error_reason, Some(ErrorReason::ChannelVoucherNotIncreasing));
+    assert_eq!(world.token.balanceOf(world.agent.address()).call().await?, agent_before - U256::from(deposit));
+
+    // Later requests touch no chain: a voucher each.
+    for requests in 2..=3 {
+        let next = channel.voucher(&world, requests, None).await?;
+        let settled = facilitator.settle(&next).await;
+        assert!(settled.success && settled.transaction.is_empty(), "{settled:?}");
+    }
+    // Reused, out of order, and beyond the deposit: refused.
+    for (requests, reason) in [
+        (3, ErrorReason::ChannelVoucherNotIncreasing),
+        (2, ErrorReason::ChannelVoucherNotIncreasing),
+        (101, ErrorReason::ChannelInsufficientDeposit),
+    ] {
+        let voucher = channel.voucher(&world, requests, None).await?;
+        assert_eq!(facilitator.verify(&voucher).await.invalid_reason, Some(reason.clone()));
+        assert_eq!(facilitator.settle(&voucher).await.error_reason, Some(reason));
+    }
+
+    // A restart between the vouchers and the claim loses nothing the payee is owed.
+    drop(facilitator);
+    let restarted = world.facilitator_with(Arc::new(SqliteLedger::open(&path)?), crate::fast()).await?;
+    let report = restarted.claim_channels().await?;
+    assert_eq!((report.channels, report.claimed), (1, u128::from(3 * crate::PRICE)));
+    assert_eq!(report.transactions.len(), 2, "one claim, one payment to the payee");
+    assert_eq!(world.token.balanceOf(world.payee).call().await?, U256::from(3 * crate::PRICE));
+    assert_eq!(restarted.claim_channels().await?, quittance_facilitator::ClaimReport::default(), "nothing twice");
+
+    // The payer asks to withdraw and tries to withdraw at once: refused by the contract. A voucher the server
+    // accepted before it noticed is still claimed within the delay; after the next round, none is accepted.
+    world
+        .rpc
+        .send_transaction(
+            TransactionRequest::default().to(world.agent.address()).value(U256::from(10u64).pow(U256::from(18))),
+        )
+        .await?
+        .with_timeout(TIMEOUT)
+        .get_receipt()
+        .await?;
+    let payer_rpc = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(world.agent.clone()))
+        .connect_http(world.endpoint.clone())
+        .erased();
+    let as_payer = VoucherChannels::new(*channel.channels.address(), payer_rpc);
+    let config = contract_config(&channel.config);
+    as_payer.requestWithdrawal(config.clone()).send().await?.with_timeout(TIMEOUT).get_receipt().await?;
+    assert!(as_payer.withdraw(config.clone()).call().await.is_err(), "no withdrawal before the delay");
+    assert!(restarted.settle(&channel.voucher(&world, 4, None).await?).await.success);
+    let report = restarted.claim_channels().await?;
+    assert_eq!(report.claimed, u128::from(crate::PRICE));
+    assert_eq!(world.token.balanceOf(world.payee).call().await?, U256::from(4 * crate::PRICE));
+    let after = restarted.settle(&channel.voucher(&world, 5, None).await?).await;
+    assert_eq!(after.error_reason, Some(ErrorReason::ChannelClosing));
+    Ok(())
+}
+
+fn contract_config(config: &channel::ChannelConfig) -> ChannelConfig {
+    ChannelConfig {
+        payer: config.payer,
+        payerAuthorizer: config.payerAuthorizer,
+        receiver: config.receiver,
+        token: config.token,
+        withdrawDelay: config.withdrawDelay,
+        salt: config.salt,
+    }
+}
+
+#[tokio::test]
+async fn a_deposit_the_payer_cannot_fund_is_refused_before_anything_is_sent() -> eyre::Result<()> {
+    let world = World::new().await?;
+    let channel = Channel::open(&world).await?;
+    let balance = world.token.balanceOf(world.agent.address()).call().await?;
+    let too_much = channel.voucher(&world, 1, Some(balance.to::<u64>() + 1)).await?;
+    let verdict = world.facilitator.verify(&too_much).await;
+    assert_eq!(verdict.invalid_reason, Some(ErrorReason::ExactEvmInsufficientBalance));
+    assert!(!world.facilitator.settle(&too_much).await.success);
+    // No channel and no deposit.
+    let first_without_deposit = channel.voucher(&world, 1, None).await?;
+    assert_eq!(
+        world.facilitator.verify(&first_without_deposit).await.invalid_reason,
+        Some(ErrorReason::ChannelInsufficientDeposit)
+    );
+    assert_eq!(world.token.balanceOf(world.agent.address()).call().await?, balance);
     Ok(())
 }
