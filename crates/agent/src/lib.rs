@@ -1,10 +1,11 @@
 #![doc = include_str!("../README.md")]
 
+mod channels;
 mod policy;
 mod record;
 
 pub use policy::{Budget, Policy, PolicyRefusal};
-pub use record::{RecordError, Spend, SpendRecord};
+pub use record::{OpenChannel, RecordError, Spend, SpendRecord};
 
 use alloy::{
     primitives::{Address, B256, U256},
@@ -12,7 +13,7 @@ use alloy::{
 };
 use quittance_x402::{
     ErrorReason, PAYMENT_REQUIRED, PAYMENT_RESPONSE, PAYMENT_SIGNATURE, PaymentPayload, PaymentRequired,
-    PaymentRequirements, SettleResponse, decode_header, encode_header, exact, invoice,
+    PaymentRequirements, SettleResponse, channel, decode_header, encode_header, exact, invoice,
 };
 use std::{
     sync::Arc,
@@ -113,7 +114,7 @@ impl Agent {
         let (id, payment) = match self.record.reusable(&key, now, REUSE_MARGIN)? {
             Some(spend) if offered(&offer, &spend.payment.accepted) => {
                 tracing::info!("reusing the payment already signed for this request");
-                (spend.id, spend.payment)
+                (Some(spend.id), spend.payment)
             }
             _ => self.pay(&offer, &url, &host, &key, now)?,
         };
@@ -131,7 +132,22 @@ impl Agent {
                 .and_then(|r| r.error)
                 .map(|e| ErrorReason::from_code(&e))
                 .unwrap_or(ErrorReason::PaymentRequired);
-            self.record.refused(id, reason.as_str())?;
+            if let Some(id) = id {
+                self.record.refused(id, reason.as_str())?;
+            }
+            if let Some(channel) = channels::channel_key(&payment.accepted) {
+                match reason {
+                    // The channel is closing: the next payment opens another.
+                    ErrorReason::ChannelClosing => self.record.forget_channel(&channel)?,
+                    // Its deposit did not arrive: the next payment tops it up.
+                    ErrorReason::ChannelInsufficientDeposit => {
+                        if let Some(open) = self.record.channel(&channel)? {
+                            self.record.save_channel(&channel, &OpenChannel { deposited: 0, ..open })?;
+                        }
+                    }
+                    _ => {}
+                }
+            }
             return Err(AgentError::Refused(reason));
         }
         let receipt = response
@@ -139,7 +155,7 @@ impl Agent {
             .get(PAYMENT_RESPONSE)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| decode_header::<SettleResponse>(v).ok());
-        if let Some(receipt) = &receipt {
+        if let (Some(receipt), Some(id)) = (&receipt, id) {
             self.record.settled(id, receipt)?;
         }
         Ok(Paid { response, receipt, payment: Some(payment) })
@@ -153,14 +169,27 @@ impl Agent {
         host: &str,
         key: &str,
         now: u64,
-    ) -> Result<(i64, PaymentPayload), AgentError> {
+    ) -> Result<(Option<i64>, PaymentPayload), AgentError> {
         let mut refusals = Vec::new();
         let mut options: Vec<&PaymentRequirements> = offer.accepts.iter().collect();
-        // Prefer the invoice: its payment leaves a proof in the registry.
-        options.sort_by_key(|o| if o.scheme == invoice::SCHEME { 0 } else { 1 });
+        // Prefer a channel when the policy opens them (no chain round trip per request), then the invoice
+        // (its payment leaves a proof in the registry), then `exact`.
+        options.sort_by_key(|o| match o.scheme.as_str() {
+            channel::SCHEME => 0,
+            invoice::SCHEME => 1,
+            _ => 2,
+        });
         for option in options {
             match self.allowed(option, host, now) {
-                Ok((asset, amount)) => {
+                Ok((_, amount, spent)) if option.scheme == channel::SCHEME => {
+                    let resource = quittance_x402::ResourceInfo { url: url.into(), ..offer.resource.clone() };
+                    match self.pay_channel(option, &resource, host, key, amount, spent, now) {
+                        Ok(paid) => return Ok(paid),
+                        Err(channels::Decline::Policy(refusal)) => refusals.push(refusal),
+                        Err(channels::Decline::Failed(err)) => return Err(err),
+                    }
+                }
+                Ok((asset, amount, _)) => {
                     let payment = match option.scheme.as_str() {
                         invoice::SCHEME => {
                             let resource = quittance_x402::ResourceInfo { url: url.into(), ..offer.resource.clone() };
@@ -186,7 +215,7 @@ impl Agent {
                     };
                     let valid_before = valid_before(&payment).unwrap_or(now);
                     let id = self.record.signed(key, host, asset, amount, &payment, valid_before, now)?;
-                    return Ok((id, payment));
+                    return Ok((Some(id), payment));
                 }
                 Err(refusal) => refusals.push(refusal),
             }
@@ -194,9 +223,17 @@ impl Agent {
         Err(AgentError::Policy(refusals))
     }
 
-    /// Whether the policy allows `option` now; returns its token and amount.
-    fn allowed(&self, option: &PaymentRequirements, host: &str, now: u64) -> Result<(Address, U256), PolicyRefusal> {
-        if option.scheme != exact::SCHEME && option.scheme != invoice::SCHEME {
+    /// Whether the policy allows `option` now; returns its token, amount, and what was spent on the token in
+    /// total and with this host within the budget's period. A channel's voucher is paid from a deposit the
+    /// budgets already counted, so only its deposits are checked against them (when made).
+    fn allowed(
+        &self,
+        option: &PaymentRequirements,
+        host: &str,
+        now: u64,
+    ) -> Result<(Address, U256, (U256, U256)), PolicyRefusal> {
+        let through_channel = option.scheme == channel::SCHEME && self.policy.channel_requests > 0;
+        if option.scheme != exact::SCHEME && option.scheme != invoice::SCHEME && !through_channel {
             return Err(PolicyRefusal::Scheme(option.scheme.clone()));
         }
         let asset: Address = option.asset.parse().map_err(|_| PolicyRefusal::Asset(option.asset.clone()))?;
@@ -208,8 +245,10 @@ impl Agent {
             .record
             .spent_since(asset, host, now.saturating_sub(period), now)
             .map_err(|e| PolicyRefusal::Amount(e.to_string()))?;
-        self.policy.check(&option.network, asset, host, amount, spent_total, spent_host)?;
-        Ok((asset, amount))
+        let (checked_total, checked_host) =
+            if through_channel { (U256::ZERO, U256::ZERO) } else { (spent_total, spent_host) };
+        self.policy.check(&option.network, asset, host, amount, checked_total, checked_host)?;
+        Ok((asset, amount, (spent_total, spent_host)))
     }
 }
 

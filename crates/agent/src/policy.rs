@@ -25,6 +25,9 @@ pub struct Policy {
     pub networks: Vec<String>,
     /// Hosts the agent pays; `None` pays any host.
     pub hosts: Option<Vec<String>>,
+    /// Pay through voucher channels where offered, depositing enough for this many requests at a time (the
+    /// deposit counts against the budgets when made); 0 never opens a channel.
+    pub channel_requests: u64,
 }
 
 /// Why the policy refused an option.

@@ -2,7 +2,7 @@
 //! restarts and a retried request reuses its payment instead of paying again.
 
 use alloy::primitives::{Address, U256};
-use quittance_x402::{PaymentPayload, SettleResponse};
+use quittance_x402::{PaymentPayload, SettleResponse, channel::ChannelConfig};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::{path::Path, sync::Mutex};
 
@@ -39,6 +39,17 @@ pub struct Spend {
     pub valid_before: u64,
     /// The receipt, once the server settled it.
     pub receipt: Option<SettleResponse>,
+}
+
+/// A voucher channel the agent pays through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenChannel {
+    /// The channel.
+    pub config: ChannelConfig,
+    /// What the agent deposited into it.
+    pub deposited: u128,
+    /// The highest voucher it signed: everything paid through it.
+    pub paid: u128,
 }
 
 /// The durable record of what the agent spent.
@@ -85,7 +96,13 @@ impl SpendRecord {
              CREATE INDEX IF NOT EXISTS spends_open ON spends (request, id) WHERE receipt IS NULL AND refused IS NULL;
              CREATE INDEX IF NOT EXISTS spends_unsettled ON spends (asset, valid_before) WHERE receipt IS NULL;
              CREATE INDEX IF NOT EXISTS spends_recent ON spends (asset, created_at);
-             CREATE TABLE IF NOT EXISTS settled_totals (asset TEXT PRIMARY KEY, amount TEXT NOT NULL);",
+             CREATE TABLE IF NOT EXISTS settled_totals (asset TEXT PRIMARY KEY, amount TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS channels (
+                 key TEXT PRIMARY KEY,
+                 config TEXT NOT NULL,
+                 deposited TEXT NOT NULL,
+                 paid TEXT NOT NULL
+             );",
         )?;
         if version < 1 {
             // A record from before the totals: sum what it settled.
@@ -189,6 +206,48 @@ impl SpendRecord {
     pub fn refused(&self, id: i64, reason: &str) -> Result<(), RecordError> {
         self.with(|c| {
             c.execute("UPDATE spends SET refused = ?2 WHERE id = ?1", params![id, reason])?;
+            Ok(())
+        })
+    }
+
+    /// The channel recorded under `key`.
+    pub fn channel(&self, key: &str) -> Result<Option<OpenChannel>, RecordError> {
+        self.with(|c| {
+            let row: Option<(String, String, String)> = c
+                .query_row("SELECT config, deposited, paid FROM channels WHERE key = ?1", params![key], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
+                .optional()?;
+            let Some((config, deposited, paid)) = row else { return Ok(None) };
+            let number = |v: &str| v.parse::<u128>().map_err(|_| RecordError::Storage(format!("corrupt amount {v:?}")));
+            Ok(Some(OpenChannel {
+                config: serde_json::from_str(&config).map_err(|e| RecordError::Storage(e.to_string()))?,
+                deposited: number(&deposited)?,
+                paid: number(&paid)?,
+            }))
+        })
+    }
+
+    /// Records a channel's state under `key`, on disk before it returns: a voucher is sent only once its
+    /// amount is recorded, so a crash never lets the agent sign a lower one again.
+    pub fn save_channel(&self, key: &str, channel: &OpenChannel) -> Result<(), RecordError> {
+        let config = serde_json::to_string(&channel.config).map_err(|e| RecordError::Storage(e.to_string()))?;
+        self.with(|c| {
+            c.execute_batch("PRAGMA synchronous = FULL")?;
+            let saved = c.execute(
+                "INSERT OR REPLACE INTO channels (key, config, deposited, paid) VALUES (?1, ?2, ?3, ?4)",
+                params![key, config, channel.deposited.to_string(), channel.paid.to_string()],
+            );
+            c.execute_batch("PRAGMA synchronous = NORMAL")?;
+            saved?;
+            Ok(())
+        })
+    }
+
+    /// Forgets the channel under `key` (closed, or closing): the next payment opens a new one.
+    pub fn forget_channel(&self, key: &str) -> Result<(), RecordError> {
+        self.with(|c| {
+            c.execute("DELETE FROM channels WHERE key = ?1", params![key])?;
             Ok(())
         })
     }

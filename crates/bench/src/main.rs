@@ -157,6 +157,7 @@ async fn paid_get(requests: usize, warmup: usize, scheme: Scheme, remote: bool) 
             validity_seconds: 600,
         }),
         settle_before_serving: false,
+        channels: None,
     };
     fn app<F: FacilitatorClient + 'static>(facilitator: Arc<F>, base: &str, price: Price) -> Router {
         let paywall = Paywall::new(facilitator, base);
@@ -177,6 +178,7 @@ async fn paid_get(requests: usize, warmup: usize, scheme: Scheme, remote: bool) 
         budgets: BTreeMap::from([(*world.token.address(), budget)]),
         networks: vec![facilitator.network().into()],
         hosts: None,
+        channel_requests: 0,
     };
     let record = Arc::new(SpendRecord::open(dir.path().join("spend.sqlite"))?);
     let agent = Agent::new(world.agent.clone(), policy, record);

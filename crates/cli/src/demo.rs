@@ -152,6 +152,7 @@ pub async fn run(mut say: impl FnMut(&str)) -> Result<DemoReport, DemoError> {
         mime_type: "application/json".into(),
         invoices: Some(InvoiceIssuer { registry: *registry.address(), signer: seller.clone(), validity_seconds: 600 }),
         settle_before_serving: false,
+        channels: None,
     };
     let paywall = Paywall::new(facilitator.clone(), base.clone());
     let app = Router::new().route(
@@ -192,6 +193,7 @@ pub async fn run(mut say: impl FnMut(&str)) -> Result<DemoReport, DemoError> {
         )]),
         networks: vec![facilitator.network().into()],
         hosts: None,
+        channel_requests: 0,
     };
     let record = SpendRecord::in_memory().map_err(|e| DemoError::Storage(e.to_string()))?;
     let agent = Agent::new(agent_key.clone(), policy, Arc::new(record));

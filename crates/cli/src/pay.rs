@@ -60,6 +60,7 @@ pub async fn run(args: PayArgs) -> eyre::Result<()> {
         )]),
         networks: vec![args.network],
         hosts: None,
+        channel_requests: 0,
     };
     let agent = Agent::new(key.load()?, policy, Arc::new(SpendRecord::open(&args.record)?));
     let paid = agent.get(&args.url).await?;

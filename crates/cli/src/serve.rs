@@ -79,6 +79,7 @@ pub async fn run(args: ServeArgs) -> eyre::Result<()> {
         mime_type: "application/json".into(),
         invoices,
         settle_before_serving: false,
+        channels: None,
     };
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let public_url = args.public_url.unwrap_or_else(|| format!("http://{}", args.listen));

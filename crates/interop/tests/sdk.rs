@@ -156,6 +156,7 @@ async fn the_official_client_pays_our_paywall_settled_by_our_facilitator() -> ey
             validity_seconds: 600,
         }),
         settle_before_serving: false,
+        channels: None,
     };
     let paywall = Paywall::new(world.facilitator.clone(), base.clone());
     let app = Router::new()
@@ -191,6 +192,7 @@ async fn our_agent_pays_an_official_server_settled_by_the_official_facilitator()
         budgets: BTreeMap::from([(*world.token.address(), budget)]),
         networks: vec![world.facilitator.network().into()],
         hosts: None,
+        channel_requests: 0,
     };
     let agent = Agent::new(world.agent.clone(), policy, Arc::new(SpendRecord::in_memory()?));
     let before = balances(&world).await?;

@@ -6,4 +6,4 @@ mod price;
 
 pub use client::{ClientError, FacilitatorClient, HttpFacilitator};
 pub use layer::{Paywall, PaywallLayer, PaywallService};
-pub use price::{InvoiceIssuer, Price, PriceError, USD_ASSETS, UsdAsset, usd_amount};
+pub use price::{ChannelOffer, InvoiceIssuer, Price, PriceError, USD_ASSETS, UsdAsset, usd_amount};

@@ -4,7 +4,7 @@ use alloy::{
     primitives::{Address, B256, U256},
     signers::local::PrivateKeySigner,
 };
-use quittance_x402::{ErrorReason, PaymentRequirements, exact, invoice};
+use quittance_x402::{ErrorReason, PaymentRequirements, channel, exact, invoice};
 use serde_json::{Map, Value};
 
 /// The price of a route, in one token on one network.
@@ -32,6 +32,17 @@ pub struct Price {
     pub invoices: Option<InvoiceIssuer>,
     /// Settle before running the handler (default: after, and not at all if the handler fails).
     pub settle_before_serving: bool,
+    /// Offer Quittance's `channel` scheme too: the price per request paid with vouchers over a deposit.
+    pub channels: Option<ChannelOffer>,
+}
+
+/// The seller's side of the `channel` scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChannelOffer {
+    /// The `VoucherChannels` contract on the price's network.
+    pub contract: Address,
+    /// The shortest withdrawal delay accepted, in seconds: the facilitator claims more often than this.
+    pub min_withdraw_delay: u64,
 }
 
 /// The seller's side of the `invoice` scheme.
@@ -62,8 +73,21 @@ impl Price {
         }
     }
 
+    /// The `channel` option for this price, when channels are configured.
+    pub fn channel_option(&self) -> Option<PaymentRequirements> {
+        let offer = self.channels?;
+        let extra = channel::ChannelExtra {
+            name: self.asset_name.clone(),
+            version: self.asset_version.clone(),
+            contract: offer.contract,
+            min_withdraw_delay: offer.min_withdraw_delay,
+        };
+        let Ok(Value::Object(extra)) = serde_json::to_value(extra) else { return None };
+        Some(PaymentRequirements { scheme: channel::SCHEME.into(), extra, ..self.exact_option() })
+    }
+
     /// The options offered for `resource_url` at `now`: `exact` first (what official clients pay), then a
-    /// freshly signed invoice when invoices are configured.
+    /// freshly signed invoice when invoices are configured, then the channel option when channels are.
     pub fn options(&self, resource_url: &str, now: u64) -> Vec<PaymentRequirements> {
         let mut options = vec![self.exact_option()];
         if let Some(issuer) = &self.invoices {
@@ -89,6 +113,7 @@ impl Price {
                 Err(err) => tracing::error!(%err, "could not sign an invoice; offering exact only"),
             }
         }
+        options.extend(self.channel_option());
         options
     }
 
@@ -123,6 +148,11 @@ impl Price {
                 terms.check_issuer()?;
                 terms.check_for(resource_url, now)?;
                 Ok(accepted.clone())
+            }
+            channel::SCHEME => {
+                quittance_x402::find_matching(&self.channel_option().into_iter().collect::<Vec<_>>(), accepted)
+                    .cloned()
+                    .ok_or(ErrorReason::InvalidPaymentRequirements)
             }
             _ => Err(ErrorReason::UnsupportedScheme),
         }
@@ -255,6 +285,7 @@ impl Price {
             mime_type: mime_type.into(),
             invoices: None,
             settle_before_serving: false,
+            channels: None,
         })
     }
 }

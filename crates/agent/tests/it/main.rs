@@ -1,9 +1,9 @@
 //! The agent against a real paywall on a socket, with the in-process facilitator on anvil.
 
-use alloy::{primitives::U256, signers::local::PrivateKeySigner};
+use alloy::{primitives::U256, providers::Provider, signers::local::PrivateKeySigner};
 use axum::{Json, Router, http::StatusCode, routing::get};
 use quittance_agent::{Agent, AgentError, Budget, Policy, PolicyRefusal, SpendRecord};
-use quittance_paywall::{InvoiceIssuer, Paywall, Price};
+use quittance_paywall::{ChannelOffer, InvoiceIssuer, Paywall, Price};
 use quittance_testkit::{PRICE, World};
 use quittance_x402::ErrorReason;
 use serde_json::json;
@@ -37,6 +37,7 @@ async fn serve(world: &World) -> eyre::Result<String> {
             validity_seconds: 600,
         }),
         settle_before_serving: false,
+        channels: None,
     };
     let calls = Arc::new(AtomicUsize::new(0));
     let app = Router::new()
@@ -77,6 +78,7 @@ fn policy(world: &World, per_request: u64, total: u64) -> Policy {
         )]),
         networks: vec![world.facilitator.network().into()],
         hosts: None,
+        channel_requests: 0,
     }
 }
 
@@ -183,5 +185,53 @@ async fn budgets_survive_a_restart_and_refusals_are_reported() -> eyre::Result<(
         Err(AgentError::Refused(reason)) => assert_eq!(reason, ErrorReason::ExactEvmInsufficientBalance),
         other => panic!("expected a refusal, got {other:?}"),
     }
+    Ok(())
+}
+
+#[tokio::test]
+async fn through_a_voucher_channel_the_chain_is_touched_to_open_and_to_claim_only() -> eyre::Result<()> {
+    let world = World::new().await?;
+    let channels = quittance_bindings::VoucherChannels::deploy(world.rpc.clone()).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let paywall = Paywall::new(world.facilitator.clone(), base.clone());
+    let price = Price {
+        network: world.facilitator.network().into(),
+        asset: *world.token.address(),
+        asset_name: "USD Coin".into(),
+        asset_version: "2".into(),
+        amount: U256::from(PRICE / 10),
+        pay_to: world.payee,
+        max_timeout_seconds: 120,
+        description: "a tick".into(),
+        mime_type: "application/json".into(),
+        invoices: None,
+        settle_before_serving: false,
+        channels: Some(ChannelOffer { contract: *channels.address(), min_withdraw_delay: 3600 }),
+    };
+    let app = Router::new().route("/tick", get(|| async { Json(json!({"tick": true})) }).layer(paywall.price(price)));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    // A budget of 25 ticks: the deposit is cut down to it.
+    let mut policy = policy(&world, PRICE, 25 * PRICE / 10);
+    policy.channel_requests = 100;
+    let agent = agent(&world, policy)?;
+    let before = world.token.balanceOf(world.agent.address()).call().await?;
+    let nonce_before = world.rpc.get_transaction_count(world.facilitator.address()).await?;
+    for tick in 1..=25u64 {
+        let paid = agent.get(&format!("{base}/tick")).await?;
+        assert_eq!(paid.response.status(), 200, "tick {tick}");
+        assert_eq!(paid.payment.expect("a payment").accepted.scheme, "channel");
+        assert!(paid.receipt.expect("a receipt").success);
+    }
+    // One deposit of the whole budget, one transaction: the opening.
+    assert_eq!(before - world.token.balanceOf(world.agent.address()).call().await?, U256::from(25 * PRICE / 10));
+    assert_eq!(world.rpc.get_transaction_count(world.facilitator.address()).await? - nonce_before, 1);
+    // The 26th tick would need a top-up beyond the budget.
+    assert!(matches!(agent.get(&format!("{base}/tick")).await, Err(AgentError::Policy(_))));
+
+    let report = world.facilitator.claim_channels().await?;
+    assert_eq!(report.claimed, u128::from(25 * PRICE / 10));
+    assert_eq!(world.token.balanceOf(world.payee).call().await?, U256::from(25 * PRICE / 10));
     Ok(())
 }

@@ -35,6 +35,7 @@ fn price(world: &World) -> Price {
             validity_seconds: 600,
         }),
         settle_before_serving: false,
+        channels: None,
     }
 }
 
