@@ -44,6 +44,9 @@ struct FacilitatorArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:4021")]
     listen: SocketAddr,
+    /// Claim the latest voucher of every channel it accepted vouchers on, in one batch, this often (seconds).
+    #[arg(long, default_value = "60")]
+    claim_every: u64,
 }
 
 #[tokio::main]
@@ -88,7 +91,25 @@ async fn main() -> eyre::Result<()> {
                 listener.local_addr()?,
                 args.ledger.display()
             );
-            axum::serve(listener, http::router(Arc::new(facilitator))).await?;
+            let facilitator = Arc::new(facilitator);
+            let claimer = facilitator.clone();
+            let every = std::time::Duration::from_secs(args.claim_every.max(1));
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    match claimer.claim_channels().await {
+                        Ok(report) if report.channels > 0 => tracing::info!(
+                            channels = report.channels,
+                            claimed = report.claimed,
+                            transactions = ?report.transactions,
+                            "claimed vouchers"
+                        ),
+                        Ok(_) => {}
+                        Err(err) => tracing::warn!(%err, "claiming vouchers failed; trying again later"),
+                    }
+                }
+            });
+            axum::serve(listener, http::router(facilitator)).await?;
         }
         Command::Serve(args) => quittance_cli::serve::run(args).await?,
         Command::Pay(args) => quittance_cli::pay::run(args).await?,

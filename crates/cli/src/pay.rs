@@ -28,6 +28,10 @@ pub struct PayArgs {
     /// The most the agent may ever spend.
     #[arg(long, default_value = "5000000")]
     pub budget: U256,
+    /// Pay through voucher channels where offered, depositing enough for this many requests at a time
+    /// (within the budgets); 0 never opens a channel.
+    #[arg(long, default_value = "0")]
+    pub channel_requests: u64,
     /// The spend record (an SQLite file), so budgets hold across runs.
     #[arg(long, default_value = "quittance-spend.sqlite")]
     pub record: PathBuf,
@@ -60,7 +64,7 @@ pub async fn run(args: PayArgs) -> eyre::Result<()> {
         )]),
         networks: vec![args.network],
         hosts: None,
-        channel_requests: 0,
+        channel_requests: args.channel_requests,
     };
     let agent = Agent::new(key.load()?, policy, Arc::new(SpendRecord::open(&args.record)?));
     let paid = agent.get(&args.url).await?;

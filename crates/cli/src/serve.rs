@@ -8,7 +8,7 @@ use alloy::{
 use axum::{Json, Router, routing::get};
 use quittance_bindings::TestStablecoin;
 use quittance_chain::{Chain, RpcChain};
-use quittance_paywall::{HttpFacilitator, InvoiceIssuer, Paywall, Price};
+use quittance_paywall::{ChannelOffer, HttpFacilitator, InvoiceIssuer, Paywall, Price};
 use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 
 /// Arguments of `quittance serve`.
@@ -38,6 +38,14 @@ pub struct ServeArgs {
     /// Environment variable holding the invoice issuer's hex private key.
     #[arg(long, default_value = "QUITTANCE_ISSUER_KEY")]
     pub issuer_key_env: String,
+    /// Offer payment through voucher channels of this `VoucherChannels` contract too (the facilitator claims
+    /// them; see `quittance facilitator --claim-every`).
+    #[arg(long)]
+    pub channels: Option<Address>,
+    /// The shortest withdrawal delay a channel may have, in seconds: longer than the facilitator's claim
+    /// interval.
+    #[arg(long, default_value = "3600")]
+    pub min_withdraw_delay: u64,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
@@ -79,7 +87,7 @@ pub async fn run(args: ServeArgs) -> eyre::Result<()> {
         mime_type: "application/json".into(),
         invoices,
         settle_before_serving: false,
-        channels: None,
+        channels: args.channels.map(|contract| ChannelOffer { contract, min_withdraw_delay: args.min_withdraw_delay }),
     };
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let public_url = args.public_url.unwrap_or_else(|| format!("http://{}", args.listen));

@@ -170,3 +170,64 @@ async fn serve_and_pay_complete_the_loop_from_the_shell() -> eyre::Result<()> {
     assert_eq!(token.balanceOf(payee).call().await?, U256::from(10_000u64));
     Ok(())
 }
+
+#[tokio::test]
+async fn pay_through_a_voucher_channel_from_the_shell_and_the_facilitator_claims_on_its_own() -> eyre::Result<()> {
+    let anvil = spawn_anvil()?;
+    let deployer = PrivateKeySigner::from(anvil.keys()[0].clone());
+    let rpc = ProviderBuilder::new().wallet(EthereumWallet::from(deployer.clone())).connect_http(anvil.endpoint_url());
+    let token = TestStablecoin::deploy(&rpc, "USD Coin".into(), "USDC".into(), "2".into(), deployer.address()).await?;
+    let channels = quittance_bindings::VoucherChannels::deploy(&rpc).await?;
+    let agent = PrivateKeySigner::from_bytes(&keccak256("shell channel agent"))?;
+    let payee = PrivateKeySigner::from_bytes(&keccak256("shell channel payee"))?.address();
+    token.mint(agent.address(), U256::from(1_000_000u64)).send().await?.get_receipt().await?;
+
+    let dir = tempfile::tempdir()?;
+    let (facilitator_port, serve_port) = (free_port(), free_port());
+    let quittance = env!("CARGO_BIN_EXE_quittance");
+    let _facilitator = Killed(
+        Command::new(quittance)
+            .args(["facilitator", "--rpc-url", anvil.endpoint().as_str(), "--claim-every", "1"])
+            .args(["--listen", &format!("127.0.0.1:{facilitator_port}")])
+            .arg("--ledger")
+            .arg(dir.path().join("ledger.sqlite"))
+            .env("QUITTANCE_FACILITATOR_KEY", hex_key(&PrivateKeySigner::from(anvil.keys()[1].clone())))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?,
+    );
+    let _server = Killed(
+        Command::new(quittance)
+            .args(["serve", "--rpc-url", anvil.endpoint().as_str()])
+            .args(["--facilitator-url", &format!("http://127.0.0.1:{facilitator_port}/")])
+            .args(["--token", &token.address().to_string(), "--pay-to", &payee.to_string(), "--amount", "1000"])
+            .args(["--channels", &channels.address().to_string(), "--listen", &format!("127.0.0.1:{serve_port}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?,
+    );
+    wait_for(&format!("http://127.0.0.1:{facilitator_port}/health")).await?;
+    wait_for(&format!("http://127.0.0.1:{serve_port}/")).await?;
+
+    for _ in 0..3 {
+        let output = Command::new(quittance)
+            .args(["pay", &format!("http://127.0.0.1:{serve_port}/report"), "--json", "--channel-requests", "10"])
+            .args(["--token", &token.address().to_string()])
+            .arg("--record")
+            .arg(dir.path().join("spend.sqlite"))
+            .env("QUITTANCE_AGENT_KEY", hex_key(&agent))
+            .output()?;
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let result: Value = serde_json::from_slice(&output.stdout)?;
+        assert_eq!(result["status"], 200);
+        assert_eq!(result["payment"]["scheme"], "channel");
+    }
+    // One deposit of ten requests; three vouchers; the facilitator claims them within a few seconds.
+    assert_eq!(token.balanceOf(agent.address()).call().await?, U256::from(1_000_000u64 - 10_000));
+    let started = Instant::now();
+    while token.balanceOf(payee).call().await? != U256::from(3_000u64) {
+        assert!(started.elapsed() < Duration::from_secs(20), "the facilitator did not claim the vouchers");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(())
+}
