@@ -8,11 +8,12 @@ use axum::{Json, Router, routing::get};
 use clap::{Parser, Subcommand, ValueEnum};
 use eyre::ensure;
 use quittance_agent::{Agent, Budget, Policy, SpendRecord};
+use quittance_bindings::VoucherChannels;
 use quittance_chain::{Chain, RpcChain};
 use quittance_facilitator::{Facilitator, SettleConfig, SqliteLedger, http};
-use quittance_paywall::{FacilitatorClient, HttpFacilitator, InvoiceIssuer, Paywall, Price};
+use quittance_paywall::{ChannelOffer, FacilitatorClient, HttpFacilitator, InvoiceIssuer, Paywall, Price};
 use quittance_testkit::{PRICE, World, request};
-use quittance_x402::{SettleResponse, exact};
+use quittance_x402::{SettleResponse, channel, exact};
 use std::{
     collections::BTreeMap,
     sync::Arc,
@@ -52,6 +53,15 @@ enum Bench {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
     },
+    /// Voucher verifications per second in-process (against the facilitator's ledger, no chain).
+    Vouchers {
+        /// Concurrent verifiers.
+        #[arg(long, value_delimiter = ',', default_value = "1,8")]
+        concurrency: Vec<usize>,
+        /// Seconds per measurement.
+        #[arg(long, default_value = "5")]
+        seconds: u64,
+    },
     /// Settlements per second over HTTP with concurrent payers, each payment sent twice at once.
     Settle {
         /// Concurrent payers.
@@ -69,6 +79,8 @@ enum Scheme {
     Exact,
     /// Quittance's `invoice` scheme (seller-signed invoice paid through the registry).
     Invoice,
+    /// Quittance's `channel` scheme (one deposit, then a voucher per request; claimed after the run).
+    Channel,
 }
 
 #[tokio::main]
@@ -82,6 +94,7 @@ async fn main() -> eyre::Result<()> {
         }
         Bench::Verify { concurrency, seconds } => verify(&concurrency, Duration::from_secs(seconds)).await?,
         Bench::Settle { concurrency, payments } => settle(&concurrency, payments).await?,
+        Bench::Vouchers { concurrency, seconds } => vouchers(&concurrency, Duration::from_secs(seconds)).await?,
     }
     println!("load average after: {}", load_average());
     Ok(())
@@ -157,7 +170,13 @@ async fn paid_get(requests: usize, warmup: usize, scheme: Scheme, remote: bool) 
             validity_seconds: 600,
         }),
         settle_before_serving: false,
-        channels: None,
+        channels: match scheme {
+            Scheme::Channel => Some(ChannelOffer {
+                contract: *VoucherChannels::deploy(world.rpc.clone()).await?.address(),
+                min_withdraw_delay: 3600,
+            }),
+            _ => None,
+        },
     };
     fn app<F: FacilitatorClient + 'static>(facilitator: Arc<F>, base: &str, price: Price) -> Router {
         let paywall = Paywall::new(facilitator, base);
@@ -178,7 +197,8 @@ async fn paid_get(requests: usize, warmup: usize, scheme: Scheme, remote: bool) 
         budgets: BTreeMap::from([(*world.token.address(), budget)]),
         networks: vec![facilitator.network().into()],
         hosts: None,
-        channel_requests: 0,
+        // One deposit for the whole run.
+        channel_requests: (warmup + requests) as u64,
     };
     let record = Arc::new(SpendRecord::open(dir.path().join("spend.sqlite"))?);
     let agent = Agent::new(world.agent.clone(), policy, record);
@@ -197,6 +217,9 @@ async fn paid_get(requests: usize, warmup: usize, scheme: Scheme, remote: bool) 
             samples.push(elapsed);
         }
     }
+    if let Scheme::Channel = scheme {
+        facilitator.claim_channels().await?;
+    }
     let paid = world.token.balanceOf(world.payee).call().await? - payee_before;
     ensure!(paid == U256::from(PRICE) * U256::from(warmup + requests), "the payee received {paid}");
     let (first, last) = drift(&samples);
@@ -207,6 +230,7 @@ async fn paid_get(requests: usize, warmup: usize, scheme: Scheme, remote: bool) 
         match scheme {
             Scheme::Exact => "exact",
             Scheme::Invoice => "invoice",
+            Scheme::Channel => "channel",
         },
         if remote { "over HTTP" } else { "in-process" },
         ms(s.median),
@@ -392,6 +416,75 @@ async fn settle(concurrency: &[usize], payments: usize) -> eyre::Result<()> {
              per payment median {}, p99 {}; {sent} transactions, payee received exactly {received} units",
             elapsed.as_secs_f64(),
             settled as f64 / elapsed.as_secs_f64(),
+            ms(s.median),
+            ms(s.p99)
+        );
+    }
+    Ok(())
+}
+
+async fn vouchers(concurrency: &[usize], duration: Duration) -> eyre::Result<()> {
+    let (world, facilitator, _dir) = world().await?;
+    let contract = *VoucherChannels::deploy(world.rpc.clone()).await?.address();
+    let price = PRICE / 10;
+    let option: quittance_x402::PaymentRequirements = serde_json::from_value(serde_json::json!({
+        "scheme": "channel", "network": facilitator.network(), "amount": price.to_string(),
+        "asset": world.token.address(), "payTo": world.payee, "maxTimeoutSeconds": 60,
+        "extra": {"name": "USD Coin", "version": "2", "contract": contract, "minWithdrawDelay": 3600}
+    }))?;
+    let config = channel::ChannelConfig {
+        payer: world.agent.address(),
+        payerAuthorizer: Default::default(),
+        receiver: world.payee,
+        token: *world.token.address(),
+        withdrawDelay: alloy::primitives::aliases::U40::from(3600),
+        salt: B256::random(),
+    };
+    // Open the channel with a deposit and a first voucher.
+    let deposit = channel::sign_deposit(
+        &option,
+        &config,
+        U256::from(price * 1_000_000),
+        world.now().await? + 600,
+        B256::random(),
+        &world.agent,
+    )?;
+    let first = channel::pay(&option, None, &config, u128::from(price), &world.agent, Some(deposit))?;
+    ensure!(facilitator.settle(&request(first, option.clone())).await.success, "the channel did not open");
+    // Vouchers above the accepted one: each verifies (verification accepts nothing).
+    let requests: Arc<Vec<_>> = Arc::new(
+        (2..4098u64)
+            .map(|n| {
+                let payment = channel::pay(&option, None, &config, u128::from(n * price), &world.agent, None)?;
+                Ok(request(payment, option.clone()))
+            })
+            .collect::<eyre::Result<_>>()?,
+    );
+    for &c in concurrency {
+        let deadline = Instant::now() + duration;
+        let started = Instant::now();
+        let tasks: Vec<_> = (0..c)
+            .map(|task| {
+                let (facilitator, requests) = (facilitator.clone(), requests.clone());
+                tokio::spawn(async move {
+                    let mut samples = Vec::new();
+                    let mut i = task;
+                    while Instant::now() < deadline {
+                        let t = Instant::now();
+                        let answer = facilitator.verify(&requests[i % requests.len()]).await;
+                        samples.push(t.elapsed());
+                        ensure!(answer.is_valid, "refused: {:?}", answer.invalid_reason);
+                        i += c;
+                    }
+                    Ok::<_, eyre::Report>(samples)
+                })
+            })
+            .collect();
+        let samples = gather(tasks).await?;
+        let rate = samples.len() as f64 / started.elapsed().as_secs_f64();
+        let s = summarize(samples);
+        println!(
+            "voucher verify in-process, concurrency {c}: {rate:.0} verifications/s, median {}, p99 {}",
             ms(s.median),
             ms(s.p99)
         );
