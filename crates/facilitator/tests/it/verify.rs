@@ -27,7 +27,7 @@ async fn valid_exact_and_invoice_payments_verify_and_the_facilitator_says_what_i
 
     let supported = world.facilitator.supported();
     let kinds: Vec<_> = supported.kinds.iter().map(|k| (k.scheme.as_str(), k.network.as_str())).collect();
-    assert_eq!(kinds, [("exact", "eip155:31337"), ("invoice", "eip155:31337")]);
+    assert_eq!(kinds, [("exact", "eip155:31337"), ("invoice", "eip155:31337"), ("channel", "eip155:31337")]);
     assert_eq!(supported.signers["eip155:*"], [world.facilitator.address().to_checksum(None)]);
     Ok(())
 }
