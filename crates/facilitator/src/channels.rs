@@ -216,6 +216,7 @@ impl<C: Chain> Facilitator<C> {
                 tracing::warn!(reason = ?outcome.error_reason, %contract, "claiming vouchers failed");
                 continue;
             }
+            let claim_tx = outcome.transaction.clone();
             report.transactions.push(outcome.transaction);
             let mut receivers = BTreeSet::new();
             for record in &records {
@@ -241,7 +242,8 @@ impl<C: Chain> Facilitator<C> {
                     continue;
                 }
                 let data: Bytes = VoucherChannels::settleCall { receiver, token }.abi_encode().into();
-                let key = keccak256((U256::from(self.chain_id), contract, data.clone(), owed).abi_encode());
+                // One payment per claim round: keyed by the round's claim transaction.
+                let key = keccak256((U256::from(self.chain_id), contract, data.clone(), claim_tx.clone()).abi_encode());
                 let settlement = Settlement { payer: self.address, to: contract, data, expected: Expected::Call };
                 let outcome = self.execute(key, &settlement, async { Ok(()) }).await;
                 if outcome.success {

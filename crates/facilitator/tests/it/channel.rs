@@ -175,6 +175,12 @@ async fn vouchers_are_accepted_once_each_in_order_and_claimed_in_one_batch_after
     assert_eq!(report.transactions.len(), 2, "one claim, one payment to the payee");
     assert_eq!(world.token.balanceOf(world.payee).call().await?, U256::from(3 * crate::PRICE));
     assert_eq!(restarted.claim_channels().await?, quittance_facilitator::ClaimReport::default(), "nothing twice");
+    // A second round owing the same amount as the first is paid too.
+    for requests in 4..=6 {
+        assert!(restarted.settle(&channel.voucher(&world, requests, None).await?).await.success);
+    }
+    assert_eq!(restarted.claim_channels().await?.claimed, u128::from(3 * crate::PRICE));
+    assert_eq!(world.token.balanceOf(world.payee).call().await?, U256::from(6 * crate::PRICE));
 
     // The payer asks to withdraw and tries to withdraw at once: refused by the contract. A voucher the server
     // accepted before it noticed is still claimed within the delay; after the next round, none is accepted.
@@ -195,11 +201,11 @@ async fn vouchers_are_accepted_once_each_in_order_and_claimed_in_one_batch_after
     let config = contract_config(&channel.config);
     as_payer.requestWithdrawal(config.clone()).send().await?.with_timeout(TIMEOUT).get_receipt().await?;
     assert!(as_payer.withdraw(config.clone()).call().await.is_err(), "no withdrawal before the delay");
-    assert!(restarted.settle(&channel.voucher(&world, 4, None).await?).await.success);
+    assert!(restarted.settle(&channel.voucher(&world, 7, None).await?).await.success);
     let report = restarted.claim_channels().await?;
     assert_eq!(report.claimed, u128::from(crate::PRICE));
-    assert_eq!(world.token.balanceOf(world.payee).call().await?, U256::from(4 * crate::PRICE));
-    let after = restarted.settle(&channel.voucher(&world, 5, None).await?).await;
+    assert_eq!(world.token.balanceOf(world.payee).call().await?, U256::from(7 * crate::PRICE));
+    let after = restarted.settle(&channel.voucher(&world, 8, None).await?).await;
     assert_eq!(after.error_reason, Some(ErrorReason::ChannelClosing));
     Ok(())
 }
