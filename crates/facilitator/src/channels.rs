@@ -166,7 +166,8 @@ impl<C: Chain> Facilitator<C> {
         if checked.max_claimable_amount > balance {
             return self.failure(ErrorReason::ChannelInsufficientDeposit, Some(payer), None);
         }
-        match self.ledger.accept_voucher(id, checked.max_claimable_amount, &checked.signature) {
+        let price: u128 = checked.terms.token.amount.try_into().unwrap_or(u128::MAX);
+        match self.ledger.accept_voucher(id, checked.max_claimable_amount, price, &checked.signature) {
             Ok(true) => {
                 let mut extra = Map::new();
                 extra.insert("channelId".to_owned(), json!(id));

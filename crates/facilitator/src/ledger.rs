@@ -90,9 +90,9 @@ pub trait Ledger: Send + Sync + std::fmt::Debug {
     /// Records what the chain says of a channel (balance, claimed, closing), creating the record if new. The
     /// accepted voucher is kept (it only changes through [`Ledger::accept_voucher`]).
     fn record_channel(&self, record: &ChannelRecord) -> Result<(), LedgerError>;
-    /// Accepts a voucher of `amount` if it is above the accepted one, atomically: of two vouchers for the same
-    /// amount, one is accepted. False if it was not above.
-    fn accept_voucher(&self, id: B256, amount: u128, signature: &Bytes) -> Result<bool, LedgerError>;
+    /// Accepts a voucher of `amount` if it is at least `price` above the accepted one, atomically: of two
+    /// vouchers racing, each is accepted only if it still pays the price on top of the other. False if not.
+    fn accept_voucher(&self, id: B256, amount: u128, price: u128, signature: &Bytes) -> Result<bool, LedgerError>;
     /// The channels whose accepted voucher is above what is claimed.
     fn unclaimed_channels(&self) -> Result<Vec<ChannelRecord>, LedgerError>;
 }
@@ -269,7 +269,7 @@ impl Ledger for SqliteLedger {
         })
     }
 
-    fn accept_voucher(&self, id: B256, amount: u128, signature: &Bytes) -> Result<bool, LedgerError> {
+    fn accept_voucher(&self, id: B256, amount: u128, price: u128, signature: &Bytes) -> Result<bool, LedgerError> {
         self.with(|c| {
             // IMMEDIATE: another process sharing the file cannot accept between the read and the write.
             let update = Transaction::new_unchecked(c, TransactionBehavior::Immediate)?;
@@ -277,7 +277,7 @@ impl Ledger for SqliteLedger {
                 .query_row("SELECT accepted FROM channels WHERE id = ?1", params![id.as_slice()], |r| r.get(0))
                 .optional()?;
             let Some(accepted) = accepted else { return Ok(false) };
-            if amount <= parse_amount(id, &accepted)? {
+            if price == 0 || amount < parse_amount(id, &accepted)?.saturating_add(price) {
                 return Ok(false);
             }
             update.execute(
@@ -361,4 +361,48 @@ fn channel_record(
         claimed: parse_amount(id, &claimed)?,
         closing,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: B256) -> ChannelRecord {
+        ChannelRecord {
+            id,
+            contract: Address::repeat_byte(1),
+            config: ChannelConfig {
+                payer: Address::repeat_byte(2),
+                payerAuthorizer: Address::ZERO,
+                receiver: Address::repeat_byte(3),
+                token: Address::repeat_byte(4),
+                withdrawDelay: alloy::primitives::aliases::U40::from(3600),
+                salt: B256::ZERO,
+            },
+            balance: 10_000,
+            accepted: 0,
+            signature: Bytes::new(),
+            claimed: 0,
+            closing: false,
+        }
+    }
+
+    #[test]
+    fn a_voucher_is_accepted_only_if_it_pays_the_price_on_top_of_the_accepted_one() -> Result<(), LedgerError> {
+        let ledger = SqliteLedger::in_memory()?;
+        let id = B256::repeat_byte(9);
+        assert!(!ledger.accept_voucher(id, 1_000, 1_000, &Bytes::new())?, "an unknown channel");
+        ledger.record_channel(&record(id))?;
+        assert!(ledger.accept_voucher(id, 1_000, 1_000, &Bytes::from_static(b"a"))?);
+        assert!(!ledger.accept_voucher(id, 1_000, 1_000, &Bytes::new())?, "the same voucher again");
+        assert!(!ledger.accept_voucher(id, 1_500, 1_000, &Bytes::new())?, "less than the price on top");
+        assert!(ledger.accept_voucher(id, 2_000, 1_000, &Bytes::from_static(b"b"))?);
+        // Refreshing what the chain says keeps the accepted voucher.
+        ledger.record_channel(&ChannelRecord { balance: 20_000, claimed: 1_000, ..record(id) })?;
+        let stored = ledger.channel(id)?.expect("recorded");
+        assert_eq!((stored.balance, stored.accepted, stored.claimed), (20_000, 2_000, 1_000));
+        assert_eq!(stored.signature, Bytes::from_static(b"b"));
+        assert_eq!(ledger.unclaimed_channels()?.len(), 1);
+        Ok(())
+    }
 }
