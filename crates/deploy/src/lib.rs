@@ -1,0 +1,323 @@
+#![doc = include_str!("../README.md")]
+
+use alloy::{
+    consensus::{SignableTransaction, TxEip1559, TxEnvelope},
+    eips::Encodable2718,
+    network::TxSignerSync,
+    primitives::{Address, B256, Bytes, TxKind, U256, address, keccak256},
+    signers::local::PrivateKeySigner,
+    sol_types::{SolCall, SolConstructor},
+};
+use quittance_bindings::{InvoiceRegistry, PaymentEscrow, TestStablecoin, VoucherChannels};
+use quittance_chain::{Call, Chain, ChainError};
+use serde::{Deserialize, Serialize};
+use std::{collections::BTreeMap, path::Path, time::Duration};
+
+/// The deterministic deployment proxy every EVM chain has at this address (anvil too): it deploys
+/// `calldata[32..]` with CREATE2 and salt `calldata[..32]`.
+pub const CREATE2_DEPLOYER: Address = address!("0x4e59b44847b379578588920cA78FbF26c0B4956C");
+
+/// The salt of Quittance's contracts: with the same owner, they get the same addresses on every chain.
+pub fn salt() -> B256 {
+    keccak256("quittance v1")
+}
+
+/// Chain ids treated as local (anvil, the in-process chain): the test stable-coin is deployed there, and
+/// `deploy` needs no permission to send.
+pub const LOCAL_CHAIN_IDS: [u64; 2] = [31337, 1337];
+
+/// The `InvoiceRegistry.Path` of an escrow settler.
+const PATH_ESCROW: u8 = 4;
+
+/// Why a deployment failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    /// The chain failed or refused a transaction.
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    /// A transaction was mined but reverted, or was not mined in time.
+    #[error("{0}")]
+    Transaction(String),
+    /// The code at an address is not what the artifacts deploy there.
+    #[error("the code at {address} ({name}) is not Quittance's {name}")]
+    CodeMismatch {
+        /// The contract.
+        name: String,
+        /// Where.
+        address: Address,
+    },
+    /// The chain has no CREATE2 deployer.
+    #[error("the chain has no deterministic deployment proxy at {CREATE2_DEPLOYER}")]
+    NoDeployer,
+    /// The chain is not local and sending was not allowed.
+    #[error("chain {0} is not a local chain: pass the explicit permission to deploy there")]
+    Remote(u64),
+    /// The manifest file could not be read or written.
+    #[error("deployment manifest: {0}")]
+    Manifest(String),
+}
+
+/// One contract of the deployment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Deployed {
+    /// Its address.
+    pub address: Address,
+    /// keccak-256 of its runtime code on chain.
+    pub code_hash: B256,
+    /// The transaction that deployed it (absent if it was there already).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transaction: Option<B256>,
+    /// The block of that transaction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block: Option<u64>,
+}
+
+/// What is deployed on a chain, as `deployments/<chain-id>.json` holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Manifest {
+    /// The chain id.
+    pub chain_id: u64,
+    /// Its CAIP-2 name.
+    pub network: String,
+    /// The Quittance version that deployed it.
+    pub version: String,
+    /// The CREATE2 deployer used.
+    pub deployer: Address,
+    /// The CREATE2 salt.
+    pub salt: B256,
+    /// The registry's owner.
+    pub owner: Address,
+    /// The contracts by name: `InvoiceRegistry`, `PaymentEscrow`, `VoucherChannels`, and on local chains
+    /// `TestStablecoin`.
+    pub contracts: BTreeMap<String, Deployed>,
+    /// The registry's settlers: address → path name.
+    pub settlers: BTreeMap<Address, String>,
+}
+
+impl Manifest {
+    /// The address of contract `name`.
+    pub fn address(&self, name: &str) -> Option<Address> {
+        self.contracts.get(name).map(|d| d.address)
+    }
+
+    /// Reads a manifest file.
+    pub fn read(path: impl AsRef<Path>) -> Result<Self, DeployError> {
+        let text = std::fs::read_to_string(path.as_ref())
+            .map_err(|e| DeployError::Manifest(format!("{}: {e}", path.as_ref().display())))?;
+        serde_json::from_str(&text).map_err(|e| DeployError::Manifest(format!("{}: {e}", path.as_ref().display())))
+    }
+
+    /// Writes the manifest file (pretty JSON, one trailing newline), creating its directory.
+    pub fn write(&self, path: impl AsRef<Path>) -> Result<(), DeployError> {
+        if let Some(dir) = path.as_ref().parent() {
+            std::fs::create_dir_all(dir).map_err(|e| DeployError::Manifest(e.to_string()))?;
+        }
+        let mut text = serde_json::to_string_pretty(self).map_err(|e| DeployError::Manifest(e.to_string()))?;
+        text.push('\n');
+        std::fs::write(path.as_ref(), text).map_err(|e| DeployError::Manifest(e.to_string()))
+    }
+}
+
+/// One contract to deploy: its name, creation code with constructor arguments, and CREATE2 address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    /// The contract's name.
+    pub name: &'static str,
+    /// Creation code followed by the ABI-encoded constructor arguments.
+    pub init_code: Bytes,
+    /// Where CREATE2 puts it.
+    pub address: Address,
+}
+
+/// The contracts Quittance deploys for `owner` on `chain_id`, in order, with their addresses.
+pub fn plan(owner: Address, chain_id: u64) -> Vec<Step> {
+    let step = |name, code: &Bytes, args: Vec<u8>| {
+        let init_code: Bytes = [code.as_ref(), &args].concat().into();
+        let address = CREATE2_DEPLOYER.create2(salt(), keccak256(&init_code));
+        Step { name, init_code, address }
+    };
+    let registry = step(
+        "InvoiceRegistry",
+        &InvoiceRegistry::BYTECODE,
+        InvoiceRegistry::constructorCall { owner_: owner }.abi_encode(),
+    );
+    let escrow = step(
+        "PaymentEscrow",
+        &PaymentEscrow::BYTECODE,
+        PaymentEscrow::constructorCall { registry_: registry.address }.abi_encode(),
+    );
+    let channels = step("VoucherChannels", &VoucherChannels::BYTECODE, Vec::new());
+    let mut steps = vec![registry, escrow, channels];
+    if LOCAL_CHAIN_IDS.contains(&chain_id) {
+        steps.push(step(
+            "TestStablecoin",
+            &TestStablecoin::BYTECODE,
+            TestStablecoin::constructorCall {
+                name_: "USD Coin".into(),
+                symbol_: "USDC".into(),
+                version_: "2".into(),
+                owner_: owner,
+            }
+            .abi_encode(),
+        ));
+    }
+    steps
+}
+
+/// How long a deployment waits for each receipt.
+const RECEIPT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Sends transactions from one key, with nonces managed here.
+struct Sender<'a, C> {
+    chain: &'a C,
+    signer: &'a PrivateKeySigner,
+    chain_id: u64,
+    nonce: u64,
+}
+
+impl<C: Chain> Sender<'_, C> {
+    /// Sends `data` to `to` and waits for a successful receipt; returns (transaction, block).
+    async fn send(&mut self, to: Address, data: Bytes) -> Result<(B256, u64), DeployError> {
+        let call = Call { from: self.signer.address(), to, data: data.clone() };
+        // Estimating first means a transaction that would revert is never signed (nor its nonce used).
+        let gas = self.chain.estimate_gas(call).await?;
+        let fees = self.chain.fees().await?;
+        let mut tx = TxEip1559 {
+            chain_id: self.chain_id,
+            nonce: self.nonce,
+            gas_limit: gas.saturating_mul(6) / 5 + 10_000,
+            max_fee_per_gas: fees.max_fee_per_gas,
+            max_priority_fee_per_gas: fees.max_priority_fee_per_gas,
+            to: TxKind::Call(to),
+            value: U256::ZERO,
+            access_list: Default::default(),
+            input: data,
+        };
+        let signature =
+            self.signer.sign_transaction_sync(&mut tx).map_err(|e| DeployError::Transaction(e.to_string()))?;
+        let envelope = TxEnvelope::from(tx.into_signed(signature));
+        let hash = self.chain.send_raw(envelope.encoded_2718().into()).await?;
+        self.nonce += 1;
+        let deadline = tokio::time::Instant::now() + RECEIPT_TIMEOUT;
+        let mut wait = Duration::from_millis(1);
+        loop {
+            if let Some(receipt) = self.chain.receipt(hash).await? {
+                if !receipt.success {
+                    return Err(DeployError::Transaction(format!("transaction {hash} reverted")));
+                }
+                return Ok((hash, receipt.block_number));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(DeployError::Transaction(format!("transaction {hash} was not mined in time")));
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_millis(500));
+        }
+    }
+}
+
+/// The artifact's runtime code of a step's contract.
+fn artifact_code(name: &str) -> &'static Bytes {
+    match name {
+        "InvoiceRegistry" => &InvoiceRegistry::DEPLOYED_BYTECODE,
+        "PaymentEscrow" => &PaymentEscrow::DEPLOYED_BYTECODE,
+        "VoucherChannels" => &VoucherChannels::DEPLOYED_BYTECODE,
+        _ => &TestStablecoin::DEPLOYED_BYTECODE,
+    }
+}
+
+/// Whether `code` on chain is the artifact's runtime code: the same bytes, except where the artifact holds
+/// zeros for immutables the constructor fills in (the EIP-712 domain cache, the escrow's registry).
+pub fn matches_artifact(name: &str, code: &[u8]) -> bool {
+    let artifact = artifact_code(name);
+    artifact.len() == code.len() && artifact.iter().zip(code).all(|(a, c)| a == c || *a == 0)
+}
+
+/// What `deploy` does, step by step, for progress display.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A contract is already at its address (checked against the artifacts).
+    Present(&'static str, Address),
+    /// A contract was deployed.
+    Deployed(&'static str, Address, B256),
+    /// The escrow was allowed as a settler of the registry.
+    SettlerAllowed(Address),
+}
+
+/// Deploys what is missing of [`plan`]`(owner)` through the CREATE2 deployer, with `signer` paying the gas,
+/// allows the escrow as the registry's settler if the signer is the owner and it is not yet, checks every
+/// contract's code against the artifacts, and returns the manifest. Running it again deploys nothing.
+pub async fn deploy<C: Chain>(
+    chain: &C,
+    signer: &PrivateKeySigner,
+    owner: Address,
+    mut progress: impl FnMut(Event),
+) -> Result<Manifest, DeployError> {
+    let chain_id = chain.chain_id().await?;
+    if chain.code(CREATE2_DEPLOYER).await?.is_empty() {
+        return Err(DeployError::NoDeployer);
+    }
+    let mut sender = Sender { chain, signer, chain_id, nonce: chain.pending_nonce(signer.address()).await? };
+    let mut contracts = BTreeMap::new();
+    for step in plan(owner, chain_id) {
+        let mut deployed = Deployed { address: step.address, code_hash: B256::ZERO, transaction: None, block: None };
+        let mut code = chain.code(step.address).await?;
+        if code.is_empty() {
+            let data: Bytes = [salt().as_slice(), &step.init_code].concat().into();
+            let (transaction, block) = sender.send(CREATE2_DEPLOYER, data).await?;
+            code = chain.code(step.address).await?;
+            deployed.transaction = Some(transaction);
+            deployed.block = Some(block);
+            progress(Event::Deployed(step.name, step.address, transaction));
+        } else {
+            progress(Event::Present(step.name, step.address));
+        }
+        if !matches_artifact(step.name, &code) {
+            return Err(DeployError::CodeMismatch { name: step.name.into(), address: step.address });
+        }
+        deployed.code_hash = keccak256(&code);
+        contracts.insert(step.name.to_owned(), deployed);
+    }
+
+    let registry = contracts["InvoiceRegistry"].address;
+    let escrow = contracts["PaymentEscrow"].address;
+    let mut settlers = BTreeMap::new();
+    let kind = read_settler(chain, signer.address(), registry, escrow).await?;
+    if kind != PATH_ESCROW && signer.address() == owner {
+        let call = InvoiceRegistry::setSettlerCall { settler: escrow, kind: PATH_ESCROW };
+        sender.send(registry, call.abi_encode().into()).await?;
+        progress(Event::SettlerAllowed(escrow));
+    }
+    if read_settler(chain, signer.address(), registry, escrow).await? == PATH_ESCROW {
+        settlers.insert(escrow, "Escrow".to_owned());
+    }
+    Ok(Manifest {
+        chain_id,
+        network: format!("eip155:{chain_id}"),
+        version: env!("CARGO_PKG_VERSION").into(),
+        deployer: CREATE2_DEPLOYER,
+        salt: salt(),
+        owner,
+        contracts,
+        settlers,
+    })
+}
+
+async fn read_settler<C: Chain>(
+    chain: &C,
+    from: Address,
+    registry: Address,
+    escrow: Address,
+) -> Result<u8, DeployError> {
+    let out = chain
+        .call(Call {
+            from,
+            to: registry,
+            data: InvoiceRegistry::settlerKindCall { settler: escrow }.abi_encode().into(),
+        })
+        .await?;
+    InvoiceRegistry::settlerKindCall::abi_decode_returns(&out)
+        .map_err(|e| DeployError::Transaction(format!("unreadable settler kind: {e}")))
+}
