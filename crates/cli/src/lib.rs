@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod demo;
+pub mod deploy;
 pub mod keys;
 pub mod pay;
 pub mod receipt;

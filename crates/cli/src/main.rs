@@ -17,6 +17,8 @@ struct Cli {
 enum Command {
     /// Run the demo: an agent buys a paid API on a fresh local chain, paying a seller-signed invoice.
     Demo,
+    /// Deploy Quittance's contracts at their CREATE2 addresses and write the chain's manifest.
+    Deploy(quittance_cli::deploy::DeployArgs),
     /// Run an x402 facilitator (POST /verify, POST /settle, GET /supported, GET /health).
     Facilitator(FacilitatorArgs),
     /// Serve an example paid API behind the paywall, settled by a facilitator.
@@ -55,7 +57,7 @@ async fn main() -> eyre::Result<()> {
     // The demo narrates in plain words; services log what they do.
     let default_filter = match cli.command {
         Command::Demo => "warn",
-        Command::Pay(_) | Command::VerifyReceipt(_) => "warn",
+        Command::Pay(_) | Command::VerifyReceipt(_) | Command::Deploy(_) => "warn",
         Command::Facilitator(_) | Command::Serve(_) => "warn,quittance=info",
     };
     tracing_subscriber::fmt()
@@ -112,6 +114,7 @@ async fn main() -> eyre::Result<()> {
             axum::serve(listener, http::router(facilitator)).await?;
         }
         Command::Serve(args) => quittance_cli::serve::run(args).await?,
+        Command::Deploy(args) => quittance_cli::deploy::run(args).await?,
         Command::Pay(args) => quittance_cli::pay::run(args).await?,
         Command::VerifyReceipt(args) => quittance_cli::receipt::run(args).await?,
     }

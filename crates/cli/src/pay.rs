@@ -11,8 +11,11 @@ pub struct PayArgs {
     /// The URL to GET.
     pub url: String,
     /// The token the agent pays with.
+    #[arg(long, required_unless_present = "deployment")]
+    pub token: Option<Address>,
+    /// A deployment manifest (`quittance deploy`): the token defaults to its `TestStablecoin`.
     #[arg(long)]
-    pub token: Address,
+    pub deployment: Option<PathBuf>,
     /// The CAIP-2 network the agent pays on.
     #[arg(long, default_value = "eip155:31337")]
     pub network: String,
@@ -52,9 +55,16 @@ pub async fn run(args: PayArgs) -> eyre::Result<()> {
         Some(path) => KeySource::File(path),
         None => KeySource::Env(args.key_env),
     };
+    let token = match (args.token, &args.deployment) {
+        (Some(token), _) => token,
+        (None, Some(path)) => quittance_deploy::Manifest::read(path)?
+            .address("TestStablecoin")
+            .ok_or_else(|| eyre::eyre!("the deployment has no TestStablecoin: pass --token"))?,
+        (None, None) => eyre::bail!("pass --token or --deployment"),
+    };
     let policy = Policy {
         budgets: BTreeMap::from([(
-            args.token,
+            token,
             Budget {
                 per_request: args.max_per_request,
                 per_host: args.max_per_host,

@@ -20,9 +20,13 @@ pub struct ServeArgs {
     /// The facilitator that verifies and settles (e.g. one started with `quittance facilitator`).
     #[arg(long, env = "QUITTANCE_FACILITATOR_URL", default_value = "http://127.0.0.1:4021/")]
     pub facilitator_url: reqwest::Url,
-    /// The token prices are in (an EIP-3009 token such as USDC).
+    /// A deployment manifest (`quittance deploy`, `deployments/<chain-id>.json`): the token, the registry and
+    /// the channels contract default to its `TestStablecoin`, `InvoiceRegistry` and `VoucherChannels`.
     #[arg(long)]
-    pub token: Address,
+    pub deployment: Option<PathBuf>,
+    /// The token prices are in (an EIP-3009 token such as USDC).
+    #[arg(long, required_unless_present = "deployment")]
+    pub token: Option<Address>,
     /// The price of `/report`, in the token's smallest unit (10000 = one cent of USDC).
     #[arg(long, default_value = "10000")]
     pub amount: U256,
@@ -56,28 +60,38 @@ pub struct ServeArgs {
 
 /// Serves `GET /report` (paid) and `GET /` (free) until stopped.
 pub async fn run(args: ServeArgs) -> eyre::Result<()> {
+    let manifest = args.deployment.as_ref().map(quittance_deploy::Manifest::read).transpose()?;
+    let from_manifest = |name: &str| manifest.as_ref().and_then(|m| m.address(name));
+    let token = args
+        .token
+        .or_else(|| from_manifest("TestStablecoin"))
+        .ok_or_else(|| eyre::eyre!("no --token, and the deployment has no TestStablecoin"))?;
+    let issuer_key = match &args.issuer_key_file {
+        Some(path) => KeySource::File(path.clone()),
+        None => KeySource::Env(args.issuer_key_env.clone()),
+    };
+    // Invoices: an explicit --registry needs the issuer's key; the deployment's registry is used when the
+    // key is there.
+    let invoices = match (args.registry, from_manifest("InvoiceRegistry")) {
+        (Some(registry), _) => Some(InvoiceIssuer { registry, signer: issuer_key.load()?, validity_seconds: 600 }),
+        (None, Some(registry)) => {
+            issuer_key.load().ok().map(|signer| InvoiceIssuer { registry, signer, validity_seconds: 600 })
+        }
+        (None, None) => None,
+    };
+    let channels = args.channels.or_else(|| from_manifest("VoucherChannels"));
     let chain = RpcChain::http(args.rpc_url.clone());
     let network = quittance_x402::Network::eip155(chain.chain_id().await?).to_string();
     // The token's EIP-712 domain, as the token declares it (ERC-5267).
     let provider = ProviderBuilder::new().connect_http(args.rpc_url);
-    let domain = TestStablecoin::new(args.token, provider)
+    let domain = TestStablecoin::new(token, provider)
         .eip712Domain()
         .call()
         .await
         .map_err(|e| eyre::eyre!("could not read the token's EIP-712 domain (ERC-5267 eip712Domain()): {e}"))?;
-    let invoices = match args.registry {
-        Some(registry) => {
-            let key = match args.issuer_key_file {
-                Some(path) => KeySource::File(path),
-                None => KeySource::Env(args.issuer_key_env),
-            };
-            Some(InvoiceIssuer { registry, signer: key.load()?, validity_seconds: 600 })
-        }
-        None => None,
-    };
     let price = Price {
         network,
-        asset: args.token,
+        asset: token,
         asset_name: domain.name,
         asset_version: domain.version,
         amount: args.amount,
@@ -87,7 +101,7 @@ pub async fn run(args: ServeArgs) -> eyre::Result<()> {
         mime_type: "application/json".into(),
         invoices,
         settle_before_serving: false,
-        channels: args.channels.map(|contract| ChannelOffer { contract, min_withdraw_delay: args.min_withdraw_delay }),
+        channels: channels.map(|contract| ChannelOffer { contract, min_withdraw_delay: args.min_withdraw_delay }),
     };
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let public_url = args.public_url.unwrap_or_else(|| format!("http://{}", args.listen));

@@ -231,3 +231,105 @@ async fn pay_through_a_voucher_channel_from_the_shell_and_the_facilitator_claims
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn from_an_empty_anvil_deploy_writes_the_manifest_the_other_commands_read() -> eyre::Result<()> {
+    let anvil = spawn_anvil()?;
+    let owner = PrivateKeySigner::from(anvil.keys()[0].clone());
+    let dir = tempfile::tempdir()?;
+    let manifest_path = dir.path().join("deployments").join("31337.json");
+    let quittance = env!("CARGO_BIN_EXE_quittance");
+    let deploy = |extra: &[&str]| {
+        Command::new(quittance)
+            .args(["deploy", "--rpc-url", anvil.endpoint().as_str(), "--out"])
+            .arg(&manifest_path)
+            .args(extra)
+            .env("QUITTANCE_DEPLOYER_KEY", hex_key(&owner))
+            .output()
+    };
+
+    let dry = deploy(&["--dry-run"])?;
+    assert!(dry.status.success(), "{}", String::from_utf8_lossy(&dry.stderr));
+    let plan = String::from_utf8_lossy(&dry.stdout);
+    assert!(plan.contains("InvoiceRegistry") && plan.contains("to deploy") && plan.contains("gas in all"), "{plan}");
+    assert!(!manifest_path.exists(), "a dry run writes nothing");
+
+    let first = deploy(&[])?;
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let stdout = String::from_utf8_lossy(&first.stdout);
+    assert_eq!(stdout.matches("deployed in").count(), 4, "{stdout}");
+    assert!(!stdout.contains(&hex_key(&owner)[2..]), "the key is never printed");
+    let manifest = quittance_deploy::Manifest::read(&manifest_path)?;
+    let again = deploy(&[])?;
+    assert!(again.status.success());
+    assert_eq!(String::from_utf8_lossy(&again.stdout).matches("already deployed").count(), 4);
+    assert_eq!(
+        quittance_deploy::Manifest::read(&manifest_path)?.address("InvoiceRegistry"),
+        manifest.address("InvoiceRegistry")
+    );
+
+    // The loop, configured by the manifest alone.
+    let token = TestStablecoin::new(
+        manifest.address("TestStablecoin").expect("a token on a local chain"),
+        ProviderBuilder::new().wallet(EthereumWallet::from(owner.clone())).connect_http(anvil.endpoint_url()),
+    );
+    let agent = PrivateKeySigner::from_bytes(&keccak256("manifest agent"))?;
+    let payee = PrivateKeySigner::from_bytes(&keccak256("manifest payee"))?.address();
+    token.mint(agent.address(), U256::from(1_000_000u64)).send().await?.get_receipt().await?;
+    let (facilitator_port, serve_port) = (free_port(), free_port());
+    let _facilitator = Killed(
+        Command::new(quittance)
+            .args(["facilitator", "--rpc-url", anvil.endpoint().as_str()])
+            .args(["--listen", &format!("127.0.0.1:{facilitator_port}")])
+            .arg("--ledger")
+            .arg(dir.path().join("ledger.sqlite"))
+            .env("QUITTANCE_FACILITATOR_KEY", hex_key(&PrivateKeySigner::from(anvil.keys()[1].clone())))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?,
+    );
+    let _server = Killed(
+        Command::new(quittance)
+            .args(["serve", "--rpc-url", anvil.endpoint().as_str(), "--deployment"])
+            .arg(&manifest_path)
+            .args(["--facilitator-url", &format!("http://127.0.0.1:{facilitator_port}/")])
+            .args(["--pay-to", &payee.to_string(), "--listen", &format!("127.0.0.1:{serve_port}")])
+            .env("QUITTANCE_ISSUER_KEY", hex_key(&PrivateKeySigner::from(anvil.keys()[2].clone())))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?,
+    );
+    wait_for(&format!("http://127.0.0.1:{facilitator_port}/health")).await?;
+    wait_for(&format!("http://127.0.0.1:{serve_port}/")).await?;
+    let output = Command::new(quittance)
+        .args(["pay", &format!("http://127.0.0.1:{serve_port}/report"), "--json", "--deployment"])
+        .arg(&manifest_path)
+        .arg("--record")
+        .arg(dir.path().join("spend.sqlite"))
+        .env("QUITTANCE_AGENT_KEY", hex_key(&agent))
+        .output()?;
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let result: Value = serde_json::from_slice(&output.stdout)?;
+    assert_eq!(result["status"], 200);
+    // The deployment's registry took the payment: the invoice is paid there.
+    assert_eq!(result["payment"]["scheme"], "invoice");
+    assert_eq!(token.balanceOf(payee).call().await?, U256::from(10_000u64));
+    Ok(())
+}
+
+#[tokio::test]
+async fn deploy_refuses_a_chain_that_is_not_local_unless_told() -> eyre::Result<()> {
+    let anvil = quittance_chain::anvil::spawn_anvil_with_chain_id(8453)?;
+    let output = Command::new(env!("CARGO_BIN_EXE_quittance"))
+        .args(["deploy", "--rpc-url", anvil.endpoint().as_str()])
+        .env("QUITTANCE_DEPLOYER_KEY", hex_key(&PrivateKeySigner::from(anvil.keys()[0].clone())))
+        .current_dir(tempfile::tempdir()?.path())
+        .output()?;
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("--allow-remote"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(())
+}

@@ -1,0 +1,82 @@
+//! `quittance deploy`: Quittance's contracts at their CREATE2 addresses, and the chain's manifest.
+
+use crate::keys::KeySource;
+use alloy::primitives::{Address, Bytes, U256};
+use clap::Args;
+use quittance_chain::{Call, Chain, RpcChain};
+use quittance_deploy::{CREATE2_DEPLOYER, Event, LOCAL_CHAIN_IDS, deploy, plan, salt};
+use std::path::PathBuf;
+
+/// Arguments of `quittance deploy`.
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// JSON-RPC endpoint of the chain.
+    #[arg(long, env = "QUITTANCE_RPC_URL", default_value = "http://127.0.0.1:8545")]
+    pub rpc_url: alloy::transports::http::reqwest::Url,
+    /// File holding the deploying account's hex private key (it pays the gas).
+    #[arg(long, conflicts_with = "key_env")]
+    pub key_file: Option<PathBuf>,
+    /// Environment variable holding the deploying account's hex private key.
+    #[arg(long, default_value = "QUITTANCE_DEPLOYER_KEY")]
+    pub key_env: String,
+    /// The registry's owner (default: the deploying account). Addresses depend on it.
+    #[arg(long)]
+    pub owner: Option<Address>,
+    /// Where to write the manifest (default: `deployments/<chain-id>.json`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Print the plan and its cost without sending anything.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Deploy to a chain that is not local (anvil's 31337 or 1337).
+    #[arg(long)]
+    pub allow_remote: bool,
+}
+
+/// Runs `quittance deploy`.
+pub async fn run(args: DeployArgs) -> eyre::Result<()> {
+    let key = match args.key_file {
+        Some(path) => KeySource::File(path),
+        None => KeySource::Env(args.key_env),
+    };
+    let signer = key.load()?;
+    let owner = args.owner.unwrap_or(signer.address());
+    let chain = RpcChain::http(args.rpc_url);
+    let chain_id = chain.chain_id().await?;
+    let local = LOCAL_CHAIN_IDS.contains(&chain_id);
+    println!("chain {chain_id}{}; owner {owner}; deployer {}", if local { " (local)" } else { "" }, signer.address());
+
+    if args.dry_run {
+        let fees = chain.fees().await?;
+        let mut total_gas = 0u64;
+        for step in plan(owner, chain_id) {
+            if !chain.code(step.address).await?.is_empty() {
+                println!("  {:<16} {}  already deployed", step.name, step.address);
+                continue;
+            }
+            let data: Bytes = [salt().as_slice(), &step.init_code].concat().into();
+            let gas = chain.estimate_gas(Call { from: signer.address(), to: CREATE2_DEPLOYER, data }).await?;
+            total_gas += gas;
+            println!("  {:<16} {}  to deploy, about {gas} gas", step.name, step.address);
+        }
+        let cost = U256::from(total_gas) * U256::from(fees.max_fee_per_gas);
+        println!(
+            "about {total_gas} gas in all (plus the settler configuration), at most {} wei at {} wei per gas",
+            cost, fees.max_fee_per_gas
+        );
+        return Ok(());
+    }
+    if !local && !args.allow_remote {
+        eyre::bail!("chain {chain_id} is not a local chain: pass --allow-remote to deploy there (try --dry-run first)");
+    }
+    let manifest = deploy(&chain, &signer, owner, |event| match event {
+        Event::Present(name, address) => println!("  {name:<16} {address}  already deployed, code checked"),
+        Event::Deployed(name, address, tx) => println!("  {name:<16} {address}  deployed in {tx}"),
+        Event::SettlerAllowed(escrow) => println!("  the registry now allows the escrow {escrow} as a settler"),
+    })
+    .await?;
+    let out = args.out.unwrap_or_else(|| PathBuf::from(format!("deployments/{chain_id}.json")));
+    manifest.write(&out)?;
+    println!("manifest written to {}", out.display());
+    Ok(())
+}
