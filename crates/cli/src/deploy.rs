@@ -76,6 +76,19 @@ pub async fn run(args: DeployArgs) -> eyre::Result<()> {
     })
     .await?;
     let out = args.out.unwrap_or_else(|| PathBuf::from(format!("deployments/{chain_id}.json")));
+    let mut manifest = manifest;
+    // What was there already keeps the deploying transaction an earlier manifest recorded.
+    if let Ok(earlier) = quittance_deploy::Manifest::read(&out) {
+        for (name, deployed) in manifest.contracts.iter_mut() {
+            if let Some(before) = earlier.contracts.get(name)
+                && before.address == deployed.address
+                && deployed.transaction.is_none()
+            {
+                deployed.transaction = before.transaction;
+                deployed.block = before.block;
+            }
+        }
+    }
     manifest.write(&out)?;
     println!("manifest written to {}", out.display());
     Ok(())

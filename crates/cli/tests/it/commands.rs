@@ -263,10 +263,7 @@ async fn from_an_empty_anvil_deploy_writes_the_manifest_the_other_commands_read(
     let again = deploy(&[])?;
     assert!(again.status.success());
     assert_eq!(String::from_utf8_lossy(&again.stdout).matches("already deployed").count(), 4);
-    assert_eq!(
-        quittance_deploy::Manifest::read(&manifest_path)?.address("InvoiceRegistry"),
-        manifest.address("InvoiceRegistry")
-    );
+    assert_eq!(quittance_deploy::Manifest::read(&manifest_path)?, manifest, "the same manifest, transactions kept");
 
     // The loop, configured by the manifest alone.
     let token = TestStablecoin::new(
