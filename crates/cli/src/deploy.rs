@@ -31,6 +31,10 @@ pub struct DeployArgs {
     /// Deploy to a chain that is not local (anvil's 31337 or 1337).
     #[arg(long)]
     pub allow_remote: bool,
+    /// After `forge script script/Deploy.s.sol --broadcast`: its broadcast record
+    /// (`broadcast/Deploy.s.sol/<chain-id>/run-latest.json`), whose transactions the manifest records.
+    #[arg(long)]
+    pub forge_broadcast: Option<PathBuf>,
 }
 
 /// Runs `quittance deploy`.
@@ -88,6 +92,9 @@ pub async fn run(args: DeployArgs) -> eyre::Result<()> {
                 deployed.block = before.block;
             }
         }
+    }
+    if let Some(broadcast) = &args.forge_broadcast {
+        manifest.record_forge_broadcast(broadcast)?;
     }
     manifest.write(&out)?;
     println!("manifest written to {}", out.display());

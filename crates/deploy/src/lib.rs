@@ -109,6 +109,42 @@ impl Manifest {
         serde_json::from_str(&text).map_err(|e| DeployError::Manifest(format!("{}: {e}", path.as_ref().display())))
     }
 
+    /// Fills in the deploying transactions and blocks of contracts a forge script deployed, from its
+    /// broadcast record (`broadcast/Deploy.s.sol/<chain-id>/run-latest.json`).
+    pub fn record_forge_broadcast(&mut self, path: impl AsRef<Path>) -> Result<(), DeployError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Run {
+            transactions: Vec<RunTransaction>,
+            receipts: Vec<RunReceipt>,
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct RunTransaction {
+            hash: Option<B256>,
+            contract_address: Option<Address>,
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct RunReceipt {
+            transaction_hash: B256,
+            block_number: alloy::primitives::U64,
+        }
+        let text = std::fs::read_to_string(path.as_ref())
+            .map_err(|e| DeployError::Manifest(format!("{}: {e}", path.as_ref().display())))?;
+        let run: Run = serde_json::from_str(&text)
+            .map_err(|e| DeployError::Manifest(format!("{}: {e}", path.as_ref().display())))?;
+        for transaction in run.transactions {
+            let (Some(hash), Some(address)) = (transaction.hash, transaction.contract_address) else { continue };
+            let block = run.receipts.iter().find(|r| r.transaction_hash == hash).map(|r| r.block_number.to::<u64>());
+            for deployed in self.contracts.values_mut().filter(|d| d.address == address) {
+                deployed.transaction = Some(hash);
+                deployed.block = block;
+            }
+        }
+        Ok(())
+    }
+
     /// Writes the manifest file (pretty JSON, one trailing newline), creating its directory.
     pub fn write(&self, path: impl AsRef<Path>) -> Result<(), DeployError> {
         if let Some(dir) = path.as_ref().parent() {

@@ -330,3 +330,60 @@ async fn deploy_refuses_a_chain_that_is_not_local_unless_told() -> eyre::Result<
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn the_forge_script_and_quittance_deploy_give_the_same_addresses_and_manifest() -> eyre::Result<()> {
+    let repository = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let forge = repository.join("node_modules/@foundry-rs/forge-linux-amd64/bin/forge");
+    let quittance = env!("CARGO_BIN_EXE_quittance");
+    let dir = tempfile::tempdir()?;
+    let mut manifests = Vec::new();
+    for (path, chain_id) in [("forge", 31337u64), ("rust", 31337)] {
+        let anvil = quittance_chain::anvil::spawn_anvil_with_chain_id(chain_id)?;
+        let key = hex_key(&PrivateKeySigner::from(anvil.keys()[0].clone()));
+        let out = dir.path().join(format!("{path}.json"));
+        let mut deploy = Command::new(quittance);
+        deploy.args(["deploy", "--rpc-url", anvil.endpoint().as_str(), "--out"]).arg(&out);
+        deploy.env("QUITTANCE_DEPLOYER_KEY", &key);
+        if path == "forge" {
+            // The broadcast record goes to a scratch directory, not the repository's.
+            let script = Command::new(&forge)
+                .current_dir(&repository)
+                .args(["script", "script/Deploy.s.sol", "--rpc-url", anvil.endpoint().as_str()])
+                .args(["--private-key", &key, "--broadcast"])
+                .env("FOUNDRY_BROADCAST", dir.path().join("broadcast"))
+                .output()?;
+            assert!(script.status.success(), "{}", String::from_utf8_lossy(&script.stderr));
+            // Twice: nothing to broadcast the second time.
+            let again = Command::new(&forge)
+                .current_dir(&repository)
+                .args(["script", "script/Deploy.s.sol", "--rpc-url", anvil.endpoint().as_str()])
+                .args(["--private-key", &key, "--broadcast"])
+                .env("FOUNDRY_BROADCAST", dir.path().join("broadcast"))
+                .output()?;
+            assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+            assert!(String::from_utf8_lossy(&again.stdout).matches("already deployed").count() == 4);
+            deploy
+                .arg("--forge-broadcast")
+                .arg(dir.path().join(format!("broadcast/Deploy.s.sol/{chain_id}/run-latest.json")));
+        }
+        let output = deploy.output()?;
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        if path == "forge" {
+            // What the script deployed passes the code check and nothing is sent.
+            assert_eq!(String::from_utf8_lossy(&output.stdout).matches("already deployed, code checked").count(), 4);
+        }
+        manifests.push(quittance_deploy::Manifest::read(&out)?);
+    }
+    let (forge_manifest, rust_manifest) = (&manifests[0], &manifests[1]);
+    assert_eq!(forge_manifest.settlers, rust_manifest.settlers);
+    assert_eq!(forge_manifest.owner, rust_manifest.owner);
+    for (name, rust) in &rust_manifest.contracts {
+        let forge = &forge_manifest.contracts[name];
+        assert_eq!((forge.address, forge.code_hash), (rust.address, rust.code_hash), "{name}");
+        // Both record the deploying transaction (their hashes differ: other nonces, other gas limits).
+        assert!(forge.transaction.is_some() && forge.block.is_some(), "{name}");
+        assert!(rust.transaction.is_some() && rust.block.is_some(), "{name}");
+    }
+    Ok(())
+}

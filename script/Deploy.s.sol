@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.37;
+
+import {VoucherChannels} from "../contracts/channel/VoucherChannels.sol";
+import {PaymentEscrow} from "../contracts/escrow/PaymentEscrow.sol";
+import {IInvoiceRegistry} from "../contracts/interfaces/IInvoiceRegistry.sol";
+import {InvoiceRegistry} from "../contracts/registry/InvoiceRegistry.sol";
+import {TestStablecoin} from "../contracts/tokens/TestStablecoin.sol";
+import {Script, console2} from "forge-std/Script.sol";
+
+/// @notice Deploys Quittance's contracts at the same CREATE2 addresses as `quittance deploy`: through the
+/// deterministic deployment proxy (forge routes `new C{salt: s}(...)` through it when broadcasting), with the
+/// salt `keccak256("quittance v1")` and the registry's owner as constructor argument. On local chains (31337,
+/// 1337) the test stable-coin too. What is deployed already is skipped; the escrow is allowed as the
+/// registry's settler if it is not yet and the broadcaster is the owner. `quittance deploy --dry-run` or a
+/// plain `quittance deploy` afterwards checks the code and writes the manifest.
+///
+///     forge script script/Deploy.s.sol --rpc-url $RPC --private-key $KEY --broadcast
+///     (OWNER=0x... to name another owner than the broadcaster)
+contract Deploy is Script {
+    address internal constant CREATE2_DEPLOYER = 0x4e59b44847b379578588920cA78FbF26c0B4956C;
+    bytes32 internal constant SALT = keccak256("quittance v1");
+    uint8 internal constant PATH_ESCROW = 4;
+
+    function run() external {
+        vm.startBroadcast();
+        (, address broadcaster,) = vm.readCallers();
+        address owner = vm.envOr("OWNER", broadcaster);
+
+        address registry =
+            _deploy("InvoiceRegistry", abi.encodePacked(type(InvoiceRegistry).creationCode, abi.encode(owner)));
+        address escrow =
+            _deploy("PaymentEscrow", abi.encodePacked(type(PaymentEscrow).creationCode, abi.encode(registry)));
+        _deploy("VoucherChannels", type(VoucherChannels).creationCode);
+        if (block.chainid == 31_337 || block.chainid == 1337) {
+            _deploy(
+                "TestStablecoin",
+                abi.encodePacked(type(TestStablecoin).creationCode, abi.encode("USD Coin", "USDC", "2", owner))
+            );
+        }
+
+        IInvoiceRegistry.Path kind = IInvoiceRegistry(registry).settlerKind(escrow);
+        if (kind != IInvoiceRegistry.Path.Escrow && broadcaster == owner) {
+            IInvoiceRegistry(registry).setSettler(escrow, IInvoiceRegistry.Path.Escrow);
+            console2.log("the registry now allows the escrow as a settler", escrow);
+        }
+        vm.stopBroadcast();
+    }
+
+    /// @dev Deploys `initCode` through the CREATE2 deployer unless its address has code already.
+    function _deploy(string memory name, bytes memory initCode) internal returns (address deployed) {
+        deployed = vm.computeCreate2Address(SALT, keccak256(initCode), CREATE2_DEPLOYER);
+        if (deployed.code.length != 0) {
+            console2.log(name, "already deployed", deployed);
+            return deployed;
+        }
+        (bool ok,) = CREATE2_DEPLOYER.call(abi.encodePacked(SALT, initCode));
+        require(ok && deployed.code.length != 0, string.concat(name, ": deployment failed"));
+        console2.log(name, "deployed", deployed);
+    }
+}
