@@ -11,7 +11,7 @@ import {Script, console2} from "forge-std/Script.sol";
 /// @notice Deploys Quittance's contracts at the same CREATE2 addresses as `quittance deploy`: through the
 /// deterministic deployment proxy (forge routes `new C{salt: s}(...)` through it when broadcasting), with the
 /// salt `keccak256("quittance v1")` and the registry's owner as constructor argument. On local chains (31337,
-/// 1337) the test stable-coin too. What is deployed already is skipped; the escrow is allowed as the
+/// 1337) the test stable-coin too, and the accounts listed in FUND get 1,000 test dollars each. What is deployed already is skipped; the escrow is allowed as the
 /// registry's settler if it is not yet and the broadcaster is the owner. `quittance deploy --dry-run` or a
 /// plain `quittance deploy` afterwards checks the code and writes the manifest.
 ///
@@ -20,7 +20,7 @@ import {Script, console2} from "forge-std/Script.sol";
 contract Deploy is Script {
     address internal constant CREATE2_DEPLOYER = 0x4e59b44847b379578588920cA78FbF26c0B4956C;
     bytes32 internal constant SALT = keccak256("quittance v1");
-    uint8 internal constant PATH_ESCROW = 4;
+    uint256 internal constant FUNDING = 1000e6;
 
     function run() external {
         vm.startBroadcast();
@@ -33,10 +33,19 @@ contract Deploy is Script {
             _deploy("PaymentEscrow", abi.encodePacked(type(PaymentEscrow).creationCode, abi.encode(registry)));
         _deploy("VoucherChannels", type(VoucherChannels).creationCode);
         if (block.chainid == 31_337 || block.chainid == 1337) {
-            _deploy(
+            address token = _deploy(
                 "TestStablecoin",
                 abi.encodePacked(type(TestStablecoin).creationCode, abi.encode("USD Coin", "USDC", "2", owner))
             );
+            // FUND=0xa,0xb: accounts topped up to 1,000 test dollars each.
+            address[] memory fund = vm.envOr("FUND", ",", new address[](0));
+            for (uint256 i; i < fund.length && broadcaster == owner; ++i) {
+                uint256 held = TestStablecoin(token).balanceOf(fund[i]);
+                if (held < FUNDING) {
+                    TestStablecoin(token).mint(fund[i], FUNDING - held);
+                    console2.log("funded", fund[i]);
+                }
+            }
         }
 
         IInvoiceRegistry.Path kind = IInvoiceRegistry(registry).settlerKind(escrow);

@@ -25,6 +25,9 @@ pub struct DeployArgs {
     /// Where to write the manifest (default: `deployments/<chain-id>.json`).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// On a local chain, give this account 1,000 test dollars (repeat the flag for more accounts).
+    #[arg(long)]
+    pub fund: Vec<Address>,
     /// Print the plan and its cost without sending anything.
     #[arg(long)]
     pub dry_run: bool,
@@ -73,10 +76,11 @@ pub async fn run(args: DeployArgs) -> eyre::Result<()> {
     if !local && !args.allow_remote {
         eyre::bail!("chain {chain_id} is not a local chain: pass --allow-remote to deploy there (try --dry-run first)");
     }
-    let manifest = deploy(&chain, &signer, owner, |event| match event {
+    let manifest = deploy(&chain, &signer, owner, &args.fund, |event| match event {
         Event::Present(name, address) => println!("  {name:<16} {address}  already deployed, code checked"),
         Event::Deployed(name, address, tx) => println!("  {name:<16} {address}  deployed in {tx}"),
         Event::SettlerAllowed(escrow) => println!("  the registry now allows the escrow {escrow} as a settler"),
+        Event::Funded(account) => println!("  {account} now holds 1,000 test dollars"),
     })
     .await?;
     let out = args.out.unwrap_or_else(|| PathBuf::from(format!("deployments/{chain_id}.json")));

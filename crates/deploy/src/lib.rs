@@ -26,6 +26,9 @@ pub fn salt() -> B256 {
 /// `deploy` needs no permission to send.
 pub const LOCAL_CHAIN_IDS: [u64; 2] = [31337, 1337];
 
+/// What each funded account gets on a local chain: 1,000 test dollars.
+pub const FUNDING: u64 = 1_000_000_000;
+
 /// The `InvoiceRegistry.Path` of an escrow settler.
 const PATH_ESCROW: u8 = 4;
 
@@ -280,15 +283,20 @@ pub enum Event {
     Deployed(&'static str, Address, B256),
     /// The escrow was allowed as a settler of the registry.
     SettlerAllowed(Address),
+    /// An account was given test tokens.
+    Funded(Address),
 }
 
 /// Deploys what is missing of [`plan`]`(owner)` through the CREATE2 deployer, with `signer` paying the gas,
 /// allows the escrow as the registry's settler if the signer is the owner and it is not yet, checks every
-/// contract's code against the artifacts, and returns the manifest. Running it again deploys nothing.
+/// contract's code against the artifacts, and returns the manifest. Running it again deploys nothing. On a
+/// local chain, when the signer is the owner, each account of `fund` holding less than [`FUNDING`] test
+/// tokens is topped up to it.
 pub async fn deploy<C: Chain>(
     chain: &C,
     signer: &PrivateKeySigner,
     owner: Address,
+    fund: &[Address],
     mut progress: impl FnMut(Event),
 ) -> Result<Manifest, DeployError> {
     let chain_id = chain.chain_id().await?;
@@ -328,6 +336,26 @@ pub async fn deploy<C: Chain>(
     }
     if read_settler(chain, signer.address(), registry, escrow).await? == PATH_ESCROW {
         settlers.insert(escrow, "Escrow".to_owned());
+    }
+    if let Some(token) = contracts.get("TestStablecoin").map(|d| d.address)
+        && signer.address() == owner
+    {
+        for &account in fund {
+            let out = chain
+                .call(Call {
+                    from: signer.address(),
+                    to: token,
+                    data: TestStablecoin::balanceOfCall { account }.abi_encode().into(),
+                })
+                .await?;
+            let held = TestStablecoin::balanceOfCall::abi_decode_returns(&out)
+                .map_err(|e| DeployError::Transaction(format!("unreadable balance: {e}")))?;
+            if held < U256::from(FUNDING) {
+                let call = TestStablecoin::mintCall { to: account, amount: U256::from(FUNDING) - held };
+                sender.send(token, call.abi_encode().into()).await?;
+                progress(Event::Funded(account));
+            }
+        }
     }
     Ok(Manifest {
         chain_id,

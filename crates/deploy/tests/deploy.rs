@@ -11,10 +11,12 @@ async fn deploys_at_the_same_addresses_on_every_chain_and_skips_what_is_there() 
         let anvil = spawn_anvil_with_chain_id(chain_id)?;
         let chain = RpcChain::http(anvil.endpoint_url());
         let signer = PrivateKeySigner::from(anvil.keys()[0].clone());
+        let funded = anvil.addresses()[5];
         let mut events = Vec::new();
-        let manifest = deploy(&chain, &signer, signer.address(), |e| events.push(e)).await?;
+        let manifest = deploy(&chain, &signer, signer.address(), &[funded], |e| events.push(e)).await?;
         assert_eq!(events.iter().filter(|e| matches!(e, Event::Deployed(..))).count(), 4);
         assert!(events.iter().any(|e| matches!(e, Event::SettlerAllowed(_))));
+        assert!(events.contains(&Event::Funded(funded)));
         for step in plan(signer.address(), chain_id) {
             assert_eq!(manifest.address(step.name), Some(step.address));
             assert!(!chain.code(step.address).await?.is_empty());
@@ -24,7 +26,7 @@ async fn deploys_at_the_same_addresses_on_every_chain_and_skips_what_is_there() 
         // Again: nothing is sent, and the manifest names the same contracts.
         let nonce = chain.pending_nonce(signer.address()).await?;
         let mut again = Vec::new();
-        let second = deploy(&chain, &signer, signer.address(), |e| again.push(e)).await?;
+        let second = deploy(&chain, &signer, signer.address(), &[funded], |e| again.push(e)).await?;
         assert_eq!(chain.pending_nonce(signer.address()).await?, nonce, "nothing sent");
         assert!(again.iter().all(|e| matches!(e, Event::Present(..))), "{again:?}");
         for (name, deployed) in &manifest.contracts {

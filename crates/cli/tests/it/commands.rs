@@ -239,10 +239,12 @@ async fn from_an_empty_anvil_deploy_writes_the_manifest_the_other_commands_read(
     let dir = tempfile::tempdir()?;
     let manifest_path = dir.path().join("deployments").join("31337.json");
     let quittance = env!("CARGO_BIN_EXE_quittance");
+    let agent = PrivateKeySigner::from_bytes(&keccak256("manifest agent"))?;
     let deploy = |extra: &[&str]| {
         Command::new(quittance)
             .args(["deploy", "--rpc-url", anvil.endpoint().as_str(), "--out"])
             .arg(&manifest_path)
+            .args(["--fund", &agent.address().to_string()])
             .args(extra)
             .env("QUITTANCE_DEPLOYER_KEY", hex_key(&owner))
             .output()
@@ -265,53 +267,7 @@ async fn from_an_empty_anvil_deploy_writes_the_manifest_the_other_commands_read(
     assert_eq!(String::from_utf8_lossy(&again.stdout).matches("already deployed").count(), 4);
     assert_eq!(quittance_deploy::Manifest::read(&manifest_path)?, manifest, "the same manifest, transactions kept");
 
-    // The loop, configured by the manifest alone.
-    let token = TestStablecoin::new(
-        manifest.address("TestStablecoin").expect("a token on a local chain"),
-        ProviderBuilder::new().wallet(EthereumWallet::from(owner.clone())).connect_http(anvil.endpoint_url()),
-    );
-    let agent = PrivateKeySigner::from_bytes(&keccak256("manifest agent"))?;
-    let payee = PrivateKeySigner::from_bytes(&keccak256("manifest payee"))?.address();
-    token.mint(agent.address(), U256::from(1_000_000u64)).send().await?.get_receipt().await?;
-    let (facilitator_port, serve_port) = (free_port(), free_port());
-    let _facilitator = Killed(
-        Command::new(quittance)
-            .args(["facilitator", "--rpc-url", anvil.endpoint().as_str()])
-            .args(["--listen", &format!("127.0.0.1:{facilitator_port}")])
-            .arg("--ledger")
-            .arg(dir.path().join("ledger.sqlite"))
-            .env("QUITTANCE_FACILITATOR_KEY", hex_key(&PrivateKeySigner::from(anvil.keys()[1].clone())))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?,
-    );
-    let _server = Killed(
-        Command::new(quittance)
-            .args(["serve", "--rpc-url", anvil.endpoint().as_str(), "--deployment"])
-            .arg(&manifest_path)
-            .args(["--facilitator-url", &format!("http://127.0.0.1:{facilitator_port}/")])
-            .args(["--pay-to", &payee.to_string(), "--listen", &format!("127.0.0.1:{serve_port}")])
-            .env("QUITTANCE_ISSUER_KEY", hex_key(&PrivateKeySigner::from(anvil.keys()[2].clone())))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?,
-    );
-    wait_for(&format!("http://127.0.0.1:{facilitator_port}/health")).await?;
-    wait_for(&format!("http://127.0.0.1:{serve_port}/")).await?;
-    let output = Command::new(quittance)
-        .args(["pay", &format!("http://127.0.0.1:{serve_port}/report"), "--json", "--deployment"])
-        .arg(&manifest_path)
-        .arg("--record")
-        .arg(dir.path().join("spend.sqlite"))
-        .env("QUITTANCE_AGENT_KEY", hex_key(&agent))
-        .output()?;
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let result: Value = serde_json::from_slice(&output.stdout)?;
-    assert_eq!(result["status"], 200);
-    // The deployment's registry took the payment: the invoice is paid there.
-    assert_eq!(result["payment"]["scheme"], "invoice");
-    assert_eq!(token.balanceOf(payee).call().await?, U256::from(10_000u64));
-    Ok(())
+    paid_loop_with_manifest(&anvil, &manifest_path, dir.path(), &agent).await
 }
 
 #[tokio::test]
@@ -337,6 +293,7 @@ async fn the_forge_script_and_quittance_deploy_give_the_same_addresses_and_manif
     let forge = repository.join("node_modules/@foundry-rs/forge-linux-amd64/bin/forge");
     let quittance = env!("CARGO_BIN_EXE_quittance");
     let dir = tempfile::tempdir()?;
+    let agent = PrivateKeySigner::from_bytes(&keccak256("forge agent"))?;
     let mut manifests = Vec::new();
     for (path, chain_id) in [("forge", 31337u64), ("rust", 31337)] {
         let anvil = quittance_chain::anvil::spawn_anvil_with_chain_id(chain_id)?;
@@ -345,6 +302,7 @@ async fn the_forge_script_and_quittance_deploy_give_the_same_addresses_and_manif
         let mut deploy = Command::new(quittance);
         deploy.args(["deploy", "--rpc-url", anvil.endpoint().as_str(), "--out"]).arg(&out);
         deploy.env("QUITTANCE_DEPLOYER_KEY", &key);
+        deploy.args(["--fund", &agent.address().to_string()]);
         if path == "forge" {
             // The broadcast record goes to a scratch directory, not the repository's.
             let script = Command::new(&forge)
@@ -352,6 +310,7 @@ async fn the_forge_script_and_quittance_deploy_give_the_same_addresses_and_manif
                 .args(["script", "script/Deploy.s.sol", "--rpc-url", anvil.endpoint().as_str()])
                 .args(["--private-key", &key, "--broadcast"])
                 .env("FOUNDRY_BROADCAST", dir.path().join("broadcast"))
+                .env("FUND", agent.address().to_string())
                 .output()?;
             assert!(script.status.success(), "{}", String::from_utf8_lossy(&script.stderr));
             // Twice: nothing to broadcast the second time.
@@ -360,6 +319,7 @@ async fn the_forge_script_and_quittance_deploy_give_the_same_addresses_and_manif
                 .args(["script", "script/Deploy.s.sol", "--rpc-url", anvil.endpoint().as_str()])
                 .args(["--private-key", &key, "--broadcast"])
                 .env("FOUNDRY_BROADCAST", dir.path().join("broadcast"))
+                .env("FUND", agent.address().to_string())
                 .output()?;
             assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
             assert!(String::from_utf8_lossy(&again.stdout).matches("already deployed").count() == 4);
@@ -372,6 +332,8 @@ async fn the_forge_script_and_quittance_deploy_give_the_same_addresses_and_manif
         if path == "forge" {
             // What the script deployed passes the code check and nothing is sent.
             assert_eq!(String::from_utf8_lossy(&output.stdout).matches("already deployed, code checked").count(), 4);
+            // The paid loop against what the script deployed.
+            paid_loop_with_manifest(&anvil, &out, dir.path(), &agent).await?;
         }
         manifests.push(quittance_deploy::Manifest::read(&out)?);
     }
@@ -385,5 +347,62 @@ async fn the_forge_script_and_quittance_deploy_give_the_same_addresses_and_manif
         assert!(forge.transaction.is_some() && forge.block.is_some(), "{name}");
         assert!(rust.transaction.is_some() && rust.block.is_some(), "{name}");
     }
+    Ok(())
+}
+
+/// The agent (funded by the deployment) buys `/report` through `facilitator`, `serve` and `pay` processes
+/// configured by the manifest alone.
+async fn paid_loop_with_manifest(
+    anvil: &alloy::node_bindings::AnvilInstance,
+    manifest_path: &std::path::Path,
+    dir: &std::path::Path,
+    agent: &PrivateKeySigner,
+) -> eyre::Result<()> {
+    let quittance = env!("CARGO_BIN_EXE_quittance");
+    let manifest = quittance_deploy::Manifest::read(manifest_path)?;
+    let token = TestStablecoin::new(
+        manifest.address("TestStablecoin").expect("a token on a local chain"),
+        ProviderBuilder::new().connect_http(anvil.endpoint_url()),
+    );
+    assert_eq!(token.balanceOf(agent.address()).call().await?, U256::from(quittance_deploy::FUNDING), "funded");
+    let payee = PrivateKeySigner::from_bytes(&keccak256("manifest payee"))?.address();
+    let (facilitator_port, serve_port) = (free_port(), free_port());
+    let _facilitator = Killed(
+        Command::new(quittance)
+            .args(["facilitator", "--rpc-url", anvil.endpoint().as_str()])
+            .args(["--listen", &format!("127.0.0.1:{facilitator_port}")])
+            .arg("--ledger")
+            .arg(dir.join("ledger.sqlite"))
+            .env("QUITTANCE_FACILITATOR_KEY", hex_key(&PrivateKeySigner::from(anvil.keys()[1].clone())))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?,
+    );
+    let _server = Killed(
+        Command::new(quittance)
+            .args(["serve", "--rpc-url", anvil.endpoint().as_str(), "--deployment"])
+            .arg(manifest_path)
+            .args(["--facilitator-url", &format!("http://127.0.0.1:{facilitator_port}/")])
+            .args(["--pay-to", &payee.to_string(), "--listen", &format!("127.0.0.1:{serve_port}")])
+            .env("QUITTANCE_ISSUER_KEY", hex_key(&PrivateKeySigner::from(anvil.keys()[2].clone())))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?,
+    );
+    wait_for(&format!("http://127.0.0.1:{facilitator_port}/health")).await?;
+    wait_for(&format!("http://127.0.0.1:{serve_port}/")).await?;
+    let output = Command::new(quittance)
+        .args(["pay", &format!("http://127.0.0.1:{serve_port}/report"), "--json", "--deployment"])
+        .arg(manifest_path)
+        .arg("--record")
+        .arg(dir.join("spend.sqlite"))
+        .env("QUITTANCE_AGENT_KEY", hex_key(agent))
+        .output()?;
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let result: Value = serde_json::from_slice(&output.stdout)?;
+    assert_eq!(result["status"], 200);
+    // The deployment's registry took the payment: the invoice is paid there.
+    assert_eq!(result["payment"]["scheme"], "invoice");
+    assert_eq!(token.balanceOf(payee).call().await?, U256::from(10_000u64));
     Ok(())
 }
