@@ -3,6 +3,7 @@
 
 mod channel;
 mod http;
+mod revm;
 mod settle;
 mod verify;
 
