@@ -4,17 +4,17 @@
 //! payment through the invoice registry, whose record is the proof anyone can check.
 
 use alloy::{
-    network::EthereumWallet,
     primitives::{Address, B256, U256, keccak256},
-    providers::{DynProvider, Provider, ProviderBuilder},
     signers::local::PrivateKeySigner,
+    sol_types::SolCall,
 };
 use axum::{Json, Router, routing::get};
 use quittance_agent::{Agent, Budget, Policy, SpendRecord};
 use quittance_bindings::{InvoiceRegistry, TestStablecoin};
 use quittance_chain::{
-    RpcChain,
+    Call, Chain, ChainError, RpcChain,
     anvil::{AnvilError, spawn_anvil},
+    revm::RevmChain,
 };
 use quittance_facilitator::{Facilitator, FacilitatorError, SettleConfig, SqliteLedger};
 use quittance_paywall::{InvoiceIssuer, Paywall, Price};
@@ -23,8 +23,6 @@ use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 /// The price of the demo's resource: one cent, in the token's 6-decimal units.
 const PRICE: u64 = 10_000;
-/// What the agent is funded with: five dollars.
-const AGENT_FUNDS: u64 = 5_000_000;
 
 /// Errors of the demo.
 #[derive(Debug, thiserror::Error)]
@@ -32,15 +30,9 @@ pub enum DemoError {
     /// The local chain could not be started.
     #[error(transparent)]
     Anvil(#[from] AnvilError),
-    /// A contract call failed.
-    #[error("{0}")]
-    Contract(#[from] alloy::contract::Error),
-    /// A transaction was not mined.
-    #[error("{0}")]
-    Pending(#[from] alloy::providers::PendingTransactionError),
     /// The chain failed.
-    #[error("{0}")]
-    Rpc(#[from] alloy::transports::TransportError),
+    #[error(transparent)]
+    Chain(#[from] ChainError),
     /// The facilitator could not start.
     #[error(transparent)]
     Facilitator(#[from] FacilitatorError),
@@ -81,8 +73,8 @@ pub struct DemoReport {
     pub proof: (Address, u64),
     /// Token balances of (agent, payee) before and after.
     pub balances: [(U256, U256); 2],
-    /// The agent's ether after the payment (it never pays gas).
-    pub agent_ether: U256,
+    /// How many transactions the agent sent (none: the facilitator pays the gas).
+    pub agent_transactions: u64,
     /// What the served resource said.
     pub body: serde_json::Value,
     /// The paywall's answer to the same payment sent again.
@@ -101,48 +93,83 @@ pub fn format_usd(amount: U256) -> String {
     format!("{}.{:06}", amount / units, (amount % units).to::<u64>())
 }
 
-/// Runs the demo on a fresh anvil, telling `say` what happens in plain words.
-pub async fn run(mut say: impl FnMut(&str)) -> Result<DemoReport, DemoError> {
-    let anvil = spawn_anvil()?;
-    let deployer = PrivateKeySigner::from(anvil.keys()[0].clone());
-    let facilitator_key = PrivateKeySigner::from(anvil.keys()[1].clone());
+/// Where the demo runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DemoChain {
+    /// In this process, on revm: nothing to start (the default).
+    #[default]
+    InProcess,
+    /// On a fresh anvil.
+    Anvil,
+}
+
+/// What the demo funds the agent with, in the token's units (the deployment gives each funded account
+/// this much).
+const AGENT_FUNDS: u64 = quittance_deploy::FUNDING;
+
+/// Runs the demo on a fresh chain, telling `say` what happens in plain words.
+pub async fn run(on: DemoChain, say: impl FnMut(&str)) -> Result<DemoReport, DemoError> {
+    let deployer = demo_signer("deployer");
+    let facilitator_key = demo_signer("facilitator");
+    match on {
+        DemoChain::InProcess => {
+            let chain = RevmChain::new(31337, now());
+            for account in [deployer.address(), facilitator_key.address()] {
+                chain.fund(account, U256::from(10u64).pow(U256::from(20)))?;
+            }
+            run_on(chain, "an in-process chain (revm)", deployer, facilitator_key, say).await
+        }
+        DemoChain::Anvil => {
+            let anvil = spawn_anvil()?;
+            let deployer = PrivateKeySigner::from(anvil.keys()[0].clone());
+            let facilitator_key = PrivateKeySigner::from(anvil.keys()[1].clone());
+            run_on(RpcChain::http(anvil.endpoint_url()), "anvil", deployer, facilitator_key, say).await
+        }
+    }
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
+}
+
+/// Reads a view function through the chain.
+async fn read<C: Chain, T: SolCall>(chain: &C, to: Address, call: T) -> Result<T::Return, DemoError> {
+    let out = chain.call(Call { from: Address::ZERO, to, data: call.abi_encode().into() }).await?;
+    T::abi_decode_returns(&out).map_err(|e| DemoError::Unexpected(e.to_string()))
+}
+
+async fn run_on<C: Chain + Clone + 'static>(
+    chain: C,
+    name: &str,
+    deployer: PrivateKeySigner,
+    facilitator_key: PrivateKeySigner,
+    mut say: impl FnMut(&str),
+) -> Result<DemoReport, DemoError> {
+    let chain_id = chain.chain_id().await?;
     let seller = demo_signer("seller");
     let payee = demo_signer("payee").address();
     let agent_key = demo_signer("agent");
-    say(&format!("Started a local chain (anvil, chain id {}).", anvil.chain_id()));
+    say(&format!("Started a local chain: {name}, chain id {chain_id}."));
 
-    let rpc: DynProvider = ProviderBuilder::new()
-        .wallet(EthereumWallet::from(deployer.clone()))
-        .connect_http(anvil.endpoint_url())
-        .erased();
-    let token =
-        TestStablecoin::deploy(rpc.clone(), "USD Coin".into(), "USDC".into(), "2".into(), deployer.address()).await?;
-    let registry = InvoiceRegistry::deploy(rpc.clone(), deployer.address()).await?;
-    let timeout = Some(Duration::from_secs(30));
-    token.mint(agent_key.address(), U256::from(AGENT_FUNDS)).send().await?.with_timeout(timeout).get_receipt().await?;
+    let manifest = quittance_deploy::deploy(&chain, &deployer, deployer.address(), &[agent_key.address()], |_| {})
+        .await
+        .map_err(|e| DemoError::Unexpected(e.to_string()))?;
+    let token = manifest.address("TestStablecoin").ok_or_else(|| DemoError::Unexpected("no token".into()))?;
+    let registry = manifest.address("InvoiceRegistry").ok_or_else(|| DemoError::Unexpected("no registry".into()))?;
     say(&format!(
-        "Deployed a USDC look-alike at {} and the invoice registry at {}; gave the agent {} USDC and no ether.",
-        token.address(),
-        registry.address(),
+        "Deployed Quittance's contracts at their CREATE2 addresses (a USDC look-alike at {token}, the invoice registry at {registry}); gave the agent {} USDC and no ether.",
         format_usd(U256::from(AGENT_FUNDS))
     ));
 
     // The facilitator and the seller's paid API.
     let ledger = SqliteLedger::in_memory().map_err(|e| DemoError::Storage(e.to_string()))?;
-    let facilitator = Arc::new(
-        Facilitator::new(
-            RpcChain::http(anvil.endpoint_url()),
-            facilitator_key,
-            Arc::new(ledger),
-            SettleConfig::default(),
-        )
-        .await?,
-    );
+    let facilitator =
+        Arc::new(Facilitator::new(chain.clone(), facilitator_key, Arc::new(ledger), SettleConfig::default()).await?);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let price = Price {
         network: facilitator.network().into(),
-        asset: *token.address(),
+        asset: token,
         asset_name: "USD Coin".into(),
         asset_version: "2".into(),
         amount: U256::from(PRICE),
@@ -150,7 +177,7 @@ pub async fn run(mut say: impl FnMut(&str)) -> Result<DemoReport, DemoError> {
         max_timeout_seconds: 120,
         description: "Today's market report".into(),
         mime_type: "application/json".into(),
-        invoices: Some(InvoiceIssuer { registry: *registry.address(), signer: seller.clone(), validity_seconds: 600 }),
+        invoices: Some(InvoiceIssuer { registry, signer: seller.clone(), validity_seconds: 600 }),
         settle_before_serving: false,
         channels: None,
     };
@@ -180,10 +207,16 @@ pub async fn run(mut say: impl FnMut(&str)) -> Result<DemoReport, DemoError> {
         offered.join(" and ")
     ));
 
-    let before = (token.balanceOf(agent_key.address()).call().await?, token.balanceOf(payee).call().await?);
+    let balances = async || -> Result<(U256, U256), DemoError> {
+        Ok((
+            read(&chain, token, TestStablecoin::balanceOfCall { account: agent_key.address() }).await?,
+            read(&chain, token, TestStablecoin::balanceOfCall { account: payee }).await?,
+        ))
+    };
+    let before = balances().await?;
     let policy = Policy {
         budgets: BTreeMap::from([(
-            *token.address(),
+            token,
             Budget {
                 per_request: U256::from(50_000u64),
                 per_host: U256::from(1_000_000u64),
@@ -222,8 +255,8 @@ pub async fn run(mut say: impl FnMut(&str)) -> Result<DemoReport, DemoError> {
         receipt.transaction
     ));
 
-    let record = registry.recordOf(invoice_id).call().await?;
-    let after = (token.balanceOf(agent_key.address()).call().await?, token.balanceOf(payee).call().await?);
+    let record = read(&chain, registry, InvoiceRegistry::recordOfCall { id: invoice_id }).await?;
+    let after = balances().await?;
     say(&format!(
         "Proof: the registry records invoice {invoice_id} as paid by {} at {}; balances agent {} → {} USDC, seller {} → {} USDC.",
         record.payer,
@@ -251,9 +284,9 @@ pub async fn run(mut say: impl FnMut(&str)) -> Result<DemoReport, DemoError> {
         .ok_or_else(|| DemoError::Unexpected(format!("a replayed payment was answered {}", replayed.status())))?;
     say(&format!("Sending the same payment again is refused with {} ({replay}).", replayed.status()));
 
-    let agent_ether = rpc.get_balance(agent_key.address()).await?;
+    let agent_transactions = chain.pending_nonce(agent_key.address()).await?;
     Ok(DemoReport {
-        chain_id: anvil.chain_id(),
+        chain_id,
         url,
         agent: agent_key.address(),
         payee,
@@ -263,7 +296,7 @@ pub async fn run(mut say: impl FnMut(&str)) -> Result<DemoReport, DemoError> {
         transaction: receipt.transaction,
         proof: (record.payer, u64::try_from(record.paidAt).unwrap_or_default()),
         balances: [before, after],
-        agent_ether,
+        agent_transactions,
         body,
         replay,
     })

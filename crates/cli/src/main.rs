@@ -16,7 +16,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the demo: an agent buys a paid API on a fresh local chain, paying a seller-signed invoice.
-    Demo,
+    Demo(DemoArgs),
     /// Deploy Quittance's contracts at their CREATE2 addresses and write the chain's manifest.
     Deploy(quittance_cli::deploy::DeployArgs),
     /// Run an x402 facilitator (POST /verify, POST /settle, GET /supported, GET /health).
@@ -27,6 +27,13 @@ enum Command {
     Pay(quittance_cli::pay::PayArgs),
     /// Check a facilitator's signed receipt offline, and against a chain with --rpc-url.
     VerifyReceipt(quittance_cli::receipt::VerifyReceiptArgs),
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    /// Run on a fresh anvil instead of the in-process chain (revm).
+    #[arg(long)]
+    anvil: bool,
 }
 
 #[derive(Args)]
@@ -56,7 +63,7 @@ async fn main() -> eyre::Result<()> {
     let cli = Cli::parse();
     // The demo narrates in plain words; services log what they do.
     let default_filter = match cli.command {
-        Command::Demo => "warn",
+        Command::Demo(_) => "warn",
         Command::Pay(_) | Command::VerifyReceipt(_) | Command::Deploy(_) => "warn",
         Command::Facilitator(_) | Command::Serve(_) => "warn,quittance=info",
     };
@@ -67,13 +74,14 @@ async fn main() -> eyre::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
-        Command::Demo => {
-            let report = demo::run(|line| println!("• {line}")).await?;
+        Command::Demo(args) => {
+            let on = if args.anvil { demo::DemoChain::Anvil } else { demo::DemoChain::InProcess };
+            let report = demo::run(on, |line| println!("• {line}")).await?;
             let [before, after] = report.balances;
             println!(
-                "Done: the seller received {} USDC for one call; the agent spent {} ether on gas.",
+                "Done: the seller received {} USDC for one call; the agent sent {} transactions and paid no gas.",
                 demo::format_usd(after.1 - before.1),
-                report.agent_ether
+                report.agent_transactions
             );
         }
         Command::Facilitator(args) => {
