@@ -229,3 +229,12 @@ impl Chain for RevmChain {
         Ok(self.state.lock().map_err(|_| poisoned())?.receipts.get(&hash).cloned())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn it_runs_the_projects_evm_version() {
+        // `RevmChain` runs `SpecId::PRAGUE`; a change of the project's EVM version must change it too.
+        assert_eq!(quittance_bindings::EVM_VERSION, "prague");
+    }
+}
