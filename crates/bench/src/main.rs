@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use eyre::ensure;
 use quittance_agent::{Agent, Budget, Policy, SpendRecord};
 use quittance_bindings::VoucherChannels;
-use quittance_chain::{Chain, RpcChain};
+use quittance_chain::{Chain, RpcChain, revm::RevmChain};
 use quittance_facilitator::{Facilitator, SettleConfig, SqliteLedger, http};
 use quittance_paywall::{ChannelOffer, FacilitatorClient, HttpFacilitator, InvoiceIssuer, Paywall, Price};
 use quittance_testkit::{PRICE, World, request};
@@ -53,6 +53,13 @@ enum Bench {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
     },
+    /// Paid loops per second (402, policy, signing, verify, settle, receipt) on the in-process revm chain and
+    /// on anvil, the same code on both.
+    Loops {
+        /// Measured loops per chain (after 20 warm-up loops).
+        #[arg(long, default_value_t = 1000)]
+        requests: usize,
+    },
     /// Voucher verifications per second in-process (against the facilitator's ledger, no chain).
     Vouchers {
         /// Concurrent verifiers.
@@ -94,6 +101,18 @@ async fn main() -> eyre::Result<()> {
         }
         Bench::Verify { concurrency, seconds } => verify(&concurrency, Duration::from_secs(seconds)).await?,
         Bench::Settle { concurrency, payments } => settle(&concurrency, payments).await?,
+        Bench::Loops { requests } => {
+            let revm = RevmChain::new(31337, now());
+            let (deployer, facilitator_key) = (signer("deployer")?, signer("facilitator")?);
+            for account in [deployer.address(), facilitator_key.address()] {
+                revm.fund(account, U256::from(10u64).pow(U256::from(22)))?;
+            }
+            loops(revm, "revm, in-process", deployer, facilitator_key, requests).await?;
+            let anvil = quittance_chain::anvil::spawn_anvil()?;
+            let (deployer, facilitator_key) =
+                (PrivateKeySigner::from(anvil.keys()[0].clone()), PrivateKeySigner::from(anvil.keys()[1].clone()));
+            loops(RpcChain::http(anvil.endpoint_url()), "anvil", deployer, facilitator_key, requests).await?;
+        }
         Bench::Vouchers { concurrency, seconds } => vouchers(&concurrency, Duration::from_secs(seconds)).await?,
     }
     println!("load average after: {}", load_average());
@@ -489,5 +508,80 @@ async fn vouchers(concurrency: &[usize], duration: Duration) -> eyre::Result<()>
             ms(s.p99)
         );
     }
+    Ok(())
+}
+
+fn signer(role: &str) -> eyre::Result<PrivateKeySigner> {
+    Ok(PrivateKeySigner::from_bytes(&keccak256(format!("bench {role}")))?)
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
+}
+
+/// The paid loop, `exact`, on `chain`: deployed with `quittance-deploy`, facilitator in-process, paywall and
+/// agent over loopback HTTP.
+async fn loops<C: Chain + Clone + 'static>(
+    chain: C,
+    name: &str,
+    deployer: PrivateKeySigner,
+    facilitator_key: PrivateKeySigner,
+    requests: usize,
+) -> eyre::Result<()> {
+    let agent_key = signer("agent")?;
+    let payee = signer("payee")?.address();
+    let manifest =
+        quittance_deploy::deploy(&chain, &deployer, deployer.address(), &[agent_key.address()], |_| {}).await?;
+    let token = manifest.address("TestStablecoin").ok_or_else(|| eyre::eyre!("no token"))?;
+    let dir = tempfile::tempdir()?;
+    let ledger = Arc::new(SqliteLedger::open(dir.path().join("ledger.sqlite"))?);
+    let facilitator =
+        Arc::new(Facilitator::new(chain.clone(), facilitator_key, ledger, SettleConfig::default()).await?);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let price = Price {
+        network: facilitator.network().into(),
+        asset: token,
+        asset_name: "USD Coin".into(),
+        asset_version: "2".into(),
+        amount: U256::from(PRICE / 100),
+        pay_to: payee,
+        max_timeout_seconds: 120,
+        description: "A report".into(),
+        mime_type: "application/json".into(),
+        invoices: None,
+        settle_before_serving: false,
+        channels: None,
+    };
+    let paywall = Paywall::new(facilitator.clone(), base.clone());
+    let app = Router::new()
+        .route("/report", get(|| async { Json(serde_json::json!({"report": "up"})) }).layer(paywall.price(price)));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let budget =
+        Budget { per_request: U256::MAX, per_host: U256::MAX, period: Duration::from_secs(1), total: U256::MAX };
+    let policy = Policy {
+        budgets: BTreeMap::from([(token, budget)]),
+        networks: vec![facilitator.network().into()],
+        hosts: None,
+        channel_requests: 0,
+    };
+    let agent = Agent::new(agent_key, policy, Arc::new(SpendRecord::open(dir.path().join("spend.sqlite"))?));
+    let url = format!("{base}/report");
+    let mut samples = Vec::with_capacity(requests);
+    let mut started_all = Instant::now();
+    for i in 0..20 + requests {
+        if i == 20 {
+            started_all = Instant::now();
+        }
+        let started = Instant::now();
+        let paid = agent.get(&url).await?;
+        ensure!(paid.response.status() == 200 && paid.receipt.is_some_and(|r| r.success), "a loop failed");
+        if i >= 20 {
+            samples.push(started.elapsed());
+        }
+    }
+    let rate = requests as f64 / started_all.elapsed().as_secs_f64();
+    let s = summarize(samples);
+    println!("paid loops on {name}: {rate:.0} loops/s, median {}, p99 {}", ms(s.median), ms(s.p99));
     Ok(())
 }

@@ -99,7 +99,7 @@ impl RevmChain {
         }
     }
 
-    /// Runs `call` against the state without committing: (success, gas used, output).
+    /// Runs `call` against the state without committing: (success, gas spent before refunds, output).
     fn simulate(&self, call: &Call, gas_limit: u64) -> Result<(bool, u64, Bytes), ChainError> {
         let state = self.state.lock().map_err(|_| poisoned())?;
         let nonce = state.db.cache.accounts.get(&call.from).map(|a| a.info.nonce).unwrap_or_default();
@@ -122,9 +122,9 @@ impl RevmChain {
             .build_mainnet();
         let outcome = evm.transact(tx).map_err(|e| ChainError::Transport(format!("call failed: {e:?}")))?;
         Ok(match outcome.result {
-            ExecutionResult::Success { gas, output, .. } => (true, gas.tx_gas_used(), output.into_data()),
-            ExecutionResult::Revert { gas, output, .. } => (false, gas.tx_gas_used(), output),
-            ExecutionResult::Halt { gas, .. } => (false, gas.tx_gas_used(), Bytes::new()),
+            ExecutionResult::Success { gas, output, .. } => (true, gas.total_gas_spent(), output.into_data()),
+            ExecutionResult::Revert { gas, output, .. } => (false, gas.total_gas_spent(), output),
+            ExecutionResult::Halt { gas, .. } => (false, gas.total_gas_spent(), Bytes::new()),
         })
     }
 }
@@ -158,14 +158,18 @@ impl Chain for RevmChain {
     }
 
     async fn estimate_gas(&self, call: Call) -> Result<u64, ChainError> {
-        let (success, used, data) = self.simulate(&call, GAS_LIMIT)?;
+        let (success, spent, data) = self.simulate(&call, GAS_LIMIT)?;
         if !success {
             return Err(ChainError::Reverted { data });
         }
-        // The least limit that succeeds: at least what it used; refunds and the 63/64 rule may need more.
-        let (mut low, mut high) = (used, GAS_LIMIT);
-        if self.simulate(&call, low)?.0 {
-            return Ok(low);
+        // The least limit that succeeds: at least what it spent before refunds; the 63/64 rule of calls may
+        // need a little more (tried next), else search.
+        if self.simulate(&call, spent)?.0 {
+            return Ok(spent);
+        }
+        let (mut low, mut high) = (spent, spent.saturating_add(spent / 63).saturating_add(2_300).min(GAS_LIMIT));
+        if !self.simulate(&call, high)?.0 {
+            (low, high) = (high, GAS_LIMIT);
         }
         while high - low > 1 {
             let middle = low + (high - low) / 2;
