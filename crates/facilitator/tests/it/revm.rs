@@ -162,3 +162,52 @@ async fn receipt_of(
     let receipt = chain.receipt(response.transaction.parse()?).await?.expect("mined");
     Ok((None, receipt.gas_used, receipt.logs.len()))
 }
+
+/// Vouchers on the in-memory chain: a deposit with the first, vouchers after, one batch claim.
+#[tokio::test]
+async fn vouchers_are_accepted_and_claimed_on_the_in_memory_chain() -> eyre::Result<()> {
+    let chain = RevmChain::new(31337, 1_750_000_000);
+    let owner = PrivateKeySigner::from_bytes(&keccak256("revm owner"))?;
+    let facilitator_key = PrivateKeySigner::from_bytes(&keccak256("revm facilitator"))?;
+    let agent = PrivateKeySigner::from_bytes(&keccak256("revm agent"))?;
+    let payee = PrivateKeySigner::from_bytes(&keccak256("revm payee"))?.address();
+    for account in [owner.address(), facilitator_key.address()] {
+        chain.fund(account, U256::from(10u64).pow(U256::from(20)))?;
+    }
+    let manifest = quittance_deploy::deploy(&chain, &owner, owner.address(), &[agent.address()], |_| {}).await?;
+    let token = manifest.address("TestStablecoin").expect("a test token");
+    let contract = manifest.address("VoucherChannels").expect("the channels contract");
+    let facilitator =
+        Facilitator::new(chain.clone(), facilitator_key, Arc::new(SqliteLedger::in_memory()?), fast()).await?;
+    let option: PaymentRequirements = serde_json::from_value(serde_json::json!({
+        "scheme": "channel", "network": "eip155:31337", "amount": PRICE.to_string(), "asset": token,
+        "payTo": payee, "maxTimeoutSeconds": 60,
+        "extra": {"name": "USD Coin", "version": "2", "contract": contract, "minWithdrawDelay": 3600}
+    }))?;
+    let config = quittance_x402::channel::ChannelConfig {
+        payer: agent.address(),
+        payerAuthorizer: Address::ZERO,
+        receiver: payee,
+        token,
+        withdrawDelay: alloy::primitives::aliases::U40::from(3600),
+        salt: B256::repeat_byte(1),
+    };
+    let now = chain.timestamp().await?;
+    let deposit =
+        quittance_x402::channel::sign_deposit(&option, &config, U256::from(10 * PRICE), now + 600, B256::ZERO, &agent)?;
+    for requests in 1..=5u64 {
+        let amount = u128::from(requests * PRICE);
+        let with = (requests == 1).then(|| deposit.clone());
+        let voucher = quittance_x402::channel::pay(&option, None, &config, amount, &agent, with)?;
+        let settled = facilitator.settle(&request(voucher.clone(), option.clone())).await;
+        assert!(settled.success, "{settled:?}");
+        // The same voucher again is refused.
+        let again = facilitator.settle(&request(voucher, option.clone())).await;
+        assert_eq!(again.error_reason, Some(ErrorReason::ChannelVoucherNotIncreasing));
+    }
+    assert_eq!(balance(&chain, token, agent.address()).await?, U256::from(quittance_deploy::FUNDING - 10 * PRICE));
+    let report = facilitator.claim_channels().await?;
+    assert_eq!(report.claimed, u128::from(5 * PRICE));
+    assert_eq!(balance(&chain, token, payee).await?, U256::from(5 * PRICE));
+    Ok(())
+}
