@@ -1,7 +1,7 @@
 //! Paying through voucher channels: one deposit, then a voucher per request with no chain round trip.
 
 use crate::{Agent, AgentError, PolicyRefusal, record::OpenChannel};
-use alloy::primitives::{B256, U256, aliases::U40};
+use alloy::primitives::{U256, aliases::U40};
 use quittance_x402::{PaymentPayload, PaymentRequirements, ResourceInfo, channel};
 
 /// Why a channel option was not paid.
@@ -60,7 +60,7 @@ impl Agent {
                 receiver: terms.token.pay_to,
                 token: terms.token.asset,
                 withdrawDelay: U40::from(terms.min_withdraw_delay),
-                salt: B256::random(),
+                salt: self.ambient.random(),
             },
             deposited: 0,
             paid: 0,
@@ -91,7 +91,7 @@ impl Agent {
                 &open.config,
                 U256::from(size),
                 valid_before,
-                B256::random(),
+                self.ambient.random(),
                 &self.signer,
             )
             .map_err(|e| AgentError::Sign(e.to_string()))?;

@@ -8,17 +8,14 @@ pub use policy::{Budget, Policy, PolicyRefusal};
 pub use record::{OpenChannel, RecordError, Spend, SpendRecord};
 
 use alloy::{
-    primitives::{Address, B256, U256},
+    primitives::{Address, U256},
     signers::local::PrivateKeySigner,
 };
 use quittance_x402::{
-    ErrorReason, PAYMENT_REQUIRED, PAYMENT_RESPONSE, PAYMENT_SIGNATURE, PaymentPayload, PaymentRequired,
+    Ambient, ErrorReason, PAYMENT_REQUIRED, PAYMENT_RESPONSE, PAYMENT_SIGNATURE, PaymentPayload, PaymentRequired,
     PaymentRequirements, SettleResponse, channel, decode_header, encode_header, exact, invoice,
 };
-use std::{
-    sync::Arc,
-    time::{SystemTime, UNIX_EPOCH},
-};
+use std::sync::Arc;
 
 /// Why a paid request failed.
 #[derive(Debug, thiserror::Error)]
@@ -67,12 +64,23 @@ pub struct Agent {
     policy: Policy,
     record: Arc<SpendRecord>,
     http: reqwest::Client,
+    ambient: Ambient,
 }
 
 impl Agent {
     /// An agent paying with `signer`, within `policy`, remembering payments in `record`.
     pub fn new(signer: PrivateKeySigner, policy: Policy, record: Arc<SpendRecord>) -> Self {
-        Self { signer, policy, record, http: reqwest::Client::new() }
+        Self { signer, policy, record, http: reqwest::Client::new(), ambient: Ambient::system() }
+    }
+
+    /// The same agent reading the time and drawing nonces from `ambient` (a simulation's clock and seed).
+    pub fn with_ambient(self, ambient: Ambient) -> Self {
+        Self { ambient, ..self }
+    }
+
+    /// The same agent sending its requests through `http` (timeouts, proxies, name resolution).
+    pub fn with_http(self, http: reqwest::Client) -> Self {
+        Self { http, ..self }
     }
 
     /// Its address.
@@ -110,7 +118,7 @@ impl Agent {
         let url = retry.url().to_string();
         let host = retry.url().host_str().unwrap_or_default().to_owned();
         let key = format!("{} {url}", retry.method());
-        let now = now();
+        let now = self.ambient.now();
         let (id, payment) = match self.record.reusable(&key, now, REUSE_MARGIN)? {
             Some(spend) if offered(&offer, &spend.payment.accepted) => {
                 tracing::info!("reusing the payment already signed for this request");
@@ -202,7 +210,7 @@ impl Agent {
                             &self.signer,
                             self.address(),
                             now,
-                            B256::random(),
+                            self.ambient.random(),
                         )
                         .map_err(|e| AgentError::Sign(e.to_string())),
                     };
@@ -266,8 +274,4 @@ fn offered(offer: &PaymentRequired, accepted: &PaymentRequirements) -> bool {
 fn valid_before(payment: &PaymentPayload) -> Option<u64> {
     let exact: exact::ExactEvmPayload = serde_json::from_value(payment.payload.clone()).ok()?;
     exact.authorization.valid_before.try_into().ok()
-}
-
-fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
 }

@@ -255,18 +255,19 @@ impl SpendRecord {
     /// What counts against the total budget of `asset`: every settled payment, and every other one that
     /// could still be settled at `now`.
     pub fn spent_total(&self, asset: Address, now: u64) -> Result<U256, RecordError> {
-        let asset = asset.to_checksum(None);
         self.with(|c| {
-            let settled: Option<String> = c
-                .query_row("SELECT amount FROM settled_totals WHERE asset = ?1", params![asset], |r| r.get(0))
-                .optional()?;
             let pending = sum(
                 c,
                 "SELECT amount FROM spends WHERE asset = ?1 AND receipt IS NULL AND valid_before > ?2",
-                params![asset, now as i64],
+                params![asset.to_checksum(None), now as i64],
             )?;
-            Ok(settled.as_deref().map(parse_amount).transpose()?.unwrap_or_default().saturating_add(pending))
+            Ok(settled_total(c, asset)?.saturating_add(pending))
         })
+    }
+
+    /// Everything settled in `asset`, over the whole record.
+    pub fn settled_total(&self, asset: Address) -> Result<U256, RecordError> {
+        self.with(|c| settled_total(c, asset))
     }
 
     /// What counts against the budget of `host` for `asset` since `since`: its settled payments, and the
@@ -334,6 +335,13 @@ fn sum(c: &Connection, query: &str, params: impl rusqlite::Params) -> Result<U25
 
 fn parse_amount(amount: &str) -> Result<U256, RecordError> {
     U256::from_str_radix(amount, 10).map_err(|_| RecordError::Storage(format!("corrupt amount {amount:?}")))
+}
+
+fn settled_total(c: &Connection, asset: Address) -> Result<U256, RecordError> {
+    let settled: Option<String> = c
+        .query_row("SELECT amount FROM settled_totals WHERE asset = ?1", params![asset.to_checksum(None)], |r| r.get(0))
+        .optional()?;
+    Ok(settled.as_deref().map(parse_amount).transpose()?.unwrap_or_default())
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use eyre::ensure;
 use quittance_agent::{Agent, Budget, Policy, SpendRecord};
 use quittance_bindings::VoucherChannels;
-use quittance_chain::{Chain, RpcChain, revm::RevmChain};
+use quittance_chain::{Chain, DevChain, RpcChain, revm::RevmChain};
 use quittance_facilitator::{Facilitator, SettleConfig, SqliteLedger, http};
 use quittance_paywall::{ChannelOffer, FacilitatorClient, HttpFacilitator, InvoiceIssuer, Paywall, Price};
 use quittance_testkit::{PRICE, World, request};
@@ -105,7 +105,7 @@ async fn main() -> eyre::Result<()> {
             let revm = RevmChain::new(31337, now());
             let (deployer, facilitator_key) = (signer("deployer")?, signer("facilitator")?);
             for account in [deployer.address(), facilitator_key.address()] {
-                revm.fund(account, U256::from(10u64).pow(U256::from(22)))?;
+                revm.set_balance(account, U256::from(10u64).pow(U256::from(22))).await?;
             }
             loops(revm, "revm, in-process", deployer, facilitator_key, requests).await?;
             let anvil = quittance_chain::anvil::spawn_anvil()?;

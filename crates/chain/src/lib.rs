@@ -2,10 +2,13 @@
 
 pub mod anvil;
 pub mod revm;
+mod send;
+
+pub use send::{RECEIPT_TIMEOUT, Sender};
 
 use alloy::{
     network::TransactionBuilder,
-    primitives::{Address, B256, Bytes, Log},
+    primitives::{Address, B256, Bytes, Log, U256},
     providers::{DynProvider, Provider, ProviderBuilder},
     rpc::types::TransactionRequest,
     transports::{RpcError, TransportErrorKind},
@@ -94,6 +97,20 @@ pub trait Chain: Send + Sync {
 
     /// The receipt of a transaction, once it is mined.
     fn receipt(&self, hash: B256) -> impl Future<Output = Result<Option<Receipt>, ChainError>> + Send;
+}
+
+/// A development chain whose clock and balances a test or a simulation controls: the in-memory chain, or
+/// anvil through [`RpcChain`].
+pub trait DevChain: Chain {
+    /// Holds the clock still: every block keeps the latest timestamp until [`DevChain::advance`] moves it
+    /// (the in-memory chain always does).
+    fn hold_clock(&self) -> impl Future<Output = Result<(), ChainError>> + Send;
+
+    /// Moves the clock forward by `seconds`.
+    fn advance(&self, seconds: u64) -> impl Future<Output = Result<(), ChainError>> + Send;
+
+    /// Sets the ether balance of `address` to `wei`.
+    fn set_balance(&self, address: Address, wei: U256) -> impl Future<Output = Result<(), ChainError>> + Send;
 }
 
 /// How long [`RpcChain`] reuses the latest block's timestamp before asking again. Timestamps count
@@ -188,6 +205,42 @@ impl Chain for RpcChain {
             gas_used: receipt.gas_used,
             logs: receipt.inner.logs().iter().map(|log| log.inner.clone()).collect(),
         }))
+    }
+}
+
+/// Anvil's development methods (other nodes refuse them).
+impl DevChain for RpcChain {
+    async fn hold_clock(&self) -> Result<(), ChainError> {
+        self.provider
+            .raw_request::<_, serde_json::Value>("anvil_setBlockTimestampInterval".into(), (0,))
+            .await
+            .map_err(transport)?;
+        Ok(())
+    }
+
+    /// Mines an empty block `seconds` after the latest.
+    async fn advance(&self, seconds: u64) -> Result<(), ChainError> {
+        if let Ok(mut clock) = self.clock.lock() {
+            *clock = None;
+        }
+        let next = self.timestamp().await?.saturating_add(seconds);
+        self.provider
+            .raw_request::<_, serde_json::Value>("evm_setNextBlockTimestamp".into(), (next,))
+            .await
+            .map_err(transport)?;
+        self.provider.raw_request::<_, serde_json::Value>("evm_mine".into(), ()).await.map_err(transport)?;
+        if let Ok(mut clock) = self.clock.lock() {
+            *clock = None;
+        }
+        Ok(())
+    }
+
+    async fn set_balance(&self, address: Address, wei: U256) -> Result<(), ChainError> {
+        self.provider
+            .raw_request::<_, serde_json::Value>("anvil_setBalance".into(), (address, wei))
+            .await
+            .map_err(transport)?;
+        Ok(())
     }
 }
 

@@ -2,7 +2,7 @@
 //! mined at once in a block of its own; the clock moves only when told to, so time-dependent paths are
 //! tested by moving it.
 
-use crate::{Call, Chain, ChainError, Fees, Receipt};
+use crate::{Call, Chain, ChainError, DevChain, Fees, Receipt};
 use alloy::{
     consensus::{Transaction, TxEnvelope, transaction::SignerRecoverable},
     eips::Decodable2718,
@@ -67,20 +67,10 @@ impl RevmChain {
         Self { chain_id, state: Arc::new(Mutex::new(State { db, number: 0, timestamp, receipts: HashMap::new() })) }
     }
 
-    /// Gives `address` `wei` of ether.
-    pub fn fund(&self, address: Address, wei: U256) -> Result<(), ChainError> {
-        let mut state = self.state.lock().map_err(|_| poisoned())?;
-        let mut info = state.db.cache.accounts.get(&address).map(|a| a.info.clone()).unwrap_or_default();
-        info.balance = wei;
-        state.db.insert_account_info(address, info);
-        Ok(())
-    }
-
-    /// Moves the clock forward by `seconds`.
-    pub fn advance(&self, seconds: u64) -> Result<(), ChainError> {
-        let mut state = self.state.lock().map_err(|_| poisoned())?;
-        state.timestamp = state.timestamp.saturating_add(seconds);
-        Ok(())
+    /// A reading of this chain's clock that needs no `await` (for an [`quittance_x402::Ambient`]-style
+    /// clock): the latest block's timestamp.
+    pub fn now(&self) -> u64 {
+        self.state.lock().map(|s| s.timestamp).unwrap_or_default()
     }
 
     fn cfg(&self) -> CfgEnv {
@@ -126,6 +116,26 @@ impl RevmChain {
             ExecutionResult::Revert { gas, output, .. } => (false, gas.total_gas_spent(), output),
             ExecutionResult::Halt { gas, .. } => (false, gas.total_gas_spent(), Bytes::new()),
         })
+    }
+}
+
+impl DevChain for RevmChain {
+    async fn hold_clock(&self) -> Result<(), ChainError> {
+        Ok(())
+    }
+
+    async fn advance(&self, seconds: u64) -> Result<(), ChainError> {
+        let mut state = self.state.lock().map_err(|_| poisoned())?;
+        state.timestamp = state.timestamp.saturating_add(seconds);
+        Ok(())
+    }
+
+    async fn set_balance(&self, address: Address, wei: U256) -> Result<(), ChainError> {
+        let mut state = self.state.lock().map_err(|_| poisoned())?;
+        let mut info = state.db.cache.accounts.get(&address).map(|a| a.info.clone()).unwrap_or_default();
+        info.balance = wei;
+        state.db.insert_account_info(address, info);
+        Ok(())
     }
 }
 

@@ -12,7 +12,7 @@ use axum::{Json, Router, routing::get};
 use quittance_agent::{Agent, Budget, Policy, SpendRecord};
 use quittance_bindings::{InvoiceRegistry, TestStablecoin};
 use quittance_chain::{
-    Call, Chain, ChainError, RpcChain,
+    Call, Chain, ChainError, DevChain, RpcChain,
     anvil::{AnvilError, spawn_anvil},
     revm::RevmChain,
 };
@@ -115,7 +115,7 @@ pub async fn run(on: DemoChain, say: impl FnMut(&str)) -> Result<DemoReport, Dem
         DemoChain::InProcess => {
             let chain = RevmChain::new(31337, now());
             for account in [deployer.address(), facilitator_key.address()] {
-                chain.fund(account, U256::from(10u64).pow(U256::from(20)))?;
+                chain.set_balance(account, U256::from(10u64).pow(U256::from(20))).await?;
             }
             run_on(chain, "an in-process chain (revm)", deployer, facilitator_key, say).await
         }

@@ -6,3 +6,4 @@ pub mod keys;
 pub mod pay;
 pub mod receipt;
 pub mod serve;
+pub mod simulate;

@@ -1,17 +1,14 @@
 #![doc = include_str!("../README.md")]
 
 use alloy::{
-    consensus::{SignableTransaction, TxEip1559, TxEnvelope},
-    eips::Encodable2718,
-    network::TxSignerSync,
-    primitives::{Address, B256, Bytes, TxKind, U256, address, keccak256},
+    primitives::{Address, B256, Bytes, U256, address, keccak256},
     signers::local::PrivateKeySigner,
     sol_types::{SolCall, SolConstructor},
 };
 use quittance_bindings::{InvoiceRegistry, PaymentEscrow, TestStablecoin, VoucherChannels};
-use quittance_chain::{Call, Chain, ChainError};
+use quittance_chain::{Call, Chain, ChainError, Receipt, Sender};
 use serde::{Deserialize, Serialize};
-use std::{collections::BTreeMap, path::Path, time::Duration};
+use std::{collections::BTreeMap, path::Path};
 
 /// The deterministic deployment proxy every EVM chain has at this address (anvil too): it deploys
 /// `calldata[32..]` with CREATE2 and salt `calldata[..32]`.
@@ -205,58 +202,6 @@ pub fn plan(owner: Address, chain_id: u64) -> Vec<Step> {
     steps
 }
 
-/// How long a deployment waits for each receipt.
-const RECEIPT_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Sends transactions from one key, with nonces managed here.
-struct Sender<'a, C> {
-    chain: &'a C,
-    signer: &'a PrivateKeySigner,
-    chain_id: u64,
-    nonce: u64,
-}
-
-impl<C: Chain> Sender<'_, C> {
-    /// Sends `data` to `to` and waits for a successful receipt; returns (transaction, block).
-    async fn send(&mut self, to: Address, data: Bytes) -> Result<(B256, u64), DeployError> {
-        let call = Call { from: self.signer.address(), to, data: data.clone() };
-        // Estimating first means a transaction that would revert is never signed (nor its nonce used).
-        let gas = self.chain.estimate_gas(call).await?;
-        let fees = self.chain.fees().await?;
-        let mut tx = TxEip1559 {
-            chain_id: self.chain_id,
-            nonce: self.nonce,
-            gas_limit: gas.saturating_mul(6) / 5 + 10_000,
-            max_fee_per_gas: fees.max_fee_per_gas,
-            max_priority_fee_per_gas: fees.max_priority_fee_per_gas,
-            to: TxKind::Call(to),
-            value: U256::ZERO,
-            access_list: Default::default(),
-            input: data,
-        };
-        let signature =
-            self.signer.sign_transaction_sync(&mut tx).map_err(|e| DeployError::Transaction(e.to_string()))?;
-        let envelope = TxEnvelope::from(tx.into_signed(signature));
-        let hash = self.chain.send_raw(envelope.encoded_2718().into()).await?;
-        self.nonce += 1;
-        let deadline = tokio::time::Instant::now() + RECEIPT_TIMEOUT;
-        let mut wait = Duration::from_millis(1);
-        loop {
-            if let Some(receipt) = self.chain.receipt(hash).await? {
-                if !receipt.success {
-                    return Err(DeployError::Transaction(format!("transaction {hash} reverted")));
-                }
-                return Ok((hash, receipt.block_number));
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(DeployError::Transaction(format!("transaction {hash} was not mined in time")));
-            }
-            tokio::time::sleep(wait).await;
-            wait = (wait * 2).min(Duration::from_millis(500));
-        }
-    }
-}
-
 /// The artifact's runtime code of a step's contract.
 fn artifact_code(name: &str) -> &'static Bytes {
     match name {
@@ -303,14 +248,15 @@ pub async fn deploy<C: Chain>(
     if chain.code(CREATE2_DEPLOYER).await?.is_empty() {
         return Err(DeployError::NoDeployer);
     }
-    let mut sender = Sender { chain, signer, chain_id, nonce: chain.pending_nonce(signer.address()).await? };
+    let mut sender = Sender::new(chain, signer).await?;
     let mut contracts = BTreeMap::new();
     for step in plan(owner, chain_id) {
         let mut deployed = Deployed { address: step.address, code_hash: B256::ZERO, transaction: None, block: None };
         let mut code = chain.code(step.address).await?;
         if code.is_empty() {
             let data: Bytes = [salt().as_slice(), &step.init_code].concat().into();
-            let (transaction, block) = sender.send(CREATE2_DEPLOYER, data).await?;
+            let receipt = succeeded(sender.send(CREATE2_DEPLOYER, data).await?)?;
+            let (transaction, block) = (receipt.transaction_hash, receipt.block_number);
             code = chain.code(step.address).await?;
             deployed.transaction = Some(transaction);
             deployed.block = Some(block);
@@ -331,7 +277,7 @@ pub async fn deploy<C: Chain>(
     let kind = read_settler(chain, signer.address(), registry, escrow).await?;
     if kind != PATH_ESCROW && signer.address() == owner {
         let call = InvoiceRegistry::setSettlerCall { settler: escrow, kind: PATH_ESCROW };
-        sender.send(registry, call.abi_encode().into()).await?;
+        succeeded(sender.send(registry, call.abi_encode().into()).await?)?;
         progress(Event::SettlerAllowed(escrow));
     }
     if read_settler(chain, signer.address(), registry, escrow).await? == PATH_ESCROW {
@@ -352,7 +298,7 @@ pub async fn deploy<C: Chain>(
                 .map_err(|e| DeployError::Transaction(format!("unreadable balance: {e}")))?;
             if held < U256::from(FUNDING) {
                 let call = TestStablecoin::mintCall { to: account, amount: U256::from(FUNDING) - held };
-                sender.send(token, call.abi_encode().into()).await?;
+                succeeded(sender.send(token, call.abi_encode().into()).await?)?;
                 progress(Event::Funded(account));
             }
         }
@@ -367,6 +313,13 @@ pub async fn deploy<C: Chain>(
         contracts,
         settlers,
     })
+}
+
+fn succeeded(receipt: Receipt) -> Result<Receipt, DeployError> {
+    match receipt.success {
+        true => Ok(receipt),
+        false => Err(DeployError::Transaction(format!("transaction {} reverted", receipt.transaction_hash))),
+    }
 }
 
 async fn read_settler<C: Chain>(

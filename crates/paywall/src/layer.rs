@@ -8,7 +8,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use quittance_x402::{
-    ErrorReason, PAYMENT_REQUIRED, PAYMENT_RESPONSE, PAYMENT_SIGNATURE, PaymentPayload, PaymentPayloadV1,
+    Ambient, ErrorReason, PAYMENT_REQUIRED, PAYMENT_RESPONSE, PAYMENT_SIGNATURE, PaymentPayload, PaymentPayloadV1,
     PaymentRequired, PaymentRequirementsResponseV1, PaymentRequirementsV1, ResourceInfo, SettleResponse,
     SettlementResponseV1, VerifyRequest, X_PAYMENT, X_PAYMENT_RESPONSE, X402_V1, X402_V2, decode_header, encode_header,
 };
@@ -18,7 +18,6 @@ use std::{
     pin::Pin,
     sync::Arc,
     task::{Context, Poll},
-    time::{SystemTime, UNIX_EPOCH},
 };
 use tower::{Layer, Service, ServiceExt};
 
@@ -28,11 +27,12 @@ use tower::{Layer, Service, ServiceExt};
 pub struct Paywall<F> {
     facilitator: Arc<F>,
     base_url: String,
+    ambient: Ambient,
 }
 
 impl<F> Clone for Paywall<F> {
     fn clone(&self) -> Self {
-        Self { facilitator: self.facilitator.clone(), base_url: self.base_url.clone() }
+        Self { facilitator: self.facilitator.clone(), base_url: self.base_url.clone(), ambient: self.ambient.clone() }
     }
 }
 
@@ -48,7 +48,13 @@ impl<F: FacilitatorClient> Paywall<F> {
     /// server (e.g. `https://api.example`): resources are described, and invoices issued, for
     /// `base_url` + the request's path and query.
     pub fn new(facilitator: Arc<F>, base_url: impl Into<String>) -> Self {
-        Self { facilitator, base_url: base_url.into().trim_end_matches('/').to_owned() }
+        Self { facilitator, base_url: base_url.into().trim_end_matches('/').to_owned(), ambient: Ambient::system() }
+    }
+
+    /// The same paywall reading the time and drawing invoice salts from `ambient` (a simulation's clock and
+    /// seed). Layers made before keep the old one.
+    pub fn with_ambient(self, ambient: Ambient) -> Self {
+        Self { ambient, ..self }
     }
 
     /// The layer that puts `price` in front of a route (`get(handler).layer(paywall.price(price))`).
@@ -113,10 +119,6 @@ where
     }
 }
 
-fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
-}
-
 async fn guarded<S, F>(guard: Arc<Guard<F>>, request: Request, next: S) -> Response
 where
     S: Service<Request, Response = Response, Error = Infallible> + Send + 'static,
@@ -154,7 +156,8 @@ fn decode<T: serde::de::DeserializeOwned>(value: &HeaderValue) -> Result<T, Erro
 impl<F: FacilitatorClient> Guard<F> {
     /// The 402: the v2 options base64 in `PAYMENT-REQUIRED`, and the v1 answer as the JSON body.
     fn payment_required(&self, resource: &ResourceInfo, error: Option<ErrorReason>) -> Response {
-        let accepts = self.price.options(&resource.url, now());
+        let ambient = &self.paywall.ambient;
+        let accepts = self.price.options(&resource.url, ambient.now(), ambient.random());
         let required = PaymentRequired {
             x402_version: X402_V2,
             error: error.as_ref().map(ToString::to_string),
@@ -201,7 +204,7 @@ impl<F: FacilitatorClient> Guard<F> {
         if payment.x402_version != X402_V2 {
             return self.payment_required(&resource, Some(ErrorReason::InvalidX402Version));
         }
-        let requirements = match self.price.match_option(&payment.accepted, &resource.url, now()) {
+        let requirements = match self.price.match_option(&payment.accepted, &resource.url, self.paywall.ambient.now()) {
             Ok(requirements) => requirements,
             Err(reason) => return self.payment_required(&resource, Some(reason)),
         };

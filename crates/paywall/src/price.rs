@@ -87,8 +87,9 @@ impl Price {
     }
 
     /// The options offered for `resource_url` at `now`: `exact` first (what official clients pay), then a
-    /// freshly signed invoice when invoices are configured, then the channel option when channels are.
-    pub fn options(&self, resource_url: &str, now: u64) -> Vec<PaymentRequirements> {
+    /// freshly signed invoice (with the random `salt`) when invoices are configured, then the channel option
+    /// when channels are.
+    pub fn options(&self, resource_url: &str, now: u64, salt: B256) -> Vec<PaymentRequirements> {
         let mut options = vec![self.exact_option()];
         if let Some(issuer) = &self.invoices {
             let the_invoice = invoice::Invoice {
@@ -99,7 +100,7 @@ impl Price {
                 deadline: U256::from(now.saturating_add(issuer.validity_seconds)),
                 resource: invoice::resource_hash(resource_url),
                 network: self.network.clone(),
-                salt: B256::random(),
+                salt,
             };
             match invoice::offer(
                 the_invoice,

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod ambient;
 pub mod channel;
 mod codec;
 pub mod exact;
@@ -10,6 +11,7 @@ pub mod receipt;
 mod signature;
 mod types;
 
+pub use ambient::Ambient;
 pub use codec::{
     DecodeError, MAX_HEADER_BYTES, PAYMENT_REQUIRED, PAYMENT_RESPONSE, PAYMENT_SIGNATURE, X_PAYMENT,
     X_PAYMENT_RESPONSE, decode_header, encode_header,

@@ -4,3 +4,4 @@ mod commands;
 mod demo;
 mod invoice;
 mod keys;
+mod simulate;

@@ -8,7 +8,7 @@ use alloy::{
     sol_types::SolCall,
 };
 use quittance_bindings::TestStablecoin;
-use quittance_chain::{Call, Chain, revm::RevmChain};
+use quittance_chain::{Call, Chain, DevChain, revm::RevmChain};
 use quittance_facilitator::{Facilitator, SqliteLedger};
 use quittance_x402::{ErrorReason, PaymentRequirements, exact, invoice};
 use std::sync::Arc;
@@ -28,7 +28,7 @@ async fn payments_verify_and_settle_on_the_in_memory_chain() -> eyre::Result<()>
     let seller = PrivateKeySigner::from_bytes(&keccak256("revm seller"))?;
     let payee = PrivateKeySigner::from_bytes(&keccak256("revm payee"))?.address();
     for account in [owner.address(), facilitator_key.address()] {
-        chain.fund(account, U256::from(10u64).pow(U256::from(20)))?;
+        chain.set_balance(account, U256::from(10u64).pow(U256::from(20))).await?;
     }
     let manifest = quittance_deploy::deploy(&chain, &owner, owner.address(), &[agent.address()], |_| {}).await?;
     let token = manifest.address("TestStablecoin").expect("a test token");
@@ -71,7 +71,7 @@ async fn payments_verify_and_settle_on_the_in_memory_chain() -> eyre::Result<()>
 
     // Time moves: a payment signed now is expired two minutes later.
     let late = exact::pay(&option, None, &agent, agent.address(), now, B256::random())?;
-    chain.advance(3600)?;
+    chain.advance(3600).await?;
     let verdict = facilitator.verify(&request(late, option)).await;
     assert_eq!(verdict.invalid_reason, Some(ErrorReason::ExactEvmValidBefore));
     Ok(())
@@ -89,7 +89,7 @@ async fn revm_and_anvil_agree_on_every_transaction() -> eyre::Result<()> {
     let payee = PrivateKeySigner::from_bytes(&keccak256("differential payee"))?.address();
     let revm = RevmChain::new(31337, rpc.timestamp().await?);
     for account in [owner.address(), facilitator_key.address()] {
-        revm.fund(account, U256::from(10u64).pow(U256::from(22)))?;
+        revm.set_balance(account, U256::from(10u64).pow(U256::from(22))).await?;
     }
 
     let on_anvil = quittance_deploy::deploy(&rpc, &owner, owner.address(), &[agent.address()], |_| {}).await?;
@@ -172,7 +172,7 @@ async fn vouchers_are_accepted_and_claimed_on_the_in_memory_chain() -> eyre::Res
     let agent = PrivateKeySigner::from_bytes(&keccak256("revm agent"))?;
     let payee = PrivateKeySigner::from_bytes(&keccak256("revm payee"))?.address();
     for account in [owner.address(), facilitator_key.address()] {
-        chain.fund(account, U256::from(10u64).pow(U256::from(20)))?;
+        chain.set_balance(account, U256::from(10u64).pow(U256::from(20))).await?;
     }
     let manifest = quittance_deploy::deploy(&chain, &owner, owner.address(), &[agent.address()], |_| {}).await?;
     let token = manifest.address("TestStablecoin").expect("a test token");

@@ -1,0 +1,76 @@
+//! Sending transactions from one key with nonces kept here, for deployments, operators and simulations.
+
+use crate::{Call, Chain, ChainError, Receipt};
+use alloy::{
+    consensus::{SignableTransaction, TxEip1559, TxEnvelope},
+    eips::Encodable2718,
+    network::TxSignerSync,
+    primitives::{Address, Bytes, TxKind, U256},
+    signers::local::PrivateKeySigner,
+};
+use std::time::Duration;
+
+/// How long [`Sender::send`] waits for a receipt.
+pub const RECEIPT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Sends transactions from one key, keeping its nonce: a transaction that would revert is refused before
+/// it is signed, so no nonce is ever skipped.
+#[derive(Debug)]
+pub struct Sender<'a, C> {
+    chain: &'a C,
+    signer: &'a PrivateKeySigner,
+    chain_id: u64,
+    nonce: u64,
+}
+
+impl<'a, C: Chain> Sender<'a, C> {
+    /// A sender for `signer` on `chain`, starting at its pending nonce.
+    pub async fn new(chain: &'a C, signer: &'a PrivateKeySigner) -> Result<Self, ChainError> {
+        let chain_id = chain.chain_id().await?;
+        let nonce = chain.pending_nonce(signer.address()).await?;
+        Ok(Self { chain, signer, chain_id, nonce })
+    }
+
+    /// The sending account.
+    pub fn address(&self) -> Address {
+        self.signer.address()
+    }
+
+    /// Sends `data` to `to` and waits for the receipt. A call that reverts in gas estimation is
+    /// [`ChainError::Reverted`] and sends nothing; so a receipt returned here is normally a success.
+    pub async fn send(&mut self, to: Address, data: Bytes) -> Result<Receipt, ChainError> {
+        let call = Call { from: self.signer.address(), to, data: data.clone() };
+        let gas = self.chain.estimate_gas(call).await?;
+        let fees = self.chain.fees().await?;
+        let mut tx = TxEip1559 {
+            chain_id: self.chain_id,
+            nonce: self.nonce,
+            gas_limit: gas.saturating_mul(6) / 5 + 10_000,
+            max_fee_per_gas: fees.max_fee_per_gas,
+            max_priority_fee_per_gas: fees.max_priority_fee_per_gas,
+            to: TxKind::Call(to),
+            value: U256::ZERO,
+            access_list: Default::default(),
+            input: data,
+        };
+        let signature = self
+            .signer
+            .sign_transaction_sync(&mut tx)
+            .map_err(|e| ChainError::Transport(format!("could not sign a transaction: {e}")))?;
+        let envelope = TxEnvelope::from(tx.into_signed(signature));
+        let hash = self.chain.send_raw(envelope.encoded_2718().into()).await?;
+        self.nonce += 1;
+        let deadline = tokio::time::Instant::now() + RECEIPT_TIMEOUT;
+        let mut wait = Duration::from_millis(1);
+        loop {
+            if let Some(receipt) = self.chain.receipt(hash).await? {
+                return Ok(receipt);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ChainError::Transport(format!("transaction {hash} was not mined in time")));
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_millis(500));
+        }
+    }
+}
