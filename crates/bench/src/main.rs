@@ -102,16 +102,19 @@ async fn main() -> eyre::Result<()> {
         Bench::Verify { concurrency, seconds } => verify(&concurrency, Duration::from_secs(seconds)).await?,
         Bench::Settle { concurrency, payments } => settle(&concurrency, payments).await?,
         Bench::Loops { requests } => {
-            let revm = RevmChain::new(31337, now());
-            let (deployer, facilitator_key) = (signer("deployer")?, signer("facilitator")?);
-            for account in [deployer.address(), facilitator_key.address()] {
-                revm.set_balance(account, U256::from(10u64).pow(U256::from(22))).await?;
+            for storage in [Storage::Memory, Storage::Disk] {
+                let revm = RevmChain::new(31337, now());
+                let (deployer, facilitator_key) = (signer("deployer")?, signer("facilitator")?);
+                for account in [deployer.address(), facilitator_key.address()] {
+                    revm.set_balance(account, U256::from(10u64).pow(U256::from(22))).await?;
+                }
+                loops(revm, "revm, in-process", deployer, facilitator_key, storage, requests).await?;
             }
-            loops(revm, "revm, in-process", deployer, facilitator_key, requests).await?;
             let anvil = quittance_chain::anvil::spawn_anvil()?;
             let (deployer, facilitator_key) =
                 (PrivateKeySigner::from(anvil.keys()[0].clone()), PrivateKeySigner::from(anvil.keys()[1].clone()));
-            loops(RpcChain::http(anvil.endpoint_url()), "anvil", deployer, facilitator_key, requests).await?;
+            let rpc = RpcChain::http(anvil.endpoint_url());
+            loops(rpc, "anvil", deployer, facilitator_key, Storage::Disk, requests).await?;
         }
         Bench::Vouchers { concurrency, seconds } => vouchers(&concurrency, Duration::from_secs(seconds)).await?,
     }
@@ -519,6 +522,15 @@ fn now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
 }
 
+/// Where the facilitator's ledger and the agent's spend record live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Storage {
+    /// In memory, as in a simulation.
+    Memory,
+    /// In SQLite files, synced where a crash must not lose them (as in production).
+    Disk,
+}
+
 /// The paid loop, `exact`, on `chain`: deployed with `quittance-deploy`, facilitator in-process, paywall and
 /// agent over loopback HTTP.
 async fn loops<C: Chain + Clone + 'static>(
@@ -526,6 +538,7 @@ async fn loops<C: Chain + Clone + 'static>(
     name: &str,
     deployer: PrivateKeySigner,
     facilitator_key: PrivateKeySigner,
+    storage: Storage,
     requests: usize,
 ) -> eyre::Result<()> {
     let agent_key = signer("agent")?;
@@ -534,9 +547,14 @@ async fn loops<C: Chain + Clone + 'static>(
         quittance_deploy::deploy(&chain, &deployer, deployer.address(), &[agent_key.address()], |_| {}).await?;
     let token = manifest.address("TestStablecoin").ok_or_else(|| eyre::eyre!("no token"))?;
     let dir = tempfile::tempdir()?;
-    let ledger = Arc::new(SqliteLedger::open(dir.path().join("ledger.sqlite"))?);
+    let (ledger, record) = match storage {
+        Storage::Memory => (SqliteLedger::in_memory()?, SpendRecord::in_memory()?),
+        Storage::Disk => {
+            (SqliteLedger::open(dir.path().join("ledger.sqlite"))?, SpendRecord::open(dir.path().join("spend.sqlite"))?)
+        }
+    };
     let facilitator =
-        Arc::new(Facilitator::new(chain.clone(), facilitator_key, ledger, SettleConfig::default()).await?);
+        Arc::new(Facilitator::new(chain.clone(), facilitator_key, Arc::new(ledger), SettleConfig::default()).await?);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let price = Price {
@@ -565,7 +583,7 @@ async fn loops<C: Chain + Clone + 'static>(
         hosts: None,
         channel_requests: 0,
     };
-    let agent = Agent::new(agent_key, policy, Arc::new(SpendRecord::open(dir.path().join("spend.sqlite"))?));
+    let agent = Agent::new(agent_key, policy, Arc::new(record));
     let url = format!("{base}/report");
     let mut samples = Vec::with_capacity(requests);
     let mut started_all = Instant::now();
@@ -582,6 +600,10 @@ async fn loops<C: Chain + Clone + 'static>(
     }
     let rate = requests as f64 / started_all.elapsed().as_secs_f64();
     let s = summarize(samples);
-    println!("paid loops on {name}: {rate:.0} loops/s, median {}, p99 {}", ms(s.median), ms(s.p99));
+    println!(
+        "paid loops on {name}, {storage:?} storage: {rate:.0} loops/s, median {}, p99 {}",
+        ms(s.median),
+        ms(s.p99)
+    );
     Ok(())
 }

@@ -131,7 +131,7 @@ impl<C: Chain> Facilitator<C> {
             let key = keccak256((U256::from(self.chain_id), contract, id, deposit.deposit_salt).abi_encode());
             let settlement =
                 Settlement { payer, to: contract, data, expected: Expected::Deposited { contract, channel_id: id } };
-            let outcome = self.execute(key, &settlement, async { Ok(()) }).await;
+            let outcome = self.execute(key, &settlement, async { Ok(()) }, async { None }).await;
             if !outcome.success {
                 return outcome;
             }
@@ -212,7 +212,7 @@ impl<C: Chain> Facilitator<C> {
             let data: Bytes = VoucherChannels::claimCall { claims }.abi_encode().into();
             let key = keccak256((U256::from(self.chain_id), contract, data.clone()).abi_encode());
             let settlement = Settlement { payer: self.address, to: contract, data, expected: Expected::Call };
-            let outcome = self.execute(key, &settlement, async { Ok(()) }).await;
+            let outcome = self.execute(key, &settlement, async { Ok(()) }, async { None }).await;
             if !outcome.success {
                 tracing::warn!(reason = ?outcome.error_reason, %contract, "claiming vouchers failed");
                 continue;
@@ -246,7 +246,7 @@ impl<C: Chain> Facilitator<C> {
                 // One payment per claim round: keyed by the round's claim transaction.
                 let key = keccak256((U256::from(self.chain_id), contract, data.clone(), claim_tx.clone()).abi_encode());
                 let settlement = Settlement { payer: self.address, to: contract, data, expected: Expected::Call };
-                let outcome = self.execute(key, &settlement, async { Ok(()) }).await;
+                let outcome = self.execute(key, &settlement, async { Ok(()) }, async { None }).await;
                 if outcome.success {
                     report.transactions.push(outcome.transaction);
                 } else {

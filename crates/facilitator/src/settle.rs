@@ -6,7 +6,9 @@
 //! before it is broadcast, so that a crash at any point is resumed from the ledger.
 
 use crate::{
-    Entry, Facilitator, FacilitatorError, exact_settlement, invoice_settlement, verify::Refusal, x402_invoice,
+    Entry, Facilitator, FacilitatorError, exact_settlement, invoice_settlement,
+    verify::{Refusal, Simulation},
+    x402_invoice,
 };
 use alloy::{
     consensus::{SignableTransaction, TxEip1559, TxEnvelope},
@@ -93,22 +95,26 @@ impl<C: Chain> Facilitator<C> {
             Ok(found) => found,
             Err(refusal) => return self.failure(refusal.reason, refusal.payer, None),
         };
-        self.execute(key, &settlement, async {
-            // Verify everything again, now.
-            self.check(request).await.map(|_| ())
-        })
+        self.execute(
+            key,
+            &settlement,
+            // Verify everything again, now; the gas estimate is the simulation.
+            async { self.check(request, Simulation::LeaveToEstimate).await.map(|_| ()) },
+            async { self.check(request, Simulation::Run).await.err() },
+        )
         .await
     }
 
     /// Sends `settlement` at most once under ledger key `key`: a key already concluded returns its outcome,
     /// one in flight elsewhere is awaited; otherwise `check` runs while the chain estimates the transaction's
     /// gas and fees (used only if it passes), then the transaction is signed, recorded, broadcast and its
-    /// receipt awaited.
+    /// receipt awaited. When the estimate reverts, `explain` says why (`None`: a simulation failure).
     pub(crate) async fn execute(
         &self,
         key: B256,
         settlement: &Settlement,
         check: impl Future<Output = Result<(), Refusal>>,
+        explain: impl Future<Output = Option<Refusal>>,
     ) -> SettleResponse {
         match self.ledger.claim(key) {
             Ok(None) => {}
@@ -133,9 +139,14 @@ impl<C: Chain> Facilitator<C> {
         let gas = match gas {
             Ok(gas) => gas,
             Err(err) => {
-                tracing::warn!(%err, "gas estimation failed after a successful verification");
                 self.release(key);
-                return self.failure(ErrorReason::ExactEvmSimulationFailed, Some(settlement.payer), None);
+                let explained = match err {
+                    ChainError::Reverted { .. } => explain.await.map(|refusal| refusal.reason),
+                    _ => None,
+                };
+                let reason = explained.unwrap_or(ErrorReason::ExactEvmSimulationFailed);
+                tracing::warn!(%err, %reason, "the settlement would fail");
+                return self.failure(reason, Some(settlement.payer), None);
             }
         };
         let fees = match fees {

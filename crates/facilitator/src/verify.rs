@@ -47,6 +47,16 @@ impl From<ErrorReason> for Refusal {
 }
 
 /// A chain failure that is not the payment's fault.
+/// Whether a check ends by simulating the settlement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Simulation {
+    /// Simulate it (verification).
+    Run,
+    /// Leave it to the gas estimate that precedes sending (settlement): the estimate executes the same
+    /// call, and when it reverts a full check explains why.
+    LeaveToEstimate,
+}
+
 fn unexpected(err: ChainError) -> Refusal {
     tracing::warn!(%err, "chain request failed during verification");
     ErrorReason::UnexpectedVerifyError.into()
@@ -58,7 +68,7 @@ impl<C: Chain> Facilitator<C> {
     /// `isValid`, or the reason code.
     #[tracing::instrument(skip_all, fields(scheme = %request.payment_requirements.scheme))]
     pub async fn verify(&self, request: &VerifyRequest) -> VerifyResponse {
-        match self.check(request).await {
+        match self.check(request, Simulation::Run).await {
             Ok(payer) => {
                 tracing::debug!(%payer, "payment is valid");
                 VerifyResponse {
@@ -80,8 +90,9 @@ impl<C: Chain> Facilitator<C> {
         }
     }
 
-    /// Returns the payer of a valid payment.
-    pub(crate) async fn check(&self, request: &VerifyRequest) -> Result<Address, Refusal> {
+    /// Returns the payer of a valid payment. With [`Simulation::LeaveToEstimate`] every check but the
+    /// simulation of the settlement runs.
+    pub(crate) async fn check(&self, request: &VerifyRequest, simulation: Simulation) -> Result<Address, Refusal> {
         let payment = &request.payment_payload;
         let requirements = &request.payment_requirements;
         if request.x402_version != X402_V2 || payment.x402_version != X402_V2 {
@@ -91,8 +102,8 @@ impl<C: Chain> Facilitator<C> {
             return Err(ErrorReason::InvalidNetwork.into());
         }
         match requirements.scheme.as_str() {
-            exact::SCHEME => self.check_exact(payment, requirements).await,
-            invoice::SCHEME => self.check_invoice(payment, requirements).await,
+            exact::SCHEME => self.check_exact(payment, requirements, simulation).await,
+            invoice::SCHEME => self.check_invoice(payment, requirements, simulation).await,
             channel::SCHEME => {
                 self.check_voucher(payment, requirements).await.map(|(checked, ..)| checked.config.payer)
             }
@@ -104,6 +115,7 @@ impl<C: Chain> Facilitator<C> {
         &self,
         payment: &PaymentPayload,
         requirements: &PaymentRequirements,
+        simulation: Simulation,
     ) -> Result<Address, Refusal> {
         let checked = exact::check_terms(payment, requirements)?;
         let payer = checked.payer();
@@ -114,6 +126,9 @@ impl<C: Chain> Facilitator<C> {
         self.check_signature(payer, checked.signing_hash(), &checked.signature, || checked.check_eoa_signature())
             .await
             .map_err(|r| with_payer(r.reason))?;
+        if simulation == Simulation::LeaveToEstimate {
+            return Ok(payer);
+        }
 
         let a = &checked.authorization;
         let settle = exact_settlement(&checked);
@@ -130,6 +145,7 @@ impl<C: Chain> Facilitator<C> {
         &self,
         payment: &PaymentPayload,
         requirements: &PaymentRequirements,
+        simulation: Simulation,
     ) -> Result<Address, Refusal> {
         let checked = invoice::check_terms(payment, requirements)?;
         let payer = checked.payer();
@@ -153,6 +169,9 @@ impl<C: Chain> Facilitator<C> {
         self.check_signature(payer, checked.signing_hash(), &checked.signature, || checked.check_eoa_signature())
             .await
             .map_err(|r| with_payer(r.reason))?;
+        if simulation == Simulation::LeaveToEstimate {
+            return Ok(payer);
+        }
 
         let a = &checked.authorization;
         let settle = invoice_settlement(&checked);
