@@ -62,6 +62,17 @@ pub mod i_voucher_channels {
 }
 pub use i_voucher_channels::IVoucherChannels;
 
+/// Bindings for `IWorkflowOperator` (from `contracts/interfaces/IWorkflowOperator.sol`), with the types its ABI uses.
+pub mod i_workflow_operator {
+    #![allow(missing_docs)]
+    alloy::sol!(
+        #[sol(rpc, all_derives)]
+        IWorkflowOperator,
+        "artifacts/IWorkflowOperator.json"
+    );
+}
+pub use i_workflow_operator::IWorkflowOperator;
+
 /// Bindings for `InvoiceRegistry` (deployable, from `contracts/registry/InvoiceRegistry.sol`), with the types its ABI uses.
 pub mod invoice_registry {
     #![allow(missing_docs)]
@@ -72,6 +83,17 @@ pub mod invoice_registry {
     );
 }
 pub use invoice_registry::InvoiceRegistry;
+
+/// Bindings for `KeystoneForwarder` (deployable, from `node_modules/@chainlink/contracts/src/v0.8/keystone/KeystoneForwarder.sol`), with the types its ABI uses.
+pub mod keystone_forwarder {
+    #![allow(missing_docs)]
+    alloy::sol!(
+        #[sol(rpc, all_derives)]
+        KeystoneForwarder,
+        "artifacts/KeystoneForwarder.json"
+    );
+}
+pub use keystone_forwarder::KeystoneForwarder;
 
 /// Bindings for `PaymentEscrow` (deployable, from `contracts/escrow/PaymentEscrow.sol`), with the types its ABI uses.
 pub mod payment_escrow {
@@ -105,3 +127,14 @@ pub mod voucher_channels {
     );
 }
 pub use voucher_channels::VoucherChannels;
+
+/// Bindings for `WorkflowOperator` (deployable, from `contracts/cre/WorkflowOperator.sol`), with the types its ABI uses.
+pub mod workflow_operator {
+    #![allow(missing_docs)]
+    alloy::sol!(
+        #[sol(rpc, all_derives)]
+        WorkflowOperator,
+        "artifacts/WorkflowOperator.json"
+    );
+}
+pub use workflow_operator::WorkflowOperator;

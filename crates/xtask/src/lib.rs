@@ -103,7 +103,11 @@ impl BuildConfig {
     }
 }
 
-/// One compiled contract of `contracts/`.
+/// Contracts from packages that the bindings include besides `contracts/`: local chains and the local DON
+/// stand-in deploy Chainlink's real forwarder.
+const EXTERNAL: &[&str] = &["node_modules/@chainlink/contracts/src/v0.8/keystone/KeystoneForwarder.sol"];
+
+/// One compiled contract of `contracts/` (or of [`EXTERNAL`]).
 #[derive(Debug)]
 struct Compiled {
     name: String,
@@ -151,7 +155,8 @@ fn compile(root: &Path, config: &BuildConfig) -> eyre::Result<Vec<Compiled>> {
         .wrap_err("configuring the compiler")?;
 
     // contracts/ only: tests and scripts are forge's business and would only slow this down.
-    let files: Vec<PathBuf> = project.sources().wrap_err("reading contracts")?.keys().cloned().collect();
+    let mut files: Vec<PathBuf> = project.sources().wrap_err("reading contracts")?.keys().cloned().collect();
+    files.extend(EXTERNAL.iter().map(|path| root.join(path)));
     let output = project.compile_files(files).wrap_err("compiling contracts")?;
     if output.has_compiler_errors() {
         bail!("the contracts do not compile:\n{output}");
@@ -162,7 +167,7 @@ fn compile(root: &Path, config: &BuildConfig) -> eyre::Result<Vec<Compiled>> {
         let Ok(relative) = id.source.strip_prefix(root) else {
             continue;
         };
-        if !relative.starts_with(&config.src) {
+        if !relative.starts_with(&config.src) && !EXTERNAL.iter().any(|path| relative == Path::new(path)) {
             continue;
         }
         let value = serde_json::to_value(artifact)?;
