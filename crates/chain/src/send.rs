@@ -36,19 +36,35 @@ impl<'a, C: Chain> Sender<'a, C> {
         self.signer.address()
     }
 
+    /// The chain's id.
+    pub fn chain_id(&self) -> u64 {
+        self.chain_id
+    }
+
     /// Sends `data` to `to` and waits for the receipt. A call that reverts in gas estimation is
     /// [`ChainError::Reverted`] and sends nothing; so a receipt returned here is normally a success.
     pub async fn send(&mut self, to: Address, data: Bytes) -> Result<Receipt, ChainError> {
         let call = Call { from: self.signer.address(), to, data: data.clone() };
         let gas = self.chain.estimate_gas(call).await?;
+        self.submit(TxKind::Call(to), data, gas.saturating_mul(6) / 5 + 10_000).await
+    }
+
+    /// Deploys `init_code` with `CREATE` and a gas limit of `gas_limit` (a creation is not estimated);
+    /// returns the new contract's address and the receipt, which must show success for the code to be there.
+    pub async fn create(&mut self, init_code: Bytes, gas_limit: u64) -> Result<(Address, Receipt), ChainError> {
+        let address = self.signer.address().create(self.nonce);
+        Ok((address, self.submit(TxKind::Create, init_code, gas_limit).await?))
+    }
+
+    async fn submit(&mut self, kind: TxKind, data: Bytes, gas_limit: u64) -> Result<Receipt, ChainError> {
         let fees = self.chain.fees().await?;
         let mut tx = TxEip1559 {
             chain_id: self.chain_id,
             nonce: self.nonce,
-            gas_limit: gas.saturating_mul(6) / 5 + 10_000,
+            gas_limit,
             max_fee_per_gas: fees.max_fee_per_gas,
             max_priority_fee_per_gas: fees.max_priority_fee_per_gas,
-            to: TxKind::Call(to),
+            to: kind,
             value: U256::ZERO,
             access_list: Default::default(),
             input: data,
