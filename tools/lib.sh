@@ -8,6 +8,14 @@ FORGE="$FOUNDRY_BIN/forge-linux-amd64/bin/forge"
 ANVIL="$FOUNDRY_BIN/anvil-linux-amd64/bin/anvil"
 CAST="$FOUNDRY_BIN/cast-linux-amd64/bin/cast"
 export QUITTANCE_ANVIL="$ANVIL"
+TSC="$ROOT/node_modules/.bin/tsc"
+
+# Bun, from npm: its install script moves the platform binary into the `bun` package; without install
+# scripts it stays in the platform package.
+bun_path() {
+  local platform="$ROOT/node_modules/@oven/bun-linux-x64/bin/bun"
+  if [[ -x "$platform" ]]; then echo "$platform"; else echo "$ROOT/node_modules/bun/bin/bun.exe"; fi
+}
 
 # Prints a step header, with the time the previous step took.
 _step_started=""
@@ -22,7 +30,7 @@ step() {
 ensure_node_modules() {
   local stamp="$ROOT/node_modules/.quittance-lock" want
   want="$(cat "$ROOT/package.json" "$ROOT/package-lock.json" | sha256sum | cut -d' ' -f1)"
-  if [[ -x "$FORGE" && -x "$ANVIL" && -x "$CAST" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+  if [[ -x "$FORGE" && -x "$ANVIL" && -x "$CAST" && -x "$TSC" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
     return
   fi
   step "npm ci (Solidity toolchain and libraries, pinned in package-lock.json)"
