@@ -4,14 +4,15 @@
 
 use alloy::{
     primitives::{Address, B256, Bytes, U256, aliases::U48, keccak256},
-    signers::{SignerSync, local::PrivateKeySigner},
-    sol_types::{SolCall, SolConstructor, SolValue, eip712_domain},
+    signers::local::PrivateKeySigner,
+    sol_types::{SolCall, SolConstructor, SolValue},
 };
 use quittance_bindings::{
     PaymentEscrow, TestStablecoin, WorkflowOperator, payment_escrow::IPaymentEscrow::PaymentTerms,
 };
 use quittance_chain::{Call, Chain, ChainError, Receipt, RpcChain, Sender, anvil::spawn_anvil};
 use quittance_cre::{Action, LocalDon, Workflow, decide, execution_id, report_body};
+use quittance_x402::escrow;
 use std::time::Instant;
 
 const AMOUNT: u64 = 2_500_000;
@@ -94,25 +95,22 @@ impl Setup {
                 })
                 .await?,
         )?;
-        // The first authorization's EIP-3009 nonce is the payment id.
-        let message = quittance_x402::channel::ReceiveWithAuthorization {
-            from: self.payer.address(),
-            to: self.escrow,
-            value: U256::from(AMOUNT),
-            validAfter: U256::ZERO,
-            validBefore: U256::from(now + 600),
-            nonce: id,
-        };
-        let domain =
-            eip712_domain! { name: "USD Coin", version: "2", chain_id: 31337, verifying_contract: self.token, };
-        let signature = self.payer.sign_typed_data_sync(&message, &domain)?;
-        let data = (U256::ZERO, U256::from(now + 600), Bytes::from(signature.as_bytes().to_vec())).abi_encode_params();
-        let call = PaymentEscrow::authorizeCall {
-            terms: terms.clone(),
-            amount: U256::from(AMOUNT),
-            method: 0,
-            data: data.into(),
-        };
+        // The payment id computed offline is the escrow's.
+        let offline: escrow::PaymentTerms = relayout(&terms);
+        assert_eq!(offline.id(31337, self.escrow), id);
+        let amount = U256::from(AMOUNT);
+        let data = escrow::sign_authorization(
+            &offline,
+            amount,
+            0,
+            now + 600,
+            31337,
+            self.escrow,
+            "USD Coin",
+            "2",
+            &self.payer,
+        )?;
+        let call = PaymentEscrow::authorizeCall { terms: terms.clone(), amount, method: 0, data };
         assert!(
             Sender::new(&self.chain, &self.relayer).await?.send(self.escrow, call.abi_encode().into()).await?.success
         );

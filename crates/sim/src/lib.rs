@@ -8,8 +8,8 @@ pub use scenario::Scenario;
 
 use alloy::{
     primitives::{Address, B256, Bytes, U256, keccak256},
-    signers::{SignerSync, local::PrivateKeySigner},
-    sol_types::{SolCall, SolEvent, SolInterface, SolValue, eip712_domain},
+    signers::local::PrivateKeySigner,
+    sol_types::{SolCall, SolEvent, SolInterface, SolValue},
 };
 use axum::{
     Json, Router,
@@ -28,7 +28,7 @@ use quittance_bindings::{
 use quittance_chain::{Call, Chain, ChainError, DevChain, Receipt, Sender};
 use quittance_facilitator::{Facilitator, SettleConfig, SqliteLedger};
 use quittance_paywall::{InvoiceIssuer, Paywall, Price};
-use quittance_x402::{Ambient, PAYMENT_SIGNATURE, channel::ReceiveWithAuthorization};
+use quittance_x402::{Ambient, PAYMENT_SIGNATURE, escrow};
 use report::{Jobs as JobTally, Outcome as Tally};
 use scenario::Rng;
 use std::{
@@ -334,7 +334,7 @@ pub async fn run<C: DevChain + Clone + 'static>(
             };
             let (tally, books, receipts) = (&mut tally.jobs, &mut books, &mut receipts);
             let payee = &mut payee_senders[e];
-            job.run(&chain, chain_id, escrow, &agents[a], &mut operator_sender, payee, tally, books, receipts).await?;
+            job.run(chain_id, escrow, &agents[a], &mut operator_sender, payee, tally, books, receipts).await?;
         } else {
             let late = rng.chance(s.late_permille);
             let fail = rng.chance(s.handler_error_permille);
@@ -436,7 +436,6 @@ impl Job {
     #[allow(clippy::too_many_arguments)]
     async fn run<C: Chain>(
         self,
-        chain: &C,
         chain_id: u64,
         escrow: Address,
         agent: &PrivateKeySigner,
@@ -446,37 +445,17 @@ impl Job {
         books: &mut Books,
         receipts: &mut Vec<(String, Receipt)>,
     ) -> Result<(), SimError> {
-        let read = async |data: Vec<u8>| chain.call(Call { from: Address::ZERO, to: escrow, data: data.into() }).await;
-        let id = PaymentEscrow::paymentIdCall::abi_decode_returns(
-            &read(PaymentEscrow::paymentIdCall { terms: self.terms.clone() }.abi_encode()).await?,
-        )
-        .map_err(service)?;
-        let nonce = PaymentEscrow::authorizationNonceCall::abi_decode_returns(
-            &read(PaymentEscrow::authorizationNonceCall { id, index: U256::ZERO }.abi_encode()).await?,
-        )
-        .map_err(service)?;
-        let valid_before = U256::from(self.terms.preApprovalExpiry);
-        let message = ReceiveWithAuthorization {
-            from: agent.address(),
-            to: escrow,
-            value: U256::from(self.amount),
-            validAfter: U256::ZERO,
-            validBefore: valid_before,
-            nonce,
-        };
-        let domain = eip712_domain! {
-            name: "USD Coin",
-            version: "2",
-            chain_id: chain_id,
-            verifying_contract: self.terms.token,
-        };
-        let signature = agent.sign_typed_data_sync(&message, &domain).map_err(service)?;
-        let data = (U256::ZERO, valid_before, Bytes::from(signature.as_bytes().to_vec())).abi_encode_params();
+        let valid_before: u64 = self.terms.preApprovalExpiry.to();
+        let offline = escrow::PaymentTerms::abi_decode(&self.terms.abi_encode()).map_err(service)?;
+        let amount = U256::from(self.amount);
+        let data =
+            escrow::sign_authorization(&offline, amount, 0, valid_before, chain_id, escrow, "USD Coin", "2", agent)
+                .map_err(service)?;
         let authorize = PaymentEscrow::authorizeCall {
             terms: self.terms.clone(),
-            amount: U256::from(self.amount),
+            amount,
             method: 0, // Method.Authorization
-            data: data.into(),
+            data,
         };
         match operator.send(escrow, authorize.abi_encode().into()).await {
             Ok(receipt) if receipt.success => receipts.push(("escrow authorize".into(), receipt)),
