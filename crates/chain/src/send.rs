@@ -41,6 +41,11 @@ impl<'a, C: Chain> Sender<'a, C> {
         self.chain_id
     }
 
+    /// The chain it sends to.
+    pub fn chain(&self) -> &'a C {
+        self.chain
+    }
+
     /// Sends `data` to `to` and waits for the receipt. A call that reverts in gas estimation is
     /// [`ChainError::Reverted`] and sends nothing; so a receipt returned here is normally a success.
     pub async fn send(&mut self, to: Address, data: Bytes) -> Result<Receipt, ChainError> {

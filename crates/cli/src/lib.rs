@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod cre;
 pub mod demo;
 pub mod deploy;
 pub mod keys;

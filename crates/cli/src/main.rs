@@ -25,6 +25,9 @@ enum Command {
     Serve(quittance_cli::serve::ServeArgs),
     /// GET a URL as a paying agent, within a spending policy.
     Pay(quittance_cli::pay::PayArgs),
+    /// The local CRE DON stand-in (local chains only): deploy the forwarder and a workflow operator, run.
+    #[command(subcommand)]
+    Cre(quittance_cli::cre::CreCommand),
     /// Simulate many agents paying many endpoints over time, and reconcile every balance.
     Simulate(quittance_cli::simulate::SimulateArgs),
     /// Check a facilitator's signed receipt offline, and against a chain with --rpc-url.
@@ -66,7 +69,9 @@ async fn main() -> eyre::Result<()> {
     // The demo narrates in plain words; services log what they do.
     let default_filter = match cli.command {
         Command::Demo(_) => "warn",
-        Command::Pay(_) | Command::VerifyReceipt(_) | Command::Deploy(_) | Command::Simulate(_) => "warn",
+        Command::Pay(_) | Command::VerifyReceipt(_) | Command::Deploy(_) | Command::Simulate(_) | Command::Cre(_) => {
+            "warn"
+        }
         Command::Facilitator(_) | Command::Serve(_) => "warn,quittance=info",
     };
     tracing_subscriber::fmt()
@@ -127,6 +132,7 @@ async fn main() -> eyre::Result<()> {
         Command::Deploy(args) => quittance_cli::deploy::run(args).await?,
         Command::Pay(args) => quittance_cli::pay::run(args).await?,
         Command::VerifyReceipt(args) => quittance_cli::receipt::run(args).await?,
+        Command::Cre(command) => quittance_cli::cre::run(command).await?,
         Command::Simulate(args) => {
             quittance_cli::simulate::run(args).await?;
         }

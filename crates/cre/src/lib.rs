@@ -6,8 +6,9 @@ use alloy::{
     sol,
     sol_types::{SolCall, SolEvent, SolValue},
 };
-use quittance_bindings::KeystoneForwarder;
-use quittance_chain::{Chain, ChainError, Receipt, Sender};
+use quittance_bindings::{KeystoneForwarder, WorkflowOperator};
+use quittance_chain::{Call, Chain, ChainError, Receipt, Sender};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 sol! {
@@ -80,11 +81,11 @@ pub const REPORT_VERSION: u8 = 1;
 pub const REPORT_ID: [u8; 2] = [0, 1];
 /// How long a report stays valid after the event that caused it, in seconds.
 pub const REPORT_VALIDITY: u64 = 3600;
-/// Gas for deploying the forwarder (creations are not estimated).
-const FORWARDER_DEPLOY_GAS: u64 = 3_000_000;
+/// Gas for deploying the forwarder or an operator (creations are not estimated).
+const DEPLOY_GAS: u64 = 3_000_000;
 
 /// The workflow a report comes from, as the forwarder passes it on.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Workflow {
     /// The workflow owner's address.
     pub owner: Address,
@@ -137,6 +138,15 @@ pub struct LocalDon {
     config_version: u32,
 }
 
+/// What became of a trigger.
+#[derive(Debug, Clone)]
+pub enum Delivery {
+    /// The report was transmitted.
+    Sent(Transmission),
+    /// The forwarder delivered this report before (or found the receiver invalid): it cannot be sent again.
+    AlreadyDelivered,
+}
+
 /// The outcome of a transmission through the forwarder.
 #[derive(Debug, Clone)]
 pub struct Transmission {
@@ -167,7 +177,7 @@ impl LocalDon {
     /// Deploys Chainlink's KeystoneForwarder from `sender`'s account (its owner) and configures it with
     /// this DON's signers; returns its address.
     pub async fn deploy_forwarder<C: Chain>(&self, sender: &mut Sender<'_, C>) -> Result<Address, CreError> {
-        let (forwarder, receipt) = sender.create(KeystoneForwarder::BYTECODE.clone(), FORWARDER_DEPLOY_GAS).await?;
+        let (forwarder, receipt) = sender.create(KeystoneForwarder::BYTECODE.clone(), DEPLOY_GAS).await?;
         if !receipt.success {
             return Err(CreError::Reverted("deploying the forwarder"));
         }
@@ -255,8 +265,9 @@ impl LocalDon {
     }
 
     /// The whole path for one delivery report seen on chain: decide, build the raw report, sign it with
-    /// f + 1 keys and transmit it. `log` is the operator's `DeliveryReported` log, emitted at `event_time`
-    /// in `transaction` at `log_index`. Returns `None` for a log that is not one.
+    /// f + 1 keys and transmit it, unless the forwarder delivered it before (a watcher that restarts sees
+    /// old events again). `log` is the operator's `DeliveryReported` log, emitted at `event_time` in
+    /// `transaction` at `log_index`. Returns `None` for a log that is not one.
     #[allow(clippy::too_many_arguments)]
     pub async fn on_delivery<C: Chain>(
         &self,
@@ -267,18 +278,77 @@ impl LocalDon {
         transaction: B256,
         log_index: u64,
         event_time: u64,
-    ) -> Result<Option<(Instruction, Transmission)>, CreError> {
+    ) -> Result<Option<(Instruction, Delivery)>, CreError> {
         let Ok(event) = DeliveryReported::decode_log(log) else {
             return Ok(None);
         };
         let chain_id = sender.chain_id();
         let instruction = decide(&event, chain_id, log.address, event_time);
         let execution = execution_id(workflow, transaction, log_index);
+        let info = KeystoneForwarder::getTransmissionInfoCall {
+            receiver: log.address,
+            workflowExecutionId: execution,
+            reportId: REPORT_ID.into(),
+        };
+        let out =
+            sender.chain().call(Call { from: Address::ZERO, to: forwarder, data: info.abi_encode().into() }).await?;
+        let info = KeystoneForwarder::getTransmissionInfoCall::abi_decode_returns(&out)
+            .map_err(|e| CreError::Chain(ChainError::Transport(format!("unreadable transmission info: {e}"))))?;
+        if info.success || info.invalidReceiver {
+            return Ok(Some((instruction, Delivery::AlreadyDelivered)));
+        }
         let timestamp = u32::try_from(event_time).unwrap_or(u32::MAX);
         let raw = self.raw_report(execution, timestamp, workflow, &report_body(&instruction));
         let context = self.report_context(log_index);
         let signatures = self.sign(&raw, &context, self.quorum())?;
         let transmission = self.transmit(sender, forwarder, log.address, raw, context, signatures).await?;
-        Ok(Some((instruction, transmission)))
+        Ok(Some((instruction, Delivery::Sent(transmission))))
     }
+}
+
+/// Deploys a `WorkflowOperator` on `escrow` that accepts reports of `workflow` from `forwarder` (its id
+/// too when `pin_id`); returns its address.
+pub async fn deploy_operator<C: Chain>(
+    sender: &mut Sender<'_, C>,
+    escrow: Address,
+    forwarder: Address,
+    workflow: &Workflow,
+    pin_id: bool,
+) -> Result<Address, CreError> {
+    let constructor = WorkflowOperator::constructorCall {
+        escrow_: escrow,
+        forwarder_: forwarder,
+        workflowOwner: workflow.owner,
+        workflowName: workflow.encoded_name(),
+        workflowId: if pin_id { workflow.id } else { B256::ZERO },
+    };
+    let init =
+        [WorkflowOperator::BYTECODE.as_ref(), &alloy::sol_types::SolConstructor::abi_encode(&constructor)].concat();
+    let (operator, receipt) = sender.create(init.into(), DEPLOY_GAS).await?;
+    if !receipt.success {
+        return Err(CreError::Reverted("deploying the workflow operator"));
+    }
+    Ok(operator)
+}
+
+/// A local CRE setup, as `quittance cre deploy` writes it and `quittance cre run` reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LocalSetup {
+    /// The chain.
+    pub chain_id: u64,
+    /// The escrow the operator acts on.
+    pub escrow: Address,
+    /// Chainlink's KeystoneForwarder, configured with the local DON.
+    pub forwarder: Address,
+    /// The workflow operator.
+    pub operator: Address,
+    /// The workflow it accepts.
+    pub workflow: Workflow,
+    /// The DON's fault tolerance.
+    pub f: u8,
+    /// The seed of the DON's test keys.
+    pub don_seed: String,
+    /// The DON's signers.
+    pub signers: Vec<Address>,
 }

@@ -5,13 +5,13 @@
 use alloy::{
     primitives::{Address, B256, Bytes, U256, aliases::U48, keccak256},
     signers::local::PrivateKeySigner,
-    sol_types::{SolCall, SolConstructor, SolValue},
+    sol_types::{SolCall, SolValue},
 };
 use quittance_bindings::{
     PaymentEscrow, TestStablecoin, WorkflowOperator, payment_escrow::IPaymentEscrow::PaymentTerms,
 };
 use quittance_chain::{Call, Chain, ChainError, Receipt, RpcChain, Sender, anvil::spawn_anvil};
-use quittance_cre::{Action, LocalDon, Workflow, decide, execution_id, report_body};
+use quittance_cre::{Action, Delivery, LocalDon, Workflow, decide, deploy_operator, execution_id, report_body};
 use quittance_x402::escrow;
 use std::time::Instant;
 
@@ -51,20 +51,7 @@ async fn setup(anvil: &alloy::node_bindings::AnvilInstance) -> eyre::Result<Setu
         Workflow { owner: keys[5].address(), name: "quittance-delivery".into(), id: keccak256("delivery workflow v1") };
     let mut sender = Sender::new(&chain, &relayer).await?;
     let forwarder = don.deploy_forwarder(&mut sender).await?;
-    let init = [
-        WorkflowOperator::BYTECODE.as_ref(),
-        &WorkflowOperator::constructorCall {
-            escrow_: escrow,
-            forwarder_: forwarder,
-            workflowOwner: workflow.owner,
-            workflowName: workflow.encoded_name(),
-            workflowId: B256::ZERO,
-        }
-        .abi_encode(),
-    ]
-    .concat();
-    let (operator, receipt) = sender.create(init.into(), 3_000_000).await?;
-    assert!(receipt.success);
+    let operator = deploy_operator(&mut sender, escrow, forwarder, &workflow, false).await?;
     Ok(Setup { chain, token, escrow, forwarder, operator, payer, payee, relayer, don, workflow })
 }
 
@@ -138,7 +125,10 @@ impl Setup {
             .on_delivery(&mut sender, &self.workflow, self.forwarder, log, receipt.transaction_hash, 0, event_time)
             .await?
             .expect("a delivery report");
-        Ok(done.1.accepted)
+        match done.1 {
+            Delivery::Sent(sent) => Ok(sent.accepted),
+            Delivery::AlreadyDelivered => eyre::bail!("a new trigger was taken for an old one"),
+        }
     }
 
     async fn balances(&self) -> eyre::Result<[U256; 3]> {

@@ -81,7 +81,7 @@ async fn wait_for(url: &str) -> eyre::Result<()> {
     }
 }
 
-fn hex_key(signer: &PrivateKeySigner) -> String {
+pub(crate) fn hex_key(signer: &PrivateKeySigner) -> String {
     format!("0x{}", alloy::hex::encode(signer.to_bytes()))
 }
 

@@ -1,6 +1,7 @@
 //! Integration tests of the quittance command's library, on a real anvil.
 
 mod commands;
+mod cre;
 mod demo;
 mod invoice;
 mod keys;
