@@ -1,5 +1,7 @@
 #![doc = include_str!("../README.md")]
 
+mod cre;
+
 use alloy::{
     primitives::{B256, U256, keccak256},
     signers::local::PrivateKeySigner,
@@ -60,6 +62,13 @@ enum Bench {
         #[arg(long, default_value_t = 1000)]
         requests: usize,
     },
+    /// Event-to-payout latency and gas of CRE reports through the local DON stand-in and Chainlink's
+    /// KeystoneForwarder on anvil, with f = 1 and f = 10.
+    Cre {
+        /// Measured delivery reports per DON size.
+        #[arg(long, default_value_t = 100)]
+        events: usize,
+    },
     /// Voucher verifications per second in-process (against the facilitator's ledger, no chain).
     Vouchers {
         /// Concurrent verifiers.
@@ -116,6 +125,7 @@ async fn main() -> eyre::Result<()> {
             let rpc = RpcChain::http(anvil.endpoint_url());
             loops(rpc, "anvil", deployer, facilitator_key, Storage::Disk, requests).await?;
         }
+        Bench::Cre { events } => cre::run(events).await?,
         Bench::Vouchers { concurrency, seconds } => vouchers(&concurrency, Duration::from_secs(seconds)).await?,
     }
     println!("load average after: {}", load_average());
