@@ -21,7 +21,8 @@ interface IWorkflowOperator {
         /// Return everything held to the payer and close the payment.
         Void,
         /// Pay an invoice (`data` = `abi.encode(IInvoiceRegistry.Invoice, bytes issuerSignature)`) from the
-        /// held funds, recording it as paid in the registry.
+        /// held funds, recording it as paid in the registry. What else is held stays until the payer reclaims
+        /// it after the authorization expiry: the operator acts once per payment.
         PayInvoice
     }
 
