@@ -56,7 +56,7 @@ contract TestStablecoin is ITestStablecoin, IERC20Permit, ERC20, EIP712, Nonces,
     }
 
     /// @inheritdoc ITestStablecoin
-    function mint(address to, uint256 amount) external onlyOwner {
+    function mint(address to, uint256 amount) external virtual onlyOwner {
         _mint(to, amount);
     }
 

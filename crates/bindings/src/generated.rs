@@ -7,6 +7,17 @@ pub const EVM_VERSION: &str = "prague";
 /// The Solidity compiler the artifacts were built with.
 pub const SOLC_VERSION: &str = "0.8.37+commit.f401782d.Emscripten.clang";
 
+/// Bindings for `CrossChainStablecoin` (deployable, from `contracts/tokens/CrossChainStablecoin.sol`), with the types its ABI uses.
+pub mod cross_chain_stablecoin {
+    #![allow(missing_docs)]
+    alloy::sol!(
+        #[sol(rpc, all_derives)]
+        CrossChainStablecoin,
+        "artifacts/CrossChainStablecoin.json"
+    );
+}
+pub use cross_chain_stablecoin::CrossChainStablecoin;
+
 /// Bindings for `IERC3009` (from `contracts/interfaces/IERC3009.sol`), with the types its ABI uses.
 pub mod ierc3009 {
     #![allow(missing_docs)]
