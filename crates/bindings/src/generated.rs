@@ -7,6 +7,28 @@ pub const EVM_VERSION: &str = "prague";
 /// The Solidity compiler the artifacts were built with.
 pub const SOLC_VERSION: &str = "0.8.37+commit.f401782d.Emscripten.clang";
 
+/// Bindings for `CrossChainInvoicePayer` (deployable, from `contracts/crosschain/CrossChainInvoicePayer.sol`), with the types its ABI uses.
+pub mod cross_chain_invoice_payer {
+    #![allow(missing_docs)]
+    alloy::sol!(
+        #[sol(rpc, all_derives)]
+        CrossChainInvoicePayer,
+        "artifacts/CrossChainInvoicePayer.json"
+    );
+}
+pub use cross_chain_invoice_payer::CrossChainInvoicePayer;
+
+/// Bindings for `CrossChainInvoiceReceiver` (deployable, from `contracts/crosschain/CrossChainInvoiceReceiver.sol`), with the types its ABI uses.
+pub mod cross_chain_invoice_receiver {
+    #![allow(missing_docs)]
+    alloy::sol!(
+        #[sol(rpc, all_derives)]
+        CrossChainInvoiceReceiver,
+        "artifacts/CrossChainInvoiceReceiver.json"
+    );
+}
+pub use cross_chain_invoice_receiver::CrossChainInvoiceReceiver;
+
 /// Bindings for `CrossChainStablecoin` (deployable, from `contracts/tokens/CrossChainStablecoin.sol`), with the types its ABI uses.
 pub mod cross_chain_stablecoin {
     #![allow(missing_docs)]
