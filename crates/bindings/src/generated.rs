@@ -128,6 +128,28 @@ pub mod keystone_forwarder {
 }
 pub use keystone_forwarder::KeystoneForwarder;
 
+/// Bindings for `LocalCcipRouter` (deployable, from `contracts/crosschain/local/LocalCcipRouter.sol`), with the types its ABI uses.
+pub mod local_ccip_router {
+    #![allow(missing_docs)]
+    alloy::sol!(
+        #[sol(rpc, all_derives)]
+        LocalCcipRouter,
+        "artifacts/LocalCcipRouter.json"
+    );
+}
+pub use local_ccip_router::LocalCcipRouter;
+
+/// Bindings for `LocalRmn` (deployable, from `contracts/crosschain/local/LocalRmn.sol`), with the types its ABI uses.
+pub mod local_rmn {
+    #![allow(missing_docs)]
+    alloy::sol!(
+        #[sol(rpc, all_derives)]
+        LocalRmn,
+        "artifacts/LocalRmn.json"
+    );
+}
+pub use local_rmn::LocalRmn;
+
 /// Bindings for `PaymentEscrow` (deployable, from `contracts/escrow/PaymentEscrow.sol`), with the types its ABI uses.
 pub mod payment_escrow {
     #![allow(missing_docs)]
