@@ -7,6 +7,17 @@ pub const EVM_VERSION: &str = "prague";
 /// The Solidity compiler the artifacts were built with.
 pub const SOLC_VERSION: &str = "0.8.37+commit.f401782d.Emscripten.clang";
 
+/// Bindings for `BurnMintTokenPool` (deployable, from `node_modules/@chainlink/contracts-ccip/contracts/pools/BurnMintTokenPool.sol`), with the types its ABI uses.
+pub mod burn_mint_token_pool {
+    #![allow(missing_docs)]
+    alloy::sol!(
+        #[sol(rpc, all_derives)]
+        BurnMintTokenPool,
+        "artifacts/BurnMintTokenPool.json"
+    );
+}
+pub use burn_mint_token_pool::BurnMintTokenPool;
+
 /// Bindings for `CrossChainInvoicePayer` (deployable, from `contracts/crosschain/CrossChainInvoicePayer.sol`), with the types its ABI uses.
 pub mod cross_chain_invoice_payer {
     #![allow(missing_docs)]
@@ -161,6 +172,17 @@ pub mod payment_escrow {
 }
 pub use payment_escrow::PaymentEscrow;
 
+/// Bindings for `RegistryModuleOwnerCustom` (deployable, from `node_modules/@chainlink/contracts-ccip/contracts/tokenAdminRegistry/RegistryModuleOwnerCustom.sol`), with the types its ABI uses.
+pub mod registry_module_owner_custom {
+    #![allow(missing_docs)]
+    alloy::sol!(
+        #[sol(rpc, all_derives)]
+        RegistryModuleOwnerCustom,
+        "artifacts/RegistryModuleOwnerCustom.json"
+    );
+}
+pub use registry_module_owner_custom::RegistryModuleOwnerCustom;
+
 /// Bindings for `TestStablecoin` (deployable, from `contracts/tokens/TestStablecoin.sol`), with the types its ABI uses.
 pub mod test_stablecoin {
     #![allow(missing_docs)]
@@ -171,6 +193,17 @@ pub mod test_stablecoin {
     );
 }
 pub use test_stablecoin::TestStablecoin;
+
+/// Bindings for `TokenAdminRegistry` (deployable, from `node_modules/@chainlink/contracts-ccip/contracts/tokenAdminRegistry/TokenAdminRegistry.sol`), with the types its ABI uses.
+pub mod token_admin_registry {
+    #![allow(missing_docs)]
+    alloy::sol!(
+        #[sol(rpc, all_derives)]
+        TokenAdminRegistry,
+        "artifacts/TokenAdminRegistry.json"
+    );
+}
+pub use token_admin_registry::TokenAdminRegistry;
 
 /// Bindings for `VoucherChannels` (deployable, from `contracts/channel/VoucherChannels.sol`), with the types its ABI uses.
 pub mod voucher_channels {

@@ -103,9 +103,14 @@ impl BuildConfig {
     }
 }
 
-/// Contracts from packages that the bindings include besides `contracts/`: local chains and the local DON
-/// stand-in deploy Chainlink's real forwarder.
-const EXTERNAL: &[&str] = &["node_modules/@chainlink/contracts/src/v0.8/keystone/KeystoneForwarder.sol"];
+/// Contracts from packages that the bindings include besides `contracts/`: local chains, the local DON
+/// stand-in and the local CCIP lanes deploy Chainlink's real forwarder, token pool and token admin registry.
+const EXTERNAL: &[&str] = &[
+    "node_modules/@chainlink/contracts/src/v0.8/keystone/KeystoneForwarder.sol",
+    "node_modules/@chainlink/contracts-ccip/contracts/pools/BurnMintTokenPool.sol",
+    "node_modules/@chainlink/contracts-ccip/contracts/tokenAdminRegistry/TokenAdminRegistry.sol",
+    "node_modules/@chainlink/contracts-ccip/contracts/tokenAdminRegistry/RegistryModuleOwnerCustom.sol",
+];
 
 /// One compiled contract of `contracts/` (or of [`EXTERNAL`]).
 #[derive(Debug)]
