@@ -5,21 +5,16 @@ use crate::{ms, summarize};
 use alloy::{
     primitives::{Address, U256, aliases::U48, keccak256},
     signers::local::PrivateKeySigner,
-    sol_types::{SolCall, SolValue},
+    sol_types::SolCall,
 };
 use eyre::ensure;
-use quittance_bindings::{PaymentEscrow, TestStablecoin, WorkflowOperator};
+use quittance_bindings::{PaymentEscrow, TestStablecoin, WorkflowOperator, relayout};
 use quittance_chain::{Call, Chain, RpcChain, Sender, anvil::spawn_anvil};
 use quittance_cre::{Delivery, LocalDon, Workflow, deploy_operator};
 use quittance_x402::escrow;
 use std::time::Instant;
 
 const AMOUNT: u64 = 1_000_000;
-
-/// The same struct as another binding declares it.
-fn relayout<T: SolValue + From<<T::SolType as alloy::sol_types::SolType>::RustType>>(value: &impl SolValue) -> T {
-    T::abi_decode(&value.abi_encode()).expect("the same layout")
-}
 
 pub(crate) async fn run(events: usize) -> eyre::Result<()> {
     for f in [1u8, 10] {

@@ -5,10 +5,10 @@
 use alloy::{
     primitives::{Address, B256, Bytes, U256, aliases::U48, keccak256},
     signers::local::PrivateKeySigner,
-    sol_types::{SolCall, SolValue},
+    sol_types::SolCall,
 };
 use quittance_bindings::{
-    PaymentEscrow, TestStablecoin, WorkflowOperator, payment_escrow::IPaymentEscrow::PaymentTerms,
+    PaymentEscrow, TestStablecoin, WorkflowOperator, payment_escrow::IPaymentEscrow::PaymentTerms, relayout,
 };
 use quittance_chain::{Call, Chain, ChainError, Receipt, RpcChain, Sender, anvil::spawn_anvil};
 use quittance_cre::{Action, Delivery, LocalDon, Workflow, decide, deploy_operator, execution_id, report_body};
@@ -158,11 +158,6 @@ impl Setup {
         edit(&mut instruction);
         self.don.raw_report(keccak256(execution), now() as u32, workflow, &report_body(&instruction))
     }
-}
-
-/// The same struct as another binding declares it.
-fn relayout<T: SolValue + From<<T::SolType as alloy::sol_types::SolType>::RustType>>(value: &impl SolValue) -> T {
-    T::abi_decode(&value.abi_encode()).expect("the same layout")
 }
 
 fn now() -> u64 {

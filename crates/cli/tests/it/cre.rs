@@ -5,20 +5,15 @@ use crate::commands::hex_key;
 use alloy::{
     primitives::{Address, U256, aliases::U48, keccak256},
     signers::local::PrivateKeySigner,
-    sol_types::{SolCall, SolValue},
+    sol_types::SolCall,
 };
-use quittance_bindings::{PaymentEscrow, TestStablecoin, WorkflowOperator};
+use quittance_bindings::{PaymentEscrow, TestStablecoin, WorkflowOperator, relayout};
 use quittance_chain::{Call, Chain, RpcChain, Sender, anvil::spawn_anvil};
 use quittance_cre::LocalSetup;
 use quittance_x402::escrow;
 use std::process::Command;
 
 const AMOUNT: u64 = 1_250_000;
-
-/// The same struct as another binding declares it.
-fn relayout<T: SolValue + From<<T::SolType as alloy::sol_types::SolType>::RustType>>(value: &impl SolValue) -> T {
-    T::abi_decode(&value.abi_encode()).expect("the same layout")
-}
 
 #[tokio::test]
 async fn cre_deploy_and_run_capture_a_payment_when_the_payer_confirms_delivery() -> eyre::Result<()> {
