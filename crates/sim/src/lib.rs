@@ -9,7 +9,7 @@ pub use scenario::Scenario;
 use alloy::{
     primitives::{Address, B256, Bytes, U256, keccak256},
     signers::local::PrivateKeySigner,
-    sol_types::{SolCall, SolEvent, SolInterface, SolValue},
+    sol_types::{SolCall, SolEvent, SolInterface},
 };
 use axum::{
     Json, Router,
@@ -446,7 +446,7 @@ impl Job {
         receipts: &mut Vec<(String, Receipt)>,
     ) -> Result<(), SimError> {
         let valid_before: u64 = self.terms.preApprovalExpiry.to();
-        let offline = escrow::PaymentTerms::abi_decode(&self.terms.abi_encode()).map_err(service)?;
+        let offline: escrow::PaymentTerms = quittance_bindings::relayout(&self.terms);
         let amount = U256::from(self.amount);
         let data =
             escrow::sign_authorization(&offline, amount, 0, valid_before, chain_id, escrow, "USD Coin", "2", agent)
