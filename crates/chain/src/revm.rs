@@ -67,12 +67,6 @@ impl RevmChain {
         Self { chain_id, state: Arc::new(Mutex::new(State { db, number: 0, timestamp, receipts: HashMap::new() })) }
     }
 
-    /// A reading of this chain's clock that needs no `await` (for an [`quittance_x402::Ambient`]-style
-    /// clock): the latest block's timestamp.
-    pub fn now(&self) -> u64 {
-        self.state.lock().map(|s| s.timestamp).unwrap_or_default()
-    }
-
     fn cfg(&self) -> CfgEnv {
         let mut cfg = CfgEnv::new_with_spec(SpecId::PRAGUE);
         cfg.chain_id = self.chain_id;
