@@ -10,17 +10,6 @@ use quittance_bindings::{
 };
 use quittance_chain::{Chain, ChainError, Receipt, Sender};
 
-/// Why a lane could not be set up or a message relayed.
-#[derive(Debug, thiserror::Error)]
-pub enum CcipError {
-    /// The chain failed or refused a transaction.
-    #[error(transparent)]
-    Chain(#[from] ChainError),
-    /// A transaction reverted.
-    #[error("{0} reverted")]
-    Reverted(String),
-}
-
 /// Gas for a creation (creations are not estimated).
 const CREATE_GAS: u64 = 12_000_000;
 
@@ -48,27 +37,6 @@ pub struct RateLimit {
     pub rate: u128,
 }
 
-async fn sent<C: Chain>(
-    sender: &mut Sender<'_, C>,
-    what: &str,
-    to: Address,
-    data: Vec<u8>,
-) -> Result<Receipt, CcipError> {
-    let receipt = sender.send(to, data.into()).await?;
-    if !receipt.success {
-        return Err(CcipError::Reverted(what.into()));
-    }
-    Ok(receipt)
-}
-
-async fn created<C: Chain>(sender: &mut Sender<'_, C>, what: &str, init: Vec<u8>) -> Result<Address, CcipError> {
-    let (address, receipt) = sender.create(init.into(), CREATE_GAS).await?;
-    if !receipt.success {
-        return Err(CcipError::Reverted(format!("deploying {what}")));
-    }
-    Ok(address)
-}
-
 /// Deploys a lane end on `sender`'s chain; `sender` becomes the relay, the registry's and the token's
 /// owner. The token is named `token_name` with EIP-712 version `token_version`.
 pub async fn deploy_lane_end<C: Chain>(
@@ -76,17 +44,17 @@ pub async fn deploy_lane_end<C: Chain>(
     chain_selector: u64,
     token_name: &str,
     token_version: &str,
-) -> Result<LaneEnd, CcipError> {
+) -> Result<LaneEnd, ChainError> {
     let owner = sender.address();
-    let token_admin_registry = created(sender, "TokenAdminRegistry", TokenAdminRegistry::BYTECODE.to_vec()).await?;
+    let token_admin_registry = sender.create(TokenAdminRegistry::BYTECODE.clone(), CREATE_GAS).await?.0;
     let module_init = [
         RegistryModuleOwnerCustom::BYTECODE.as_ref(),
         &RegistryModuleOwnerCustom::constructorCall { tokenAdminRegistry: token_admin_registry }.abi_encode(),
     ]
     .concat();
-    let module = created(sender, "RegistryModuleOwnerCustom", module_init).await?;
+    let module = sender.create(module_init.into(), CREATE_GAS).await?.0;
     let add = TokenAdminRegistry::addRegistryModuleCall { module };
-    sent(sender, "addRegistryModule", token_admin_registry, add.abi_encode()).await?;
+    sender.send(token_admin_registry, add.abi_encode().into()).await?;
     let router_init = [
         LocalCcipRouter::BYTECODE.as_ref(),
         &LocalCcipRouter::constructorCall {
@@ -97,8 +65,8 @@ pub async fn deploy_lane_end<C: Chain>(
         .abi_encode(),
     ]
     .concat();
-    let router = created(sender, "LocalCcipRouter", router_init).await?;
-    let rmn = created(sender, "LocalRmn", LocalRmn::BYTECODE.to_vec()).await?;
+    let router = sender.create(router_init.into(), CREATE_GAS).await?.0;
+    let rmn = sender.create(LocalRmn::BYTECODE.clone(), CREATE_GAS).await?.0;
     let token_init = [
         CrossChainStablecoin::BYTECODE.as_ref(),
         &CrossChainStablecoin::constructorCall {
@@ -110,7 +78,7 @@ pub async fn deploy_lane_end<C: Chain>(
         .abi_encode(),
     ]
     .concat();
-    let token = created(sender, "CrossChainStablecoin", token_init).await?;
+    let token = sender.create(token_init.into(), CREATE_GAS).await?.0;
     let pool_init = [
         BurnMintTokenPool::BYTECODE.as_ref(),
         &BurnMintTokenPool::constructorCall {
@@ -123,16 +91,16 @@ pub async fn deploy_lane_end<C: Chain>(
         .abi_encode(),
     ]
     .concat();
-    let pool = created(sender, "BurnMintTokenPool", pool_init).await?;
+    let pool = sender.create(pool_init.into(), CREATE_GAS).await?.0;
     // The CCT registration: the owner registers itself as the token's admin, accepts, sets the pool.
     let register = RegistryModuleOwnerCustom::registerAdminViaOwnerCall { token };
-    sent(sender, "registerAdminViaOwner", module, register.abi_encode()).await?;
+    sender.send(module, register.abi_encode().into()).await?;
     let accept = TokenAdminRegistry::acceptAdminRoleCall { localToken: token };
-    sent(sender, "acceptAdminRole", token_admin_registry, accept.abi_encode()).await?;
+    sender.send(token_admin_registry, accept.abi_encode().into()).await?;
     let set_pool = TokenAdminRegistry::setPoolCall { localToken: token, pool };
-    sent(sender, "setPool", token_admin_registry, set_pool.abi_encode()).await?;
+    sender.send(token_admin_registry, set_pool.abi_encode().into()).await?;
     let roles = CrossChainStablecoin::setMintAndBurnRolesCall { account: pool, granted: true };
-    sent(sender, "setMintAndBurnRoles", token, roles.abi_encode()).await?;
+    sender.send(token, roles.abi_encode().into()).await?;
     Ok(LaneEnd { chain_selector, router, token_admin_registry, token, pool })
 }
 
@@ -142,7 +110,7 @@ pub async fn connect<C: Chain>(
     local: &LaneEnd,
     remote: &LaneEnd,
     limit: RateLimit,
-) -> Result<(), CcipError> {
+) -> Result<(), ChainError> {
     let config = RateLimiter::Config { isEnabled: true, capacity: limit.capacity, rate: limit.rate };
     let update = TokenPool::ChainUpdate {
         remoteChainSelector: remote.chain_selector,
@@ -153,9 +121,9 @@ pub async fn connect<C: Chain>(
     };
     let apply =
         BurnMintTokenPool::applyChainUpdatesCall { remoteChainSelectorsToRemove: vec![], chainsToAdd: vec![update] };
-    sent(sender, "applyChainUpdates", local.pool, apply.abi_encode()).await?;
+    sender.send(local.pool, apply.abi_encode().into()).await?;
     let lane = LocalCcipRouter::setLaneCall { remote: remote.chain_selector, open: true };
-    sent(sender, "setLane", local.router, lane.abi_encode()).await?;
+    sender.send(local.router, lane.abi_encode().into()).await?;
     Ok(())
 }
 
@@ -173,7 +141,7 @@ pub async fn relay<C: Chain>(
     sender: &mut Sender<'_, C>,
     destination: &LaneEnd,
     message: LocalCcipRouter::Message,
-) -> Result<Receipt, CcipError> {
+) -> Result<Receipt, ChainError> {
     let execute = LocalCcipRouter::executeCall { message };
-    sent(sender, "execute", destination.router, execute.abi_encode()).await
+    sender.send(destination.router, execute.abi_encode().into()).await
 }

@@ -28,6 +28,12 @@ pub enum ChainError {
         /// The revert data.
         data: Bytes,
     },
+    /// A transaction was mined but reverted (its nonce and gas are spent).
+    #[error("transaction {transaction} reverted")]
+    Failed {
+        /// The transaction.
+        transaction: B256,
+    },
     /// The chain could not be reached or answered something unexpected.
     #[error("chain request failed: {0}")]
     Transport(String),

@@ -46,8 +46,9 @@ impl<'a, C: Chain> Sender<'a, C> {
         self.chain
     }
 
-    /// Sends `data` to `to` and waits for the receipt. A call that reverts in gas estimation is
-    /// [`ChainError::Reverted`] and sends nothing; so a receipt returned here is normally a success.
+    /// Sends `data` to `to` and waits for the successful receipt. A call that reverts in gas estimation is
+    /// [`ChainError::Reverted`] and sends nothing; one that was mined and reverted all the same (the state
+    /// changed in between) is [`ChainError::Failed`].
     pub async fn send(&mut self, to: Address, data: Bytes) -> Result<Receipt, ChainError> {
         let call = Call { from: self.signer.address(), to, data: data.clone() };
         let gas = self.chain.estimate_gas(call).await?;
@@ -55,7 +56,7 @@ impl<'a, C: Chain> Sender<'a, C> {
     }
 
     /// Deploys `init_code` with `CREATE` and a gas limit of `gas_limit` (a creation is not estimated);
-    /// returns the new contract's address and the receipt, which must show success for the code to be there.
+    /// returns the new contract's address and the successful receipt ([`ChainError::Failed`] if it reverted).
     pub async fn create(&mut self, init_code: Bytes, gas_limit: u64) -> Result<(Address, Receipt), ChainError> {
         let address = self.signer.address().create(self.nonce);
         Ok((address, self.submit(TxKind::Create, init_code, gas_limit).await?))
@@ -85,6 +86,9 @@ impl<'a, C: Chain> Sender<'a, C> {
         let mut wait = Duration::from_millis(1);
         loop {
             if let Some(receipt) = self.chain.receipt(hash).await? {
+                if !receipt.success {
+                    return Err(ChainError::Failed { transaction: hash });
+                }
                 return Ok(receipt);
             }
             if tokio::time::Instant::now() >= deadline {

@@ -98,9 +98,7 @@ impl Setup {
             &self.payer,
         )?;
         let call = PaymentEscrow::authorizeCall { terms: terms.clone(), amount, method: 0, data };
-        assert!(
-            Sender::new(&self.chain, &self.relayer).await?.send(self.escrow, call.abi_encode().into()).await?.success
-        );
+        Sender::new(&self.chain, &self.relayer).await?.send(self.escrow, call.abi_encode().into()).await?;
         Ok(terms)
     }
 

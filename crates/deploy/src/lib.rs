@@ -6,7 +6,7 @@ use alloy::{
     sol_types::{SolCall, SolConstructor},
 };
 use quittance_bindings::{InvoiceRegistry, PaymentEscrow, TestStablecoin, VoucherChannels};
-use quittance_chain::{Call, Chain, ChainError, Receipt, Sender};
+use quittance_chain::{Call, Chain, ChainError, Sender};
 use serde::{Deserialize, Serialize};
 use std::{collections::BTreeMap, path::Path};
 
@@ -255,7 +255,7 @@ pub async fn deploy<C: Chain>(
         let mut code = chain.code(step.address).await?;
         if code.is_empty() {
             let data: Bytes = [salt().as_slice(), &step.init_code].concat().into();
-            let receipt = succeeded(sender.send(CREATE2_DEPLOYER, data).await?)?;
+            let receipt = sender.send(CREATE2_DEPLOYER, data).await?;
             let (transaction, block) = (receipt.transaction_hash, receipt.block_number);
             code = chain.code(step.address).await?;
             deployed.transaction = Some(transaction);
@@ -277,7 +277,7 @@ pub async fn deploy<C: Chain>(
     let kind = read_settler(chain, signer.address(), registry, escrow).await?;
     if kind != PATH_ESCROW && signer.address() == owner {
         let call = InvoiceRegistry::setSettlerCall { settler: escrow, kind: PATH_ESCROW };
-        succeeded(sender.send(registry, call.abi_encode().into()).await?)?;
+        sender.send(registry, call.abi_encode().into()).await?;
         progress(Event::SettlerAllowed(escrow));
     }
     if read_settler(chain, signer.address(), registry, escrow).await? == PATH_ESCROW {
@@ -298,7 +298,7 @@ pub async fn deploy<C: Chain>(
                 .map_err(|e| DeployError::Transaction(format!("unreadable balance: {e}")))?;
             if held < U256::from(FUNDING) {
                 let call = TestStablecoin::mintCall { to: account, amount: U256::from(FUNDING) - held };
-                succeeded(sender.send(token, call.abi_encode().into()).await?)?;
+                sender.send(token, call.abi_encode().into()).await?;
                 progress(Event::Funded(account));
             }
         }
@@ -313,13 +313,6 @@ pub async fn deploy<C: Chain>(
         contracts,
         settlers,
     })
-}
-
-fn succeeded(receipt: Receipt) -> Result<Receipt, DeployError> {
-    match receipt.success {
-        true => Ok(receipt),
-        false => Err(DeployError::Transaction(format!("transaction {} reverted", receipt.transaction_hash))),
-    }
 }
 
 async fn read_settler<C: Chain>(

