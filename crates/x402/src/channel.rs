@@ -61,13 +61,7 @@ pub const DOMAIN_VERSION: &str = "1";
 
 /// The channels contract's EIP-712 domain on `chain_id` at `contract`.
 pub fn domain(chain_id: u64, contract: Address) -> Eip712Domain {
-    Eip712Domain::new(
-        Some(DOMAIN_NAME.into()),
-        Some(DOMAIN_VERSION.into()),
-        Some(U256::from(chain_id)),
-        Some(contract),
-        None,
-    )
+    crate::signature::contract_domain(DOMAIN_NAME, DOMAIN_VERSION, chain_id, contract)
 }
 
 impl ChannelConfig {

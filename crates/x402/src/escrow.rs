@@ -1,7 +1,7 @@
 //! The payer's side of Quittance's payment escrow: a payment's id, and the EIP-3009 authorization that
 //! brings funds into escrow for it, computed offline (`PaymentEscrow.paymentId`, `authorizationNonce`).
 
-use crate::channel::ReceiveWithAuthorization;
+use crate::{channel::ReceiveWithAuthorization, signature::contract_domain};
 use alloy::{
     primitives::{Address, B256, Bytes, U256, keccak256},
     signers::SignerSync,
@@ -34,13 +34,7 @@ pub const DOMAIN_VERSION: &str = "1";
 
 /// The escrow's EIP-712 domain on `chain_id` at `escrow`.
 pub fn domain(chain_id: u64, escrow: Address) -> Eip712Domain {
-    Eip712Domain::new(
-        Some(DOMAIN_NAME.into()),
-        Some(DOMAIN_VERSION.into()),
-        Some(U256::from(chain_id)),
-        Some(escrow),
-        None,
-    )
+    contract_domain(DOMAIN_NAME, DOMAIN_VERSION, chain_id, escrow)
 }
 
 impl PaymentTerms {
@@ -78,13 +72,7 @@ pub fn sign_authorization(
         validBefore: U256::from(valid_before),
         nonce: authorization_nonce(terms.id(chain_id, escrow), index),
     };
-    let token = Eip712Domain::new(
-        Some(token_name.to_owned().into()),
-        Some(token_version.to_owned().into()),
-        Some(U256::from(chain_id)),
-        Some(terms.token),
-        None,
-    );
+    let token = contract_domain(token_name, token_version, chain_id, terms.token);
     let signature = signer.sign_typed_data_sync(&message, &token)?;
     Ok((U256::ZERO, U256::from(valid_before), Bytes::from(signature.as_bytes().to_vec())).abi_encode_params().into())
 }

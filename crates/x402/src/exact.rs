@@ -142,13 +142,7 @@ impl ExactTerms {
         let asset: Address = requirements.asset.parse().map_err(|_| ErrorReason::InvalidPaymentRequirements)?;
         let pay_to: Address = requirements.pay_to.parse().map_err(|_| ErrorReason::InvalidPaymentRequirements)?;
         let amount = decimal::parse(&requirements.amount).ok_or(ErrorReason::InvalidPaymentRequirements)?;
-        let domain = Eip712Domain::new(
-            Some(name.to_owned().into()),
-            Some(version.to_owned().into()),
-            Some(U256::from(chain_id)),
-            Some(asset),
-            None,
-        );
+        let domain = crate::signature::contract_domain(name, version, chain_id, asset);
         Ok(Self { domain, asset, pay_to, amount, chain_id })
     }
 }

@@ -63,13 +63,7 @@ pub fn resource_hash(url: &str) -> B256 {
 
 /// The registry's EIP-712 domain on `chain_id` at `registry`.
 pub fn registry_domain(chain_id: u64, registry: Address) -> Eip712Domain {
-    Eip712Domain::new(
-        Some(REGISTRY_DOMAIN_NAME.into()),
-        Some(REGISTRY_DOMAIN_VERSION.into()),
-        Some(U256::from(chain_id)),
-        Some(registry),
-        None,
-    )
+    crate::signature::contract_domain(REGISTRY_DOMAIN_NAME, REGISTRY_DOMAIN_VERSION, chain_id, registry)
 }
 
 impl Invoice {
