@@ -9,7 +9,7 @@ use alloy::{
 };
 use quittance_bindings::{
     CrossChainInvoicePayer, CrossChainInvoiceReceiver, InvoiceRegistry, TestStablecoin,
-    cross_chain_invoice_payer::{ICrossChainInvoice::CrossChainPayment, IInvoiceRegistry::Invoice},
+    cross_chain_invoice_payer::ICrossChainInvoice::CrossChainPayment, relayout,
 };
 use quittance_ccip::{LaneEnd, RateLimit, connect, deploy_lane_end, messages_sent, relay};
 use quittance_chain::{Call, Chain, RpcChain, Sender, anvil::spawn_anvil_with_chain_id};
@@ -92,16 +92,7 @@ async fn an_agent_funded_on_a_pays_an_invoice_on_b() -> eyre::Result<()> {
     };
     let id = the_invoice.id(1337, registry);
     let payment = CrossChainPayment {
-        invoice: Invoice {
-            issuer: the_invoice.issuer,
-            payee,
-            token: end_b.token,
-            amount: the_invoice.amount,
-            deadline: the_invoice.deadline,
-            resource: the_invoice.resource,
-            network: the_invoice.network.clone(),
-            salt: the_invoice.salt,
-        },
+        invoice: relayout(&the_invoice),
         issuerSignature: Bytes::from(seller.sign_hash_sync(&id)?.as_bytes().to_vec()),
         payer: agent.address(),
         refundTo: agent.address(),
