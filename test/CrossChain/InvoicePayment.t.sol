@@ -248,4 +248,26 @@ contract CrossChainInvoicePaymentTest is PaymentEscrowBase {
         sender.payWithAuthorization(selector, address(receiver), payment, authorization, GAS_LIMIT);
         assertEq(usdc.balanceOf(payer), INITIAL_BALANCE);
     }
+
+    function test_theAllowedSenderOnAnotherChain_isRefused() public {
+        ICrossChainInvoice.CrossChainPayment memory payment = _payment(_invoice(AMOUNT));
+        Client.Any2EVMMessage memory message = _delivered(keccak256("other"), address(sender), payment, AMOUNT);
+        message.sourceChainSelector = selector + 1;
+        vm.prank(address(router));
+        vm.expectRevert(
+            abi.encodeWithSelector(CrossChainInvoiceReceiver.SenderNotAllowed.selector, selector + 1, address(sender))
+        );
+        receiver.ccipReceive(message);
+    }
+
+    function test_anExpiredAuthorization_isRefusedAndNothingMoves() public {
+        ICrossChainInvoice.CrossChainPayment memory payment = _payment(_invoice(AMOUNT));
+        bytes memory authorization = _authorization(payment);
+        uint256 validBefore = block.timestamp + 1 hours;
+        vm.warp(validBefore);
+        vm.prank(relayer);
+        vm.expectRevert(abi.encodeWithSelector(IERC3009.AuthorizationExpired.selector, validBefore, validBefore));
+        sender.payWithAuthorization(selector, address(receiver), payment, authorization, GAS_LIMIT);
+        assertEq(usdc.balanceOf(payer), INITIAL_BALANCE);
+    }
 }

@@ -230,4 +230,31 @@ contract LocalLaneTest is Test {
         receiver.refund(message.messageId);
         assertEq(b.token.balanceOf(refundTo), AMOUNT);
     }
+
+    function test_theFee_isPaidFromTheValue_andTooLittleIsRefused() public {
+        a.router.setFee(0.01 ether);
+        ICrossChainInvoice.CrossChainPayment memory p = _payment(AMOUNT, block.timestamp + 1 hours);
+        bytes memory authorization = _authorization(p);
+        vm.deal(relayer, 1 ether);
+        vm.prank(relayer);
+        vm.expectRevert(
+            abi.encodeWithSelector(CrossChainInvoicePayer.InsufficientFee.selector, 0.01 ether, 0.01 ether - 1)
+        );
+        sender.payWithAuthorization{value: 0.01 ether - 1}(B, address(receiver), p, authorization, 500_000);
+        assertEq(a.token.balanceOf(payer), 1000e6, "nothing moved");
+        vm.prank(relayer);
+        sender.payWithAuthorization{value: 0.05 ether}(B, address(receiver), p, authorization, 500_000);
+        assertEq(relayer.balance, 1 ether - 0.01 ether, "the fee kept, the rest returned");
+        assertEq(address(a.router).balance, 0.01 ether);
+    }
+
+    function test_aChainWithoutALane_isRefused() public {
+        ICrossChainInvoice.CrossChainPayment memory p = _payment(AMOUNT, block.timestamp + 1 hours);
+        bytes memory authorization = _authorization(p);
+        a.router.setLane(B, false);
+        vm.prank(relayer);
+        vm.expectRevert(abi.encodeWithSelector(CrossChainInvoicePayer.UnsupportedChain.selector, B));
+        sender.payWithAuthorization(B, address(receiver), p, authorization, 500_000);
+        assertEq(a.token.balanceOf(payer), 1000e6);
+    }
 }

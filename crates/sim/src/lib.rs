@@ -7,7 +7,7 @@ pub use report::{Jobs, Outcome, Party, Report, Transaction};
 pub use scenario::Scenario;
 
 use alloy::{
-    primitives::{Address, B256, Bytes, U256, keccak256},
+    primitives::{Address, B256, Bytes, U256, aliases::U48, keccak256},
     signers::local::PrivateKeySigner,
     sol_types::{SolCall, SolEvent, SolInterface},
 };
@@ -306,6 +306,7 @@ pub async fn run<C: DevChain + Clone + 'static>(
         let a = rng.below(agents.len() as u64) as usize;
         let e = rng.below(prices.len() as u64) as usize;
         if rng.chance(s.job_permille) {
+            let now = clock.now.load(Ordering::SeqCst);
             let job = Job {
                 terms: PaymentTerms {
                     operator: operator.address(),
@@ -313,9 +314,9 @@ pub async fn run<C: DevChain + Clone + 'static>(
                     payee: payees[e].address(),
                     token,
                     maxAmount: U256::from(prices[e] * s.job_price_multiple),
-                    preApprovalExpiry: alloy::primitives::aliases::U48::from(clock.now.load(Ordering::SeqCst) + 600),
-                    authorizationExpiry: alloy::primitives::aliases::U48::from(clock.now.load(Ordering::SeqCst) + 3600),
-                    refundExpiry: alloy::primitives::aliases::U48::from(clock.now.load(Ordering::SeqCst) + 86_400),
+                    preApprovalExpiry: U48::from(now + 600),
+                    authorizationExpiry: U48::from(now + 3600),
+                    refundExpiry: U48::from(now + 86_400),
                     maxFeeBps: JOB_FEE_BPS,
                     feeReceiver: operator.address(),
                     salt: rng.b256(),
