@@ -78,7 +78,7 @@ pub(crate) async fn run(events: usize) -> eyre::Result<()> {
         }
         let data = TestStablecoin::balanceOfCall { account: payee.address() }.abi_encode().into();
         let paid = TestStablecoin::balanceOfCall::abi_decode_returns(
-            &chain.call(Call { from: Address::ZERO, to: token, data }).await?,
+            &chain.call(Call { from: Address::ZERO, to: token, data, value: U256::ZERO }).await?,
         )?;
         ensure!(paid == U256::from(AMOUNT * events as u64), "the payee holds {paid}, not every payment");
         let s = summarize(latencies);

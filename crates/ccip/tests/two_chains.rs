@@ -21,7 +21,9 @@ const SELECTOR_B: u64 = 16_015_286_601_757_825_753;
 const AMOUNT: u64 = 2_500_000;
 
 async fn read<C: Chain, T: SolCall>(chain: &C, to: Address, call: T) -> eyre::Result<T::Return> {
-    Ok(T::abi_decode_returns(&chain.call(Call { from: Address::ZERO, to, data: call.abi_encode().into() }).await?)?)
+    Ok(T::abi_decode_returns(
+        &chain.call(Call { from: Address::ZERO, to, data: call.abi_encode().into(), value: U256::ZERO }).await?,
+    )?)
 }
 
 async fn balance<C: Chain>(chain: &C, token: Address, account: Address) -> eyre::Result<U256> {

@@ -39,7 +39,8 @@ pub enum ChainError {
     Transport(String),
 }
 
-/// A call to simulate: `from` calls `to` with `data`, against the latest state, committing nothing.
+/// A call to simulate: `from` calls `to` with `data` and `value` wei, against the latest state, committing
+/// nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Call {
     /// The caller.
@@ -48,6 +49,8 @@ pub struct Call {
     pub to: Address,
     /// The calldata.
     pub data: Bytes,
+    /// The ether sent with it, in wei.
+    pub value: U256,
 }
 
 /// EIP-1559 fees for a new transaction.
@@ -103,6 +106,12 @@ pub trait Chain: Send + Sync {
 
     /// The receipt of a transaction, once it is mined.
     fn receipt(&self, hash: B256) -> impl Future<Output = Result<Option<Receipt>, ChainError>> + Send;
+
+    /// The latest block's number.
+    fn block_number(&self) -> impl Future<Output = Result<u64, ChainError>> + Send;
+
+    /// The logs `address` emitted in blocks `from..=to` by successful transactions, in chain order.
+    fn logs(&self, address: Address, from: u64, to: u64) -> impl Future<Output = Result<Vec<Log>, ChainError>> + Send;
 }
 
 /// A development chain whose clock and balances a test or a simulation controls: the in-memory chain, or
@@ -212,6 +221,16 @@ impl Chain for RpcChain {
             logs: receipt.inner.logs().iter().map(|log| log.inner.clone()).collect(),
         }))
     }
+
+    async fn block_number(&self) -> Result<u64, ChainError> {
+        self.provider.get_block_number().await.map_err(transport)
+    }
+
+    async fn logs(&self, address: Address, from: u64, to: u64) -> Result<Vec<Log>, ChainError> {
+        let filter = alloy::rpc::types::Filter::new().address(address).from_block(from).to_block(to);
+        let logs = self.provider.get_logs(&filter).await.map_err(transport)?;
+        Ok(logs.into_iter().map(|log| log.inner).collect())
+    }
 }
 
 /// Anvil's development methods (other nodes refuse them).
@@ -251,7 +270,7 @@ impl DevChain for RpcChain {
 }
 
 fn request(call: Call) -> TransactionRequest {
-    TransactionRequest::default().with_from(call.from).with_to(call.to).with_input(call.data)
+    TransactionRequest::default().with_from(call.from).with_to(call.to).with_input(call.data).with_value(call.value)
 }
 
 /// How nodes (geth, reth, anvil) word "I already have this transaction".

@@ -91,6 +91,7 @@ impl RevmChain {
             .caller(call.from)
             .kind(TxKind::Call(call.to))
             .data(call.data.clone())
+            .value(call.value)
             .gas_limit(gas_limit)
             .gas_price(0)
             .nonce(nonce)
@@ -235,6 +236,19 @@ impl Chain for RevmChain {
 
     async fn receipt(&self, hash: B256) -> Result<Option<Receipt>, ChainError> {
         Ok(self.state.lock().map_err(|_| poisoned())?.receipts.get(&hash).cloned())
+    }
+
+    async fn block_number(&self) -> Result<u64, ChainError> {
+        Ok(self.state.lock().map_err(|_| poisoned())?.number)
+    }
+
+    /// One transaction a block, so chain order is block order.
+    async fn logs(&self, address: Address, from: u64, to: u64) -> Result<Vec<Log>, ChainError> {
+        let state = self.state.lock().map_err(|_| poisoned())?;
+        let mut receipts: Vec<&Receipt> =
+            state.receipts.values().filter(|r| (from..=to).contains(&r.block_number)).collect();
+        receipts.sort_by_key(|r| r.block_number);
+        Ok(receipts.into_iter().flat_map(|r| r.logs.iter().filter(|log| log.address == address).cloned()).collect())
     }
 }
 

@@ -50,7 +50,7 @@ impl<'a, C: Chain> Sender<'a, C> {
     /// [`ChainError::Reverted`] and sends nothing; one that was mined and reverted all the same (the state
     /// changed in between) is [`ChainError::Failed`].
     pub async fn send(&mut self, to: Address, data: Bytes) -> Result<Receipt, ChainError> {
-        let call = Call { from: self.signer.address(), to, data: data.clone() };
+        let call = Call { from: self.signer.address(), to, data: data.clone(), value: U256::ZERO };
         let gas = self.chain.estimate_gas(call).await?;
         self.submit(TxKind::Call(to), data, gas.saturating_mul(6) / 5 + 10_000).await
     }

@@ -134,7 +134,7 @@ fn now() -> u64 {
 
 /// Reads a view function through the chain.
 async fn read<C: Chain, T: SolCall>(chain: &C, to: Address, call: T) -> Result<T::Return, DemoError> {
-    let out = chain.call(Call { from: Address::ZERO, to, data: call.abi_encode().into() }).await?;
+    let out = chain.call(Call { from: Address::ZERO, to, data: call.abi_encode().into(), value: U256::ZERO }).await?;
     T::abi_decode_returns(&out).map_err(|e| DemoError::Unexpected(e.to_string()))
 }
 

@@ -62,7 +62,9 @@ pub async fn run(args: DeployArgs) -> eyre::Result<()> {
                 continue;
             }
             let data: Bytes = [salt().as_slice(), &step.init_code].concat().into();
-            let gas = chain.estimate_gas(Call { from: signer.address(), to: CREATE2_DEPLOYER, data }).await?;
+            let gas = chain
+                .estimate_gas(Call { from: signer.address(), to: CREATE2_DEPLOYER, data, value: U256::ZERO })
+                .await?;
             total_gas += gas;
             println!("  {:<16} {}  to deploy, about {gas} gas", step.name, step.address);
         }

@@ -282,8 +282,10 @@ impl LocalDon {
             workflowExecutionId: execution,
             reportId: REPORT_ID.into(),
         };
-        let out =
-            sender.chain().call(Call { from: Address::ZERO, to: forwarder, data: info.abi_encode().into() }).await?;
+        let out = sender
+            .chain()
+            .call(Call { from: Address::ZERO, to: forwarder, data: info.abi_encode().into(), value: U256::ZERO })
+            .await?;
         let info = KeystoneForwarder::getTransmissionInfoCall::abi_decode_returns(&out)
             .map_err(|e| CreError::Chain(ChainError::Transport(format!("unreadable transmission info: {e}"))))?;
         if info.success || info.invalidReceiver {

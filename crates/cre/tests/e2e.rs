@@ -32,7 +32,12 @@ struct Setup {
 
 async fn balance(chain: &RpcChain, token: Address, account: Address) -> eyre::Result<U256> {
     let out = chain
-        .call(Call { from: account, to: token, data: TestStablecoin::balanceOfCall { account }.abi_encode().into() })
+        .call(Call {
+            from: account,
+            to: token,
+            data: TestStablecoin::balanceOfCall { account }.abi_encode().into(),
+            value: U256::ZERO,
+        })
         .await?;
     Ok(TestStablecoin::balanceOfCall::abi_decode_returns(&out)?)
 }
@@ -79,6 +84,7 @@ impl Setup {
                     from: Address::ZERO,
                     to: self.escrow,
                     data: PaymentEscrow::paymentIdCall { terms: terms.clone() }.abi_encode().into(),
+                    value: U256::ZERO,
                 })
                 .await?,
         )?;

@@ -292,6 +292,7 @@ pub async fn deploy<C: Chain>(
                     from: signer.address(),
                     to: token,
                     data: TestStablecoin::balanceOfCall { account }.abi_encode().into(),
+                    value: U256::ZERO,
                 })
                 .await?;
             let held = TestStablecoin::balanceOfCall::abi_decode_returns(&out)
@@ -326,6 +327,7 @@ async fn read_settler<C: Chain>(
             from,
             to: registry,
             data: InvoiceRegistry::settlerKindCall { settler: escrow }.abi_encode().into(),
+            value: U256::ZERO,
         })
         .await?;
     InvoiceRegistry::settlerKindCall::abi_decode_returns(&out)

@@ -130,7 +130,7 @@ impl<C: Chain> Facilitator<C> {
         }
 
         // This request owns the settlement.
-        let call = Call { from: self.address, to: settlement.to, data: settlement.data.clone() };
+        let call = Call { from: self.address, to: settlement.to, data: settlement.data.clone(), value: U256::ZERO };
         let (checked, gas, fees) = tokio::join!(check, self.chain.estimate_gas(call), self.chain.fees());
         if let Err(refusal) = checked {
             self.release(key);

@@ -277,7 +277,7 @@ impl<C: Chain> Facilitator<C> {
 
     /// Simulates a call from the facilitator's own account.
     pub(crate) async fn simulate(&self, to: Address, data: Vec<u8>) -> Result<Bytes, ChainError> {
-        self.chain.call(Call { from: self.address, to, data: data.into() }).await
+        self.chain.call(Call { from: self.address, to, data: data.into(), value: U256::ZERO }).await
     }
 
     /// Reads a view function.

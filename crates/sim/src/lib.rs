@@ -156,7 +156,7 @@ fn service(err: impl std::fmt::Display) -> SimError {
 
 async fn balance<C: Chain>(chain: &C, token: Address, account: Address) -> Result<u128, SimError> {
     let data = TestStablecoin::balanceOfCall { account }.abi_encode().into();
-    let out = chain.call(Call { from: Address::ZERO, to: token, data }).await?;
+    let out = chain.call(Call { from: Address::ZERO, to: token, data, value: U256::ZERO }).await?;
     let held = TestStablecoin::balanceOfCall::abi_decode_returns(&out).map_err(service)?;
     held.try_into().map_err(|_| SimError::Service(format!("a balance of {held} does not fit 128 bits")))
 }

@@ -81,7 +81,7 @@ async fn cre_deploy_and_run_capture_a_payment_when_the_payer_confirms_delivery()
     let printed = String::from_utf8_lossy(&ran.stdout);
     assert!(printed.contains("capture accepted"), "{printed}");
     let data = TestStablecoin::balanceOfCall { account: payee.address() }.abi_encode().into();
-    let held = chain.call(Call { from: Address::ZERO, to: terms.token, data }).await?;
+    let held = chain.call(Call { from: Address::ZERO, to: terms.token, data, value: U256::ZERO }).await?;
     assert_eq!(TestStablecoin::balanceOfCall::abi_decode_returns(&held)?, amount, "the payee was paid");
 
     // Run again from the start (a restarted watcher): that report was delivered; nothing more moves.
@@ -93,6 +93,7 @@ async fn cre_deploy_and_run_capture_a_payment_when_the_payer_confirms_delivery()
             from: Address::ZERO,
             to: terms.token,
             data: TestStablecoin::balanceOfCall { account: payee.address() }.abi_encode().into(),
+            value: U256::ZERO,
         })
         .await?;
     assert_eq!(TestStablecoin::balanceOfCall::abi_decode_returns(&held)?, amount);

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 async fn balance(chain: &impl Chain, token: Address, account: Address) -> eyre::Result<U256> {
     let data = TestStablecoin::balanceOfCall { account }.abi_encode().into();
-    let out = chain.call(Call { from: account, to: token, data }).await?;
+    let out = chain.call(Call { from: account, to: token, data, value: U256::ZERO }).await?;
     Ok(TestStablecoin::balanceOfCall::abi_decode_returns(&out)?)
 }
 
