@@ -1,9 +1,11 @@
 #![doc = include_str!("../README.md")]
 
 mod channels;
+mod funds;
 mod policy;
 mod record;
 
+pub use funds::{ChainFunds, Funds};
 pub use policy::{Budget, Policy, PolicyRefusal};
 pub use record::{OpenChannel, RecordError, Spend, SpendRecord};
 
@@ -13,9 +15,9 @@ use alloy::{
 };
 use quittance_x402::{
     Ambient, ErrorReason, PAYMENT_REQUIRED, PAYMENT_RESPONSE, PAYMENT_SIGNATURE, PaymentPayload, PaymentRequired,
-    PaymentRequirements, SettleResponse, channel, decode_header, encode_header, exact, invoice,
+    PaymentRequirements, SettleResponse, channel, crosschain, decode_header, encode_header, exact, invoice,
 };
-use std::sync::Arc;
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 /// Why a paid request failed.
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +59,12 @@ pub struct Paid {
 /// Seconds a reused payment must still be valid for.
 const REUSE_MARGIN: u64 = 10;
 
+/// The longest wait between two looks at a payment in flight, whatever `Retry-After` says.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+
+/// Balances by network and token, as far as the agent knows them.
+type Balances = BTreeMap<(String, Address), U256>;
+
 /// An agent that pays for HTTP resources on its own, within its policy.
 #[derive(Debug, Clone)]
 pub struct Agent {
@@ -65,12 +73,36 @@ pub struct Agent {
     record: Arc<SpendRecord>,
     http: reqwest::Client,
     ambient: Ambient,
+    funds: Option<Arc<dyn Funds>>,
+    pending_timeout: Duration,
 }
 
 impl Agent {
     /// An agent paying with `signer`, within `policy`, remembering payments in `record`.
     pub fn new(signer: PrivateKeySigner, policy: Policy, record: Arc<SpendRecord>) -> Self {
-        Self { signer, policy, record, http: reqwest::Client::new(), ambient: Ambient::system() }
+        Self {
+            signer,
+            policy,
+            record,
+            http: reqwest::Client::new(),
+            ambient: Ambient::system(),
+            funds: None,
+            pending_timeout: Duration::from_secs(120),
+        }
+    }
+
+    /// The same agent knowing where its funds are: it skips options on networks where it holds too little
+    /// of the token, and so pays across chains (`cross-chain-invoice`) when only another network funds it.
+    /// Without it, every option the policy allows is tried in order.
+    pub fn with_funds(self, funds: Arc<dyn Funds>) -> Self {
+        Self { funds: Some(funds), ..self }
+    }
+
+    /// The same agent waiting at most `timeout` for a payment in flight (`settlement_pending`, e.g. a
+    /// cross-chain message on its way) before giving up on this request; the payment stays recorded, and the
+    /// next request for the same resource sends it again rather than paying twice. Default: two minutes.
+    pub fn with_pending_timeout(self, timeout: Duration) -> Self {
+        Self { pending_timeout: timeout, ..self }
     }
 
     /// The same agent reading the time and drawing nonces from `ambient` (a simulation's clock and seed).
@@ -124,22 +156,31 @@ impl Agent {
                 tracing::info!("reusing the payment already signed for this request");
                 (Some(spend.id), spend.payment)
             }
-            _ => self.pay(&offer, &url, &host, &key, now)?,
+            _ => {
+                let balances = self.balances(&offer).await;
+                self.pay(&offer, &url, &host, &key, now, &balances)?
+            }
         };
 
         let mut retry = retry;
         let header = encode_header(&payment).parse().map_err(|_| AgentError::Sign("header".into()))?;
         retry.headers_mut().insert(PAYMENT_SIGNATURE, header);
-        let response = self.http.execute(retry).await?;
+        let started = tokio::time::Instant::now();
+        let mut response = self.http.execute(retry.try_clone().ok_or(AgentError::NotRetryable)?).await?;
+        // A payment in flight: send the same payment again after the server's `Retry-After`, until it settles
+        // or the patience runs out.
+        while let Some(wait) = in_flight(&response) {
+            let wait = wait.min(MAX_RETRY_AFTER);
+            if started.elapsed() + wait > self.pending_timeout {
+                tracing::warn!("the payment is still in flight; it stays recorded for the next request");
+                return Err(AgentError::Refused(ErrorReason::SettlementPending));
+            }
+            tracing::info!(?wait, "the payment is in flight; asking again");
+            tokio::time::sleep(wait).await;
+            response = self.http.execute(retry.try_clone().ok_or(AgentError::NotRetryable)?).await?;
+        }
         if response.status() == reqwest::StatusCode::PAYMENT_REQUIRED {
-            let reason = response
-                .headers()
-                .get(PAYMENT_REQUIRED)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| decode_header::<PaymentRequired>(v).ok())
-                .and_then(|r| r.error)
-                .map(|e| ErrorReason::from_code(&e))
-                .unwrap_or(ErrorReason::PaymentRequired);
+            let reason = refusal_reason(&response);
             if let Some(id) = id {
                 self.record.refused(id, reason.as_str())?;
             }
@@ -169,7 +210,24 @@ impl Agent {
         Ok(Paid { response, receipt, payment: Some(payment) })
     }
 
-    /// Chooses, checks against the policy, signs and records a payment for `offer`.
+    /// What the agent holds of each option's token on its network, where its [`Funds`] know.
+    async fn balances(&self, offer: &PaymentRequired) -> Balances {
+        let mut balances = Balances::new();
+        let Some(funds) = &self.funds else { return balances };
+        for option in &offer.accepts {
+            let Ok(asset) = option.asset.parse::<Address>() else { continue };
+            let key = (option.network.clone(), asset);
+            if balances.contains_key(&key) {
+                continue;
+            }
+            if let Some(balance) = funds.balance(&option.network, asset, self.address()).await {
+                balances.insert(key, balance);
+            }
+        }
+        balances
+    }
+
+    /// Chooses, checks against the policy and the balances known, signs and records a payment for `offer`.
     fn pay(
         &self,
         offer: &PaymentRequired,
@@ -177,17 +235,24 @@ impl Agent {
         host: &str,
         key: &str,
         now: u64,
+        balances: &Balances,
     ) -> Result<(Option<i64>, PaymentPayload), AgentError> {
         let mut refusals = Vec::new();
         let mut options: Vec<&PaymentRequirements> = offer.accepts.iter().collect();
         // Prefer a channel when the policy opens them (no chain round trip per request), then the invoice
-        // (its payment leaves a proof in the registry), then `exact`.
+        // (its payment leaves a proof in the registry), then `exact`, then an invoice paid from another
+        // network (slower: a CCIP message).
         options.sort_by_key(|o| match o.scheme.as_str() {
             channel::SCHEME => 0,
             invoice::SCHEME => 1,
+            crosschain::SCHEME => 3,
             _ => 2,
         });
         for option in options {
+            if let Err(refusal) = funded(option, balances) {
+                refusals.push(refusal);
+                continue;
+            }
             match self.allowed(option, host, now) {
                 Ok((_, amount, spent)) if option.scheme == channel::SCHEME => {
                     let resource = quittance_x402::ResourceInfo { url: url.into(), ..offer.resource.clone() };
@@ -198,12 +263,12 @@ impl Agent {
                     }
                 }
                 Ok((asset, amount, _)) => {
+                    let resource = quittance_x402::ResourceInfo { url: url.into(), ..offer.resource.clone() };
                     let payment = match option.scheme.as_str() {
-                        invoice::SCHEME => {
-                            let resource = quittance_x402::ResourceInfo { url: url.into(), ..offer.resource.clone() };
-                            invoice::pay(option, &resource, &self.signer, self.address(), now)
-                                .map_err(|e| AgentError::Sign(e.to_string()))
-                        }
+                        invoice::SCHEME => invoice::pay(option, &resource, &self.signer, self.address(), now)
+                            .map_err(|e| AgentError::Sign(e.to_string())),
+                        crosschain::SCHEME => crosschain::pay(option, &resource, &self.signer, self.address(), now)
+                            .map_err(|e| AgentError::Sign(e.to_string())),
                         _ => exact::pay(
                             option,
                             Some(offer.resource.clone()),
@@ -241,7 +306,8 @@ impl Agent {
         now: u64,
     ) -> Result<(Address, U256, (U256, U256)), PolicyRefusal> {
         let through_channel = option.scheme == channel::SCHEME && self.policy.channel_requests > 0;
-        if option.scheme != exact::SCHEME && option.scheme != invoice::SCHEME && !through_channel {
+        let one_payment = [exact::SCHEME, invoice::SCHEME, crosschain::SCHEME].contains(&option.scheme.as_str());
+        if !one_payment && !through_channel {
             return Err(PolicyRefusal::Scheme(option.scheme.clone()));
         }
         let asset: Address = option.asset.parse().map_err(|_| PolicyRefusal::Asset(option.asset.clone()))?;
@@ -271,7 +337,54 @@ fn offered(offer: &PaymentRequired, accepted: &PaymentRequirements) -> bool {
     })
 }
 
+/// Until when a payment can still settle: its authorization's `validBefore`, or for a cross-chain payment
+/// (which may still be in flight after the authorization was used) its invoice's deadline.
 fn valid_before(payment: &PaymentPayload) -> Option<u64> {
+    if payment.accepted.scheme == crosschain::SCHEME {
+        let terms = crosschain::CrossChainTerms::from_requirements(&payment.accepted).ok()?;
+        return terms.invoice.invoice.deadline.try_into().ok();
+    }
     let exact: exact::ExactEvmPayload = serde_json::from_value(payment.payload.clone()).ok()?;
     exact.authorization.valid_before.try_into().ok()
+}
+
+/// Refuses an option whose token the agent is known to hold too little of on the option's network.
+fn funded(option: &PaymentRequirements, balances: &Balances) -> Result<(), PolicyRefusal> {
+    let (Ok(asset), Ok(price)) = (option.asset.parse::<Address>(), U256::from_str_radix(&option.amount, 10)) else {
+        return Ok(());
+    };
+    match balances.get(&(option.network.clone(), asset)) {
+        Some(&balance) if balance < price => {
+            Err(PolicyRefusal::Funds { network: option.network.clone(), asset: option.asset.clone(), balance, price })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// How long to wait before asking again, when `response` says the payment is in flight.
+fn in_flight(response: &reqwest::Response) -> Option<Duration> {
+    if response.status() != reqwest::StatusCode::PAYMENT_REQUIRED
+        || refusal_reason(response) != ErrorReason::SettlementPending
+    {
+        return None;
+    }
+    let seconds = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(1);
+    Some(Duration::from_secs(seconds.max(1)))
+}
+
+/// The reason a 402 gives in its `PAYMENT-REQUIRED` error.
+fn refusal_reason(response: &reqwest::Response) -> ErrorReason {
+    response
+        .headers()
+        .get(PAYMENT_REQUIRED)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| decode_header::<PaymentRequired>(v).ok())
+        .and_then(|r| r.error)
+        .map(|e| ErrorReason::from_code(&e))
+        .unwrap_or(ErrorReason::PaymentRequired)
 }

@@ -68,6 +68,18 @@ pub enum PolicyRefusal {
         /// The limit.
         limit: U256,
     },
+    /// The agent holds too little of the token on the option's network.
+    #[error("the agent holds {balance} of {asset} on {network}, less than the price {price}")]
+    Funds {
+        /// The option's network.
+        network: String,
+        /// The token.
+        asset: String,
+        /// What the agent holds there.
+        balance: U256,
+        /// The price.
+        price: U256,
+    },
     /// The total budget would be exceeded.
     #[error("paying {price} would bring total spending to {would_be}, over the budget {limit}")]
     Total {

@@ -580,6 +580,7 @@ async fn loops<C: Chain + Clone + 'static>(
         invoices: None,
         settle_before_serving: false,
         channels: None,
+        cross_chain: Vec::new(),
     };
     let paywall = Paywall::new(facilitator.clone(), base.clone());
     let app = Router::new()

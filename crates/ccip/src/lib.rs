@@ -1,14 +1,20 @@
 #![doc = include_str!("../README.md")]
 
 use alloy::{
-    primitives::{Address, Bytes, Log},
+    primitives::{Address, B256, Bytes, Log, U256},
+    signers::local::PrivateKeySigner,
     sol_types::{SolCall, SolConstructor, SolEvent},
 };
 use quittance_bindings::{
-    BurnMintTokenPool, CrossChainStablecoin, LocalCcipRouter, LocalRmn, RegistryModuleOwnerCustom, TokenAdminRegistry,
+    BurnMintTokenPool, CrossChainInvoicePayer, CrossChainInvoiceReceiver, CrossChainStablecoin, InvoiceRegistry,
+    LocalCcipRouter, LocalRmn, RegistryModuleOwnerCustom, TokenAdminRegistry,
     burn_mint_token_pool::{RateLimiter, TokenPool},
 };
-use quittance_chain::{Chain, ChainError, Receipt, Sender};
+use quittance_chain::{Call, Chain, ChainError, Receipt, Sender};
+use std::{future::Future, time::Duration};
+
+/// `IInvoiceRegistry.Path.CrossChain`: the kind of settler the receiver is.
+const CROSS_CHAIN_SETTLER: u8 = 5;
 
 /// Gas for a creation (creations are not estimated).
 const CREATE_GAS: u64 = 12_000_000;
@@ -144,4 +150,166 @@ pub async fn relay<C: Chain>(
 ) -> Result<Receipt, ChainError> {
     let execute = LocalCcipRouter::executeCall { message };
     sender.send(destination.router, execute.abi_encode().into()).await
+}
+
+/// Deploys the source end of cross-chain invoice payments on `sender`'s chain: a `CrossChainInvoicePayer`
+/// sending `end`'s token through `end`'s router.
+pub async fn deploy_invoice_sender<C: Chain>(sender: &mut Sender<'_, C>, end: &LaneEnd) -> Result<Address, ChainError> {
+    let init = [
+        CrossChainInvoicePayer::BYTECODE.as_ref(),
+        &CrossChainInvoicePayer::constructorCall { router_: end.router, token_: end.token }.abi_encode(),
+    ]
+    .concat();
+    Ok(sender.create(init.into(), CREATE_GAS).await?.0)
+}
+
+/// Deploys the destination end on `sender`'s chain: a `CrossChainInvoiceReceiver` on `end`'s router that
+/// settles in `registry`, owned by `sender`, and makes it the registry's `CrossChain` settler (`sender` must
+/// own the registry).
+pub async fn deploy_invoice_receiver<C: Chain>(
+    sender: &mut Sender<'_, C>,
+    end: &LaneEnd,
+    registry: Address,
+) -> Result<Address, ChainError> {
+    let init = [
+        CrossChainInvoiceReceiver::BYTECODE.as_ref(),
+        &CrossChainInvoiceReceiver::constructorCall {
+            router_: end.router,
+            registry_: registry,
+            owner_: sender.address(),
+        }
+        .abi_encode(),
+    ]
+    .concat();
+    let receiver = sender.create(init.into(), CREATE_GAS).await?.0;
+    let settler = InvoiceRegistry::setSettlerCall { settler: receiver, kind: CROSS_CHAIN_SETTLER };
+    sender.send(registry, settler.abi_encode().into()).await?;
+    Ok(receiver)
+}
+
+/// Lets `receiver` (on `sender`'s chain, owned by `sender`) accept payments from `invoice_sender` on the
+/// chain `source_selector`.
+pub async fn allow_invoice_sender<C: Chain>(
+    sender: &mut Sender<'_, C>,
+    receiver: Address,
+    source_selector: u64,
+    invoice_sender: Address,
+) -> Result<(), ChainError> {
+    let allow = CrossChainInvoiceReceiver::setAllowedSenderCall {
+        sourceChainSelector: source_selector,
+        sender: invoice_sender,
+        allowed: true,
+    };
+    sender.send(receiver, allow.abi_encode().into()).await?;
+    Ok(())
+}
+
+/// The local relay of one direction of a lane: follows the source router's `MessageSent` events for the
+/// destination and has the destination's router execute them, standing in for the CCIP network (local
+/// chains only). A message the destination refuses for now (an inbound rate limit, a receiver reverting) is
+/// tried again on the next poll; one already executed is dropped.
+#[derive(Debug)]
+pub struct Relay<C> {
+    source: C,
+    destination: C,
+    signer: PrivateKeySigner,
+    source_end: LaneEnd,
+    destination_end: LaneEnd,
+    next_block: u64,
+    waiting: Vec<LocalCcipRouter::Message>,
+}
+
+/// What one poll of a [`Relay`] did.
+#[derive(Debug, Default)]
+pub struct Relayed {
+    /// Messages executed on the destination, with their receipts.
+    pub executed: Vec<(B256, Receipt)>,
+    /// Messages the destination refused for now, kept for the next poll.
+    pub waiting: usize,
+}
+
+impl<C: Chain> Relay<C> {
+    /// A relay from `source_end` (on `source`) to `destination_end` (on `destination`), executing with
+    /// `signer` (the destination router's relay), from the source's block `from_block` on.
+    pub fn new(
+        source: C,
+        source_end: LaneEnd,
+        destination: C,
+        destination_end: LaneEnd,
+        signer: PrivateKeySigner,
+        from_block: u64,
+    ) -> Self {
+        Self { source, destination, signer, source_end, destination_end, next_block: from_block, waiting: Vec::new() }
+    }
+
+    /// Reads the messages sent since the last poll and executes every message waiting.
+    pub async fn poll(&mut self) -> Result<Relayed, ChainError> {
+        let head = self.source.block_number().await?;
+        if head >= self.next_block {
+            let logs = self.source.logs(self.source_end.router, self.next_block, head).await?;
+            let selector = self.destination_end.chain_selector;
+            self.waiting.extend(
+                messages_sent(self.source_end.router, &logs).into_iter().filter(|m| m.destChainSelector == selector),
+            );
+            self.next_block = head + 1;
+        }
+        let mut relayed = Relayed::default();
+        let mut still_waiting = Vec::new();
+        for message in std::mem::take(&mut self.waiting) {
+            let id = message.messageId;
+            if self.executed(id).await? {
+                continue;
+            }
+            let mut sender = Sender::new(&self.destination, &self.signer).await?;
+            match relay(&mut sender, &self.destination_end, message.clone()).await {
+                Ok(receipt) => relayed.executed.push((id, receipt)),
+                Err(ChainError::Reverted { data }) => {
+                    tracing::info!(%id, %data, "the destination refuses the message for now; trying again later");
+                    still_waiting.push(message);
+                }
+                Err(err) => {
+                    still_waiting.push(message);
+                    self.waiting = still_waiting;
+                    return Err(err);
+                }
+            }
+        }
+        relayed.waiting = still_waiting.len();
+        self.waiting = still_waiting;
+        Ok(relayed)
+    }
+
+    /// Polls every `interval` until `stop` completes; a failed poll is logged and tried again.
+    pub async fn run(mut self, interval: Duration, stop: impl Future<Output = ()>) {
+        let mut stop = std::pin::pin!(stop);
+        loop {
+            match self.poll().await {
+                Ok(relayed) => {
+                    for (id, receipt) in &relayed.executed {
+                        tracing::info!(%id, gas = receipt.gas_used, "relayed a message");
+                    }
+                }
+                Err(err) => tracing::warn!(%err, "relay poll failed"),
+            }
+            tokio::select! {
+                () = &mut stop => return,
+                () = tokio::time::sleep(interval) => {}
+            }
+        }
+    }
+
+    async fn executed(&self, id: B256) -> Result<bool, ChainError> {
+        let call = LocalCcipRouter::executedCall { messageId: id };
+        let out = self
+            .destination
+            .call(Call {
+                from: Address::ZERO,
+                to: self.destination_end.router,
+                data: call.abi_encode().into(),
+                value: U256::ZERO,
+            })
+            .await?;
+        LocalCcipRouter::executedCall::abi_decode_returns(&out)
+            .map_err(|err| ChainError::Transport(format!("unexpected answer: {err}")))
+    }
 }

@@ -180,6 +180,7 @@ async fn run_on<C: Chain + Clone + 'static>(
         invoices: Some(InvoiceIssuer { registry, signer: seller.clone(), validity_seconds: 600 }),
         settle_before_serving: false,
         channels: None,
+        cross_chain: Vec::new(),
     };
     let paywall = Paywall::new(facilitator.clone(), base.clone());
     let app = Router::new().route(

@@ -102,6 +102,7 @@ pub async fn run(args: ServeArgs) -> eyre::Result<()> {
         invoices,
         settle_before_serving: false,
         channels: channels.map(|contract| ChannelOffer { contract, min_withdraw_delay: args.min_withdraw_delay }),
+        cross_chain: Vec::new(),
     };
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let public_url = args.public_url.unwrap_or_else(|| format!("http://{}", args.listen));

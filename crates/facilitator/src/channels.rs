@@ -129,8 +129,13 @@ impl<C: Chain> Facilitator<C> {
                 Err(reason) => return self.failure(reason, Some(payer), None),
             };
             let key = keccak256((U256::from(self.chain_id), contract, id, deposit.deposit_salt).abi_encode());
-            let settlement =
-                Settlement { payer, to: contract, data, expected: Expected::Deposited { contract, channel_id: id } };
+            let settlement = Settlement {
+                payer,
+                to: contract,
+                data,
+                value: U256::ZERO,
+                expected: Expected::Deposited { contract, channel_id: id },
+            };
             let outcome = self.execute(key, &settlement, async { Ok(()) }, async { None }).await;
             if !outcome.success {
                 return outcome;
@@ -211,7 +216,8 @@ impl<C: Chain> Facilitator<C> {
                 .collect();
             let data: Bytes = VoucherChannels::claimCall { claims }.abi_encode().into();
             let key = keccak256((U256::from(self.chain_id), contract, data.clone()).abi_encode());
-            let settlement = Settlement { payer: self.address, to: contract, data, expected: Expected::Call };
+            let settlement =
+                Settlement { payer: self.address, to: contract, data, value: U256::ZERO, expected: Expected::Call };
             let outcome = self.execute(key, &settlement, async { Ok(()) }, async { None }).await;
             if !outcome.success {
                 tracing::warn!(reason = ?outcome.error_reason, %contract, "claiming vouchers failed");
@@ -245,7 +251,8 @@ impl<C: Chain> Facilitator<C> {
                 let data: Bytes = VoucherChannels::settleCall { receiver, token }.abi_encode().into();
                 // One payment per claim round: keyed by the round's claim transaction.
                 let key = keccak256((U256::from(self.chain_id), contract, data.clone(), claim_tx.clone()).abi_encode());
-                let settlement = Settlement { payer: self.address, to: contract, data, expected: Expected::Call };
+                let settlement =
+                    Settlement { payer: self.address, to: contract, data, value: U256::ZERO, expected: Expected::Call };
                 let outcome = self.execute(key, &settlement, async { Ok(()) }, async { None }).await;
                 if outcome.success {
                     report.transactions.push(outcome.transaction);

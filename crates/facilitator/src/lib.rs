@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod channels;
+mod cross_chain;
 pub mod http;
 mod ledger;
 mod settle;
@@ -13,7 +14,7 @@ pub use settle::{ConfirmError, SettleConfig, confirm_on_chain};
 use alloy::{primitives::Address, signers::local::PrivateKeySigner};
 use quittance_bindings::{IERC3009, InvoiceRegistry, invoice_registry::IInvoiceRegistry};
 use quittance_chain::{Chain, ChainError};
-use quittance_x402::{Network, SupportedKind, SupportedResponse, X402_V2, channel, exact, invoice};
+use quittance_x402::{Network, SupportedKind, SupportedResponse, X402_V2, channel, crosschain, exact, invoice};
 use std::{collections::BTreeMap, sync::Arc};
 
 /// Why a facilitator could not start.
@@ -27,8 +28,10 @@ pub enum FacilitatorError {
     Ledger(#[from] LedgerError),
 }
 
-/// A facilitator for one chain: verifies and settles x402 payments of the `exact` and `invoice` schemes,
-/// recording every settlement in a durable [`Ledger`] so that none is lost or made twice.
+/// A facilitator for one chain: verifies and settles x402 payments of the `exact`, `invoice` and `channel`
+/// schemes, and `cross-chain-invoice` payments from its chain to the chains it watches
+/// ([`Facilitator::with_destination`]), recording every settlement in a durable [`Ledger`] so that none is
+/// lost or made twice.
 #[derive(Debug)]
 pub struct Facilitator<C> {
     chain: C,
@@ -43,6 +46,8 @@ pub struct Facilitator<C> {
     next_nonce: tokio::sync::Mutex<Option<u64>>,
     /// Assets and registries seen with code (code does not go away).
     deployed: std::sync::Mutex<std::collections::HashSet<Address>>,
+    /// Chains it watches (sends nothing to) by CAIP-2 network: the destinations of cross-chain payments.
+    destinations: BTreeMap<String, C>,
 }
 
 impl<C: Chain> Facilitator<C> {
@@ -66,6 +71,7 @@ impl<C: Chain> Facilitator<C> {
             config,
             next_nonce: tokio::sync::Mutex::new(None),
             deployed: Default::default(),
+            destinations: BTreeMap::new(),
         };
         facilitator.resume().await?;
         Ok(facilitator)
@@ -94,8 +100,15 @@ impl<C: Chain> Facilitator<C> {
             network: self.network.clone(),
             extra: None,
         };
+        let mut kinds = vec![kind(exact::SCHEME), kind(invoice::SCHEME), kind(channel::SCHEME)];
+        if !self.destinations.is_empty() {
+            // Paid here, settled on one of the watched networks.
+            let destinations = self.destinations.keys().cloned().collect::<Vec<_>>();
+            let extra = serde_json::Map::from_iter([("destinations".to_owned(), serde_json::json!(destinations))]);
+            kinds.push(SupportedKind { extra: Some(extra), ..kind(crosschain::SCHEME) });
+        }
         SupportedResponse {
-            kinds: vec![kind(exact::SCHEME), kind(invoice::SCHEME), kind(channel::SCHEME)],
+            kinds,
             extensions: vec![],
             signers: BTreeMap::from([("eip155:*".to_owned(), vec![self.address.to_checksum(None)])]),
         }

@@ -17,10 +17,11 @@ use alloy::{
     primitives::{Address, B256, Bytes, Log, TxKind, U256, keccak256},
     sol_types::{SolCall, SolEvent, SolValue},
 };
-use quittance_bindings::{IERC3009, InvoiceRegistry, TestStablecoin, VoucherChannels};
+use quittance_bindings::{CrossChainInvoicePayer, IERC3009, InvoiceRegistry, TestStablecoin, VoucherChannels};
 use quittance_chain::{Call, Chain, ChainError, Fees, Receipt};
 use quittance_x402::{
-    ErrorReason, PaymentPayload, PaymentRequirements, SettleResponse, VerifyRequest, channel, exact, invoice,
+    ErrorReason, PaymentPayload, PaymentRequirements, SettleResponse, VerifyRequest, channel, crosschain, exact,
+    invoice,
     receipt::{NO_INVOICE, PaymentReceipt, SignedReceipt},
 };
 use serde_json::{Map, json};
@@ -35,26 +36,34 @@ pub struct SettleConfig {
     /// The longest wait between two requests for the receipt. Polling starts at a millisecond and doubles
     /// up to this, so a receipt that is ready at once (a local chain) costs a millisecond, not an interval.
     pub poll_interval: Duration,
+    /// How long a cross-chain settlement waits for its message to settle the invoice on the destination
+    /// before answering `settlement_pending` (the message goes on, and a later request for the same payment
+    /// looks again).
+    pub delivery_timeout: Duration,
 }
 
 impl Default for SettleConfig {
     fn default() -> Self {
-        Self { receipt_timeout: Duration::from_secs(30), poll_interval: Duration::from_millis(100) }
+        Self {
+            receipt_timeout: Duration::from_secs(30),
+            poll_interval: Duration::from_millis(100),
+            delivery_timeout: Duration::from_secs(10),
+        }
     }
 }
 
 /// Delays between polls: 1 ms, doubling up to a ceiling.
-struct Backoff {
+pub(crate) struct Backoff {
     next: Duration,
     ceiling: Duration,
 }
 
 impl Backoff {
-    fn new(ceiling: Duration) -> Self {
+    pub(crate) fn new(ceiling: Duration) -> Self {
         Self { next: Duration::from_millis(1).min(ceiling), ceiling }
     }
 
-    async fn wait(&mut self) {
+    pub(crate) async fn wait(&mut self) {
         tokio::time::sleep(self.next).await;
         self.next = (self.next * 2).min(self.ceiling);
     }
@@ -67,6 +76,8 @@ pub(crate) struct Settlement {
     /// The contract called: the token (`exact`), the registry (`invoice`) or the channels contract.
     pub(crate) to: Address,
     pub(crate) data: Bytes,
+    /// The ether sent with it (a cross-chain payment's CCIP fee).
+    pub(crate) value: U256,
     pub(crate) expected: Expected,
 }
 
@@ -80,6 +91,8 @@ pub(crate) enum Expected {
     Deposited { contract: Address, channel_id: B256 },
     /// A successful call of the channels contract (claims and their settlement).
     Call,
+    /// The cross-chain sender's `PaymentSent(messageId, …, payer, …)`: the payment left the source chain.
+    PaymentSent { contract: Address, payer: Address },
 }
 
 impl<C: Chain> Facilitator<C> {
@@ -90,6 +103,9 @@ impl<C: Chain> Facilitator<C> {
     pub async fn settle(&self, request: &VerifyRequest) -> SettleResponse {
         if request.payment_requirements.scheme == channel::SCHEME {
             return self.settle_voucher(request).await;
+        }
+        if request.payment_requirements.scheme == crosschain::SCHEME {
+            return self.settle_cross_chain(request).await;
         }
         let (key, settlement) = match self.identify(request).await {
             Ok(found) => found,
@@ -130,7 +146,8 @@ impl<C: Chain> Facilitator<C> {
         }
 
         // This request owns the settlement.
-        let call = Call { from: self.address, to: settlement.to, data: settlement.data.clone(), value: U256::ZERO };
+        let call =
+            Call { from: self.address, to: settlement.to, data: settlement.data.clone(), value: settlement.value };
         let (checked, gas, fees) = tokio::join!(check, self.chain.estimate_gas(call), self.chain.fees());
         if let Err(refusal) = checked {
             self.release(key);
@@ -171,7 +188,7 @@ impl<C: Chain> Facilitator<C> {
     /// The payment's ledger key and its settlement transaction, after the checks that identify it whatever
     /// the time: the terms, and the payer's signature. A stored outcome is only ever returned to a request
     /// that carries the payer's own signature of the same payment.
-    async fn identify(&self, request: &VerifyRequest) -> Result<(B256, Settlement), Refusal> {
+    pub(crate) async fn identify(&self, request: &VerifyRequest) -> Result<(B256, Settlement), Refusal> {
         let payment: &PaymentPayload = &request.payment_payload;
         let requirements: &PaymentRequirements = &request.payment_requirements;
         if requirements.network != self.network {
@@ -188,7 +205,8 @@ impl<C: Chain> Facilitator<C> {
                 let call = exact_settlement(&checked);
                 let token = checked.terms.asset;
                 let expected = Expected::Transfer { token, from: a.from, to: a.to, value: a.value };
-                (token, Settlement { payer: a.from, to: token, data: call.abi_encode().into(), expected }, a.nonce)
+                let data = call.abi_encode().into();
+                (token, Settlement { payer: a.from, to: token, data, value: U256::ZERO, expected }, a.nonce)
             }
             invoice::SCHEME => {
                 let checked = invoice::check_terms(payment, requirements)?;
@@ -206,9 +224,18 @@ impl<C: Chain> Facilitator<C> {
                     token: terms.invoice.token,
                     amount: terms.invoice.amount,
                 };
-                let settlement =
-                    Settlement { payer: a.from, to: terms.registry, data: call.abi_encode().into(), expected };
+                let data = call.abi_encode().into();
+                let settlement = Settlement { payer: a.from, to: terms.registry, data, value: U256::ZERO, expected };
                 (terms.token.asset, settlement, a.nonce)
+            }
+            crosschain::SCHEME => {
+                let checked = crosschain::check_terms(payment, requirements)?;
+                self.check_signature(checked.payer(), checked.signing_hash(), &checked.signature, || {
+                    checked.check_eoa_signature()
+                })
+                .await?;
+                let settlement = self.cross_chain_settlement(&checked).await?;
+                (checked.terms.token.asset, settlement, checked.authorization.nonce)
             }
             _ => return Err(ErrorReason::UnsupportedScheme.into()),
         };
@@ -231,7 +258,7 @@ impl<C: Chain> Facilitator<C> {
             max_fee_per_gas: fees.max_fee_per_gas,
             max_priority_fee_per_gas: fees.max_priority_fee_per_gas,
             to: TxKind::Call(settlement.to),
-            value: U256::ZERO,
+            value: settlement.value,
             access_list: Default::default(),
             input: settlement.data.clone(),
         };
@@ -289,6 +316,25 @@ impl<C: Chain> Facilitator<C> {
             self.failure(ErrorReason::ExactEvmTransactionFailed, Some(settlement.payer), tx)
         } else if !expected_log(&settlement.expected, &receipt.logs) {
             self.failure(ErrorReason::ExactEvmTransferEventMismatch, Some(settlement.payer), tx)
+        } else if let Expected::PaymentSent { contract, payer } = settlement.expected {
+            // A cross-chain payment left the source chain: its message id, to follow it to the destination.
+            let message_id = receipt.logs.iter().find_map(|log| {
+                (log.address == contract)
+                    .then(|| CrossChainInvoicePayer::PaymentSent::decode_log_data(&log.data).ok())
+                    .flatten()
+                    .filter(|sent| sent.payer == payer)
+                    .map(|sent| sent.messageId)
+            });
+            SettleResponse {
+                success: true,
+                error_reason: None,
+                error_message: None,
+                payer: Some(settlement.payer.to_checksum(None)),
+                transaction: receipt.transaction_hash.to_string(),
+                network: self.network.clone(),
+                amount: None,
+                extra: Some(Map::from_iter([("messageId".to_owned(), json!(message_id))])),
+            }
         } else if let Expected::Deposited { .. } | Expected::Call = settlement.expected {
             // A channel's deposit, claims or their settlement: no payment to attest yet.
             SettleResponse {
@@ -309,7 +355,9 @@ impl<C: Chain> Facilitator<C> {
                     (payee, token, amount, invoice_id)
                 }
                 Expected::Transfer { token, to, value, .. } => (to, token, value, NO_INVOICE),
-                Expected::Deposited { .. } | Expected::Call => unreachable!("handled above"),
+                Expected::Deposited { .. } | Expected::Call | Expected::PaymentSent { .. } => {
+                    unreachable!("handled above")
+                }
             };
             let attested = PaymentReceipt {
                 network: self.network.clone(),
@@ -456,6 +504,10 @@ fn expected_log(expected: &Expected, logs: &[Log]) -> bool {
             log.address == contract
                 && VoucherChannels::Deposited::decode_log_data(&log.data).is_ok_and(|e| e.channelId == channel_id)
         }
+        Expected::PaymentSent { contract, payer } => {
+            log.address == contract
+                && CrossChainInvoicePayer::PaymentSent::decode_log_data(&log.data).is_ok_and(|e| e.payer == payer)
+        }
         Expected::Call => true,
     })
 }
@@ -471,17 +523,23 @@ fn settlement_of_raw(raw: &Bytes) -> Option<Settlement> {
     let input = envelope.input().clone();
     if let Ok(call) = IERC3009::transferWithAuthorization_0Call::abi_decode(&input) {
         let expected = Expected::Transfer { token: to, from: call.from, to: call.to, value: call.value };
-        return Some(Settlement { payer: call.from, to, data: input, expected });
+        return Some(Settlement { payer: call.from, to, data: input, value: U256::ZERO, expected });
     }
     let chain_id = envelope.chain_id()?;
     if let Ok(call) = VoucherChannels::depositCall::abi_decode(&input) {
         let channel_id = crate::channels::x402_config(&call.config).id(chain_id, to);
         let expected = Expected::Deposited { contract: to, channel_id };
-        return Some(Settlement { payer: call.config.payer, to, data: input, expected });
+        return Some(Settlement { payer: call.config.payer, to, data: input, value: U256::ZERO, expected });
     }
     if VoucherChannels::claimCall::abi_decode(&input).is_ok() || VoucherChannels::settleCall::abi_decode(&input).is_ok()
     {
-        return Some(Settlement { payer: envelope.recover_signer().ok()?, to, data: input, expected: Expected::Call });
+        let payer = envelope.recover_signer().ok()?;
+        return Some(Settlement { payer, to, data: input, value: U256::ZERO, expected: Expected::Call });
+    }
+    if let Ok(call) = CrossChainInvoicePayer::payWithAuthorizationCall::abi_decode(&input) {
+        let expected = Expected::PaymentSent { contract: to, payer: call.payment.payer };
+        let value = envelope.value();
+        return Some(Settlement { payer: call.payment.payer, to, data: input, value, expected });
     }
     let call = InvoiceRegistry::payWithAuthorizationCall::abi_decode(&input).ok()?;
     let expected = Expected::InvoicePaid {
@@ -491,7 +549,7 @@ fn settlement_of_raw(raw: &Bytes) -> Option<Settlement> {
         token: call.invoice.token,
         amount: call.invoice.amount,
     };
-    Some(Settlement { payer: call.payer, to, data: input, expected })
+    Some(Settlement { payer: call.payer, to, data: input, value: U256::ZERO, expected })
 }
 
 /// Why a receipt is not borne out by the chain.

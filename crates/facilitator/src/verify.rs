@@ -10,7 +10,8 @@ use alloy::{
 use quittance_bindings::{IERC3009, InvoiceRegistry::InvoiceRegistryErrors};
 use quittance_chain::{Call, Chain, ChainError};
 use quittance_x402::{
-    ErrorReason, PaymentPayload, PaymentRequirements, VerifyRequest, VerifyResponse, X402_V2, channel, exact, invoice,
+    ErrorReason, PaymentPayload, PaymentRequirements, VerifyRequest, VerifyResponse, X402_V2, channel, crosschain,
+    exact, invoice,
 };
 
 sol! {
@@ -57,7 +58,7 @@ pub(crate) enum Simulation {
 }
 
 /// A chain failure that is not the payment's fault.
-fn unexpected(err: ChainError) -> Refusal {
+pub(crate) fn unexpected(err: ChainError) -> Refusal {
     tracing::warn!(%err, "chain request failed during verification");
     ErrorReason::UnexpectedVerifyError.into()
 }
@@ -104,6 +105,7 @@ impl<C: Chain> Facilitator<C> {
         match requirements.scheme.as_str() {
             exact::SCHEME => self.check_exact(payment, requirements, simulation).await,
             invoice::SCHEME => self.check_invoice(payment, requirements, simulation).await,
+            crosschain::SCHEME => self.check_cross_chain(payment, requirements, simulation).await,
             channel::SCHEME => {
                 self.check_voucher(payment, requirements).await.map(|(checked, ..)| checked.config.payer)
             }

@@ -157,6 +157,7 @@ async fn the_official_client_pays_our_paywall_settled_by_our_facilitator() -> ey
         }),
         settle_before_serving: false,
         channels: None,
+        cross_chain: Vec::new(),
     };
     let paywall = Paywall::new(world.facilitator.clone(), base.clone());
     let app = Router::new()

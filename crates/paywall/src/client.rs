@@ -2,7 +2,7 @@
 
 use quittance_chain::Chain;
 use quittance_facilitator::Facilitator;
-use quittance_x402::{SettleResponse, VerifyRequest, VerifyResponse};
+use quittance_x402::{ErrorReason, SettleResponse, VerifyRequest, VerifyResponse};
 use std::future::Future;
 
 /// A facilitator could not be asked.
@@ -63,5 +63,66 @@ impl FacilitatorClient for HttpFacilitator {
 
     async fn settle(&self, request: &VerifyRequest) -> Result<SettleResponse, ClientError> {
         self.post("settle", request).await
+    }
+}
+
+/// Facilitators by the network they serve: each request goes to the facilitator of its option's network (a
+/// cross-chain option's network is the one the agent pays on). A network none serves is refused with
+/// `invalid_network`.
+#[derive(Debug)]
+pub struct ByNetwork<F> {
+    facilitators: std::collections::BTreeMap<String, std::sync::Arc<F>>,
+}
+
+impl<F> ByNetwork<F> {
+    /// Routes nothing yet.
+    pub fn new() -> Self {
+        Self { facilitators: Default::default() }
+    }
+
+    /// The same routing with `network` (CAIP-2) going to `facilitator`.
+    pub fn with(mut self, network: impl Into<String>, facilitator: std::sync::Arc<F>) -> Self {
+        self.facilitators.insert(network.into(), facilitator);
+        self
+    }
+
+    fn route(&self, request: &VerifyRequest) -> Option<&F> {
+        self.facilitators.get(&request.payment_requirements.network).map(|f| f.as_ref())
+    }
+}
+
+impl<F> Default for ByNetwork<F> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<F: FacilitatorClient> FacilitatorClient for ByNetwork<F> {
+    async fn verify(&self, request: &VerifyRequest) -> Result<VerifyResponse, ClientError> {
+        match self.route(request) {
+            Some(facilitator) => facilitator.verify(request).await,
+            None => Ok(VerifyResponse {
+                is_valid: false,
+                invalid_reason: Some(ErrorReason::InvalidNetwork),
+                invalid_message: Some(format!("no facilitator for {}", request.payment_requirements.network)),
+                payer: None,
+            }),
+        }
+    }
+
+    async fn settle(&self, request: &VerifyRequest) -> Result<SettleResponse, ClientError> {
+        match self.route(request) {
+            Some(facilitator) => facilitator.settle(request).await,
+            None => Ok(SettleResponse {
+                success: false,
+                error_reason: Some(ErrorReason::InvalidNetwork),
+                error_message: Some(format!("no facilitator for {}", request.payment_requirements.network)),
+                payer: None,
+                transaction: String::new(),
+                network: request.payment_requirements.network.clone(),
+                amount: None,
+                extra: None,
+            }),
+        }
     }
 }

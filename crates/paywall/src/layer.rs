@@ -10,7 +10,8 @@ use axum::{
 use quittance_x402::{
     Ambient, ErrorReason, PAYMENT_REQUIRED, PAYMENT_RESPONSE, PAYMENT_SIGNATURE, PaymentPayload, PaymentPayloadV1,
     PaymentRequired, PaymentRequirementsResponseV1, PaymentRequirementsV1, ResourceInfo, SettleResponse,
-    SettlementResponseV1, VerifyRequest, X_PAYMENT, X_PAYMENT_RESPONSE, X402_V1, X402_V2, decode_header, encode_header,
+    SettlementResponseV1, VerifyRequest, X_PAYMENT, X_PAYMENT_RESPONSE, X402_V1, X402_V2, crosschain, decode_header,
+    encode_header,
 };
 use std::{
     convert::Infallible,
@@ -268,6 +269,18 @@ impl<F: FacilitatorClient> Guard<F> {
                 response
             }
             Err(Outcome::Refused(reason)) => self.payment_required(resource, Some(reason)),
+            Err(Outcome::Unsettled(receipt)) => {
+                let reason = receipt.error_reason.clone().unwrap_or(ErrorReason::UnexpectedSettleError);
+                let pending = reason == ErrorReason::SettlementPending;
+                let mut response = self.payment_required(resource, Some(reason));
+                let headers = response.headers_mut();
+                if pending {
+                    // The payment is on its way: the same payment, sent again later, is served once it settles.
+                    headers.insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
+                }
+                add_receipt(headers, receipt);
+                response
+            }
             Err(Outcome::HandlerFailed(response)) => response,
         }
     }
@@ -290,13 +303,11 @@ impl<F: FacilitatorClient> Guard<F> {
                 tracing::warn!(%err, "facilitator unavailable for settle");
                 Outcome::Refused(ErrorReason::UnexpectedSettleError)
             })?;
-            if receipt.success {
-                Ok(receipt)
-            } else {
-                Err(Outcome::Refused(receipt.error_reason.unwrap_or(ErrorReason::UnexpectedSettleError)))
-            }
+            if receipt.success { Ok(receipt) } else { Err(Outcome::Unsettled(receipt)) }
         };
-        if self.price.settle_before_serving {
+        // A cross-chain payment is settled before serving: once sent it cannot be called back, and asking
+        // again for the same payment (while its message is in flight) must find its outcome, not verify it anew.
+        if self.price.settle_before_serving || verify.payment_requirements.scheme == crosschain::SCHEME {
             // Settling verifies the payment in full; nothing is served unless it settled.
             let receipt = settle().await?;
             let response = serve(next, request).await;
@@ -329,9 +340,15 @@ where
 }
 
 enum Outcome {
+    /// Refused before anything was sent.
     Refused(ErrorReason),
+    /// Settlement failed or is still pending: the facilitator's answer goes back with the 402.
+    Unsettled(SettleResponse),
     HandlerFailed(Response<Body>),
 }
+
+/// What a 402 for a payment still in flight tells the client in `Retry-After`, in seconds.
+const RETRY_AFTER_SECONDS: &str = "1";
 
 fn insert(headers: &mut HeaderMap, name: &'static str, value: &str) {
     if let Ok(value) = HeaderValue::from_str(value) {

@@ -4,6 +4,6 @@ mod client;
 mod layer;
 mod price;
 
-pub use client::{ClientError, FacilitatorClient, HttpFacilitator};
+pub use client::{ByNetwork, ClientError, FacilitatorClient, HttpFacilitator};
 pub use layer::{Paywall, PaywallLayer, PaywallService};
-pub use price::{ChannelOffer, InvoiceIssuer, Price, PriceError, USD_ASSETS, UsdAsset, usd_amount};
+pub use price::{ChannelOffer, CrossChainRoute, InvoiceIssuer, Price, PriceError, USD_ASSETS, UsdAsset, usd_amount};

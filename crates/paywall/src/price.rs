@@ -4,7 +4,7 @@ use alloy::{
     primitives::{Address, B256, U256},
     signers::local::PrivateKeySigner,
 };
-use quittance_x402::{ErrorReason, PaymentRequirements, channel, exact, invoice};
+use quittance_x402::{ErrorReason, PaymentRequirements, channel, crosschain, exact, invoice};
 use serde_json::{Map, Value};
 
 /// The price of a route, in one token on one network.
@@ -34,6 +34,25 @@ pub struct Price {
     pub settle_before_serving: bool,
     /// Offer Quittance's `channel` scheme too: the price per request paid with vouchers over a deposit.
     pub channels: Option<ChannelOffer>,
+    /// Offer Quittance's `cross-chain-invoice` scheme too, one option per route: the invoice (which needs
+    /// [`Price::invoices`]) paid from another network through CCIP.
+    pub cross_chain: Vec<CrossChainRoute>,
+}
+
+/// Where a cross-chain payment may come from: a source network, its Cross-Chain Token, and the lane to the
+/// price's network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrossChainRoute {
+    /// The source's CAIP-2 network.
+    pub network: String,
+    /// The source's Cross-Chain Token (the one its pool moves to the price's token).
+    pub asset: Address,
+    /// Its EIP-712 domain name.
+    pub asset_name: String,
+    /// Its EIP-712 domain version.
+    pub asset_version: String,
+    /// The sender on the source, the receiver here, this chain's selector and the receiver's gas.
+    pub lane: crosschain::Lane,
 }
 
 /// The seller's side of the `channel` scheme.
@@ -88,9 +107,10 @@ impl Price {
 
     /// The options offered for `resource_url` at `now`: `exact` first (what official clients pay), then a
     /// freshly signed invoice (with the random `salt`) when invoices are configured, then the channel option
-    /// when channels are.
+    /// when channels are, then the same invoice paid from each cross-chain route.
     pub fn options(&self, resource_url: &str, now: u64, salt: B256) -> Vec<PaymentRequirements> {
         let mut options = vec![self.exact_option()];
+        let mut cross_chain = Vec::new();
         if let Some(issuer) = &self.invoices {
             let the_invoice = invoice::Invoice {
                 issuer: issuer.signer.address(),
@@ -102,6 +122,22 @@ impl Price {
                 network: self.network.clone(),
                 salt,
             };
+            for route in &self.cross_chain {
+                match crosschain::offer(
+                    the_invoice.clone(),
+                    issuer.registry,
+                    &route.network,
+                    route.asset,
+                    &route.asset_name,
+                    &route.asset_version,
+                    route.lane,
+                    self.max_timeout_seconds,
+                    &issuer.signer,
+                ) {
+                    Ok(option) => cross_chain.push(option),
+                    Err(err) => tracing::error!(%err, "could not sign a cross-chain invoice"),
+                }
+            }
             match invoice::offer(
                 the_invoice,
                 issuer.registry,
@@ -115,6 +151,7 @@ impl Price {
             }
         }
         options.extend(self.channel_option());
+        options.extend(cross_chain);
         options
     }
 
@@ -148,6 +185,32 @@ impl Price {
                 }
                 terms.check_issuer()?;
                 terms.check_for(resource_url, now)?;
+                Ok(accepted.clone())
+            }
+            crosschain::SCHEME => {
+                let issuer = self.invoices.as_ref().ok_or(ErrorReason::UnsupportedScheme)?;
+                let terms = crosschain::CrossChainTerms::from_requirements(accepted)?;
+                let invoice = &terms.invoice;
+                let route = self.cross_chain.iter().any(|route| {
+                    route.network == accepted.network
+                        && route.asset == terms.token.asset
+                        && route.lane == terms.lane
+                        && accepted.extra_str("name") == Some(route.asset_name.as_str())
+                        && accepted.extra_str("version") == Some(route.asset_version.as_str())
+                });
+                let ours = route
+                    && invoice.invoice.issuer == issuer.signer.address()
+                    && invoice.registry == issuer.registry
+                    && invoice.invoice.payee == self.pay_to
+                    && invoice.invoice.token == self.asset
+                    && invoice.invoice.amount == self.amount
+                    && invoice.invoice.network == self.network
+                    && accepted.max_timeout_seconds == self.max_timeout_seconds;
+                if !ours {
+                    return Err(ErrorReason::InvalidPaymentRequirements);
+                }
+                invoice.check_issuer()?;
+                invoice.check_for(resource_url, now)?;
                 Ok(accepted.clone())
             }
             channel::SCHEME => {
@@ -287,6 +350,7 @@ impl Price {
             invoices: None,
             settle_before_serving: false,
             channels: None,
+            cross_chain: Vec::new(),
         })
     }
 }

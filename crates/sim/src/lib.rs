@@ -222,7 +222,11 @@ pub async fn run<C: DevChain + Clone + 'static>(
 
     // The facilitator, and the endpoints behind the paywall on loopback.
     let ledger = SqliteLedger::in_memory().map_err(service)?;
-    let config = SettleConfig { receipt_timeout: Duration::from_secs(30), poll_interval: Duration::from_millis(20) };
+    let config = SettleConfig {
+        receipt_timeout: Duration::from_secs(30),
+        poll_interval: Duration::from_millis(20),
+        ..SettleConfig::default()
+    };
     let facilitator = Arc::new(
         Facilitator::new(chain.clone(), facilitator_key.clone(), Arc::new(ledger), config).await.map_err(service)?,
     );
@@ -253,6 +257,7 @@ pub async fn run<C: DevChain + Clone + 'static>(
             }),
             settle_before_serving: false,
             channels: None,
+            cross_chain: Vec::new(),
         };
         app = app.route(&format!("/api/{i}"), get(handler).layer(paywall.price(price)));
     }

@@ -150,7 +150,11 @@ impl World {
 
 /// Receipts polled every 10 ms: anvil mines at once.
 pub fn fast() -> SettleConfig {
-    SettleConfig { receipt_timeout: Duration::from_secs(10), poll_interval: Duration::from_millis(10) }
+    SettleConfig {
+        receipt_timeout: Duration::from_secs(10),
+        poll_interval: Duration::from_millis(10),
+        delivery_timeout: Duration::from_secs(10),
+    }
 }
 
 /// The verify/settle request for a payment and the requirements it is matched to.

@@ -229,7 +229,7 @@ pub fn pay(
     })
 }
 
-fn receive_message(a: &Authorization) -> ReceiveWithAuthorization {
+pub(crate) fn receive_message(a: &Authorization) -> ReceiveWithAuthorization {
     ReceiveWithAuthorization {
         from: a.from,
         to: a.to,

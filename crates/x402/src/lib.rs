@@ -3,6 +3,7 @@
 mod ambient;
 pub mod channel;
 mod codec;
+pub mod crosschain;
 pub mod escrow;
 pub mod exact;
 pub mod invoice;

@@ -115,6 +115,10 @@ reasons! {
     InvoiceAlreadyPaid => "invalid_invoice_already_paid",
     /// `invoice`: the issuer cancelled the invoice.
     InvoiceCancelled => "invalid_invoice_cancelled",
+    /// `cross-chain-invoice` (Quittance): the payment reached the destination but could not settle the
+    /// invoice there (expired, paid meanwhile, cancelled); its tokens await a refund to the payer's refund
+    /// address.
+    CrossChainRefundable => "invalid_cross_chain_payment_refundable",
     /// `channel` (Quittance): the channel's config disagrees with the option (receiver, token, contract,
     /// withdrawal delay), or the payload is malformed.
     ChannelTerms => "invalid_channel_terms",

@@ -38,6 +38,7 @@ async fn serve(world: &World) -> eyre::Result<String> {
         }),
         settle_before_serving: false,
         channels: None,
+        cross_chain: Vec::new(),
     };
     let calls = Arc::new(AtomicUsize::new(0));
     let app = Router::new()
@@ -208,6 +209,7 @@ async fn through_a_voucher_channel_the_chain_is_touched_to_open_and_to_claim_onl
         invoices: None,
         settle_before_serving: false,
         channels: Some(ChannelOffer { contract: *channels.address(), min_withdraw_delay: 3600 }),
+        cross_chain: Vec::new(),
     };
     let app = Router::new().route("/tick", get(|| async { Json(json!({"tick": true})) }).layer(paywall.price(price)));
     tokio::spawn(async move { axum::serve(listener, app).await });

@@ -36,6 +36,7 @@ fn price(world: &World) -> Price {
         }),
         settle_before_serving: false,
         channels: None,
+        cross_chain: Vec::new(),
     }
 }
 
