@@ -209,6 +209,7 @@ async fn paid_get(requests: usize, warmup: usize, scheme: Scheme, remote: bool) 
             }),
             _ => None,
         },
+        cross_chain: Vec::new(),
     };
     fn app<F: FacilitatorClient + 'static>(facilitator: Arc<F>, base: &str, price: Price) -> Router {
         let paywall = Paywall::new(facilitator, base);

@@ -87,8 +87,13 @@ pub async fn run(args: DeployArgs) -> eyre::Result<()> {
     .await?;
     let out = args.out.unwrap_or_else(|| PathBuf::from(format!("deployments/{chain_id}.json")));
     let mut manifest = manifest;
-    // What was there already keeps the deploying transaction an earlier manifest recorded.
+    // What was there already keeps the deploying transaction an earlier manifest recorded, and the chain's
+    // CCIP end (`quittance ccip deploy`) stays recorded.
     if let Ok(earlier) = quittance_deploy::Manifest::read(&out) {
+        if let Some(ccip) = earlier.ccip.filter(|_| earlier.chain_id == manifest.chain_id) {
+            manifest.settlers.insert(ccip.invoice_receiver, "CrossChain".into());
+            manifest.ccip = Some(ccip);
+        }
         for (name, deployed) in manifest.contracts.iter_mut() {
             if let Some(before) = earlier.contracts.get(name)
                 && before.address == deployed.address

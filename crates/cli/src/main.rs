@@ -25,6 +25,9 @@ enum Command {
     Serve(quittance_cli::serve::ServeArgs),
     /// GET a URL as a paying agent, within a spending policy.
     Pay(quittance_cli::pay::PayArgs),
+    /// Cross-chain invoice payments between two local chains (local only): deploy a CCIP lane, relay it.
+    #[command(subcommand)]
+    Ccip(quittance_cli::ccip::CcipCommand),
     /// The local CRE DON stand-in (local chains only): deploy the forwarder and a workflow operator, run.
     #[command(subcommand)]
     Cre(quittance_cli::cre::CreCommand),
@@ -61,6 +64,10 @@ struct FacilitatorArgs {
     /// Claim the latest voucher of every channel it accepted vouchers on, in one batch, this often (seconds).
     #[arg(long, default_value = "60")]
     claim_every: u64,
+    /// Watch this chain too (repeat for more): cross-chain invoice payments from the facilitator's chain to
+    /// it are sent here and confirmed there.
+    #[arg(long)]
+    watch_rpc_url: Vec<alloy::transports::http::reqwest::Url>,
 }
 
 #[tokio::main]
@@ -72,7 +79,7 @@ async fn main() -> eyre::Result<()> {
         Command::Pay(_) | Command::VerifyReceipt(_) | Command::Deploy(_) | Command::Simulate(_) | Command::Cre(_) => {
             "warn"
         }
-        Command::Facilitator(_) | Command::Serve(_) => "warn,quittance=info",
+        Command::Facilitator(_) | Command::Serve(_) | Command::Ccip(_) => "warn,quittance=info",
     };
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -98,15 +105,20 @@ async fn main() -> eyre::Result<()> {
             };
             let signer = key.load()?;
             let ledger = Arc::new(SqliteLedger::open(&args.ledger)?);
-            let facilitator =
+            let mut facilitator =
                 Facilitator::new(RpcChain::http(args.rpc_url), signer, ledger, SettleConfig::default()).await?;
+            for url in args.watch_rpc_url {
+                facilitator = facilitator.with_destination(RpcChain::http(url)).await?;
+            }
             let listener = tokio::net::TcpListener::bind(args.listen).await?;
+            let watching = facilitator.destinations().collect::<Vec<_>>().join(", ");
             println!(
-                "facilitator {} on {} listening on http://{} (ledger {})",
+                "facilitator {} on {} listening on http://{} (ledger {}){}",
                 facilitator.address(),
                 facilitator.network(),
                 listener.local_addr()?,
-                args.ledger.display()
+                args.ledger.display(),
+                if watching.is_empty() { String::new() } else { format!("; cross-chain payments to {watching}") }
             );
             let facilitator = Arc::new(facilitator);
             let claimer = facilitator.clone();
@@ -133,6 +145,7 @@ async fn main() -> eyre::Result<()> {
         Command::Pay(args) => quittance_cli::pay::run(args).await?,
         Command::VerifyReceipt(args) => quittance_cli::receipt::run(args).await?,
         Command::Cre(command) => quittance_cli::cre::run(command).await?,
+        Command::Ccip(command) => quittance_cli::ccip::run(command).await?,
         Command::Simulate(args) => {
             quittance_cli::simulate::run(args).await?;
         }

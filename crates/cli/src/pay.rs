@@ -2,7 +2,8 @@
 
 use crate::keys::KeySource;
 use alloy::primitives::{Address, U256};
-use quittance_agent::{Agent, Budget, Policy, SpendRecord};
+use quittance_agent::{Agent, Budget, ChainFunds, Policy, SpendRecord};
+use quittance_chain::RpcChain;
 use std::{collections::BTreeMap, path::PathBuf, sync::Arc, time::Duration};
 
 /// Arguments of `quittance pay`.
@@ -10,15 +11,20 @@ use std::{collections::BTreeMap, path::PathBuf, sync::Arc, time::Duration};
 pub struct PayArgs {
     /// The URL to GET.
     pub url: String,
-    /// The token the agent pays with.
+    /// The token the agent pays with (repeat for more; each gets the limits below).
     #[arg(long, required_unless_present = "deployment")]
-    pub token: Option<Address>,
-    /// A deployment manifest (`quittance deploy`): the token defaults to its `TestStablecoin`.
+    pub token: Vec<Address>,
+    /// A deployment manifest (`quittance deploy`; repeat for more chains): the agent pays on its network
+    /// with its `TestStablecoin` and, when `quittance ccip deploy` recorded one, its Cross-Chain Token.
     #[arg(long)]
-    pub deployment: Option<PathBuf>,
-    /// The CAIP-2 network the agent pays on.
-    #[arg(long, default_value = "eip155:31337")]
-    pub network: String,
+    pub deployment: Vec<PathBuf>,
+    /// The CAIP-2 networks the agent pays on (default: the deployments', or eip155:31337).
+    #[arg(long)]
+    pub network: Vec<String>,
+    /// Where the agent reads its balances on a network, as `<CAIP-2 network>=<JSON-RPC URL>` (repeat per
+    /// network): it then skips options it cannot fund, paying across chains when its funds are elsewhere.
+    #[arg(long, value_parser = crate::serve::network_url)]
+    pub funds_rpc: Vec<(String, reqwest::Url)>,
     /// The most one request may cost, in the token's smallest unit.
     #[arg(long, default_value = "50000")]
     pub max_per_request: U256,
@@ -55,28 +61,41 @@ pub async fn run(args: PayArgs) -> eyre::Result<()> {
         Some(path) => KeySource::File(path),
         None => KeySource::Env(args.key_env),
     };
-    let token = match (args.token, &args.deployment) {
-        (Some(token), _) => token,
-        (None, Some(path)) => quittance_deploy::Manifest::read(path)?
-            .address("TestStablecoin")
-            .ok_or_else(|| eyre::eyre!("the deployment has no TestStablecoin: pass --token"))?,
-        (None, None) => eyre::bail!("pass --token or --deployment"),
+    let mut tokens = args.token.clone();
+    let mut networks = args.network.clone();
+    for path in &args.deployment {
+        let manifest = quittance_deploy::Manifest::read(path)?;
+        let before = tokens.len();
+        tokens.extend(manifest.address("TestStablecoin"));
+        tokens.extend(manifest.ccip.as_ref().map(|c| c.token));
+        eyre::ensure!(tokens.len() > before, "{} has no token to pay with: pass --token", path.display());
+        if args.network.is_empty() {
+            networks.push(manifest.network);
+        }
+    }
+    if networks.is_empty() {
+        networks.push("eip155:31337".into());
+    }
+    let budget = Budget {
+        per_request: args.max_per_request,
+        per_host: args.max_per_host,
+        period: Duration::from_secs(args.period_seconds),
+        total: args.budget,
     };
     let policy = Policy {
-        budgets: BTreeMap::from([(
-            token,
-            Budget {
-                per_request: args.max_per_request,
-                per_host: args.max_per_host,
-                period: Duration::from_secs(args.period_seconds),
-                total: args.budget,
-            },
-        )]),
-        networks: vec![args.network],
+        budgets: tokens.into_iter().map(|token| (token, budget.clone())).collect::<BTreeMap<_, _>>(),
+        networks,
         hosts: None,
         channel_requests: args.channel_requests,
     };
-    let agent = Agent::new(key.load()?, policy, Arc::new(SpendRecord::open(&args.record)?));
+    let mut agent = Agent::new(key.load()?, policy, Arc::new(SpendRecord::open(&args.record)?));
+    if !args.funds_rpc.is_empty() {
+        let funds = args
+            .funds_rpc
+            .iter()
+            .fold(ChainFunds::new(), |funds, (network, url)| funds.with(network.clone(), RpcChain::http(url.clone())));
+        agent = agent.with_funds(Arc::new(funds));
+    }
     let paid = agent.get(&args.url).await?;
     let status = paid.response.status().as_u16();
     let text = paid.response.text().await?;

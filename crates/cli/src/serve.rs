@@ -8,7 +8,8 @@ use alloy::{
 use axum::{Json, Router, routing::get};
 use quittance_bindings::TestStablecoin;
 use quittance_chain::{Chain, RpcChain};
-use quittance_paywall::{ChannelOffer, HttpFacilitator, InvoiceIssuer, Paywall, Price};
+use quittance_paywall::{ByNetwork, ChannelOffer, CrossChainRoute, HttpFacilitator, InvoiceIssuer, Paywall, Price};
+use quittance_x402::crosschain::Lane;
 use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 
 /// Arguments of `quittance serve`.
@@ -56,16 +57,64 @@ pub struct ServeArgs {
     /// The public origin clients reach this server at (default: `http://<listen>`).
     #[arg(long)]
     pub public_url: Option<String>,
+    /// Accept payment from another chain through CCIP: that chain's manifest, with the lane `quittance ccip
+    /// deploy` recorded (repeat for more chains). Prices are then in this chain's Cross-Chain Token.
+    #[arg(long, requires = "deployment")]
+    pub cross_chain_from: Vec<PathBuf>,
+    /// The facilitator for payments made on another network, as `<CAIP-2 network>=<URL>` (the facilitator
+    /// of a `--cross-chain-from` chain, watching this one).
+    #[arg(long, value_parser = network_url)]
+    pub facilitator_for: Vec<(String, reqwest::Url)>,
+}
+
+/// Parses `<CAIP-2 network>=<URL>`.
+pub(crate) fn network_url(text: &str) -> Result<(String, reqwest::Url), String> {
+    let (network, url) = text.split_once('=').ok_or("expected <CAIP-2 network>=<URL>")?;
+    network.parse::<quittance_x402::Network>().map_err(|e| e.to_string())?;
+    Ok((network.to_owned(), url.parse().map_err(|e| format!("{url}: {e}"))?))
 }
 
 /// Serves `GET /report` (paid) and `GET /` (free) until stopped.
 pub async fn run(args: ServeArgs) -> eyre::Result<()> {
     let manifest = args.deployment.as_ref().map(quittance_deploy::Manifest::read).transpose()?;
     let from_manifest = |name: &str| manifest.as_ref().and_then(|m| m.address(name));
+    let ccip = manifest.as_ref().and_then(|m| m.ccip.as_ref());
+    let routes = match ccip {
+        _ if args.cross_chain_from.is_empty() => Vec::new(),
+        None => eyre::bail!("--cross-chain-from needs a deployment with a CCIP end: run `quittance ccip deploy`"),
+        Some(here) => {
+            let network = manifest.as_ref().map(|m| m.network.clone()).unwrap_or_default();
+            let mut routes = Vec::new();
+            for path in &args.cross_chain_from {
+                let source = quittance_deploy::Manifest::read(path)?;
+                let end = source.ccip.as_ref().ok_or_else(|| eyre::eyre!("{} has no CCIP end", path.display()))?;
+                eyre::ensure!(end.lanes.contains_key(&network), "{} has no lane to {network}", path.display());
+                routes.push(CrossChainRoute {
+                    network: source.network.clone(),
+                    asset: end.token,
+                    asset_name: end.token_name.clone(),
+                    asset_version: end.token_version.clone(),
+                    lane: Lane {
+                        sender: end.invoice_sender,
+                        destination_chain_selector: here.selector()?,
+                        receiver: here.invoice_receiver,
+                        gas_limit: here.receiver_gas,
+                    },
+                });
+            }
+            routes
+        }
+    };
+    // Cross-chain payments arrive in this chain's Cross-Chain Token, so prices are in it.
+    let default_token = if routes.is_empty() { from_manifest("TestStablecoin") } else { ccip.map(|c| c.token) };
     let token = args
         .token
-        .or_else(|| from_manifest("TestStablecoin"))
+        .or(default_token)
         .ok_or_else(|| eyre::eyre!("no --token, and the deployment has no TestStablecoin"))?;
+    eyre::ensure!(
+        routes.is_empty() || Some(token) == ccip.map(|c| c.token),
+        "with --cross-chain-from, prices are in the deployment's Cross-Chain Token"
+    );
     let issuer_key = match &args.issuer_key_file {
         Some(path) => KeySource::File(path.clone()),
         None => KeySource::Env(args.issuer_key_env.clone()),
@@ -102,11 +151,24 @@ pub async fn run(args: ServeArgs) -> eyre::Result<()> {
         invoices,
         settle_before_serving: false,
         channels: channels.map(|contract| ChannelOffer { contract, min_withdraw_delay: args.min_withdraw_delay }),
-        cross_chain: Vec::new(),
+        cross_chain: routes,
     };
+    let mut facilitators =
+        ByNetwork::new().with(price.network.clone(), Arc::new(HttpFacilitator::new(args.facilitator_url)));
+    for (network, url) in args.facilitator_for {
+        facilitators = facilitators.with(network, Arc::new(HttpFacilitator::new(url)));
+    }
+    for route in &price.cross_chain {
+        eyre::ensure!(
+            facilitators.serves(&route.network),
+            "no facilitator for payments made on {}: pass --facilitator-for {}=<URL>",
+            route.network,
+            route.network
+        );
+    }
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let public_url = args.public_url.unwrap_or_else(|| format!("http://{}", args.listen));
-    let paywall = Paywall::new(Arc::new(HttpFacilitator::new(args.facilitator_url)), public_url.clone());
+    let paywall = Paywall::new(Arc::new(facilitators), public_url.clone());
     let app = Router::new().route("/", get(|| async { Json(serde_json::json!({"paid": ["/report"]})) })).route(
         "/report",
         get(|| async { Json(serde_json::json!({"report": "markets are up"})) }).layer(paywall.price(price)),

@@ -94,6 +94,49 @@ pub struct Manifest {
     pub contracts: BTreeMap<String, Deployed>,
     /// The registry's settlers: address → path name.
     pub settlers: BTreeMap<Address, String>,
+    /// The chain's end of cross-chain payments through CCIP (`quittance ccip deploy`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ccip: Option<CcipEnd>,
+}
+
+/// A chain's end of cross-chain invoice payments: its CCIP contracts, the Cross-Chain Token and its pool,
+/// Quittance's sender and receiver, and the chains it has lanes with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CcipEnd {
+    /// The chain's CCIP selector, as a decimal string (it does not fit a JSON number).
+    pub chain_selector: String,
+    /// The CCIP router (`local`: Quittance's local stand-in, which a relay must serve).
+    pub router: Address,
+    /// Whether the router is the local stand-in (local chains only).
+    pub local: bool,
+    /// Chainlink's token admin registry.
+    pub token_admin_registry: Address,
+    /// The Cross-Chain Token payments move in.
+    pub token: Address,
+    /// Its EIP-712 name.
+    pub token_name: String,
+    /// Its EIP-712 version.
+    pub token_version: String,
+    /// Its token pool.
+    pub pool: Address,
+    /// The `CrossChainInvoicePayer`: sends invoice payments from this chain.
+    pub invoice_sender: Address,
+    /// The `CrossChainInvoiceReceiver`: settles invoice payments arriving here in the registry.
+    pub invoice_receiver: Address,
+    /// The gas the receiver's execution needs, for senders on other chains.
+    pub receiver_gas: u64,
+    /// The chains with a lane to this one: CAIP-2 network → CCIP selector (decimal).
+    pub lanes: BTreeMap<String, String>,
+}
+
+impl CcipEnd {
+    /// The chain selector, parsed.
+    pub fn selector(&self) -> Result<u64, DeployError> {
+        self.chain_selector
+            .parse()
+            .map_err(|_| DeployError::Manifest(format!("chain selector {:?} is not a number", self.chain_selector)))
+    }
 }
 
 impl Manifest {
@@ -313,6 +356,7 @@ pub async fn deploy<C: Chain>(
         owner,
         contracts,
         settlers,
+        ccip: None,
     })
 }
 

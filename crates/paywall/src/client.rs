@@ -86,6 +86,11 @@ impl<F> ByNetwork<F> {
         self
     }
 
+    /// Whether a facilitator serves `network`.
+    pub fn serves(&self, network: &str) -> bool {
+        self.facilitators.contains_key(network)
+    }
+
     fn route(&self, request: &VerifyRequest) -> Option<&F> {
         self.facilitators.get(&request.payment_requirements.network).map(|f| f.as_ref())
     }

@@ -14,7 +14,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-struct Killed(Child);
+pub(crate) struct Killed(pub(crate) Child);
 
 impl Drop for Killed {
     fn drop(&mut self) {
@@ -23,7 +23,7 @@ impl Drop for Killed {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
 
@@ -68,7 +68,7 @@ async fn the_facilitator_command_serves_supported_and_health() -> eyre::Result<(
     Ok(())
 }
 
-async fn wait_for(url: &str) -> eyre::Result<()> {
+pub(crate) async fn wait_for(url: &str) -> eyre::Result<()> {
     let started = Instant::now();
     loop {
         match reqwest::get(url).await {

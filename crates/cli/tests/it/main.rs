@@ -1,5 +1,6 @@
 //! Integration tests of the quittance command's library, on a real anvil.
 
+mod ccip;
 mod commands;
 mod cre;
 mod demo;

@@ -3,6 +3,7 @@
 
 mod channel;
 mod codec;
+mod crosschain;
 mod exact;
 mod invoice;
 mod network;
