@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod cre;
+mod crosschain;
 
 use alloy::{
     primitives::{B256, U256, keccak256},
@@ -69,6 +70,16 @@ enum Bench {
         #[arg(long, default_value_t = 100)]
         events: usize,
     },
+    /// Paid GETs on chain B by an agent funded on chain A only: x402's cross-chain invoice through the
+    /// local CCIP lane and its relay, on two anvils (latency and gas on each side).
+    CrossChain {
+        /// Measured requests.
+        #[arg(long, default_value_t = 50)]
+        requests: usize,
+        /// How often the relay looks for messages, in milliseconds.
+        #[arg(long, default_value_t = 10)]
+        relay_poll_ms: u64,
+    },
     /// Voucher verifications per second in-process (against the facilitator's ledger, no chain).
     Vouchers {
         /// Concurrent verifiers.
@@ -126,6 +137,9 @@ async fn main() -> eyre::Result<()> {
             loops(rpc, "anvil", deployer, facilitator_key, Storage::Disk, requests).await?;
         }
         Bench::Cre { events } => cre::run(events).await?,
+        Bench::CrossChain { requests, relay_poll_ms } => {
+            crosschain::run(requests, Duration::from_millis(relay_poll_ms)).await?
+        }
         Bench::Vouchers { concurrency, seconds } => vouchers(&concurrency, Duration::from_secs(seconds)).await?,
     }
     println!("load average after: {}", load_average());

@@ -313,3 +313,52 @@ impl<C: Chain> Relay<C> {
             .map_err(|err| ChainError::Transport(format!("unexpected answer: {err}")))
     }
 }
+
+/// The token name and EIP-712 version of the Cross-Chain Token [`deploy_local_lane`] deploys.
+pub const LOCAL_TOKEN: (&str, &str) = ("Quittance USD", "1");
+
+/// A two-way local lane between two chains, with Quittance's invoice sender and receiver on each: index 0
+/// is the first chain, 1 the second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalLane {
+    /// Each chain's lane end.
+    pub ends: [LaneEnd; 2],
+    /// Each chain's `CrossChainInvoicePayer`.
+    pub senders: [Address; 2],
+    /// Each chain's `CrossChainInvoiceReceiver` (its registry's `CrossChain` settler).
+    pub receivers: [Address; 2],
+}
+
+/// Deploys a lane end on each of `chains` (with selectors `selectors`), opens the lane both ways with
+/// `limit`, and puts Quittance's sender and receiver on each, the receiver settling in that chain's
+/// `registries` entry and accepting the other chain's sender. `owner` owns everything (and the registries
+/// already) and is the relay.
+pub async fn deploy_local_lane<C: Chain>(
+    chains: [&C; 2],
+    owner: &PrivateKeySigner,
+    registries: [Address; 2],
+    selectors: [u64; 2],
+    limit: RateLimit,
+) -> Result<LocalLane, ChainError> {
+    let (name, version) = LOCAL_TOKEN;
+    let mut ends = Vec::new();
+    let mut senders = Vec::new();
+    let mut receivers = Vec::new();
+    for i in 0..2 {
+        let mut sender = Sender::new(chains[i], owner).await?;
+        let end = deploy_lane_end(&mut sender, selectors[i], name, version).await?;
+        senders.push(deploy_invoice_sender(&mut sender, &end).await?);
+        receivers.push(deploy_invoice_receiver(&mut sender, &end, registries[i]).await?);
+        ends.push(end);
+    }
+    for (here, there) in [(0, 1), (1, 0)] {
+        let mut sender = Sender::new(chains[here], owner).await?;
+        connect(&mut sender, &ends[here], &ends[there], limit).await?;
+        allow_invoice_sender(&mut sender, receivers[here], ends[there].chain_selector, senders[there]).await?;
+    }
+    Ok(LocalLane {
+        ends: [ends[0], ends[1]],
+        senders: [senders[0], senders[1]],
+        receivers: [receivers[0], receivers[1]],
+    })
+}

@@ -15,10 +15,7 @@ use quittance_bindings::{
     CrossChainInvoicePayer, CrossChainInvoiceReceiver, InvoiceRegistry, TestStablecoin,
     cross_chain_invoice_payer::ICrossChainInvoice::CrossChainPayment, relayout,
 };
-use quittance_ccip::{
-    LaneEnd, RateLimit, Relay, allow_invoice_sender, connect, deploy_invoice_receiver, deploy_invoice_sender,
-    deploy_lane_end, messages_sent, relay,
-};
+use quittance_ccip::{LaneEnd, RateLimit, Relay, deploy_local_lane, messages_sent, relay};
 use quittance_chain::{Call, Chain, DevChain, RpcChain, Sender, anvil::spawn_anvil_with_chain_id};
 use quittance_facilitator::{Facilitator, SettleConfig, SqliteLedger};
 use quittance_paywall::{ByNetwork, CrossChainRoute, InvoiceIssuer, Paywall, Price};
@@ -70,31 +67,27 @@ impl Lanes {
         let facilitator = PrivateKeySigner::from(anvil_a.keys()[1].clone());
         let agent = PrivateKeySigner::from_bytes(&keccak256("cross-chain agent"))?;
 
-        // Both ends, and the lane between them (100 tokens in flight, refilling one a second, each way).
-        let (mut on_a, mut on_b) = (Sender::new(&a, &deployer).await?, Sender::new(&b, &deployer).await?);
-        let end_a = deploy_lane_end(&mut on_a, SELECTOR_A, "Quittance USD", "1").await?;
-        let end_b = deploy_lane_end(&mut on_b, SELECTOR_B, "Quittance USD", "1").await?;
+        // Quittance on both; the lane between them (100 tokens in flight, refilling one a second, each way)
+        // with the invoice sender and receiver on each end.
+        let mut registries = [Address::ZERO; 2];
+        for (registry, chain) in registries.iter_mut().zip([&a, &b]) {
+            let manifest = quittance_deploy::deploy(chain, &deployer, deployer.address(), &[], |_| {}).await?;
+            *registry = manifest.address("InvoiceRegistry").expect("a registry");
+        }
         let limit = RateLimit { capacity: 100_000_000, rate: 1_000_000 };
-        connect(&mut on_a, &end_a, &end_b, limit).await?;
-        connect(&mut on_b, &end_b, &end_a, limit).await?;
-
-        let manifest = quittance_deploy::deploy(&b, &deployer, deployer.address(), &[], |_| {}).await?;
-        let registry = manifest.address("InvoiceRegistry").expect("a registry");
-        let mut on_b = Sender::new(&b, &deployer).await?;
-        let receiver = deploy_invoice_receiver(&mut on_b, &end_b, registry).await?;
-        let sender = deploy_invoice_sender(&mut on_a, &end_a).await?;
-        allow_invoice_sender(&mut on_b, receiver, SELECTOR_A, sender).await?;
+        let lane = deploy_local_lane([&a, &b], &deployer, registries, [SELECTOR_A, SELECTOR_B], limit).await?;
+        let (end_a, end_b) = (lane.ends[0], lane.ends[1]);
         let mint = TestStablecoin::mintCall { to: agent.address(), amount: U256::from(10 * AMOUNT) };
-        on_a.send(end_a.token, mint.abi_encode().into()).await?;
+        Sender::new(&a, &deployer).await?.send(end_a.token, mint.abi_encode().into()).await?;
         Ok(Self {
             _anvils: (anvil_a, anvil_b),
             a,
             b,
             end_a,
             end_b,
-            registry,
-            sender,
-            receiver,
+            registry: registries[1],
+            sender: lane.senders[0],
+            receiver: lane.receivers[1],
             deployer,
             facilitator,
             agent,

@@ -12,17 +12,11 @@ use alloy::{
 };
 use clap::{Args, Subcommand};
 use quittance_bindings::TestStablecoin;
-use quittance_ccip::{
-    LaneEnd, RateLimit, Relay, allow_invoice_sender, connect, deploy_invoice_receiver, deploy_invoice_sender,
-    deploy_lane_end,
-};
+use quittance_ccip::{LOCAL_TOKEN, LaneEnd, RateLimit, Relay, deploy_local_lane};
 use quittance_chain::{Chain, RpcChain, Sender};
 use quittance_deploy::{CcipEnd, LOCAL_CHAIN_IDS, Manifest};
 use std::{collections::BTreeMap, path::PathBuf, time::Duration};
 
-/// The Cross-Chain Token's EIP-712 name and version on every local chain.
-const TOKEN_NAME: &str = "Quittance USD";
-const TOKEN_VERSION: &str = "1";
 /// The gas a receiver's execution gets (settling an invoice takes about 200,000).
 const RECEIVER_GAS: u64 = 500_000;
 
@@ -163,38 +157,38 @@ async fn deploy(args: DeployArgs) -> eyre::Result<()> {
             opened.path.display()
         );
     }
-    let limit = RateLimit { capacity: args.capacity, rate: args.rate };
-    let mut ends = Vec::new();
+    let mut registries = Vec::new();
     for opened in [&first, &second] {
-        let registry = opened
-            .manifest
-            .address("InvoiceRegistry")
-            .ok_or_else(|| eyre::eyre!("{} has no InvoiceRegistry", opened.path.display()))?;
-        let mut sender = Sender::new(&opened.chain, &signer).await?;
-        let selector = local_selector(opened.manifest.chain_id);
-        let end = deploy_lane_end(&mut sender, selector, TOKEN_NAME, TOKEN_VERSION).await?;
-        let invoice_sender = deploy_invoice_sender(&mut sender, &end).await?;
-        let invoice_receiver = deploy_invoice_receiver(&mut sender, &end, registry).await?;
-        println!(
-            "{}: selector {selector}, router {} (local stand-in), token {} with pool {}, sender {invoice_sender}, \
-             receiver {invoice_receiver}",
-            opened.manifest.network, end.router, end.token, end.pool
+        registries.push(
+            opened
+                .manifest
+                .address("InvoiceRegistry")
+                .ok_or_else(|| eyre::eyre!("{} has no InvoiceRegistry", opened.path.display()))?,
         );
-        ends.push((end, invoice_sender, invoice_receiver));
     }
-    let [(end_1, sender_1, receiver_1), (end_2, sender_2, receiver_2)] = ends[..] else { unreachable!("two ends") };
-    {
-        let mut on_1 = Sender::new(&first.chain, &signer).await?;
-        connect(&mut on_1, &end_1, &end_2, limit).await?;
-        allow_invoice_sender(&mut on_1, receiver_1, end_2.chain_selector, sender_2).await?;
-        for account in &args.fund {
-            let mint = TestStablecoin::mintCall { to: *account, amount: U256::from(quittance_deploy::FUNDING) };
-            on_1.send(end_1.token, mint.abi_encode().into()).await?;
-            println!("{account} now holds 1,000 Cross-Chain test dollars on {}", first.manifest.network);
-        }
-        let mut on_2 = Sender::new(&second.chain, &signer).await?;
-        connect(&mut on_2, &end_2, &end_1, limit).await?;
-        allow_invoice_sender(&mut on_2, receiver_2, end_1.chain_selector, sender_1).await?;
+    let selectors = [local_selector(first.manifest.chain_id), local_selector(second.manifest.chain_id)];
+    let limit = RateLimit { capacity: args.capacity, rate: args.rate };
+    let lane =
+        deploy_local_lane([&first.chain, &second.chain], &signer, [registries[0], registries[1]], selectors, limit)
+            .await?;
+    for (i, opened) in [&first, &second].into_iter().enumerate() {
+        let end = lane.ends[i];
+        println!(
+            "{}: selector {}, router {} (local stand-in), token {} with pool {}, sender {}, receiver {}",
+            opened.manifest.network,
+            end.chain_selector,
+            end.router,
+            end.token,
+            end.pool,
+            lane.senders[i],
+            lane.receivers[i]
+        );
+    }
+    let mut on_first = Sender::new(&first.chain, &signer).await?;
+    for account in &args.fund {
+        let mint = TestStablecoin::mintCall { to: *account, amount: U256::from(quittance_deploy::FUNDING) };
+        on_first.send(lane.ends[0].token, mint.abi_encode().into()).await?;
+        println!("{account} now holds 1,000 Cross-Chain test dollars on {}", first.manifest.network);
     }
     let record = |end: &LaneEnd, sender: Address, receiver: Address, remote: &Opened, remote_end: &LaneEnd| CcipEnd {
         chain_selector: end.chain_selector.to_string(),
@@ -202,19 +196,19 @@ async fn deploy(args: DeployArgs) -> eyre::Result<()> {
         local: true,
         token_admin_registry: end.token_admin_registry,
         token: end.token,
-        token_name: TOKEN_NAME.into(),
-        token_version: TOKEN_VERSION.into(),
+        token_name: LOCAL_TOKEN.0.into(),
+        token_version: LOCAL_TOKEN.1.into(),
         pool: end.pool,
         invoice_sender: sender,
         invoice_receiver: receiver,
         receiver_gas: RECEIVER_GAS,
         lanes: BTreeMap::from([(remote.manifest.network.clone(), remote_end.chain_selector.to_string())]),
     };
-    let ccip_1 = record(&end_1, sender_1, receiver_1, &second, &end_2);
-    let ccip_2 = record(&end_2, sender_2, receiver_2, &first, &end_1);
-    first.manifest.settlers.insert(receiver_1, "CrossChain".into());
+    let ccip_1 = record(&lane.ends[0], lane.senders[0], lane.receivers[0], &second, &lane.ends[1]);
+    let ccip_2 = record(&lane.ends[1], lane.senders[1], lane.receivers[1], &first, &lane.ends[0]);
+    first.manifest.settlers.insert(lane.receivers[0], "CrossChain".into());
     first.manifest.ccip = Some(ccip_1);
-    second.manifest.settlers.insert(receiver_2, "CrossChain".into());
+    second.manifest.settlers.insert(lane.receivers[1], "CrossChain".into());
     second.manifest.ccip = Some(ccip_2);
     for opened in [&first, &second] {
         opened.manifest.write(&opened.path)?;
