@@ -6,7 +6,8 @@ import {PaymentEscrow} from "../contracts/escrow/PaymentEscrow.sol";
 import {IInvoiceRegistry} from "../contracts/interfaces/IInvoiceRegistry.sol";
 import {InvoiceRegistry} from "../contracts/registry/InvoiceRegistry.sol";
 import {TestStablecoin} from "../contracts/tokens/TestStablecoin.sol";
-import {Script, console2} from "forge-std/Script.sol";
+import {QuittanceScript} from "./QuittanceScript.sol";
+import {console2} from "forge-std/Script.sol";
 
 /// @notice Deploys Quittance's contracts at the same CREATE2 addresses as `quittance deploy`: through the
 /// deterministic deployment proxy (forge routes `new C{salt: s}(...)` through it when broadcasting), with the
@@ -17,9 +18,7 @@ import {Script, console2} from "forge-std/Script.sol";
 ///
 ///     forge script script/Deploy.s.sol --rpc-url $RPC --private-key $KEY --broadcast
 ///     (OWNER=0x... to name another owner than the broadcaster)
-contract Deploy is Script {
-    address internal constant CREATE2_DEPLOYER = 0x4e59b44847b379578588920cA78FbF26c0B4956C;
-    bytes32 internal constant SALT = keccak256("quittance v1");
+contract Deploy is QuittanceScript {
     uint256 internal constant FUNDING = 1000e6;
 
     function run() external {
@@ -54,17 +53,5 @@ contract Deploy is Script {
             console2.log("the registry now allows the escrow as a settler", escrow);
         }
         vm.stopBroadcast();
-    }
-
-    /// @dev Deploys `initCode` through the CREATE2 deployer unless its address has code already.
-    function _deploy(string memory name, bytes memory initCode) internal returns (address deployed) {
-        deployed = vm.computeCreate2Address(SALT, keccak256(initCode), CREATE2_DEPLOYER);
-        if (deployed.code.length != 0) {
-            console2.log(name, "already deployed", deployed);
-            return deployed;
-        }
-        (bool ok,) = CREATE2_DEPLOYER.call(abi.encodePacked(SALT, initCode));
-        require(ok && deployed.code.length != 0, string.concat(name, ": deployment failed"));
-        console2.log(name, "deployed", deployed);
     }
 }

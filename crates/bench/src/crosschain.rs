@@ -135,6 +135,12 @@ pub(crate) async fn run(requests: usize, relay_poll: Duration) -> eyre::Result<(
         let sent = a.receipt(receipt.transaction.parse::<B256>()?).await?.ok_or_else(|| eyre::eyre!("not mined"))?;
         sends.push(sent.gas_used);
     }
+    // The relay records an execution's gas after the poll that executed it: wait for the last.
+    let waited = Instant::now();
+    while executions.lock().map_err(|_| eyre::eyre!("poisoned"))?.len() < requests {
+        ensure!(waited.elapsed() < Duration::from_secs(10), "the relay did not report every execution");
+        tokio::time::sleep(relay_poll).await;
+    }
     relaying.abort();
     let data = TestStablecoin::balanceOfCall { account: payee }.abi_encode().into();
     let held = TestStablecoin::balanceOfCall::abi_decode_returns(

@@ -8,7 +8,7 @@ use alloy::{
     signers::local::PrivateKeySigner,
     sol_types::SolCall,
 };
-use quittance_bindings::{InvoiceRegistry, TestStablecoin};
+use quittance_bindings::{CrossChainInvoiceReceiver, InvoiceRegistry, TestStablecoin};
 use quittance_chain::{Call, Chain, RpcChain, anvil::spawn_anvil_with_chain_id};
 use quittance_deploy::Manifest;
 use serde_json::Value;
@@ -147,5 +147,66 @@ async fn an_agent_funded_on_one_chain_buys_on_the_other_from_the_shell() -> eyre
         &read(end_b.token, TestStablecoin::balanceOfCall { account: payee }.abi_encode()).await?,
     )?;
     assert_eq!(held, U256::from(250_000u64));
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_cross_chain_forge_script_deploys_and_configures_from_the_environment() -> eyre::Result<()> {
+    let repository = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let forge = repository.join("node_modules/@foundry-rs/forge-linux-amd64/bin/forge");
+    let anvil = spawn_anvil_with_chain_id(1337)?;
+    let owner = PrivateKeySigner::from(anvil.keys()[0].clone());
+    let dir = tempfile::tempdir()?;
+    let manifest = dir.path().join("1337.json");
+    let output = Command::new(env!("CARGO_BIN_EXE_quittance"))
+        .args(["deploy", "--rpc-url", anvil.endpoint().as_str(), "--out"])
+        .arg(&manifest)
+        .env("QUITTANCE_DEPLOYER_KEY", hex_key(&owner))
+        .output()?;
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let manifest = Manifest::read(&manifest)?;
+    let registry = manifest.address("InvoiceRegistry").expect("a registry");
+    // Any contract stands in for the network's router here: the script only records it.
+    let router = manifest.address("VoucherChannels").expect("a contract");
+    let remote_sender = PrivateKeySigner::from_bytes(&keccak256("a remote sender"))?.address();
+    let script = || {
+        Command::new(&forge)
+            .current_dir(&repository)
+            .args(["script", "script/DeployCrossChain.s.sol", "--rpc-url", anvil.endpoint().as_str()])
+            .args(["--private-key", &hex_key(&owner), "--broadcast"])
+            .env("FOUNDRY_BROADCAST", dir.path().join("broadcast"))
+            .env("ROUTER", router.to_string())
+            .env("TOKEN", manifest.address("TestStablecoin").expect("a token").to_string())
+            .env("REGISTRY", registry.to_string())
+            .env("ALLOW_SELECTORS", "4949039107694359620,42")
+            .env("ALLOW_SENDERS", format!("{remote_sender},{remote_sender}"))
+            .output()
+    };
+    let first = script()?;
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let stdout = String::from_utf8_lossy(&first.stdout);
+    let receiver: alloy::primitives::Address = stdout
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("CrossChainInvoiceReceiver deployed "))
+        .ok_or_else(|| eyre::eyre!("no receiver in {stdout}"))?
+        .parse()?;
+
+    let chain = RpcChain::http(anvil.endpoint_url());
+    let call = |to, data: Vec<u8>| {
+        let chain = chain.clone();
+        async move { chain.call(Call { from: Default::default(), to, data: data.into(), value: U256::ZERO }).await }
+    };
+    let kind = InvoiceRegistry::settlerKindCall { settler: receiver };
+    assert_eq!(InvoiceRegistry::settlerKindCall::abi_decode_returns(&call(registry, kind.abi_encode()).await?)?, 5);
+    for selector in [4_949_039_107_694_359_620u64, 42] {
+        let allowed =
+            CrossChainInvoiceReceiver::allowedSenderCall { sourceChainSelector: selector, sender: remote_sender };
+        let out = call(receiver, allowed.abi_encode()).await?;
+        assert!(CrossChainInvoiceReceiver::allowedSenderCall::abi_decode_returns(&out)?, "selector {selector}");
+    }
+    // Again: both found, nothing sent.
+    let again = script()?;
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    assert_eq!(String::from_utf8_lossy(&again.stdout).matches("already deployed").count(), 2);
     Ok(())
 }
