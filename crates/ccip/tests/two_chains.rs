@@ -386,3 +386,53 @@ async fn a_payment_arriving_after_the_invoice_expired_is_refunded_on_b() -> eyre
     assert_eq!(balance(&lanes.b, lanes.end_b.token, lanes.payee).await?, U256::ZERO);
     Ok(())
 }
+
+#[tokio::test]
+async fn the_facilitator_refuses_what_cannot_settle_before_sending_anything() -> eyre::Result<()> {
+    let lanes = Lanes::new().await?;
+    let base = lanes.serve(Duration::from_secs(10)).await?;
+    let _relay = lanes.start_relay();
+    let url = format!("{base}/report");
+    let offered: quittance_x402::PaymentRequired =
+        quittance_x402::decode_header(reqwest::get(&url).await?.headers()[quittance_x402::PAYMENT_REQUIRED].to_str()?)?;
+    let option = offered.accepts.iter().find(|o| o.scheme == crosschain::SCHEME).expect("a cross-chain option");
+    let resource = quittance_x402::ResourceInfo { url: url.clone(), ..offered.resource.clone() };
+    let now = lanes.a.timestamp().await?;
+    let sign = |signer: &PrivateKeySigner| crosschain::pay(option, &resource, signer, signer.address(), now);
+    let request = |payment| quittance_x402::VerifyRequest {
+        x402_version: 2,
+        payment_payload: payment,
+        payment_requirements: option.clone(),
+    };
+    let config = SettleConfig::default();
+    let ledger = || SqliteLedger::in_memory().map(Arc::new);
+    let reason = |response: quittance_x402::VerifyResponse| response.invalid_reason.expect("refused");
+
+    // A facilitator that does not watch B cannot confirm the payment: it refuses it.
+    let blind = Facilitator::new(lanes.a.clone(), lanes.facilitator.clone(), ledger()?, config).await?;
+    assert_eq!(reason(blind.verify(&request(sign(&lanes.agent)?)).await), ErrorReason::InvalidNetwork);
+    let refused = blind.settle(&request(sign(&lanes.agent)?)).await;
+    assert_eq!(refused.error_reason, Some(ErrorReason::InvalidNetwork));
+
+    let watching = Facilitator::new(lanes.a.clone(), lanes.facilitator.clone(), ledger()?, config)
+        .await?
+        .with_destination(lanes.b.clone())
+        .await?;
+    // A payer without the funds on A.
+    let poor = PrivateKeySigner::from_bytes(&keccak256("poor payer"))?;
+    assert_eq!(reason(watching.verify(&request(sign(&poor)?)).await), ErrorReason::ExactEvmInsufficientBalance);
+
+    // The invoice paid by the agent; another payer's payment of the same invoice is refused on B's word.
+    let paid = watching.settle(&request(sign(&lanes.agent)?)).await;
+    assert!(paid.success, "{paid:?}");
+    let rich = PrivateKeySigner::from_bytes(&keccak256("another payer"))?;
+    let mint = TestStablecoin::mintCall { to: rich.address(), amount: U256::from(AMOUNT) };
+    Sender::new(&lanes.a, &lanes.deployer).await?.send(lanes.end_a.token, mint.abi_encode().into()).await?;
+    assert_eq!(reason(watching.verify(&request(sign(&rich)?)).await), ErrorReason::InvoiceAlreadyPaid);
+    let nonce = lanes.a.pending_nonce(lanes.facilitator.address()).await?;
+    let again = watching.settle(&request(sign(&rich)?)).await;
+    assert_eq!(again.error_reason, Some(ErrorReason::InvoiceAlreadyPaid));
+    assert_eq!(lanes.a.pending_nonce(lanes.facilitator.address()).await?, nonce, "nothing sent");
+    assert_eq!(balance(&lanes.a, lanes.end_a.token, rich.address()).await?, U256::from(AMOUNT));
+    Ok(())
+}

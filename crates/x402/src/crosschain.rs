@@ -43,6 +43,10 @@ sol! {
 /// The scheme's name on the wire.
 pub const SCHEME: &str = "cross-chain-invoice";
 
+/// The most gas an option may ask for the receiver's execution (CCIP's own ceiling on most lanes): the
+/// CCIP fee grows with it, and the facilitator pays the fee.
+pub const MAX_GAS_LIMIT: u64 = 3_000_000;
+
 /// What a `cross-chain-invoice` option carries in `extra`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -132,6 +136,8 @@ impl CrossChainTerms {
         if invoice.payee != token.pay_to
             || invoice.amount != token.amount
             || destination_chain_id == token.chain_id
+            || extra.gas_limit == 0
+            || extra.gas_limit > MAX_GAS_LIMIT
             || extra.sender == Address::ZERO
             || extra.receiver == Address::ZERO
         {

@@ -152,6 +152,13 @@ fn options_that_disagree_with_their_invoice_are_refused() {
     let mut bad_selector = base.clone();
     bad_selector.extra.insert("destinationChainSelector".into(), json!("minus one"));
     assert_eq!(CrossChainTerms::from_requirements(&bad_selector).expect_err("refused"), ErrorReason::InvoiceTerms);
+    // The facilitator pays the CCIP fee, which grows with the receiver's gas: an option cannot ask for more
+    // than CCIP's ceiling, nor for none.
+    for gas in [crosschain::MAX_GAS_LIMIT + 1, 0] {
+        let mut greedy = base.clone();
+        greedy.extra.insert("gasLimit".into(), json!(gas));
+        assert_eq!(CrossChainTerms::from_requirements(&greedy).expect_err("refused"), ErrorReason::InvoiceTerms);
+    }
     let mut no_lane = base.clone();
     no_lane.extra.remove("receiver");
     assert_eq!(CrossChainTerms::from_requirements(&no_lane).expect_err("refused"), ErrorReason::InvoiceTerms);
