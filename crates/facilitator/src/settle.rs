@@ -24,7 +24,7 @@ use quittance_x402::{
     invoice,
     receipt::{NO_INVOICE, PaymentReceipt, SignedReceipt},
 };
-use serde_json::{Map, json};
+use serde_json::{Map, Value, json};
 use std::{future::Future, time::Duration};
 
 /// How settlement waits for the chain.
@@ -325,28 +325,10 @@ impl<C: Chain> Facilitator<C> {
                     .filter(|sent| sent.payer == payer)
                     .map(|sent| sent.messageId)
             });
-            SettleResponse {
-                success: true,
-                error_reason: None,
-                error_message: None,
-                payer: Some(settlement.payer.to_checksum(None)),
-                transaction: receipt.transaction_hash.to_string(),
-                network: self.network.clone(),
-                amount: None,
-                extra: Some(Map::from_iter([("messageId".to_owned(), json!(message_id))])),
-            }
+            self.succeeded(settlement, receipt, Some(Map::from_iter([("messageId".to_owned(), json!(message_id))])))
         } else if let Expected::Deposited { .. } | Expected::Call = settlement.expected {
             // A channel's deposit, claims or their settlement: no payment to attest yet.
-            SettleResponse {
-                success: true,
-                error_reason: None,
-                error_message: None,
-                payer: Some(settlement.payer.to_checksum(None)),
-                transaction: receipt.transaction_hash.to_string(),
-                network: self.network.clone(),
-                amount: None,
-                extra: None,
-            }
+            self.succeeded(settlement, receipt, None)
         } else {
             let mut extra = Map::new();
             let (payee, token, amount, invoice_id) = match settlement.expected {
@@ -375,23 +357,32 @@ impl<C: Chain> Facilitator<C> {
                 }
                 Err(err) => tracing::error!(%err, "could not sign the receipt"),
             }
-            let extra = Some(extra);
-            SettleResponse {
-                success: true,
-                error_reason: None,
-                error_message: None,
-                payer: Some(settlement.payer.to_checksum(None)),
-                transaction: receipt.transaction_hash.to_string(),
-                network: self.network.clone(),
-                amount: None,
-                extra,
-            }
+            self.succeeded(settlement, receipt, Some(extra))
         };
         if let Err(err) = self.ledger.finish(key, &response) {
             tracing::error!(%err, "could not record the outcome; it is recomputed from the receipt next time");
         }
         tracing::info!(%key, success = response.success, "settlement concluded");
         response
+    }
+
+    /// A successful settlement's answer.
+    fn succeeded(
+        &self,
+        settlement: &Settlement,
+        receipt: &Receipt,
+        extra: Option<Map<String, Value>>,
+    ) -> SettleResponse {
+        SettleResponse {
+            success: true,
+            error_reason: None,
+            error_message: None,
+            payer: Some(settlement.payer.to_checksum(None)),
+            transaction: receipt.transaction_hash.to_string(),
+            network: self.network.clone(),
+            amount: None,
+            extra,
+        }
     }
 
     /// Waits for the outcome of a settlement another request owns.

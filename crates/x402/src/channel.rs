@@ -155,9 +155,7 @@ impl ChannelTerms {
         }
         let extra: ChannelExtra =
             serde_json::from_value(Value::Object(requirements.extra.clone())).map_err(|_| ErrorReason::ChannelTerms)?;
-        let mut as_exact = requirements.clone();
-        as_exact.scheme = crate::exact::SCHEME.into();
-        let token = ExactTerms::from_requirements(&as_exact)?;
+        let token = ExactTerms::of_token(requirements)?;
         Ok(Self { token, contract: extra.contract, min_withdraw_delay: extra.min_withdraw_delay })
     }
 

@@ -120,16 +120,8 @@ impl CrossChainTerms {
         }
         let extra: CrossChainExtra =
             serde_json::from_value(Value::Object(requirements.extra.clone())).map_err(|_| ErrorReason::InvoiceTerms)?;
-        let mut as_exact = requirements.clone();
-        as_exact.scheme = crate::exact::SCHEME.into();
-        let token = ExactTerms::from_requirements(&as_exact)?;
-        let destination_chain_id = extra
-            .invoice
-            .network
-            .parse::<crate::Network>()
-            .ok()
-            .and_then(|n| n.chain_id().ok())
-            .ok_or(ErrorReason::InvoiceTerms)?;
+        let token = ExactTerms::of_token(requirements)?;
+        let destination_chain_id = extra.invoice.chain_id().ok_or(ErrorReason::InvoiceTerms)?;
         let destination_chain_selector =
             extra.destination_chain_selector.parse::<u64>().map_err(|_| ErrorReason::InvoiceTerms)?;
         let invoice = extra.invoice;
@@ -197,13 +189,7 @@ pub fn offer(
     max_timeout_seconds: u64,
     issuer: &impl SignerSync,
 ) -> Result<PaymentRequirements, alloy::signers::Error> {
-    let chain_id = invoice
-        .network
-        .parse::<crate::Network>()
-        .ok()
-        .and_then(|n| n.chain_id().ok())
-        .ok_or_else(|| alloy::signers::Error::message("the invoice's network is not an EVM network"))?;
-    let signature = issuer.sign_hash_sync(&invoice.id(chain_id, registry))?;
+    let signature = invoice.sign(registry, issuer)?;
     let requirements = PaymentRequirements {
         scheme: SCHEME.into(),
         network: source_network.into(),
@@ -222,7 +208,7 @@ pub fn offer(
         gas_limit: lane.gas_limit,
         registry,
         invoice,
-        signature: signature.as_bytes().into(),
+        signature,
     };
     let Value::Object(extra) = serde_json::to_value(extra).expect("the cross-chain extra always serializes") else {
         unreachable!("a struct serializes to a JSON object")

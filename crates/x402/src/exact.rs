@@ -135,6 +135,12 @@ impl ExactTerms {
         if requirements.scheme != SCHEME {
             return Err(ErrorReason::ExactEvmScheme);
         }
+        Self::of_token(requirements)
+    }
+
+    /// Parses what any EIP-3009 option says of its token, payee and amount, whatever its scheme (the
+    /// `invoice` and `cross-chain-invoice` options are paid with the same authorization).
+    pub fn of_token(requirements: &PaymentRequirements) -> Result<Self, ErrorReason> {
         let (Some(name), Some(version)) = (requirements.extra_str("name"), requirements.extra_str("version")) else {
             return Err(ErrorReason::ExactEvmMissingEip712Domain);
         };

@@ -71,6 +71,19 @@ impl Invoice {
     pub fn id(&self, chain_id: u64, registry: Address) -> B256 {
         self.eip712_signing_hash(&registry_domain(chain_id, registry))
     }
+
+    /// The chain id of the invoice's network, if it is an EVM network.
+    pub fn chain_id(&self) -> Option<u64> {
+        self.network.parse::<crate::Network>().ok().and_then(|n| n.chain_id().ok())
+    }
+
+    /// The seller's signature of the invoice id in `registry`'s domain on the invoice's network.
+    pub fn sign(&self, registry: Address, issuer: &impl SignerSync) -> Result<Bytes, alloy::signers::Error> {
+        let chain_id = self
+            .chain_id()
+            .ok_or_else(|| alloy::signers::Error::message("the invoice's network is not an EVM network"))?;
+        Ok(issuer.sign_hash_sync(&self.id(chain_id, registry))?.as_bytes().into())
+    }
 }
 
 /// What an `invoice` option carries in `extra`, besides the token's `name` and `version`.
@@ -113,9 +126,7 @@ impl InvoiceTerms {
         }
         let extra: InvoiceExtra =
             serde_json::from_value(Value::Object(requirements.extra.clone())).map_err(|_| ErrorReason::InvoiceTerms)?;
-        let mut as_exact = requirements.clone();
-        as_exact.scheme = crate::exact::SCHEME.into();
-        let token = ExactTerms::from_requirements(&as_exact)?;
+        let token = ExactTerms::of_token(requirements)?;
         let invoice = extra.invoice;
         if invoice.payee != token.pay_to
             || invoice.token != token.asset
@@ -157,13 +168,7 @@ pub fn offer(
     max_timeout_seconds: u64,
     issuer: &impl SignerSync,
 ) -> Result<PaymentRequirements, alloy::signers::Error> {
-    let chain_id = invoice
-        .network
-        .parse::<crate::Network>()
-        .ok()
-        .and_then(|n| n.chain_id().ok())
-        .ok_or_else(|| alloy::signers::Error::message("the invoice's network is not an EVM network"))?;
-    let signature = issuer.sign_hash_sync(&invoice.id(chain_id, registry))?;
+    let signature = invoice.sign(registry, issuer)?;
     let requirements = PaymentRequirements {
         scheme: SCHEME.into(),
         network: invoice.network.clone(),
@@ -173,13 +178,7 @@ pub fn offer(
         max_timeout_seconds,
         extra: Map::new(),
     };
-    let extra = InvoiceExtra {
-        name: token_name.into(),
-        version: token_version.into(),
-        registry,
-        invoice,
-        signature: signature.as_bytes().into(),
-    };
+    let extra = InvoiceExtra { name: token_name.into(), version: token_version.into(), registry, invoice, signature };
     let Value::Object(extra) = serde_json::to_value(extra).expect("the invoice extra always serializes") else {
         unreachable!("a struct serializes to a JSON object")
     };
