@@ -1,6 +1,9 @@
 //! The paywall middleware.
 
-use crate::{FacilitatorClient, Price};
+use crate::{
+    FacilitatorClient, Price,
+    served::{Served, Taken},
+};
 use axum::{
     body::Body,
     extract::Request,
@@ -29,11 +32,18 @@ pub struct Paywall<F> {
     facilitator: Arc<F>,
     base_url: String,
     ambient: Ambient,
+    /// Payments settled before serving, each serving one request.
+    served: Arc<Served>,
 }
 
 impl<F> Clone for Paywall<F> {
     fn clone(&self) -> Self {
-        Self { facilitator: self.facilitator.clone(), base_url: self.base_url.clone(), ambient: self.ambient.clone() }
+        Self {
+            facilitator: self.facilitator.clone(),
+            base_url: self.base_url.clone(),
+            ambient: self.ambient.clone(),
+            served: self.served.clone(),
+        }
     }
 }
 
@@ -49,7 +59,12 @@ impl<F: FacilitatorClient> Paywall<F> {
     /// server (e.g. `https://api.example`): resources are described, and invoices issued, for
     /// `base_url` + the request's path and query.
     pub fn new(facilitator: Arc<F>, base_url: impl Into<String>) -> Self {
-        Self { facilitator, base_url: base_url.into().trim_end_matches('/').to_owned(), ambient: Ambient::system() }
+        Self {
+            facilitator,
+            base_url: base_url.into().trim_end_matches('/').to_owned(),
+            ambient: Ambient::system(),
+            served: Arc::default(),
+        }
     }
 
     /// The same paywall reading the time and drawing invoice salts from `ambient` (a simulation's clock and
@@ -308,8 +323,26 @@ impl<F: FacilitatorClient> Guard<F> {
         // A cross-chain payment is settled before serving: once sent it cannot be called back, and asking
         // again for the same payment (while its message is in flight) must find its outcome, not verify it anew.
         if self.price.settle_before_serving || verify.payment_requirements.scheme == crosschain::SCHEME {
-            // Settling verifies the payment in full; nothing is served unless it settled.
-            let receipt = settle().await?;
+            // Settling verifies the payment in full; nothing is served unless it settled, and a payment serves
+            // one request (the facilitator answers a settled payment's outcome again).
+            let served = &self.paywall.served;
+            let digest = Served::digest(&verify.payment_payload);
+            match served.claim(digest, self.paywall.ambient.now()) {
+                Ok(()) => {}
+                Err(Taken::Served) => {
+                    tracing::info!("a payment that served a request came again");
+                    return Err(Outcome::Refused(used(&verify.payment_requirements.scheme)));
+                }
+                Err(Taken::Settling) => return Err(Outcome::Refused(ErrorReason::SettlementPending)),
+            }
+            let receipt = match settle().await {
+                Ok(receipt) => receipt,
+                Err(outcome) => {
+                    served.release(digest);
+                    return Err(outcome);
+                }
+            };
+            served.served(digest, self.paywall.ambient.now());
             let response = serve(next, request).await;
             return Ok((response, receipt));
         }
@@ -345,6 +378,14 @@ enum Outcome {
     /// Settlement failed or is still pending: the facilitator's answer goes back with the 402.
     Unsettled(SettleResponse),
     HandlerFailed(Response<Body>),
+}
+
+/// The reason a payment that was used already is refused with, in its scheme's words.
+fn used(scheme: &str) -> ErrorReason {
+    match scheme {
+        quittance_x402::exact::SCHEME => ErrorReason::ExactEvmNonceAlreadyUsed,
+        _ => ErrorReason::InvoiceAlreadyPaid,
+    }
 }
 
 /// What a 402 for a payment still in flight tells the client in `Retry-After`, in seconds.

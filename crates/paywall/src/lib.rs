@@ -3,6 +3,7 @@
 mod client;
 mod layer;
 mod price;
+mod served;
 
 pub use client::{ByNetwork, ClientError, FacilitatorClient, HttpFacilitator};
 pub use layer::{Paywall, PaywallLayer, PaywallService};

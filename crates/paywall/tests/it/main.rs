@@ -172,6 +172,12 @@ async fn a_route_can_settle_before_serving() -> eyre::Result<()> {
     let (status, headers, body) = get_with(&app, "/prepaid", Some(&payment)).await;
     assert_eq!((status, body), (StatusCode::OK, json!({"prepaid": true})));
     assert!(receipt(&headers).success);
+
+    // The facilitator answers a settled payment's outcome again; the paywall serves it once.
+    let (status, headers, _) = get_with(&app, "/prepaid", Some(&payment)).await;
+    assert_eq!(status, StatusCode::PAYMENT_REQUIRED);
+    assert_eq!(required(&headers).error.as_deref(), Some("invalid_exact_evm_nonce_already_used"));
+    assert_eq!(world.token.balanceOf(world.payee).call().await?, U256::from(PRICE), "paid once");
     Ok(())
 }
 
