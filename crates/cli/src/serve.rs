@@ -158,6 +158,10 @@ pub async fn run(args: ServeArgs) -> eyre::Result<()> {
     for (network, url) in args.facilitator_for {
         facilitators = facilitators.with(network, Arc::new(HttpFacilitator::new(url)));
     }
+    eyre::ensure!(
+        price.cross_chain.is_empty() || price.invoices.is_some(),
+        "payments from other chains pay the seller's invoices: give the issuer's key (--issuer-key-env or --issuer-key-file)"
+    );
     for route in &price.cross_chain {
         eyre::ensure!(
             facilitators.serves(&route.network),

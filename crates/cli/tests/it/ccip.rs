@@ -96,6 +96,19 @@ async fn an_agent_funded_on_one_chain_buys_on_the_other_from_the_shell() -> eyre
     let cross = supported["kinds"].as_array().into_iter().flatten().find(|k| k["scheme"] == "cross-chain-invoice");
     assert_eq!(cross.expect("A's facilitator pays across chains")["extra"]["destinations"][0], "eip155:1337");
 
+    // Without the seller's key there are no invoices to pay from another chain: refused at start.
+    let keyless = Command::new(quittance)
+        .args(["serve", "--rpc-url", rpc_b.as_str(), "--deployment"])
+        .arg(&manifest_b)
+        .arg("--cross-chain-from")
+        .arg(&manifest_a)
+        .args(["--facilitator-for", &format!("eip155:31337=http://127.0.0.1:{port_a}/")])
+        .args(["--pay-to", &payee.to_string()])
+        .env_remove("QUITTANCE_ISSUER_KEY")
+        .output()?;
+    assert!(!keyless.status.success());
+    assert!(String::from_utf8_lossy(&keyless.stderr).contains("issuer's key"), "{keyless:?}");
+
     let _server = Killed(
         Command::new(quittance)
             .args(["serve", "--rpc-url", rpc_b.as_str(), "--deployment"])
