@@ -113,6 +113,36 @@ fn the_agent_authorizes_the_sender_with_a_nonce_binding_lane_invoice_payer_and_r
 }
 
 #[test]
+fn only_the_payers_signature_for_the_source_chain_and_token_is_accepted() {
+    let requirements = offered(the_invoice());
+    let payment = paid(&requirements);
+    let check = |payment: &PaymentPayload, requirements: &PaymentRequirements| {
+        crosschain::check(payment, requirements, NOW)?.check_eoa_signature()
+    };
+    check(&payment, &requirements).expect("the payer's own signature");
+
+    // Someone else's signature of the same authorization.
+    let impostor = PrivateKeySigner::from_bytes(&keccak256("impostor")).expect("valid key");
+    let forged = crosschain::pay(&requirements, &resource(), &impostor, agent().address(), NOW).expect("signs");
+    assert_eq!(check(&forged, &requirements).expect_err("refused"), ErrorReason::ExactEvmSignature);
+
+    // The same signature presented for another source chain or another token's domain.
+    for (network, asset, name) in [
+        ("eip155:8453", SOURCE_TOKEN, "Quittance USD"),
+        (SOURCE, Address::repeat_byte(4), "Quittance USD"),
+        (SOURCE, SOURCE_TOKEN, "USD Coin"),
+    ] {
+        let mut elsewhere = requirements.clone();
+        elsewhere.network = network.into();
+        elsewhere.asset = asset.to_checksum(None);
+        elsewhere.extra.insert("name".into(), json!(name));
+        let mut moved = payment.clone();
+        moved.accepted = elsewhere.clone();
+        assert_eq!(check(&moved, &elsewhere).expect_err("refused"), ErrorReason::ExactEvmSignature, "{network}");
+    }
+}
+
+#[test]
 fn a_relayer_cannot_redirect_the_refund_or_the_money() {
     let requirements = offered(the_invoice());
     let payment = paid(&requirements);
