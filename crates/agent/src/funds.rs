@@ -3,9 +3,8 @@
 use alloy::{
     primitives::{Address, U256},
     sol,
-    sol_types::SolCall,
 };
-use quittance_chain::{Call, Chain};
+use quittance_chain::{Chain, read};
 use std::{collections::BTreeMap, fmt, future::Future, pin::Pin};
 
 sol! {
@@ -60,9 +59,8 @@ impl<C: Chain + fmt::Debug> Funds for ChainFunds<C> {
     ) -> Pin<Box<dyn Future<Output = Option<U256>> + Send + 'a>> {
         Box::pin(async move {
             let chain = self.chains.get(network)?;
-            let data = IBalance::balanceOfCall { account: owner }.abi_encode().into();
-            match chain.call(Call { from: Address::ZERO, to: asset, data, value: U256::ZERO }).await {
-                Ok(out) => IBalance::balanceOfCall::abi_decode_returns(&out).ok(),
+            match read(chain, asset, IBalance::balanceOfCall { account: owner }).await {
+                Ok(balance) => Some(balance),
                 Err(err) => {
                     tracing::warn!(%err, network, "could not read a balance");
                     None

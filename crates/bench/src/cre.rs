@@ -9,7 +9,7 @@ use alloy::{
 };
 use eyre::ensure;
 use quittance_bindings::{PaymentEscrow, TestStablecoin, WorkflowOperator, relayout};
-use quittance_chain::{Call, Chain, RpcChain, Sender, anvil::spawn_anvil};
+use quittance_chain::{Chain, RpcChain, Sender, anvil::spawn_anvil, read};
 use quittance_cre::{Delivery, LocalDon, Workflow, deploy_operator};
 use quittance_x402::escrow;
 use std::time::Instant;
@@ -76,10 +76,7 @@ pub(crate) async fn run(events: usize) -> eyre::Result<()> {
             ensure!(sent.accepted, "the operator refused report {i}");
             gas.push(sent.receipt.gas_used);
         }
-        let data = TestStablecoin::balanceOfCall { account: payee.address() }.abi_encode().into();
-        let paid = TestStablecoin::balanceOfCall::abi_decode_returns(
-            &chain.call(Call { from: Address::ZERO, to: token, data, value: U256::ZERO }).await?,
-        )?;
+        let paid = read(&chain, token, TestStablecoin::balanceOfCall { account: payee.address() }).await?;
         ensure!(paid == U256::from(AMOUNT * events as u64), "the payee holds {paid}, not every payment");
         let s = summarize(latencies);
         gas.sort_unstable();

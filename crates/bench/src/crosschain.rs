@@ -13,7 +13,7 @@ use eyre::ensure;
 use quittance_agent::{Agent, Budget, ChainFunds, Policy, SpendRecord};
 use quittance_bindings::TestStablecoin;
 use quittance_ccip::{LOCAL_TOKEN, RateLimit, Relay, deploy_local_lane};
-use quittance_chain::{Call, Chain, RpcChain, Sender, anvil::spawn_anvil_with_chain_id};
+use quittance_chain::{Chain, RpcChain, Sender, anvil::spawn_anvil_with_chain_id, read};
 use quittance_facilitator::{Facilitator, SettleConfig, SqliteLedger};
 use quittance_paywall::{ByNetwork, CrossChainRoute, InvoiceIssuer, Paywall, Price};
 use quittance_x402::crosschain::Lane;
@@ -142,10 +142,7 @@ pub(crate) async fn run(requests: usize, relay_poll: Duration) -> eyre::Result<(
         tokio::time::sleep(relay_poll).await;
     }
     relaying.abort();
-    let data = TestStablecoin::balanceOfCall { account: payee }.abi_encode().into();
-    let held = TestStablecoin::balanceOfCall::abi_decode_returns(
-        &b.call(Call { from: Address::ZERO, to: end_b.token, data, value: U256::ZERO }).await?,
-    )?;
+    let held = read(&b, end_b.token, TestStablecoin::balanceOfCall { account: payee }).await?;
     ensure!(held == U256::from(PRICE * requests as u64), "the payee holds {held} on B, not every payment");
 
     let mut executions = executions.lock().map_err(|_| eyre::eyre!("poisoned"))?.clone();

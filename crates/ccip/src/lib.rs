@@ -1,7 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 use alloy::{
-    primitives::{Address, B256, Bytes, Log, U256},
+    primitives::{Address, B256, Bytes, Log},
     signers::local::PrivateKeySigner,
     sol_types::{SolCall, SolConstructor, SolEvent},
 };
@@ -10,7 +10,7 @@ use quittance_bindings::{
     LocalCcipRouter, LocalRmn, RegistryModuleOwnerCustom, TokenAdminRegistry,
     burn_mint_token_pool::{RateLimiter, TokenPool},
 };
-use quittance_chain::{Call, Chain, ChainError, Receipt, Sender};
+use quittance_chain::{Chain, ChainError, Receipt, Sender, read};
 use std::{future::Future, time::Duration};
 
 /// `IInvoiceRegistry.Path.CrossChain`: the kind of settler the receiver is.
@@ -299,18 +299,7 @@ impl<C: Chain> Relay<C> {
     }
 
     async fn executed(&self, id: B256) -> Result<bool, ChainError> {
-        let call = LocalCcipRouter::executedCall { messageId: id };
-        let out = self
-            .destination
-            .call(Call {
-                from: Address::ZERO,
-                to: self.destination_end.router,
-                data: call.abi_encode().into(),
-                value: U256::ZERO,
-            })
-            .await?;
-        LocalCcipRouter::executedCall::abi_decode_returns(&out)
-            .map_err(|err| ChainError::Transport(format!("unexpected answer: {err}")))
+        read(&self.destination, self.destination_end.router, LocalCcipRouter::executedCall { messageId: id }).await
     }
 }
 

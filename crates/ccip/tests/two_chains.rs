@@ -16,7 +16,7 @@ use quittance_bindings::{
     cross_chain_invoice_payer::ICrossChainInvoice::CrossChainPayment, relayout,
 };
 use quittance_ccip::{LaneEnd, RateLimit, Relay, deploy_local_lane, messages_sent, relay};
-use quittance_chain::{Call, Chain, DevChain, RpcChain, Sender, anvil::spawn_anvil_with_chain_id};
+use quittance_chain::{Chain, DevChain, RpcChain, Sender, anvil::spawn_anvil_with_chain_id, read};
 use quittance_facilitator::{Facilitator, SettleConfig, SqliteLedger};
 use quittance_paywall::{ByNetwork, CrossChainRoute, InvoiceIssuer, Paywall, Price};
 use quittance_x402::{ErrorReason, channel::ReceiveWithAuthorization, crosschain, invoice};
@@ -32,13 +32,8 @@ const B: &str = "eip155:1337";
 /// The gas the receiver's execution gets on B.
 const RECEIVER_GAS: u64 = 500_000;
 
-async fn read<C: Chain, T: SolCall>(chain: &C, to: Address, call: T) -> eyre::Result<T::Return> {
-    let call = Call { from: Address::ZERO, to, data: call.abi_encode().into(), value: U256::ZERO };
-    Ok(T::abi_decode_returns(&chain.call(call).await?)?)
-}
-
 async fn balance<C: Chain>(chain: &C, token: Address, account: Address) -> eyre::Result<U256> {
-    read(chain, token, TestStablecoin::balanceOfCall { account }).await
+    Ok(read(chain, token, TestStablecoin::balanceOfCall { account }).await?)
 }
 
 /// Both chains, the lane between them, Quittance's registry on B with the receiver as its CrossChain
@@ -190,7 +185,7 @@ impl Lanes {
     }
 
     async fn record(&self, id: B256) -> eyre::Result<quittance_bindings::invoice_registry::IInvoiceRegistry::Record> {
-        read(&self.b, self.registry, InvoiceRegistry::recordOfCall { id }).await
+        Ok(read(&self.b, self.registry, InvoiceRegistry::recordOfCall { id }).await?)
     }
 }
 

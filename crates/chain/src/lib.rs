@@ -11,6 +11,7 @@ use alloy::{
     primitives::{Address, B256, Bytes, Log, U256},
     providers::{DynProvider, Provider, ProviderBuilder},
     rpc::types::TransactionRequest,
+    sol_types::SolCall,
     transports::{RpcError, TransportErrorKind},
 };
 use std::{
@@ -51,6 +52,14 @@ pub struct Call {
     pub data: Bytes,
     /// The ether sent with it, in wei.
     pub value: U256,
+}
+
+/// Reads a view function: `call` on `to` from the zero address, its answer decoded (an answer that does not
+/// decode is [`ChainError::Transport`]).
+pub async fn read<C: Chain, T: SolCall>(chain: &C, to: Address, call: T) -> Result<T::Return, ChainError> {
+    let data = call.abi_encode().into();
+    let out = chain.call(Call { from: Address::ZERO, to, data, value: U256::ZERO }).await?;
+    T::abi_decode_returns(&out).map_err(|err| ChainError::Transport(format!("unexpected answer from {to}: {err}")))
 }
 
 /// EIP-1559 fees for a new transaction.

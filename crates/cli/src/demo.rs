@@ -12,7 +12,7 @@ use axum::{Json, Router, routing::get};
 use quittance_agent::{Agent, Budget, Policy, SpendRecord};
 use quittance_bindings::{InvoiceRegistry, TestStablecoin};
 use quittance_chain::{
-    Call, Chain, ChainError, DevChain, RpcChain,
+    Chain, ChainError, DevChain, RpcChain,
     anvil::{AnvilError, spawn_anvil},
     revm::RevmChain,
 };
@@ -134,8 +134,7 @@ fn now() -> u64 {
 
 /// Reads a view function through the chain.
 async fn read<C: Chain, T: SolCall>(chain: &C, to: Address, call: T) -> Result<T::Return, DemoError> {
-    let out = chain.call(Call { from: Address::ZERO, to, data: call.abi_encode().into(), value: U256::ZERO }).await?;
-    T::abi_decode_returns(&out).map_err(|e| DemoError::Unexpected(e.to_string()))
+    Ok(quittance_chain::read(chain, to, call).await?)
 }
 
 async fn run_on<C: Chain + Clone + 'static>(

@@ -7,7 +7,7 @@ use alloy::{
     sol_types::{SolCall, SolEvent, SolValue},
 };
 use quittance_bindings::{KeystoneForwarder, WorkflowOperator};
-use quittance_chain::{Call, Chain, ChainError, Receipt, Sender};
+use quittance_chain::{Chain, ChainError, Receipt, Sender};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -282,12 +282,7 @@ impl LocalDon {
             workflowExecutionId: execution,
             reportId: REPORT_ID.into(),
         };
-        let out = sender
-            .chain()
-            .call(Call { from: Address::ZERO, to: forwarder, data: info.abi_encode().into(), value: U256::ZERO })
-            .await?;
-        let info = KeystoneForwarder::getTransmissionInfoCall::abi_decode_returns(&out)
-            .map_err(|e| CreError::Chain(ChainError::Transport(format!("unreadable transmission info: {e}"))))?;
+        let info = quittance_chain::read(sender.chain(), forwarder, info).await?;
         if info.success || info.invalidReceiver {
             return Ok(Some((instruction, Delivery::AlreadyDelivered)));
         }

@@ -10,7 +10,7 @@ use alloy::{
 use quittance_bindings::{
     PaymentEscrow, TestStablecoin, WorkflowOperator, payment_escrow::IPaymentEscrow::PaymentTerms, relayout,
 };
-use quittance_chain::{Call, Chain, ChainError, Receipt, RpcChain, Sender, anvil::spawn_anvil};
+use quittance_chain::{Chain, ChainError, Receipt, RpcChain, Sender, anvil::spawn_anvil, read};
 use quittance_cre::{Action, Delivery, LocalDon, Workflow, decide, deploy_operator, execution_id, report_body};
 use quittance_x402::escrow;
 use std::time::Instant;
@@ -31,15 +31,7 @@ struct Setup {
 }
 
 async fn balance(chain: &RpcChain, token: Address, account: Address) -> eyre::Result<U256> {
-    let out = chain
-        .call(Call {
-            from: account,
-            to: token,
-            data: TestStablecoin::balanceOfCall { account }.abi_encode().into(),
-            value: U256::ZERO,
-        })
-        .await?;
-    Ok(TestStablecoin::balanceOfCall::abi_decode_returns(&out)?)
+    Ok(read(chain, token, TestStablecoin::balanceOfCall { account }).await?)
 }
 
 async fn setup(anvil: &alloy::node_bindings::AnvilInstance) -> eyre::Result<Setup> {
@@ -77,17 +69,7 @@ impl Setup {
             feeReceiver: Address::ZERO,
             salt: keccak256(salt),
         };
-        let id = PaymentEscrow::paymentIdCall::abi_decode_returns(
-            &self
-                .chain
-                .call(Call {
-                    from: Address::ZERO,
-                    to: self.escrow,
-                    data: PaymentEscrow::paymentIdCall { terms: terms.clone() }.abi_encode().into(),
-                    value: U256::ZERO,
-                })
-                .await?,
-        )?;
+        let id = read(&self.chain, self.escrow, PaymentEscrow::paymentIdCall { terms: terms.clone() }).await?;
         // The payment id computed offline is the escrow's.
         let offline: escrow::PaymentTerms = relayout(&terms);
         assert_eq!(offline.id(31337, self.escrow), id);

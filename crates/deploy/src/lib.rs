@@ -6,7 +6,7 @@ use alloy::{
     sol_types::{SolCall, SolConstructor},
 };
 use quittance_bindings::{InvoiceRegistry, PaymentEscrow, TestStablecoin, VoucherChannels};
-use quittance_chain::{Call, Chain, ChainError, Sender};
+use quittance_chain::{Chain, ChainError, Sender, read};
 use serde::{Deserialize, Serialize};
 use std::{collections::BTreeMap, path::Path};
 
@@ -317,29 +317,20 @@ pub async fn deploy<C: Chain>(
     let registry = contracts["InvoiceRegistry"].address;
     let escrow = contracts["PaymentEscrow"].address;
     let mut settlers = BTreeMap::new();
-    let kind = read_settler(chain, signer.address(), registry, escrow).await?;
+    let kind = read_settler(chain, registry, escrow).await?;
     if kind != PATH_ESCROW && signer.address() == owner {
         let call = InvoiceRegistry::setSettlerCall { settler: escrow, kind: PATH_ESCROW };
         sender.send(registry, call.abi_encode().into()).await?;
         progress(Event::SettlerAllowed(escrow));
     }
-    if read_settler(chain, signer.address(), registry, escrow).await? == PATH_ESCROW {
+    if read_settler(chain, registry, escrow).await? == PATH_ESCROW {
         settlers.insert(escrow, "Escrow".to_owned());
     }
     if let Some(token) = contracts.get("TestStablecoin").map(|d| d.address)
         && signer.address() == owner
     {
         for &account in fund {
-            let out = chain
-                .call(Call {
-                    from: signer.address(),
-                    to: token,
-                    data: TestStablecoin::balanceOfCall { account }.abi_encode().into(),
-                    value: U256::ZERO,
-                })
-                .await?;
-            let held = TestStablecoin::balanceOfCall::abi_decode_returns(&out)
-                .map_err(|e| DeployError::Transaction(format!("unreadable balance: {e}")))?;
+            let held = read(chain, token, TestStablecoin::balanceOfCall { account }).await?;
             if held < U256::from(FUNDING) {
                 let call = TestStablecoin::mintCall { to: account, amount: U256::from(FUNDING) - held };
                 sender.send(token, call.abi_encode().into()).await?;
@@ -360,20 +351,6 @@ pub async fn deploy<C: Chain>(
     })
 }
 
-async fn read_settler<C: Chain>(
-    chain: &C,
-    from: Address,
-    registry: Address,
-    escrow: Address,
-) -> Result<u8, DeployError> {
-    let out = chain
-        .call(Call {
-            from,
-            to: registry,
-            data: InvoiceRegistry::settlerKindCall { settler: escrow }.abi_encode().into(),
-            value: U256::ZERO,
-        })
-        .await?;
-    InvoiceRegistry::settlerKindCall::abi_decode_returns(&out)
-        .map_err(|e| DeployError::Transaction(format!("unreadable settler kind: {e}")))
+async fn read_settler<C: Chain>(chain: &C, registry: Address, escrow: Address) -> Result<u8, DeployError> {
+    Ok(read(chain, registry, InvoiceRegistry::settlerKindCall { settler: escrow }).await?)
 }

@@ -23,7 +23,7 @@ use quittance_bindings::{
     cross_chain_invoice_payer::ICrossChainInvoice::CrossChainPayment,
     relayout,
 };
-use quittance_chain::{Call, Chain, ChainError};
+use quittance_chain::{Call, Chain, ChainError, read};
 use quittance_x402::{
     ErrorReason, Network, PaymentPayload, PaymentRequirements, SettleResponse, VerifyRequest, crosschain,
 };
@@ -37,12 +37,6 @@ const STATUS_CANCELLED: u8 = 2;
 const OUTCOME_PAID: u8 = 1;
 /// `CrossChainInvoiceReceiver.Outcome.Refundable` (and `Refunded`, 3, after it).
 const OUTCOME_REFUNDABLE: u8 = 2;
-
-/// Reads a view function on `chain`.
-async fn read<C: Chain, T: SolCall>(chain: &C, to: Address, call: T) -> Result<T::Return, ChainError> {
-    let out = chain.call(Call { from: Address::ZERO, to, data: call.abi_encode().into(), value: U256::ZERO }).await?;
-    T::abi_decode_returns(&out).map_err(|err| ChainError::Transport(format!("unexpected answer: {err}")))
-}
 
 /// Where a sent cross-chain payment stands on its destination.
 enum Delivery {

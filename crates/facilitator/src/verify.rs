@@ -284,7 +284,6 @@ impl<C: Chain> Facilitator<C> {
 
     /// Reads a view function.
     pub(crate) async fn read<T: SolCall>(&self, to: Address, call: T) -> Result<T::Return, Refusal> {
-        let out = self.simulate(to, call.abi_encode()).await.map_err(unexpected)?;
-        T::abi_decode_returns(&out).map_err(|_| Refusal::from(ErrorReason::UnexpectedVerifyError))
+        quittance_chain::read(&self.chain, to, call).await.map_err(unexpected)
     }
 }

@@ -25,7 +25,7 @@ use quittance_bindings::{
     TestStablecoin::{self, TestStablecoinErrors},
     payment_escrow::IPaymentEscrow::PaymentTerms,
 };
-use quittance_chain::{Call, Chain, ChainError, DevChain, Receipt, Sender};
+use quittance_chain::{Chain, ChainError, DevChain, Receipt, Sender};
 use quittance_facilitator::{Facilitator, SettleConfig, SqliteLedger};
 use quittance_paywall::{InvoiceIssuer, Paywall, Price};
 use quittance_x402::{Ambient, PAYMENT_SIGNATURE, escrow};
@@ -156,9 +156,7 @@ fn service(err: impl std::fmt::Display) -> SimError {
 }
 
 async fn balance<C: Chain>(chain: &C, token: Address, account: Address) -> Result<u128, SimError> {
-    let data = TestStablecoin::balanceOfCall { account }.abi_encode().into();
-    let out = chain.call(Call { from: Address::ZERO, to: token, data, value: U256::ZERO }).await?;
-    let held = TestStablecoin::balanceOfCall::abi_decode_returns(&out).map_err(service)?;
+    let held = quittance_chain::read(chain, token, TestStablecoin::balanceOfCall { account }).await?;
     held.try_into().map_err(|_| SimError::Service(format!("a balance of {held} does not fit 128 bits")))
 }
 

@@ -6,10 +6,9 @@ use crate::commands::{Killed, free_port, hex_key, wait_for};
 use alloy::{
     primitives::{B256, U256, keccak256},
     signers::local::PrivateKeySigner,
-    sol_types::SolCall,
 };
 use quittance_bindings::{CrossChainInvoiceReceiver, InvoiceRegistry, TestStablecoin};
-use quittance_chain::{Call, Chain, RpcChain, anvil::spawn_anvil_with_chain_id};
+use quittance_chain::{RpcChain, anvil::spawn_anvil_with_chain_id, read};
 use quittance_deploy::Manifest;
 use serde_json::Value;
 use std::process::{Command, Stdio};
@@ -147,18 +146,10 @@ async fn an_agent_funded_on_one_chain_buys_on_the_other_from_the_shell() -> eyre
 
     // The proof is on B.
     let chain_b = RpcChain::http(anvil_b.endpoint_url());
-    let read = |to, data: Vec<u8>| {
-        let chain_b = chain_b.clone();
-        async move { chain_b.call(Call { from: Default::default(), to, data: data.into(), value: U256::ZERO }).await }
-    };
     let registry = b.address("InvoiceRegistry").expect("a registry");
-    let record = InvoiceRegistry::recordOfCall::abi_decode_returns(
-        &read(registry, InvoiceRegistry::recordOfCall { id: invoice_id }.abi_encode()).await?,
-    )?;
+    let record = read(&chain_b, registry, InvoiceRegistry::recordOfCall { id: invoice_id }).await?;
     assert_eq!((record.payer, record.path), (agent.address(), 5));
-    let held = TestStablecoin::balanceOfCall::abi_decode_returns(
-        &read(end_b.token, TestStablecoin::balanceOfCall { account: payee }.abi_encode()).await?,
-    )?;
+    let held = read(&chain_b, end_b.token, TestStablecoin::balanceOfCall { account: payee }).await?;
     assert_eq!(held, U256::from(250_000u64));
     Ok(())
 }
@@ -205,17 +196,11 @@ async fn the_cross_chain_forge_script_deploys_and_configures_from_the_environmen
         .parse()?;
 
     let chain = RpcChain::http(anvil.endpoint_url());
-    let call = |to, data: Vec<u8>| {
-        let chain = chain.clone();
-        async move { chain.call(Call { from: Default::default(), to, data: data.into(), value: U256::ZERO }).await }
-    };
-    let kind = InvoiceRegistry::settlerKindCall { settler: receiver };
-    assert_eq!(InvoiceRegistry::settlerKindCall::abi_decode_returns(&call(registry, kind.abi_encode()).await?)?, 5);
+    assert_eq!(read(&chain, registry, InvoiceRegistry::settlerKindCall { settler: receiver }).await?, 5);
     for selector in [4_949_039_107_694_359_620u64, 42] {
         let allowed =
             CrossChainInvoiceReceiver::allowedSenderCall { sourceChainSelector: selector, sender: remote_sender };
-        let out = call(receiver, allowed.abi_encode()).await?;
-        assert!(CrossChainInvoiceReceiver::allowedSenderCall::abi_decode_returns(&out)?, "selector {selector}");
+        assert!(read(&chain, receiver, allowed).await?, "selector {selector}");
     }
     // Again: both found, nothing sent.
     let again = script()?;

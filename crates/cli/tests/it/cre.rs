@@ -8,7 +8,7 @@ use alloy::{
     sol_types::SolCall,
 };
 use quittance_bindings::{PaymentEscrow, TestStablecoin, WorkflowOperator, relayout};
-use quittance_chain::{Call, Chain, RpcChain, Sender, anvil::spawn_anvil};
+use quittance_chain::{Chain, RpcChain, Sender, anvil::spawn_anvil, read};
 use quittance_cre::LocalSetup;
 use quittance_x402::escrow;
 use std::process::Command;
@@ -80,23 +80,14 @@ async fn cre_deploy_and_run_capture_a_payment_when_the_payer_confirms_delivery()
     assert!(ran.status.success(), "{}", String::from_utf8_lossy(&ran.stderr));
     let printed = String::from_utf8_lossy(&ran.stdout);
     assert!(printed.contains("capture accepted"), "{printed}");
-    let data = TestStablecoin::balanceOfCall { account: payee.address() }.abi_encode().into();
-    let held = chain.call(Call { from: Address::ZERO, to: terms.token, data, value: U256::ZERO }).await?;
-    assert_eq!(TestStablecoin::balanceOfCall::abi_decode_returns(&held)?, amount, "the payee was paid");
+    let paid = TestStablecoin::balanceOfCall { account: payee.address() };
+    assert_eq!(read(&chain, terms.token, paid.clone()).await?, amount, "the payee was paid");
 
     // Run again from the start (a restarted watcher): that report was delivered; nothing more moves.
     let again = cre(&["run", "--rpc-url", rpc.as_str(), "--setup", setup_path.to_str().expect("utf-8"), "--once"])?;
     assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
     assert!(String::from_utf8_lossy(&again.stdout).contains("capture already delivered"));
-    let held = chain
-        .call(Call {
-            from: Address::ZERO,
-            to: terms.token,
-            data: TestStablecoin::balanceOfCall { account: payee.address() }.abi_encode().into(),
-            value: U256::ZERO,
-        })
-        .await?;
-    assert_eq!(TestStablecoin::balanceOfCall::abi_decode_returns(&held)?, amount);
+    assert_eq!(read(&chain, terms.token, paid).await?, amount);
     Ok(())
 }
 

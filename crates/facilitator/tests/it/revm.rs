@@ -5,18 +5,15 @@ use crate::{PRICE, fast, request};
 use alloy::{
     primitives::{Address, B256, U256, keccak256},
     signers::local::PrivateKeySigner,
-    sol_types::SolCall,
 };
 use quittance_bindings::TestStablecoin;
-use quittance_chain::{Call, Chain, DevChain, revm::RevmChain};
+use quittance_chain::{Chain, DevChain, revm::RevmChain};
 use quittance_facilitator::{Facilitator, SqliteLedger};
 use quittance_x402::{ErrorReason, PaymentRequirements, exact, invoice};
 use std::sync::Arc;
 
 async fn balance(chain: &impl Chain, token: Address, account: Address) -> eyre::Result<U256> {
-    let data = TestStablecoin::balanceOfCall { account }.abi_encode().into();
-    let out = chain.call(Call { from: account, to: token, data, value: U256::ZERO }).await?;
-    Ok(TestStablecoin::balanceOfCall::abi_decode_returns(&out)?)
+    Ok(quittance_chain::read(chain, token, TestStablecoin::balanceOfCall { account }).await?)
 }
 
 #[tokio::test]
