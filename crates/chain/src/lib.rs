@@ -91,6 +91,10 @@ pub trait Chain: Send + Sync {
     /// The chain id.
     fn chain_id(&self) -> impl Future<Output = Result<u64, ChainError>> + Send;
 
+    /// The hash of block 0: what tells this chain from another one with the same id (a local chain reset,
+    /// a fork). Stores bound to a chain (the facilitator's ledger, an agent's spend record) check it.
+    fn genesis_hash(&self) -> impl Future<Output = Result<B256, ChainError>> + Send;
+
     /// The timestamp of the latest block, in unix seconds.
     fn timestamp(&self) -> impl Future<Output = Result<u64, ChainError>> + Send;
 
@@ -166,6 +170,11 @@ fn transport(err: RpcError<TransportErrorKind>) -> ChainError {
 impl Chain for RpcChain {
     async fn chain_id(&self) -> Result<u64, ChainError> {
         self.provider.get_chain_id().await.map_err(transport)
+    }
+
+    async fn genesis_hash(&self) -> Result<B256, ChainError> {
+        let block = self.provider.get_block_by_number(0.into()).await.map_err(transport)?;
+        block.map(|b| b.header.hash).ok_or_else(|| ChainError::Transport("the chain has no block 0".into()))
     }
 
     /// Reuses a reading younger than [`TIMESTAMP_REUSE`].

@@ -42,6 +42,8 @@ struct State {
 #[derive(Clone)]
 pub struct RevmChain {
     chain_id: u64,
+    /// Stands for block 0's hash: drawn anew for every chain made, so two chains never share it.
+    genesis: B256,
     state: Arc<Mutex<State>>,
 }
 
@@ -64,7 +66,11 @@ impl RevmChain {
             CREATE2_DEPLOYER,
             AccountInfo { code_hash: keccak256(&code), code: Some(Bytecode::new_raw(code)), ..Default::default() },
         );
-        Self { chain_id, state: Arc::new(Mutex::new(State { db, number: 0, timestamp, receipts: HashMap::new() })) }
+        static CHAINS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let made = CHAINS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+        let genesis = keccak256(format!("{chain_id} {timestamp} {} {made} {nanos}", std::process::id()));
+        Self { chain_id, genesis, state: Arc::new(Mutex::new(State { db, number: 0, timestamp, receipts: HashMap::new() })) }
     }
 
     fn cfg(&self) -> CfgEnv {
@@ -137,6 +143,10 @@ impl DevChain for RevmChain {
 impl Chain for RevmChain {
     async fn chain_id(&self) -> Result<u64, ChainError> {
         Ok(self.chain_id)
+    }
+
+    async fn genesis_hash(&self) -> Result<B256, ChainError> {
+        Ok(self.genesis)
     }
 
     async fn timestamp(&self) -> Result<u64, ChainError> {

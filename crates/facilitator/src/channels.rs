@@ -3,8 +3,8 @@
 
 use crate::{
     Facilitator, FacilitatorError,
+    engine::{Expected, Recheck, Settlement},
     ledger::ChannelRecord,
-    settle::{Expected, Settlement},
     verify::Refusal,
 };
 use alloy::{
@@ -62,7 +62,7 @@ fn unexpected(err: ChainError) -> Refusal {
     ErrorReason::UnexpectedVerifyError.into()
 }
 
-impl<C: Chain> Facilitator<C> {
+impl<C: Chain + 'static> Facilitator<C> {
     /// Checks a voucher: against the ledger's record of its channel (the chain's, the first time), and the
     /// deposit that comes with it by simulation.
     pub(crate) async fn check_voucher(
@@ -75,8 +75,8 @@ impl<C: Chain> Facilitator<C> {
             serde_json::from_value(payment.payload.clone()).map_err(|_| ErrorReason::InvalidPayload)?;
         let payer = payload.config.payer;
         let with_payer = |reason: ErrorReason| Refusal { reason, payer: Some(payer) };
-        let id = payload.config.id(self.chain_id, terms.contract);
-        let (view, known) = match self.ledger.channel(id) {
+        let id = payload.config.id(self.core.chain_id, terms.contract);
+        let (view, known) = match self.core.ledger.channel(id) {
             Ok(Some(record)) => (view_of(&record), Some(record)),
             Ok(None) => {
                 self.require_code(terms.contract).await.map_err(|r| with_payer(r.reason))?;
@@ -128,15 +128,16 @@ impl<C: Chain> Facilitator<C> {
                 Ok(call) => call.abi_encode().into(),
                 Err(reason) => return self.failure(reason, Some(payer), None),
             };
-            let key = keccak256((U256::from(self.chain_id), contract, id, deposit.deposit_salt).abi_encode());
+            let key = keccak256((U256::from(self.core.chain_id), contract, id, deposit.deposit_salt).abi_encode());
             let settlement = Settlement {
                 payer,
                 to: contract,
                 data,
                 value: U256::ZERO,
                 expected: Expected::Deposited { contract, channel_id: id },
+                valid_before: deposit.valid_before.parse().ok(),
             };
-            let outcome = self.execute(key, &settlement, async { Ok(()) }, async { None }).await;
+            let outcome = self.execute(key, settlement, Recheck::Nothing).await;
             if !outcome.success {
                 return outcome;
             }
@@ -172,7 +173,7 @@ impl<C: Chain> Facilitator<C> {
             return self.failure(ErrorReason::ChannelInsufficientDeposit, Some(payer), None);
         }
         let price: u128 = checked.terms.token.amount.try_into().unwrap_or(u128::MAX);
-        match self.ledger.accept_voucher(id, checked.max_claimable_amount, price, &checked.signature) {
+        match self.core.ledger.accept_voucher(id, checked.max_claimable_amount, price, &checked.signature) {
             Ok(true) => {
                 let mut extra = Map::new();
                 extra.insert("channelId".to_owned(), json!(id));
@@ -183,7 +184,7 @@ impl<C: Chain> Facilitator<C> {
                     error_message: None,
                     payer: Some(payer.to_checksum(None)),
                     transaction: transaction.unwrap_or_default(),
-                    network: self.network.clone(),
+                    network: self.core.network.clone(),
                     amount: Some(checked.increment(&view).to_string()),
                     extra: Some(extra),
                 }
@@ -202,7 +203,7 @@ impl<C: Chain> Facilitator<C> {
     pub async fn claim_channels(&self) -> Result<ClaimReport, FacilitatorError> {
         let mut report = ClaimReport::default();
         let mut by_contract: BTreeMap<Address, Vec<ChannelRecord>> = BTreeMap::new();
-        for record in self.ledger.unclaimed_channels()? {
+        for record in self.core.ledger.unclaimed_channels()? {
             by_contract.entry(record.contract).or_default().push(record);
         }
         for (contract, records) in by_contract {
@@ -215,10 +216,8 @@ impl<C: Chain> Facilitator<C> {
                 })
                 .collect();
             let data: Bytes = VoucherChannels::claimCall { claims }.abi_encode().into();
-            let key = keccak256((U256::from(self.chain_id), contract, data.clone()).abi_encode());
-            let settlement =
-                Settlement { payer: self.address, to: contract, data, value: U256::ZERO, expected: Expected::Call };
-            let outcome = self.execute(key, &settlement, async { Ok(()) }, async { None }).await;
+            let key = keccak256((U256::from(self.core.chain_id), contract, data.clone()).abi_encode());
+            let outcome = self.execute(key, self.own_call(contract, data), Recheck::Nothing).await;
             if !outcome.success {
                 tracing::warn!(reason = ?outcome.error_reason, %contract, "claiming vouchers failed");
                 continue;
@@ -250,10 +249,9 @@ impl<C: Chain> Facilitator<C> {
                 }
                 let data: Bytes = VoucherChannels::settleCall { receiver, token }.abi_encode().into();
                 // One payment per claim round: keyed by the round's claim transaction.
-                let key = keccak256((U256::from(self.chain_id), contract, data.clone(), claim_tx.clone()).abi_encode());
-                let settlement =
-                    Settlement { payer: self.address, to: contract, data, value: U256::ZERO, expected: Expected::Call };
-                let outcome = self.execute(key, &settlement, async { Ok(()) }, async { None }).await;
+                let key =
+                    keccak256((U256::from(self.core.chain_id), contract, data.clone(), claim_tx.clone()).abi_encode());
+                let outcome = self.execute(key, self.own_call(contract, data), Recheck::Nothing).await;
                 if outcome.success {
                     report.transactions.push(outcome.transaction);
                 } else {
@@ -262,6 +260,18 @@ impl<C: Chain> Facilitator<C> {
             }
         }
         Ok(report)
+    }
+
+    /// A call of the facilitator's own (claims, and paying what they claimed), with no expiry.
+    fn own_call(&self, contract: Address, data: Bytes) -> Settlement {
+        Settlement {
+            payer: self.core.address,
+            to: contract,
+            data,
+            value: U256::ZERO,
+            expected: Expected::Call,
+            valid_before: None,
+        }
     }
 
     /// What the contract says of a channel: the view a voucher is checked against (claimed as accepted),
@@ -276,7 +286,7 @@ impl<C: Chain> Facilitator<C> {
 
     /// Records what the chain says of a channel, keeping the voucher the ledger accepted.
     fn refresh_record(&self, record: &ChannelRecord) -> Result<(), crate::LedgerError> {
-        self.ledger.record_channel(record)
+        self.core.ledger.record_channel(record)
     }
 }
 

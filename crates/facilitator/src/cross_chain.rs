@@ -10,7 +10,7 @@
 
 use crate::{
     Facilitator, FacilitatorError,
-    settle::{Backoff, Expected, Settlement},
+    engine::{Backoff, Expected, Recheck, Settlement},
     verify::{Refusal, Simulation, unexpected},
 };
 use alloy::{
@@ -28,6 +28,7 @@ use quittance_x402::{
     ErrorReason, Network, PaymentPayload, PaymentRequirements, SettleResponse, VerifyRequest, crosschain,
 };
 use serde_json::{Map, json};
+use std::sync::Arc;
 
 /// `IInvoiceRegistry.Status.Paid`.
 const STATUS_PAID: u8 = 1;
@@ -48,22 +49,23 @@ enum Delivery {
     InFlight,
 }
 
-impl<C: Chain> Facilitator<C> {
+impl<C: Chain + 'static> Facilitator<C> {
     /// The same facilitator also watching `chain`, so that it can settle cross-chain payments whose invoices
     /// are on that chain (it sends nothing there).
     pub async fn with_destination(mut self, chain: C) -> Result<Self, FacilitatorError> {
         let network = Network::eip155(chain.chain_id().await?).to_string();
-        self.destinations.insert(network, chain);
+        Arc::get_mut(&mut self.core).ok_or(FacilitatorError::Shared)?.destinations.insert(network, chain);
         Ok(self)
     }
 
     /// The destination networks it watches.
     pub fn destinations(&self) -> impl Iterator<Item = &str> {
-        self.destinations.keys().map(String::as_str)
+        self.core.destinations.keys().map(String::as_str)
     }
 
     fn destination(&self, checked: &crosschain::Checked) -> Result<&C, Refusal> {
-        self.destinations
+        self.core
+            .destinations
             .get(&checked.terms.invoice.invoice.network)
             .ok_or(Refusal { reason: ErrorReason::InvalidNetwork, payer: Some(checked.payer()) })
     }
@@ -82,7 +84,7 @@ impl<C: Chain> Facilitator<C> {
         let destination = self.destination(&checked)?;
         let invoice = &checked.terms.invoice;
         let (now, token_code, sender_code, record) = tokio::join!(
-            self.chain.timestamp(),
+            self.core.chain.timestamp(),
             self.require_code(checked.terms.token.asset),
             self.require_code(checked.terms.lane.sender),
             read(destination, invoice.registry, InvoiceRegistry::recordOfCall { id: invoice.invoice_id }),
@@ -103,8 +105,8 @@ impl<C: Chain> Facilitator<C> {
         }
 
         let settlement = self.cross_chain_settlement(&checked).await?;
-        let call = Call { from: self.address, to: settlement.to, data: settlement.data, value: settlement.value };
-        match self.chain.call(call).await {
+        let call = Call { from: self.core.address, to: settlement.to, data: settlement.data, value: settlement.value };
+        match self.core.chain.call(call).await {
             Ok(_) => Ok(payer),
             Err(ChainError::Reverted { data }) => {
                 Err(with_payer(match CrossChainInvoicePayerErrors::abi_decode(&data) {
@@ -131,7 +133,7 @@ impl<C: Chain> Facilitator<C> {
             payment: payment.clone(),
             gasLimit: U256::from(lane.gas_limit),
         };
-        let fee = match read(&self.chain, lane.sender, quote).await {
+        let fee = match read(&self.core.chain, lane.sender, quote).await {
             Ok(fee) => fee,
             Err(ChainError::Reverted { .. }) => {
                 return Err(Refusal { reason: ErrorReason::InvalidNetwork, payer: Some(checked.payer()) });
@@ -151,29 +153,24 @@ impl<C: Chain> Facilitator<C> {
             data: call.abi_encode().into(),
             value: fee,
             expected: Expected::PaymentSent { contract: lane.sender, payer: checked.payer() },
+            valid_before: None,
         })
     }
 
     /// Settles a cross-chain payment: sends it from the source at most once, then waits (up to
     /// [`crate::SettleConfig::delivery_timeout`]) for the destination's registry to record the invoice as
     /// paid by the payer.
-    pub(crate) async fn settle_cross_chain(&self, request: &VerifyRequest) -> SettleResponse {
+    pub(crate) async fn settle_cross_chain(
+        &self,
+        key: B256,
+        settlement: Settlement,
+        request: &VerifyRequest,
+    ) -> SettleResponse {
         let checked = match crosschain::check_terms(&request.payment_payload, &request.payment_requirements) {
             Ok(checked) => checked,
             Err(reason) => return self.failure(reason, None, None),
         };
-        let (key, settlement) = match self.identify(request).await {
-            Ok(found) => found,
-            Err(refusal) => return self.failure(refusal.reason, refusal.payer, None),
-        };
-        let sent = self
-            .execute(
-                key,
-                &settlement,
-                async { self.check(request, Simulation::LeaveToEstimate).await.map(|_| ()) },
-                async { self.check(request, Simulation::Run).await.err() },
-            )
-            .await;
+        let sent = self.execute(key, settlement, Recheck::Payment(Box::new(request.clone()))).await;
         if !sent.success {
             return sent;
         }
@@ -190,8 +187,8 @@ impl<C: Chain> Facilitator<C> {
             Ok(destination) => destination,
             Err(refusal) => return self.failure(refusal.reason, refusal.payer, None),
         };
-        let deadline = tokio::time::Instant::now() + self.config.delivery_timeout;
-        let mut backoff = Backoff::new(self.config.poll_interval);
+        let deadline = tokio::time::Instant::now() + self.core.config.delivery_timeout;
+        let mut backoff = Backoff::new(self.core.config.poll_interval);
         loop {
             match delivery(destination, &checked, message_id).await {
                 Ok(Delivery::Settled) => {
@@ -214,7 +211,7 @@ impl<C: Chain> Facilitator<C> {
                 let mut response = self.delivered(sent, &checked, message_id, Some(ErrorReason::SettlementPending));
                 response.error_message = Some(format!(
                     "sent from {} as CCIP message {message_id}, not yet settled on {}; ask again for its outcome",
-                    self.network, checked.terms.invoice.invoice.network
+                    self.core.network, checked.terms.invoice.invoice.network
                 ));
                 return response;
             }

@@ -2,8 +2,10 @@
 //! is never settled twice and a crash between sending a transaction and seeing its receipt is resumed, not
 //! forgotten or repeated.
 //!
-//! The signed transaction is written before it is broadcast (write-ahead): after a crash, an entry in
-//! [`Entry::Submitted`] is re-broadcast byte for byte (same hash, same nonce), never re-signed.
+//! The signed transaction is written before it is broadcast (write-ahead), and an entry in
+//! [`Entry::Submitted`] is never dropped: it is concluded from its receipt or from the chain's state,
+//! broadcast again byte for byte (same hash, same nonce) while it can still succeed, and its nonce taken by a
+//! filler once it cannot. The ledger is bound to one chain (id and genesis hash).
 
 use alloy::primitives::{Address, B256, Bytes};
 use quittance_x402::{SettleResponse, channel::ChannelConfig};
@@ -13,25 +15,60 @@ use std::{path::Path, sync::Mutex};
 /// Where one payment's settlement stands.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Entry {
-    /// A facilitator is verifying it; no transaction is signed yet.
+    /// A facilitator is checking it; no transaction is signed yet.
     Claimed,
-    /// Its transaction is signed, recorded, and maybe broadcast; the outcome is not known yet.
-    Submitted {
-        /// The transaction hash.
-        tx_hash: B256,
-        /// The signed transaction (EIP-2718), to re-broadcast as is.
-        raw: Bytes,
-    },
+    /// Its transaction is signed and recorded, and may have reached a node: the outcome is not known yet,
+    /// and it is concluded from the chain, never forgotten.
+    Submitted(Submission),
     /// The outcome, returned to every later request for the same payment.
     Final(SettleResponse),
+}
+
+/// A signed transaction, as recorded before it is broadcast.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedTx {
+    /// Its hash.
+    pub hash: B256,
+    /// The signed transaction (EIP-2718), to broadcast again as is.
+    pub raw: Bytes,
+    /// Its nonce.
+    pub nonce: u64,
+}
+
+/// A settlement's signed transaction and what is known of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Submission {
+    /// The settlement transaction.
+    pub tx: SignedTx,
+    /// Until when it can succeed (unix seconds): the payer's authorization's `validBefore`; `None` when it
+    /// does not expire (the facilitator's own claims).
+    pub valid_before: Option<u64>,
+    /// A zero-value transaction to itself at the same nonce, signed once the settlement could no longer
+    /// succeed, so that later transactions do not wait behind its nonce.
+    pub filler: Option<SignedTx>,
 }
 
 /// A ledger failure.
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
-    /// The storage failed.
+    /// The storage failed (or cannot be written).
     #[error("settlement ledger: {0}")]
     Storage(String),
+    /// The ledger belongs to another chain (another id, or the same id with another genesis: a local chain
+    /// that was reset).
+    #[error(
+        "the settlement ledger belongs to chain {recorded_id} with genesis {recorded_genesis}, not to chain {chain_id} with genesis {genesis}"
+    )]
+    OtherChain {
+        /// The chain the ledger was made for.
+        recorded_id: u64,
+        /// Its genesis hash.
+        recorded_genesis: B256,
+        /// The chain it was opened for.
+        chain_id: u64,
+        /// Its genesis hash.
+        genesis: B256,
+    },
     /// A stored record cannot be read back.
     #[error("settlement ledger holds a corrupt record for {key}: {reason}")]
     Corrupt {
@@ -72,19 +109,30 @@ pub struct ChannelRecord {
 /// Durable storage of settlements, keyed by a payment's identity. Implementations must make [`Ledger::claim`]
 /// atomic: of two claims of the same key, exactly one gets `None`.
 pub trait Ledger: Send + Sync + std::fmt::Debug {
+    /// Binds the ledger to a chain on first use, and refuses any other chain afterwards
+    /// ([`LedgerError::OtherChain`]). Writes, so a ledger that cannot be written fails here, at start.
+    fn bind(&self, chain_id: u64, genesis: B256) -> Result<(), LedgerError>;
     /// Claims `key`: `None` if this caller now owns it, else the entry someone else recorded.
     fn claim(&self, key: B256) -> Result<Option<Entry>, LedgerError>;
     /// The entry of `key`.
     fn get(&self, key: B256) -> Result<Option<Entry>, LedgerError>;
-    /// Records the signed transaction of an owned claim, before it is broadcast.
-    fn submit(&self, key: B256, tx_hash: B256, raw: &Bytes) -> Result<(), LedgerError>;
+    /// Records the signed transaction of an owned claim, durably, before it is broadcast.
+    fn submit(&self, key: B256, submission: &Submission) -> Result<(), LedgerError>;
+    /// Records, durably and before it is broadcast, the filler that takes the nonce of a submitted
+    /// settlement that can no longer succeed.
+    fn fill(&self, key: B256, filler: &SignedTx) -> Result<(), LedgerError>;
     /// Records the outcome.
     fn finish(&self, key: B256, response: &SettleResponse) -> Result<(), LedgerError>;
-    /// Drops a claim or submission that moved no money (refused, or a transaction the chain rejected), so
-    /// that the payment can be tried again.
+    /// Marks a successful outcome as handed to a client: true the first time only, so that one payment's
+    /// success is answered once and a replay is told it was settled before.
+    fn deliver(&self, key: B256) -> Result<bool, LedgerError>;
+    /// Drops a claim that has no transaction (refused before anything was signed), so that the payment can
+    /// be tried again. A submitted settlement is never dropped.
     fn release(&self, key: B256) -> Result<(), LedgerError>;
-    /// Every entry that is not final, for resuming after a restart.
+    /// Every entry that is not final, in the order they were claimed.
     fn unfinished(&self) -> Result<Vec<(B256, Entry)>, LedgerError>;
+    /// The highest nonce of the transactions it holds unfinished, or recorded last.
+    fn highest_nonce(&self) -> Result<Option<u64>, LedgerError>;
     /// A channel's record.
     fn channel(&self, id: B256) -> Result<Option<ChannelRecord>, LedgerError>;
     /// Records what the chain says of a channel (balance, claimed, closing), creating the record if new. The
@@ -136,8 +184,26 @@ impl SqliteLedger {
                  signature BLOB NOT NULL,
                  claimed TEXT NOT NULL,
                  closing INTEGER NOT NULL
+             );
+             CREATE TABLE IF NOT EXISTS chain (
+                 id INTEGER PRIMARY KEY CHECK (id = 1),
+                 chain_id INTEGER NOT NULL,
+                 genesis BLOB NOT NULL
              );",
         )?;
+        // Version 1: until when a settlement can succeed, its filler, and whether its success was answered.
+        let version: i64 = connection.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version < 1 {
+            connection.execute_batch(
+                "BEGIN IMMEDIATE;
+                 ALTER TABLE settlements ADD COLUMN valid_before INTEGER;
+                 ALTER TABLE settlements ADD COLUMN filler_raw BLOB;
+                 ALTER TABLE settlements ADD COLUMN delivered INTEGER NOT NULL DEFAULT 0;
+                 UPDATE settlements SET delivered = 1 WHERE state = 'final';
+                 PRAGMA user_version = 1;
+                 COMMIT;",
+            )?;
+        }
         Ok(Self { connection: Mutex::new(connection) })
     }
 
@@ -145,18 +211,45 @@ impl SqliteLedger {
         let connection = self.connection.lock().map_err(|_| LedgerError::Storage("poisoned lock".into()))?;
         f(&connection)
     }
+
+    /// Runs a write that must reach the disk before it returns (a transaction is broadcast next): committed
+    /// with `synchronous = FULL`, which also syncs every earlier write. The other writes are atomic but may
+    /// be lost to a power cut, which only costs a lookup: a lost claim had nothing signed, and a lost outcome
+    /// is concluded from the chain again.
+    fn durably(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<usize>) -> Result<usize, LedgerError> {
+        self.with(|c| {
+            c.execute_batch("PRAGMA synchronous = FULL")?;
+            let written = f(c);
+            c.execute_batch("PRAGMA synchronous = NORMAL")?;
+            Ok(written?)
+        })
+    }
 }
 
-type Row = (String, Option<Vec<u8>>, Option<Vec<u8>>, Option<String>);
+/// Reads a signed transaction back: its hash is recomputed and its nonce decoded from the bytes.
+fn signed_tx(raw: Vec<u8>) -> Option<SignedTx> {
+    use alloy::{consensus::Transaction, eips::Decodable2718};
+    let envelope = alloy::consensus::TxEnvelope::decode_2718(&mut raw.as_slice()).ok()?;
+    Some(SignedTx { hash: *envelope.tx_hash(), nonce: envelope.nonce(), raw: raw.into() })
+}
 
-fn entry(key: B256, (state, tx_hash, raw, response): Row) -> Result<Entry, LedgerError> {
+const ENTRY_COLUMNS: &str = "state, raw_tx, valid_before, filler_raw, response";
+
+type Row = (String, Option<Vec<u8>>, Option<i64>, Option<Vec<u8>>, Option<String>);
+
+fn read_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
+}
+
+fn entry(key: B256, (state, raw, valid_before, filler, response): Row) -> Result<Entry, LedgerError> {
     let corrupt = |reason: &str| LedgerError::Corrupt { key, reason: reason.into() };
     match state.as_str() {
         "claimed" => Ok(Entry::Claimed),
         "submitted" => {
-            let tx_hash = tx_hash.filter(|h| h.len() == 32).ok_or_else(|| corrupt("bad transaction hash"))?;
-            let raw = raw.ok_or_else(|| corrupt("no signed transaction"))?;
-            Ok(Entry::Submitted { tx_hash: B256::from_slice(&tx_hash), raw: raw.into() })
+            let tx = raw.and_then(signed_tx).ok_or_else(|| corrupt("no readable signed transaction"))?;
+            let filler = filler.map(|raw| signed_tx(raw).ok_or_else(|| corrupt("unreadable filler"))).transpose()?;
+            let valid_before = valid_before.map(|v| u64::try_from(v).unwrap_or_default());
+            Ok(Entry::Submitted(Submission { tx, valid_before, filler }))
         }
         "final" => {
             let response = response.ok_or_else(|| corrupt("no response"))?;
@@ -166,11 +259,38 @@ fn entry(key: B256, (state, tx_hash, raw, response): Row) -> Result<Entry, Ledge
     }
 }
 
-fn read_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
-    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
-}
-
 impl Ledger for SqliteLedger {
+    fn bind(&self, chain_id: u64, genesis: B256) -> Result<(), LedgerError> {
+        self.with(|c| {
+            let bind = Transaction::new_unchecked(c, TransactionBehavior::Immediate)?;
+            let recorded: Option<(i64, Vec<u8>)> = bind
+                .query_row("SELECT chain_id, genesis FROM chain WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            match recorded {
+                None => {
+                    bind.execute(
+                        "INSERT INTO chain (id, chain_id, genesis) VALUES (1, ?1, ?2)",
+                        params![chain_id as i64, genesis.as_slice()],
+                    )?;
+                }
+                Some((id, hash)) if id as u64 == chain_id && hash.as_slice() == genesis.as_slice() => {
+                    // Proves the file can be written now, not at the first settlement.
+                    bind.execute("UPDATE chain SET chain_id = chain_id WHERE id = 1", [])?;
+                }
+                Some((id, hash)) => {
+                    return Err(LedgerError::OtherChain {
+                        recorded_id: id as u64,
+                        recorded_genesis: if hash.len() == 32 { B256::from_slice(&hash) } else { B256::ZERO },
+                        chain_id,
+                        genesis,
+                    });
+                }
+            }
+            bind.commit()?;
+            Ok(())
+        })
+    }
+
     fn claim(&self, key: B256) -> Result<Option<Entry>, LedgerError> {
         self.with(|c| {
             let inserted = c.execute(
@@ -181,7 +301,7 @@ impl Ledger for SqliteLedger {
                 return Ok(None);
             }
             let row = c.query_row(
-                "SELECT state, tx_hash, raw_tx, response FROM settlements WHERE key = ?1",
+                &format!("SELECT {ENTRY_COLUMNS} FROM settlements WHERE key = ?1"),
                 params![key.as_slice()],
                 read_row,
             )?;
@@ -193,7 +313,7 @@ impl Ledger for SqliteLedger {
         self.with(|c| {
             let row = c
                 .query_row(
-                    "SELECT state, tx_hash, raw_tx, response FROM settlements WHERE key = ?1",
+                    &format!("SELECT {ENTRY_COLUMNS} FROM settlements WHERE key = ?1"),
                     params![key.as_slice()],
                     read_row,
                 )
@@ -202,22 +322,33 @@ impl Ledger for SqliteLedger {
         })
     }
 
-    /// The one write that must reach the disk before it returns (the transaction is broadcast next): it is
-    /// committed with `synchronous = FULL`, which also syncs every earlier write. The others (claims,
-    /// outcomes, releases) are atomic but may be lost to a power cut, which only costs a lookup: a lost claim
-    /// had nothing signed, and a lost outcome is read again from the receipt.
-    fn submit(&self, key: B256, tx_hash: B256, raw: &Bytes) -> Result<(), LedgerError> {
-        self.with(|c| {
-            c.execute_batch("PRAGMA synchronous = FULL")?;
-            let updated = c.execute(
-                "UPDATE settlements SET state = 'submitted', tx_hash = ?2, raw_tx = ?3, updated_at = unixepoch()
-                 WHERE key = ?1 AND state = 'claimed'",
-                params![key.as_slice(), tx_hash.as_slice(), raw.as_ref()],
-            );
-            c.execute_batch("PRAGMA synchronous = NORMAL")?;
-            updated?;
-            Ok(())
-        })
+    fn submit(&self, key: B256, submission: &Submission) -> Result<(), LedgerError> {
+        let valid_before = submission.valid_before.map(|v| i64::try_from(v).unwrap_or(i64::MAX));
+        let updated = self.durably(|c| {
+            c.execute(
+                "UPDATE settlements SET state = 'submitted', tx_hash = ?2, raw_tx = ?3, valid_before = ?4,
+                 filler_raw = NULL, updated_at = unixepoch() WHERE key = ?1 AND state = 'claimed'",
+                params![key.as_slice(), submission.tx.hash.as_slice(), submission.tx.raw.as_ref(), valid_before],
+            )
+        })?;
+        if updated != 1 {
+            return Err(LedgerError::Corrupt { key, reason: "submitted without a claim".into() });
+        }
+        Ok(())
+    }
+
+    fn fill(&self, key: B256, filler: &SignedTx) -> Result<(), LedgerError> {
+        let updated = self.durably(|c| {
+            c.execute(
+                "UPDATE settlements SET filler_raw = ?2, updated_at = unixepoch()
+                 WHERE key = ?1 AND state = 'submitted'",
+                params![key.as_slice(), filler.raw.as_ref()],
+            )
+        })?;
+        if updated != 1 {
+            return Err(LedgerError::Corrupt { key, reason: "a filler for a settlement that is not submitted".into() });
+        }
+        Ok(())
     }
 
     fn finish(&self, key: B256, response: &SettleResponse) -> Result<(), LedgerError> {
@@ -231,10 +362,41 @@ impl Ledger for SqliteLedger {
         })
     }
 
+    fn deliver(&self, key: B256) -> Result<bool, LedgerError> {
+        self.with(|c| {
+            let updated = c.execute(
+                "UPDATE settlements SET delivered = 1 WHERE key = ?1 AND state = 'final' AND delivered = 0",
+                params![key.as_slice()],
+            )?;
+            Ok(updated == 1)
+        })
+    }
+
     fn release(&self, key: B256) -> Result<(), LedgerError> {
         self.with(|c| {
-            c.execute("DELETE FROM settlements WHERE key = ?1 AND state != 'final'", params![key.as_slice()])?;
+            c.execute("DELETE FROM settlements WHERE key = ?1 AND state = 'claimed'", params![key.as_slice()])?;
             Ok(())
+        })
+    }
+
+    fn highest_nonce(&self) -> Result<Option<u64>, LedgerError> {
+        self.with(|c| {
+            let mut statement = c.prepare(
+                "SELECT raw_tx, filler_raw FROM settlements WHERE state = 'submitted'
+                 UNION ALL
+                 SELECT * FROM (SELECT raw_tx, NULL FROM settlements WHERE raw_tx IS NOT NULL
+                                ORDER BY rowid DESC LIMIT 64)",
+            )?;
+            let rows =
+                statement.query_map([], |r| Ok((r.get::<_, Option<Vec<u8>>>(0)?, r.get::<_, Option<Vec<u8>>>(1)?)))?;
+            let mut highest = None;
+            for row in rows {
+                let (raw, filler) = row?;
+                for tx in [raw, filler].into_iter().flatten().filter_map(signed_tx) {
+                    highest = highest.max(Some(tx.nonce));
+                }
+            }
+            Ok(highest)
         })
     }
 
@@ -310,11 +472,11 @@ impl Ledger for SqliteLedger {
 
     fn unfinished(&self) -> Result<Vec<(B256, Entry)>, LedgerError> {
         self.with(|c| {
-            let mut statement = c.prepare(
-                "SELECT key, state, tx_hash, raw_tx, response FROM settlements WHERE state != 'final' ORDER BY rowid",
-            )?;
+            let mut statement = c.prepare(&format!(
+                "SELECT key, {ENTRY_COLUMNS} FROM settlements WHERE state != 'final' ORDER BY rowid"
+            ))?;
             let rows = statement.query_map([], |row| {
-                Ok((row.get::<_, Vec<u8>>(0)?, (row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?)))
+                Ok((row.get::<_, Vec<u8>>(0)?, (row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?)))
             })?;
             let mut out = Vec::new();
             for row in rows {

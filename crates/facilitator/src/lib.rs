@@ -2,20 +2,25 @@
 
 mod channels;
 mod cross_chain;
+mod engine;
 pub mod http;
 mod ledger;
 mod settle;
 mod verify;
 
 pub use channels::ClaimReport;
-pub use ledger::{ChannelRecord, Entry, Ledger, LedgerError, SqliteLedger};
-pub use settle::{ConfirmError, SettleConfig, confirm_on_chain};
+pub use engine::{RETRY_AFTER_SECONDS, Reconciled, SettleConfig};
+pub use ledger::{ChannelRecord, Entry, Ledger, LedgerError, SignedTx, SqliteLedger, Submission};
+pub use settle::{ConfirmError, SETTLED_BEFORE, confirm_on_chain};
 
 use alloy::{primitives::Address, signers::local::PrivateKeySigner};
 use quittance_bindings::{IERC3009, InvoiceRegistry, invoice_registry::IInvoiceRegistry};
 use quittance_chain::{Chain, ChainError};
 use quittance_x402::{Network, SupportedKind, SupportedResponse, X402_V2, channel, crosschain, exact, invoice};
-use std::{collections::BTreeMap, sync::Arc};
+use std::{
+    collections::{BTreeMap, HashSet},
+    sync::Arc,
+};
 
 /// Why a facilitator could not start.
 #[derive(Debug, thiserror::Error)]
@@ -23,17 +28,34 @@ pub enum FacilitatorError {
     /// The chain failed.
     #[error(transparent)]
     Chain(#[from] ChainError),
-    /// The ledger failed.
+    /// The ledger failed, cannot be written, or belongs to another chain.
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    /// A transaction could not be signed.
+    #[error("could not sign a transaction: {0}")]
+    Sign(String),
+    /// The facilitator is shared already (a builder method was called after it was cloned).
+    #[error("the facilitator is in use: configure it before sharing it")]
+    Shared,
 }
 
 /// A facilitator for one chain: verifies and settles x402 payments of the `exact`, `invoice` and `channel`
 /// schemes, and `cross-chain-invoice` payments from its chain to the chains it watches
 /// ([`Facilitator::with_destination`]), recording every settlement in a durable [`Ledger`] so that none is
-/// lost or made twice.
+/// lost or made twice. Clones share one facilitator (its settlements run in tasks of their own).
 #[derive(Debug)]
 pub struct Facilitator<C> {
+    core: Arc<Core<C>>,
+}
+
+impl<C> Clone for Facilitator<C> {
+    fn clone(&self) -> Self {
+        Self { core: self.core.clone() }
+    }
+}
+
+#[derive(Debug)]
+struct Core<C> {
     chain: C,
     signer: PrivateKeySigner,
     address: Address,
@@ -41,55 +63,66 @@ pub struct Facilitator<C> {
     network: String,
     ledger: Arc<dyn Ledger>,
     config: SettleConfig,
-    /// The next nonce of the facilitator's account; `None` until read from the chain (or after a rejected
-    /// broadcast). Held while a transaction is signed, recorded and broadcast, so nonces never collide.
-    next_nonce: tokio::sync::Mutex<Option<u64>>,
+    /// The next nonce of the facilitator's account, held only while a transaction is signed and recorded.
+    nonce: std::sync::Mutex<u64>,
+    /// Settlements this process is driving now (the reconciler leaves them alone).
+    driven: std::sync::Mutex<HashSet<alloy::primitives::B256>>,
     /// Assets and registries seen with code (code does not go away).
-    deployed: std::sync::Mutex<std::collections::HashSet<Address>>,
+    deployed: std::sync::Mutex<HashSet<Address>>,
     /// Chains it watches (sends nothing to) by CAIP-2 network: the destinations of cross-chain payments.
     destinations: BTreeMap<String, C>,
 }
 
-impl<C: Chain> Facilitator<C> {
-    /// A facilitator on `chain` that sends its transactions with `signer` and records them in `ledger`.
-    /// Settlements a previous run left unfinished are resumed first (re-broadcast exactly as signed, or
-    /// concluded from their receipts).
+impl<C: Chain + 'static> Facilitator<C> {
+    /// A facilitator on `chain` that sends its transactions with `signer` and records them in `ledger`. The
+    /// ledger is bound to the chain (its id and genesis hash) and must be writable; settlements a previous
+    /// run left unfinished are reconciled first (concluded from the chain, broadcast again exactly as
+    /// signed, or their nonce filled).
     pub async fn new(
         chain: C,
         signer: PrivateKeySigner,
         ledger: Arc<dyn Ledger>,
         config: SettleConfig,
     ) -> Result<Self, FacilitatorError> {
-        let chain_id = chain.chain_id().await?;
+        let (chain_id, genesis) = tokio::try_join!(chain.chain_id(), chain.genesis_hash())?;
+        ledger.bind(chain_id, genesis)?;
+        let address = signer.address();
+        let pending = chain.pending_nonce(address).await?;
+        let nonce = ledger.highest_nonce()?.map_or(pending, |recorded| pending.max(recorded + 1));
         let facilitator = Self {
-            address: signer.address(),
-            network: Network::eip155(chain_id).to_string(),
-            chain,
-            signer,
-            chain_id,
-            ledger,
-            config,
-            next_nonce: tokio::sync::Mutex::new(None),
-            deployed: Default::default(),
-            destinations: BTreeMap::new(),
+            core: Arc::new(Core {
+                address,
+                network: Network::eip155(chain_id).to_string(),
+                chain,
+                signer,
+                chain_id,
+                ledger,
+                config,
+                nonce: std::sync::Mutex::new(nonce),
+                driven: Default::default(),
+                deployed: Default::default(),
+                destinations: BTreeMap::new(),
+            }),
         };
-        facilitator.resume().await?;
+        facilitator.reconcile().await?;
         Ok(facilitator)
     }
+}
 
+impl<C: Chain> Facilitator<C> {
     /// The CAIP-2 network it serves.
     pub fn network(&self) -> &str {
-        &self.network
+        &self.core.network
     }
 
     /// The account its transactions come from.
     pub fn address(&self) -> Address {
-        self.address
+        self.core.address
     }
 
     /// The chain it uses.
     pub fn chain(&self) -> &C {
-        &self.chain
+        &self.core.chain
     }
 
     /// What it serves, as `/supported` answers.
@@ -97,20 +130,20 @@ impl<C: Chain> Facilitator<C> {
         let kind = |scheme: &str| SupportedKind {
             x402_version: X402_V2,
             scheme: scheme.into(),
-            network: self.network.clone(),
+            network: self.core.network.clone(),
             extra: None,
         };
         let mut kinds = vec![kind(exact::SCHEME), kind(invoice::SCHEME), kind(channel::SCHEME)];
-        if !self.destinations.is_empty() {
+        if !self.core.destinations.is_empty() {
             // Paid here, settled on one of the watched networks.
-            let destinations = self.destinations.keys().cloned().collect::<Vec<_>>();
+            let destinations = self.core.destinations.keys().cloned().collect::<Vec<_>>();
             let extra = serde_json::Map::from_iter([("destinations".to_owned(), serde_json::json!(destinations))]);
             kinds.push(SupportedKind { extra: Some(extra), ..kind(crosschain::SCHEME) });
         }
         SupportedResponse {
             kinds,
             extensions: vec![],
-            signers: BTreeMap::from([("eip155:*".to_owned(), vec![self.address.to_checksum(None)])]),
+            signers: BTreeMap::from([("eip155:*".to_owned(), vec![self.core.address.to_checksum(None)])]),
         }
     }
 }

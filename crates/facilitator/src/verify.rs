@@ -63,13 +63,18 @@ pub(crate) fn unexpected(err: ChainError) -> Refusal {
     ErrorReason::UnexpectedVerifyError.into()
 }
 
-impl<C: Chain> Facilitator<C> {
+impl<C: Chain + 'static> Facilitator<C> {
     /// Verifies a payment: every offline check of its scheme, then the chain's (code, signatures of
     /// contract wallets, invoice state), then a simulation of the settlement. Answers as `/verify` does:
     /// `isValid`, or the reason code.
     #[tracing::instrument(skip_all, fields(scheme = %request.payment_requirements.scheme))]
     pub async fn verify(&self, request: &VerifyRequest) -> VerifyResponse {
-        match self.check(request, Simulation::Run).await {
+        let checked = match self.ledger_first(request).await {
+            Ok(Some(held)) => Err(held),
+            // Not held, or not even identifiable: the full check says why, with the payer where known.
+            Ok(None) | Err(_) => self.check(request, Simulation::Run).await,
+        };
+        match checked {
             Ok(payer) => {
                 tracing::debug!(%payer, "payment is valid");
                 VerifyResponse {
@@ -91,17 +96,33 @@ impl<C: Chain> Facilitator<C> {
         }
     }
 
+    /// What the ledger says of a payment it holds (settled, or in flight), before anything is asked of the
+    /// chain; `None` when it holds nothing of it.
+    async fn ledger_first(&self, request: &VerifyRequest) -> Result<Option<Refusal>, Refusal> {
+        self.preflight(request)?;
+        match request.payment_requirements.scheme.as_str() {
+            exact::SCHEME | invoice::SCHEME | crosschain::SCHEME => self.held(request).await,
+            _ => Ok(None),
+        }
+    }
+
+    /// The checks of every request, whatever its scheme: the protocol version and the network.
+    pub(crate) fn preflight(&self, request: &VerifyRequest) -> Result<(), Refusal> {
+        if request.x402_version != X402_V2 || request.payment_payload.x402_version != X402_V2 {
+            return Err(ErrorReason::InvalidX402Version.into());
+        }
+        if request.payment_requirements.network != self.core.network {
+            return Err(ErrorReason::InvalidNetwork.into());
+        }
+        Ok(())
+    }
+
     /// Returns the payer of a valid payment. With [`Simulation::LeaveToEstimate`] every check but the
     /// simulation of the settlement runs.
     pub(crate) async fn check(&self, request: &VerifyRequest, simulation: Simulation) -> Result<Address, Refusal> {
         let payment = &request.payment_payload;
         let requirements = &request.payment_requirements;
-        if request.x402_version != X402_V2 || payment.x402_version != X402_V2 {
-            return Err(ErrorReason::InvalidX402Version.into());
-        }
-        if requirements.network != self.network {
-            return Err(ErrorReason::InvalidNetwork.into());
-        }
+        self.preflight(request)?;
         match requirements.scheme.as_str() {
             exact::SCHEME => self.check_exact(payment, requirements, simulation).await,
             invoice::SCHEME => self.check_invoice(payment, requirements, simulation).await,
@@ -122,7 +143,7 @@ impl<C: Chain> Facilitator<C> {
         let checked = exact::check_terms(payment, requirements)?;
         let payer = checked.payer();
         let with_payer = |reason: ErrorReason| Refusal { reason, payer: Some(payer) };
-        let (now, code) = tokio::join!(self.chain.timestamp(), self.require_code(checked.terms.asset));
+        let (now, code) = tokio::join!(self.core.chain.timestamp(), self.require_code(checked.terms.asset));
         checked.check_time(now.map_err(unexpected)?)?;
         code.map_err(|r| with_payer(r.reason))?;
         self.check_signature(payer, checked.signing_hash(), &checked.signature, || checked.check_eoa_signature())
@@ -154,7 +175,7 @@ impl<C: Chain> Facilitator<C> {
         let with_payer = |reason: ErrorReason| Refusal { reason, payer: Some(payer) };
         let terms = &checked.terms;
         let (now, token_code, registry_code) = tokio::join!(
-            self.chain.timestamp(),
+            self.core.chain.timestamp(),
             self.require_code(terms.token.asset),
             self.require_code(terms.registry)
         );
@@ -164,7 +185,7 @@ impl<C: Chain> Facilitator<C> {
         // An EOA issuer's signature is checked here; a contract issuer's (ERC-1271) by the registry in the
         // simulation.
         if let Err(reason) = terms.check_issuer()
-            && self.chain.code(terms.invoice.issuer).await.map_err(unexpected)?.is_empty()
+            && self.core.chain.code(terms.invoice.issuer).await.map_err(unexpected)?.is_empty()
         {
             return Err(with_payer(reason));
         }
@@ -198,13 +219,13 @@ impl<C: Chain> Facilitator<C> {
     /// Refuses assets (and registries) without code. Code, once deployed, stays (only a contract's creating
     /// transaction can remove it since Cancun), so addresses seen with code are remembered.
     pub(crate) async fn require_code(&self, address: Address) -> Result<(), Refusal> {
-        if self.deployed.lock().is_ok_and(|deployed| deployed.contains(&address)) {
+        if self.core.deployed.lock().is_ok_and(|deployed| deployed.contains(&address)) {
             return Ok(());
         }
-        if self.chain.code(address).await.map_err(unexpected)?.is_empty() {
+        if self.core.chain.code(address).await.map_err(unexpected)?.is_empty() {
             return Err(ErrorReason::AssetNotDeployedContract.into());
         }
-        if let Ok(mut deployed) = self.deployed.lock() {
+        if let Ok(mut deployed) = self.core.deployed.lock() {
             if deployed.len() >= MAX_REMEMBERED_CONTRACTS {
                 deployed.clear();
             }
@@ -226,7 +247,7 @@ impl<C: Chain> Facilitator<C> {
         if ecdsa.is_ok() {
             return Ok(());
         }
-        if self.chain.code(payer).await.map_err(unexpected)?.is_empty() {
+        if self.core.chain.code(payer).await.map_err(unexpected)?.is_empty() {
             return ecdsa.map_err(Refusal::from);
         }
         let call = IERC1271::isValidSignatureCall { hash: digest, signature: signature.clone() };
@@ -279,11 +300,11 @@ impl<C: Chain> Facilitator<C> {
 
     /// Simulates a call from the facilitator's own account.
     pub(crate) async fn simulate(&self, to: Address, data: Vec<u8>) -> Result<Bytes, ChainError> {
-        self.chain.call(Call { from: self.address, to, data: data.into(), value: U256::ZERO }).await
+        self.core.chain.call(Call { from: self.core.address, to, data: data.into(), value: U256::ZERO }).await
     }
 
     /// Reads a view function.
     pub(crate) async fn read<T: SolCall>(&self, to: Address, call: T) -> Result<T::Return, Refusal> {
-        quittance_chain::read(&self.chain, to, call).await.map_err(unexpected)
+        quittance_chain::read(&self.core.chain, to, call).await.map_err(unexpected)
     }
 }

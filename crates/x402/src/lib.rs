@@ -8,6 +8,7 @@ pub mod escrow;
 pub mod exact;
 pub mod invoice;
 mod network;
+pub mod payment_identifier;
 mod reason;
 pub mod receipt;
 mod signature;

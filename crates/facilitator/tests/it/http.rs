@@ -41,7 +41,10 @@ async fn the_service_answers_supported_health_verify_and_settle() -> eyre::Resul
     assert_eq!(status, StatusCode::OK);
     assert_eq!(settled["success"], json!(true), "{settled}");
     let (_, again) = call(&world, "POST", "/settle", Some(body)).await;
-    assert_eq!(again, settled, "settling twice over HTTP returns the first outcome");
+    assert_eq!(again["success"], json!(false), "a replay is never a success: {again}");
+    assert_eq!(again["errorReason"], json!("invalid_exact_evm_nonce_already_used"));
+    assert_eq!(again["transaction"], settled["transaction"], "it names the settling transaction");
+    assert_eq!(again["extra"]["settledBefore"], json!(true));
     Ok(())
 }
 

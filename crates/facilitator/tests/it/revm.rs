@@ -131,7 +131,7 @@ async fn revm_and_anvil_agree_on_every_transaction() -> eyre::Result<()> {
 
 /// Settles the first payment, the second twice, the third, verifies the overdraft and tries to settle it,
 /// as a facilitator on `chain`; returns what each did.
-async fn settle_all<C: Chain + Clone>(
+async fn settle_all<C: Chain + Clone + 'static>(
     chain: C,
     key: &PrivateKeySigner,
     option: &PaymentRequirements,

@@ -14,8 +14,20 @@ fn settled(response: &SettleResponse) -> &str {
     &response.transaction
 }
 
+/// The answer to a payment settled before: not a success (no server may serve it again), the scheme's
+/// "already used" reason, and the transaction that settled it.
+pub(crate) fn settled_before(response: &SettleResponse, reason: ErrorReason, tx: &str) {
+    assert!(!response.success, "a replay is not a success: {response:?}");
+    assert_eq!(response.error_reason, Some(reason));
+    assert_eq!(response.transaction, tx);
+    assert_eq!(
+        response.extra.as_ref().and_then(|e| e.get(quittance_facilitator::SETTLED_BEFORE)),
+        Some(&serde_json::json!(true))
+    );
+}
+
 #[tokio::test]
-async fn an_exact_payment_settles_once_and_a_retry_returns_the_first_outcome() -> eyre::Result<()> {
+async fn an_exact_payment_settles_once_and_a_replay_is_told_it_was_settled_before() -> eyre::Result<()> {
     let world = World::new().await?;
     let option = world.exact_option(*world.token.address(), "USD Coin");
     let payment = world.pay_exact(&option, &world.agent).await?;
@@ -38,7 +50,11 @@ async fn an_exact_payment_settles_once_and_a_retry_returns_the_first_outcome() -
     assert_eq!(signed.receipt.token, *world.token.address());
 
     let again = world.facilitator.settle(&request(payment, option)).await;
-    assert_eq!(again, first, "a retry gets the first outcome");
+    settled_before(&again, ErrorReason::ExactEvmNonceAlreadyUsed, &tx);
+    assert_eq!(
+        again.extra.as_ref().and_then(|e| e.get("receipt")),
+        first.extra.as_ref().and_then(|e| e.get("receipt"))
+    );
     assert_eq!(world.token.balanceOf(world.payee).call().await?, U256::from(PRICE), "paid once");
     assert_eq!(world.token.balanceOf(world.agent.address()).call().await?, agent_before - U256::from(PRICE));
     Ok(())
@@ -59,7 +75,8 @@ async fn an_invoice_payment_settles_through_the_registry_with_the_invoice_id_in_
     assert!(world.registry.isPaid(id).call().await?);
     assert_eq!(world.token.balanceOf(world.payee).call().await?, U256::from(PRICE));
 
-    assert_eq!(world.facilitator.settle(&request(payment, option)).await, response);
+    let again = world.facilitator.settle(&request(payment, option)).await;
+    settled_before(&again, ErrorReason::InvoiceAlreadyPaid, &response.transaction);
     assert_eq!(world.token.balanceOf(world.payee).call().await?, U256::from(PRICE));
     Ok(())
 }
@@ -72,9 +89,11 @@ async fn concurrent_requests_for_one_payment_send_one_transaction() -> eyre::Res
     let nonce_before = world.rpc.get_transaction_count(world.facilitator.address()).await?;
     let req = request(payment, option);
     let responses = futures_join(&world, &req, 8).await;
-    let tx = settled(&responses[0]).to_owned();
-    for response in &responses {
-        assert_eq!(settled(response), tx);
+    let (successes, replays): (Vec<_>, Vec<_>) = responses.iter().partition(|r| r.success);
+    assert_eq!(successes.len(), 1, "one success for one payment: {responses:?}");
+    let tx = settled(successes[0]).to_owned();
+    for response in replays {
+        settled_before(response, ErrorReason::ExactEvmNonceAlreadyUsed, &tx);
     }
     assert_eq!(world.rpc.get_transaction_count(world.facilitator.address()).await?, nonce_before + 1);
     assert_eq!(world.token.balanceOf(world.payee).call().await?, U256::from(PRICE));
