@@ -153,18 +153,59 @@ pub struct RpcChain {
     clock: Arc<Mutex<Option<(u64, Instant)>>>,
 }
 
+/// How long [`RpcChain::http`] waits for a JSON-RPC request, connecting included, before giving up with a
+/// [`ChainError::Transport`] that says it timed out.
+pub const RPC_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long an [`RpcChain`] waits to connect to its node, at most (and never longer than its request timeout).
+pub const RPC_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
 impl RpcChain {
-    /// Connects to the HTTP JSON-RPC endpoint at `url`.
+    /// Connects to the HTTP JSON-RPC endpoint at `url`; every request times out after [`RPC_TIMEOUT`].
     pub fn http(url: alloy::transports::http::reqwest::Url) -> Self {
-        Self { provider: ProviderBuilder::new().connect_http(url).erased(), clock: Default::default() }
+        Self::http_with_timeout(url, RPC_TIMEOUT)
+    }
+
+    /// Connects to the HTTP JSON-RPC endpoint at `url`; every request (connecting, sending, reading the answer)
+    /// gives up after `timeout` with a [`ChainError::Transport`] that says it timed out, so a node that never
+    /// answers cannot hold a caller.
+    pub fn http_with_timeout(url: alloy::transports::http::reqwest::Url, timeout: Duration) -> Self {
+        use alloy::transports::http::{Http, reqwest::Client};
+        // Building fails only where the TLS backend cannot start; `Client::new()` then fails the same way,
+        // as alloy's own `connect_http` would.
+        let client = Client::builder()
+            .connect_timeout(RPC_CONNECT_TIMEOUT.min(timeout))
+            .timeout(timeout)
+            .build()
+            .unwrap_or_else(|_| Client::new());
+        let transport = Http::with_client(client, url);
+        let is_local = transport.guess_local();
+        let client = alloy::rpc::client::RpcClient::new(transport, is_local);
+        Self { provider: ProviderBuilder::new().connect_client(client).erased(), clock: Default::default() }
     }
 }
 
 fn transport(err: RpcError<TransportErrorKind>) -> ChainError {
-    match err.as_error_resp().and_then(|payload| payload.as_revert_data()) {
-        Some(data) => ChainError::Reverted { data },
-        None => ChainError::Transport(err.to_string()),
+    if let Some(data) = err.as_error_resp().and_then(|payload| payload.as_revert_data()) {
+        return ChainError::Reverted { data };
     }
+    if timed_out(&err) {
+        return ChainError::Transport(format!("the node did not answer in time (timed out): {err}"));
+    }
+    ChainError::Transport(err.to_string())
+}
+
+/// Whether a request failed because the HTTP client's timeout ran out.
+fn timed_out(err: &RpcError<TransportErrorKind>) -> bool {
+    let RpcError::Transport(TransportErrorKind::Custom(source)) = err else { return false };
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(source.as_ref());
+    while let Some(err) = source {
+        if err.downcast_ref::<alloy::transports::http::reqwest::Error>().is_some_and(|e| e.is_timeout()) {
+            return true;
+        }
+        source = err.source();
+    }
+    false
 }
 
 impl Chain for RpcChain {
@@ -297,4 +338,32 @@ fn is_known_transaction(message: &str) -> bool {
     ["already known", "known transaction", "already imported", "transaction already exists"]
         .iter()
         .any(|needle| message.contains(needle))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A node that accepts connections and never answers: every request gives up after the timeout, with an
+    /// error that says so.
+    #[tokio::test]
+    async fn a_node_that_never_answers_times_out() -> Result<(), Box<dyn std::error::Error>> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let url = format!("http://{}/", listener.local_addr()?).parse()?;
+        // Holds what it accepts until the test process ends.
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            while let Ok((stream, _)) = listener.accept() {
+                held.push(stream);
+            }
+        });
+        let chain = RpcChain::http_with_timeout(url, Duration::from_millis(300));
+        let started = Instant::now();
+        let err = chain.chain_id().await.err().ok_or("a silent node answered")?;
+        let elapsed = started.elapsed();
+        assert!(matches!(&err, ChainError::Transport(message) if message.contains("timed out")), "{err}");
+        assert!(elapsed >= Duration::from_millis(300), "gave up early: {elapsed:?}");
+        assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
+        Ok(())
+    }
 }
