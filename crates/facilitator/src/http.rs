@@ -12,7 +12,7 @@ use axum::{
 use quittance_chain::Chain;
 use quittance_x402::{ErrorReason, VerifyRequest};
 use serde_json::json;
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 /// The largest request body accepted, in bytes: a verify or settle request is a few kilobytes.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -39,7 +39,7 @@ fn bad_request(rejection: JsonRejection) -> Response {
     (status, Json(body)).into_response()
 }
 
-async fn verify<C: Chain>(
+async fn verify<C: Chain + 'static>(
     State(facilitator): State<Arc<Facilitator<C>>>,
     request: Result<Json<VerifyRequest>, JsonRejection>,
 ) -> Response {
@@ -49,7 +49,7 @@ async fn verify<C: Chain>(
     }
 }
 
-async fn settle<C: Chain>(
+async fn settle<C: Chain + 'static>(
     State(facilitator): State<Arc<Facilitator<C>>>,
     request: Result<Json<VerifyRequest>, JsonRejection>,
 ) -> Response {
@@ -59,21 +59,33 @@ async fn settle<C: Chain>(
     }
 }
 
-async fn supported<C: Chain>(State(facilitator): State<Arc<Facilitator<C>>>) -> Response {
+async fn supported<C: Chain + 'static>(State(facilitator): State<Arc<Facilitator<C>>>) -> Response {
     Json(facilitator.supported()).into_response()
 }
 
-async fn health<C: Chain>(State(facilitator): State<Arc<Facilitator<C>>>) -> Response {
-    match facilitator.chain().chain_id().await {
-        Ok(_) => Json(json!({
-            "status": "ok",
-            "network": facilitator.network(),
-            "address": facilitator.address().to_checksum(None),
-        }))
-        .into_response(),
-        Err(err) => {
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable", "error": err.to_string() })))
-                .into_response()
+/// How long `/health` waits for the chain before it answers 503.
+pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// `200 {"status":"ok", network, address}` when the chain answers within [`HEALTH_TIMEOUT`]; otherwise `503
+/// {"status":"unavailable", "error": …}` saying what is wrong.
+async fn health<C: Chain + 'static>(State(facilitator): State<Arc<Facilitator<C>>>) -> Response {
+    let error = match tokio::time::timeout(HEALTH_TIMEOUT, facilitator.chain().chain_id()).await {
+        Ok(Ok(_)) => {
+            return Json(json!({
+                "status": "ok",
+                "network": facilitator.network(),
+                "address": facilitator.address().to_checksum(None),
+            }))
+            .into_response();
         }
-    }
+        Ok(Err(err)) => format!("the chain could not be reached: {err}"),
+        Err(_) => format!("the chain did not answer within {}s", HEALTH_TIMEOUT.as_secs()),
+    };
+    let body = json!({
+        "status": "unavailable",
+        "error": error,
+        "network": facilitator.network(),
+        "address": facilitator.address().to_checksum(None),
+    });
+    (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
 }

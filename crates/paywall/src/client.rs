@@ -31,17 +31,44 @@ impl<C: Chain + 'static> FacilitatorClient for Facilitator<C> {
     }
 }
 
-/// A facilitator reached over HTTP (Quittance's or any x402 facilitator).
+/// A facilitator reached over HTTP (Quittance's or any x402 facilitator). Every request gives up after its
+/// timeout with a [`ClientError`], so a facilitator that never answers cannot hold the paywall.
 #[derive(Debug, Clone)]
 pub struct HttpFacilitator {
     base: reqwest::Url,
     client: reqwest::Client,
+    timeout: std::time::Duration,
 }
 
 impl HttpFacilitator {
-    /// The facilitator at `base` (e.g. `http://127.0.0.1:4021/`).
+    /// How long [`HttpFacilitator::new`] waits for each answer, connecting included: longer than a Quittance
+    /// facilitator waits for a settlement's receipt (30 s) before it answers `settlement_pending`.
+    pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(40);
+
+    /// How long it waits to connect, at most (and never longer than its request timeout).
+    pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+    /// The facilitator at `base` (e.g. `http://127.0.0.1:4021/`), each request timing out after
+    /// [`HttpFacilitator::DEFAULT_TIMEOUT`].
     pub fn new(base: reqwest::Url) -> Self {
-        Self { base, client: reqwest::Client::new() }
+        Self::with_timeout(base, Self::DEFAULT_TIMEOUT)
+    }
+
+    /// The facilitator at `base`, each request (connecting, sending, reading the answer) timing out after
+    /// `timeout`.
+    pub fn with_timeout(base: reqwest::Url, timeout: std::time::Duration) -> Self {
+        // Building fails only where the TLS backend cannot start; `Client::new()` then fails the same way.
+        // The total timeout is set on every request as well, so it holds whichever client this is.
+        let client = reqwest::Client::builder()
+            .connect_timeout(Self::CONNECT_TIMEOUT.min(timeout))
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
+        Self { base, client, timeout }
+    }
+
+    /// How long each request waits for its answer.
+    pub fn timeout(&self) -> std::time::Duration {
+        self.timeout
     }
 
     async fn post<T: serde::de::DeserializeOwned>(
@@ -50,9 +77,21 @@ impl HttpFacilitator {
         request: &VerifyRequest,
     ) -> Result<T, ClientError> {
         let url = self.base.join(path).map_err(|e| ClientError::Http(e.to_string()))?;
+        let failed = |err: reqwest::Error| match err.is_timeout() {
+            true => ClientError::Http(format!(
+                "the facilitator at {url} did not answer within {}s (timed out)",
+                self.timeout.as_secs_f64()
+            )),
+            false => ClientError::Http(format!("{url}: {err}")),
+        };
         let response =
-            self.client.post(url).json(request).send().await.map_err(|e| ClientError::Http(e.to_string()))?;
-        response.json().await.map_err(|e| ClientError::Http(e.to_string()))
+            self.client.post(url.clone()).timeout(self.timeout).json(request).send().await.map_err(failed)?;
+        let status = response.status();
+        // A facilitator answers its refusals as JSON too (any status); anything else is not its answer.
+        let body = response.bytes().await.map_err(failed)?;
+        serde_json::from_slice(&body).map_err(|err| {
+            ClientError::Http(format!("{url} answered {status} with something other than a facilitator answer: {err}"))
+        })
     }
 }
 
