@@ -239,3 +239,28 @@ async fn a_deposit_the_payer_cannot_fund_is_refused_before_anything_is_sent() ->
     assert_eq!(world.token.balanceOf(world.agent.address()).call().await?, balance);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_voucher_for_another_network_or_version_is_refused_at_settle_and_nothing_is_sent() -> eyre::Result<()> {
+    let world = World::new().await?;
+    let channel = Channel::open(&world).await?;
+    let nonce_before = world.rpc.get_transaction_count(world.facilitator.address()).await?;
+    let balance = world.token.balanceOf(world.agent.address()).call().await?;
+
+    // Terms of another network: the deposit would be for a channel that is not on this chain.
+    let mut other_network = channel.voucher(&world, 1, Some(10 * crate::PRICE)).await?;
+    other_network.payment_requirements.network = "eip155:1".into();
+    other_network.payment_payload.accepted.network = "eip155:1".into();
+    let mut old_version = channel.voucher(&world, 1, Some(10 * crate::PRICE)).await?;
+    old_version.payment_payload.x402_version = 1;
+    for (request, reason) in
+        [(other_network, ErrorReason::InvalidNetwork), (old_version, ErrorReason::InvalidX402Version)]
+    {
+        assert_eq!(world.facilitator.verify(&request).await.invalid_reason, Some(reason.clone()));
+        let settled = world.facilitator.settle(&request).await;
+        assert_eq!(settled.error_reason, Some(reason), "{settled:?}");
+    }
+    assert_eq!(world.rpc.get_transaction_count(world.facilitator.address()).await?, nonce_before, "nothing sent");
+    assert_eq!(world.token.balanceOf(world.agent.address()).call().await?, balance);
+    Ok(())
+}

@@ -2,6 +2,7 @@
 //! each bad payment must get.
 
 mod channel;
+mod faults;
 mod http;
 mod revm;
 mod settle;
