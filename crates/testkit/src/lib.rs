@@ -1,5 +1,7 @@
 #![doc = include_str!("../README.md")]
 
+pub mod proxy;
+
 use alloy::{
     network::EthereumWallet,
     node_bindings::AnvilInstance,
