@@ -11,7 +11,7 @@ mod verify;
 pub use channels::ClaimReport;
 pub use engine::{RETRY_AFTER_SECONDS, Reconciled, SettleConfig};
 pub use ledger::{ChannelRecord, Entry, Ledger, LedgerError, SignedTx, SqliteLedger, Submission};
-pub use settle::{ConfirmError, SETTLED_BEFORE, confirm_on_chain};
+pub use settle::{ConfirmError, confirm_on_chain};
 
 use alloy::{primitives::Address, signers::local::PrivateKeySigner};
 use quittance_bindings::{IERC3009, InvoiceRegistry, invoice_registry::IInvoiceRegistry};

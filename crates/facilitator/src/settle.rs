@@ -20,14 +20,11 @@ use alloy::{
 use quittance_bindings::{InvoiceRegistry, TestStablecoin};
 use quittance_chain::{Chain, ChainError};
 use quittance_x402::{
-    ErrorReason, PaymentPayload, PaymentRequirements, SettleResponse, VerifyRequest, channel, crosschain, exact,
-    invoice,
+    ErrorReason, PaymentPayload, PaymentRequirements, SETTLED_BEFORE, SettleResponse, VerifyRequest, channel,
+    crosschain, exact, invoice,
     receipt::{NO_INVOICE, PaymentReceipt},
 };
 use serde_json::Value;
-
-/// `extra` of an answer to a replayed payment: the payment was settled before, in `transaction`.
-pub const SETTLED_BEFORE: &str = "settledBefore";
 
 impl<C: Chain + 'static> Facilitator<C> {
     /// Settles a payment, at most once: verifies it fully, sends the settlement from the facilitator's

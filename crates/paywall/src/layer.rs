@@ -2,26 +2,29 @@
 
 use crate::{
     FacilitatorClient, Price,
-    served::{Served, Taken},
+    store::{MemoryStore, PaymentStore, Stage, StoredResponse},
 };
+use alloy::primitives::{B256, keccak256};
 use axum::{
     body::Body,
     extract::Request,
-    http::{HeaderMap, HeaderValue, StatusCode, header},
+    http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use quittance_x402::{
     Ambient, ErrorReason, PAYMENT_REQUIRED, PAYMENT_RESPONSE, PAYMENT_SIGNATURE, PaymentPayload, PaymentPayloadV1,
     PaymentRequired, PaymentRequirementsResponseV1, PaymentRequirementsV1, ResourceInfo, SettleResponse,
     SettlementResponseV1, VerifyRequest, X_PAYMENT, X_PAYMENT_RESPONSE, X402_V1, X402_V2, crosschain, decode_header,
-    encode_header,
+    encode_header, payment_identifier,
 };
 use std::{
+    collections::HashMap,
     convert::Infallible,
     future::Future,
     pin::Pin,
-    sync::Arc,
+    sync::{Arc, Mutex},
     task::{Context, Poll},
+    time::Duration,
 };
 use tower::{Layer, Service, ServiceExt};
 
@@ -32,8 +35,14 @@ pub struct Paywall<F> {
     facilitator: Arc<F>,
     base_url: String,
     ambient: Ambient,
-    /// Payments settled before serving, each serving one request.
-    served: Arc<Served>,
+    /// Every payment, reserved before it is verified, with the answer it bought.
+    store: Arc<dyn PaymentStore>,
+    /// This paywall among those that share the store.
+    instance: B256,
+    /// Payments being served by this process, so that a copy waits for the first.
+    turns: Arc<Turns>,
+    /// The `payment-identifier` extension: declared (`Some`), and whether an id is required.
+    payment_identifier: Option<bool>,
 }
 
 impl<F> Clone for Paywall<F> {
@@ -42,7 +51,59 @@ impl<F> Clone for Paywall<F> {
             facilitator: self.facilitator.clone(),
             base_url: self.base_url.clone(),
             ambient: self.ambient.clone(),
-            served: self.served.clone(),
+            store: self.store.clone(),
+            instance: self.instance,
+            turns: self.turns.clone(),
+            payment_identifier: self.payment_identifier,
+        }
+    }
+}
+
+/// How long a copy of a payment waits for the first copy, served by this process, to finish.
+const TURN_WAIT: Duration = Duration::from_secs(60);
+
+/// The payments this process is serving now; a copy of one waits its turn.
+#[derive(Debug, Default)]
+struct Turns {
+    serving: Mutex<HashMap<B256, tokio::sync::watch::Receiver<()>>>,
+}
+
+/// A payment being served; dropping it lets the next copy in.
+struct Turn {
+    turns: Arc<Turns>,
+    key: B256,
+    _done: tokio::sync::watch::Sender<()>,
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        if let Ok(mut serving) = self.turns.serving.lock() {
+            serving.remove(&self.key);
+        }
+    }
+}
+
+impl Turns {
+    /// Waits until no other request of this process serves `key`, then holds it; `None` after
+    /// [`TURN_WAIT`].
+    async fn take(self: &Arc<Self>, key: B256) -> Option<Turn> {
+        let deadline = tokio::time::Instant::now() + TURN_WAIT;
+        loop {
+            let mut first = {
+                let mut serving = self.serving.lock().ok()?;
+                match serving.get(&key) {
+                    Some(first) => first.clone(),
+                    None => {
+                        let (done, waiting) = tokio::sync::watch::channel(());
+                        serving.insert(key, waiting);
+                        return Some(Turn { turns: self.clone(), key, _done: done });
+                    }
+                }
+            };
+            // Ends when the first copy's turn is dropped.
+            if tokio::time::timeout_at(deadline, first.changed()).await.is_err() {
+                return None;
+            }
         }
     }
 }
@@ -58,13 +119,32 @@ impl<F: FacilitatorClient> Paywall<F> {
     /// A paywall that verifies and settles through `facilitator`. `base_url` is the public origin of the
     /// server (e.g. `https://api.example`): resources are described, and invoices issued, for
     /// `base_url` + the request's path and query.
+    ///
+    /// Payments are kept in a store in memory: a restart forgets what was served. Give a durable one with
+    /// [`Paywall::with_store`].
     pub fn new(facilitator: Arc<F>, base_url: impl Into<String>) -> Self {
         Self {
             facilitator,
             base_url: base_url.into().trim_end_matches('/').to_owned(),
             ambient: Ambient::system(),
-            served: Arc::default(),
+            store: Arc::new(MemoryStore::default()),
+            instance: B256::random(),
+            turns: Arc::default(),
+            payment_identifier: Some(false),
         }
+    }
+
+    /// The same paywall keeping payments in `store`, as the paywall named `instance` among those that share
+    /// it (give each server its own name, the same across its restarts: a restarted server resumes what its
+    /// previous run left at once; what another server left is taken over after two minutes).
+    pub fn with_store(self, store: Arc<dyn PaymentStore>, instance: &str) -> Self {
+        Self { store, instance: keccak256(instance), ..self }
+    }
+
+    /// The same paywall declaring x402's `payment-identifier` extension in its 402s (`Some(true)`: and
+    /// requiring an id), or not at all (`None`). Default: declared, not required.
+    pub fn with_payment_identifier(self, declared: Option<bool>) -> Self {
+        Self { payment_identifier: declared, ..self }
     }
 
     /// The same paywall reading the time and drawing invoice salts from `ambient` (a simulation's clock and
@@ -179,7 +259,12 @@ impl<F: FacilitatorClient> Guard<F> {
             error: error.as_ref().map(ToString::to_string),
             resource: resource.clone(),
             accepts,
-            extensions: None,
+            extensions: self.paywall.payment_identifier.map(|required| {
+                serde_json::Map::from_iter([(
+                    payment_identifier::PAYMENT_IDENTIFIER.to_owned(),
+                    payment_identifier::declare(required),
+                )])
+            }),
         };
         let v1 = PaymentRequirementsResponseV1 {
             x402_version: X402_V1,
@@ -220,14 +305,21 @@ impl<F: FacilitatorClient> Guard<F> {
         if payment.x402_version != X402_V2 {
             return self.payment_required(&resource, Some(ErrorReason::InvalidX402Version));
         }
+        let required = self.paywall.payment_identifier == Some(true);
+        let id = match payment_identifier::payment_id(&payment, required) {
+            Ok(id) => id,
+            Err(err) => return bad_request(&err.to_string()),
+        };
         let requirements = match self.price.match_option(&payment.accepted, &resource.url, self.paywall.ambient.now()) {
             Ok(requirements) => requirements,
             Err(reason) => return self.payment_required(&resource, Some(reason)),
         };
         let verify =
             VerifyRequest { x402_version: X402_V2, payment_payload: payment, payment_requirements: requirements };
-        let outcome = self.pay_and_serve(&verify, request, next).await;
-        self.respond(outcome, &resource, |headers, receipt| insert(headers, PAYMENT_RESPONSE, &encode_header(&receipt)))
+        let receipt = |headers: &mut HeaderMap, receipt: SettleResponse| {
+            insert(headers, PAYMENT_RESPONSE, &encode_header(&receipt))
+        };
+        self.once(&verify, id, &resource, request, next, &receipt).await
     }
 
     /// v1 clients pay the `exact` option under its v1 network name; the payment is verified and settled as
@@ -257,109 +349,344 @@ impl<F: FacilitatorClient> Guard<F> {
             extensions: None,
         };
         let verify = VerifyRequest { x402_version: X402_V2, payment_payload: v2, payment_requirements: option };
-        let outcome = self.pay_and_serve(&verify, request, next).await;
-        self.respond(outcome, &resource, |headers, receipt| {
+        let network = payment.network;
+        let receipt = move |headers: &mut HeaderMap, receipt: SettleResponse| {
             let v1 = SettlementResponseV1 {
                 success: receipt.success,
                 error_reason: receipt.error_reason,
                 transaction: receipt.transaction,
-                network: payment.network,
+                network: network.clone(),
                 payer: receipt.payer.unwrap_or_default(),
             };
             insert(headers, X_PAYMENT_RESPONSE, &encode_header(&v1))
-        })
+        };
+        self.once(&verify, None, &resource, request, next, &receipt).await
     }
 
-    /// The answer to a paid request: the handler's response with the receipt header `add_receipt` writes, a
-    /// new 402 with the refusal's reason, or the failed handler's response as is.
-    fn respond(
+    /// Serves one paid request, once per payment: the payment is reserved in the store before it is
+    /// verified; a copy of it in progress here is waited for, and a copy of a payment that bought an answer
+    /// gets that answer again.
+    async fn once<S>(
         &self,
-        outcome: Result<(Response, SettleResponse), Outcome>,
+        verify: &VerifyRequest,
+        id: Option<String>,
         resource: &ResourceInfo,
-        add_receipt: impl FnOnce(&mut HeaderMap, SettleResponse),
-    ) -> Response {
-        match outcome {
-            Ok((mut response, receipt)) => {
-                add_receipt(response.headers_mut(), receipt);
-                response
+        request: Request,
+        next: S,
+        receipt: &Receipt<'_>,
+    ) -> Response
+    where
+        S: Service<Request, Response = Response, Error = Infallible> + Send + 'static,
+        S::Future: Send,
+    {
+        let payment = &verify.payment_payload;
+        let digest = keccak256(
+            serde_json::to_vec(&(&payment.accepted.scheme, &payment.accepted.network, &payment.payload))
+                .unwrap_or_default(),
+        );
+        let terms = keccak256(
+            serde_json::to_vec(&(&resource.url, &verify.payment_requirements, &payment.extensions)).unwrap_or_default(),
+        );
+        // With an id, the id is the key and the payment itself must match; without, the payment is the key.
+        let (key, fingerprint) = match &id {
+            Some(id) => (keccak256(format!("payment-identifier {id}")), keccak256([digest, terms].concat())),
+            None => (digest, terms),
+        };
+        let paywall = &self.paywall;
+        let Some(_turn) = paywall.turns.take(key).await else {
+            return self.pending(resource, None, receipt);
+        };
+        let now = paywall.ambient.now();
+        let reservation = match paywall.store.reserve(key, fingerprint, paywall.instance, now) {
+            Ok(reservation) => reservation,
+            Err(err) => {
+                tracing::error!(%err, "payment store failed");
+                return self.pending(resource, None, receipt);
             }
-            Err(Outcome::Refused(reason)) => self.payment_required(resource, Some(reason)),
-            Err(Outcome::Unsettled(receipt)) => {
-                let reason = receipt.error_reason.clone().unwrap_or(ErrorReason::UnexpectedSettleError);
-                let pending = reason == ErrorReason::SettlementPending;
-                let mut response = self.payment_required(resource, Some(reason));
-                let headers = response.headers_mut();
-                if pending {
-                    // The payment is on its way: the same payment, sent again later, is served once it settles.
-                    headers.insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
+        };
+        let run = Run { key, verify, resource, receipt };
+        let Some(seen) = reservation else { return self.fresh(&run, request, next, false).await };
+        if seen.fingerprint != fingerprint {
+            return match id {
+                Some(_) => conflict(),
+                None => {
+                    tracing::info!("a payment that was used for another request came again");
+                    self.payment_required(resource, Some(used(&payment.accepted.scheme)))
                 }
-                add_receipt(headers, receipt);
-                response
+            };
+        }
+        if let Stage::Done(answer) = &seen.stage {
+            tracing::info!("a payment that bought an answer came again: the same answer");
+            return replay(answer);
+        }
+        // Another paywall sharing the store is on it: ask the client to come back.
+        if seen.owner != paywall.instance && now < seen.updated_at.saturating_add(LEASE_SECONDS) {
+            return self.pending(resource, None, receipt);
+        }
+        match paywall.store.take_over(key, &seen, paywall.instance, now) {
+            Ok(true) => {}
+            Ok(false) => return self.pending(resource, None, receipt),
+            Err(err) => {
+                tracing::error!(%err, "payment store failed");
+                return self.pending(resource, None, receipt);
             }
-            Err(Outcome::HandlerFailed(response)) => response,
+        }
+        match seen.stage {
+            Stage::Reserved => self.fresh(&run, request, next, true).await,
+            Stage::Settling(answer) => self.recover(&run, answer, request, next).await,
+            Stage::Done(_) => unreachable!("answered above"),
         }
     }
 
-    /// Verify, then settle and serve in the route's order. The handler's output is released only once the
-    /// payment is settled; a handler that fails (status >= 400) is answered as is and nothing is settled.
-    async fn pay_and_serve<S>(
-        &self,
-        verify: &VerifyRequest,
-        request: Request,
-        next: S,
-    ) -> Result<(Response, SettleResponse), Outcome>
+    /// A payment this paywall holds and that nothing was asked of yet: verify, serve and settle in the
+    /// route's order. `taken_over`: a reservation an earlier attempt left (a success the facilitator gives
+    /// as "settled before" may then be that attempt's own).
+    async fn fresh<S>(&self, run: &Run<'_>, request: Request, next: S, taken_over: bool) -> Response
     where
         S: Service<Request, Response = Response, Error = Infallible> + Send + 'static,
         S::Future: Send,
     {
         let facilitator = &self.paywall.facilitator;
-        let settle = || async {
-            let receipt = facilitator.settle(verify).await.map_err(|err| {
-                tracing::warn!(%err, "facilitator unavailable for settle");
-                Outcome::Refused(ErrorReason::UnexpectedSettleError)
-            })?;
-            if receipt.success { Ok(receipt) } else { Err(Outcome::Unsettled(receipt)) }
-        };
-        // A cross-chain payment is settled before serving: once sent it cannot be called back, and asking
-        // again for the same payment (while its message is in flight) must find its outcome, not verify it anew.
+        let (verify, resource) = (run.verify, run.resource);
+        // A cross-chain payment is settled before serving: once sent it cannot be called back.
         if self.price.settle_before_serving || verify.payment_requirements.scheme == crosschain::SCHEME {
-            // Settling verifies the payment in full; nothing is served unless it settled, and a payment serves
-            // one request (the facilitator answers a settled payment's outcome again).
-            let served = &self.paywall.served;
-            let digest = Served::digest(&verify.payment_payload);
-            match served.claim(digest, self.paywall.ambient.now()) {
-                Ok(()) => {}
-                Err(Taken::Served) => {
-                    tracing::info!("a payment that served a request came again");
-                    return Err(Outcome::Refused(used(&verify.payment_requirements.scheme)));
-                }
-                Err(Taken::Settling) => return Err(Outcome::Refused(ErrorReason::SettlementPending)),
+            if let Err(response) = self.mark_settling(run, None) {
+                return *response;
             }
-            let receipt = match settle().await {
-                Ok(receipt) => receipt,
-                Err(outcome) => {
-                    served.release(digest);
-                    return Err(outcome);
-                }
+            return match self.settle(run, taken_over).await {
+                Ok(settled) => self.serve_settled(run, settled, request, next).await,
+                Err(response) => *response,
             };
-            served.served(digest, self.paywall.ambient.now());
-            let response = serve(next, request).await;
-            return Ok((response, receipt));
         }
-        let verified = facilitator.verify(verify).await.map_err(|err| {
-            tracing::warn!(%err, "facilitator unavailable for verify");
-            Outcome::Refused(ErrorReason::UnexpectedVerifyError)
-        })?;
+        let verified = match facilitator.verify(verify).await {
+            Ok(verified) => verified,
+            Err(err) => {
+                tracing::warn!(%err, "facilitator unavailable for verify");
+                self.release(run.key);
+                return self.pending(resource, None, run.receipt);
+            }
+        };
         if !verified.is_valid {
-            return Err(Outcome::Refused(verified.invalid_reason.unwrap_or(ErrorReason::UnexpectedVerifyError)));
+            self.release(run.key);
+            let reason = verified.invalid_reason.unwrap_or(ErrorReason::UnexpectedVerifyError);
+            if reason == ErrorReason::SettlementPending {
+                return self.pending(resource, None, run.receipt);
+            }
+            return self.payment_required(resource, Some(reason));
         }
-        let response = serve(next, request).await;
-        if response.status().as_u16() >= 400 {
-            return Err(Outcome::HandlerFailed(response));
+        let answer = match keep(serve(next, request).await).await {
+            Ok(answer) if answer.status < 400 => answer,
+            // The handler failed: nothing is settled, and the payment may be used again.
+            Ok(failed) => {
+                self.release(run.key);
+                return replay(&failed);
+            }
+            Err(response) => {
+                self.release(run.key);
+                return *response;
+            }
+        };
+        if let Err(response) = self.mark_settling(run, Some(&answer)) {
+            return *response;
         }
-        let receipt = settle().await?;
-        Ok((response, receipt))
+        match self.settle(run, taken_over).await {
+            Ok(settled) => self.complete(run, answer, settled),
+            Err(response) => *response,
+        }
     }
+
+    /// A payment whose settlement was asked for by an earlier attempt that did not see its outcome: ask
+    /// again (the facilitator answers from its ledger, sending nothing twice), and give the answer it bought.
+    async fn recover<S>(&self, run: &Run<'_>, answer: Option<StoredResponse>, request: Request, next: S) -> Response
+    where
+        S: Service<Request, Response = Response, Error = Infallible> + Send + 'static,
+        S::Future: Send,
+    {
+        tracing::info!("resuming a payment an earlier attempt was settling");
+        let settled = match self.settle(run, true).await {
+            Ok(settled) => settled,
+            Err(response) => return *response,
+        };
+        match answer {
+            Some(answer) => self.complete(run, answer, settled),
+            None => self.serve_settled(run, settled, request, next).await,
+        }
+    }
+
+    /// Records that settlement is asked for, before asking.
+    fn mark_settling(&self, run: &Run<'_>, answer: Option<&StoredResponse>) -> Result<(), Box<Response>> {
+        self.paywall.store.settling(run.key, answer, self.paywall.ambient.now()).map_err(|err| {
+            tracing::error!(%err, "payment store failed; nothing is settled");
+            self.release(run.key);
+            Box::new(self.pending(run.resource, None, run.receipt))
+        })
+    }
+
+    /// Asks the facilitator to settle: the successful receipt, or the answer to give now (a 402 with the
+    /// reason, or `settlement_pending` while the outcome is unknown). `ours`: a "settled before" answer is
+    /// this reservation's own settlement, asked for by an earlier attempt.
+    async fn settle(&self, run: &Run<'_>, ours: bool) -> Result<SettleResponse, Box<Response>> {
+        let settled = match self.paywall.facilitator.settle(run.verify).await {
+            Ok(settled) => settled,
+            Err(err) => {
+                tracing::warn!(%err, "facilitator unavailable for settle; the outcome is not known");
+                return Err(Box::new(self.pending(run.resource, None, run.receipt)));
+            }
+        };
+        if settled.success {
+            return Ok(settled);
+        }
+        if settled.settled_before() {
+            if ours {
+                return Ok(SettleResponse { success: true, error_reason: None, error_message: None, ..settled });
+            }
+            // Settled by another request: it bought that request's answer, not this one.
+            tracing::info!("a payment settled for another request came again");
+            let refused = self.refusal(run.resource, settled, run.receipt);
+            self.complete_raw(run.key, &stored(&refused));
+            return Err(Box::new(refused));
+        }
+        if settled.error_reason == Some(ErrorReason::SettlementPending) {
+            return Err(Box::new(self.pending(run.resource, Some(settled), run.receipt)));
+        }
+        // Refused: nothing was taken, and the payment may be tried again.
+        self.release(run.key);
+        Err(Box::new(self.refusal(run.resource, settled, run.receipt)))
+    }
+
+    /// Serves a settled payment's request (settled before serving): the handler's answer, whatever it is,
+    /// is what the payment bought.
+    async fn serve_settled<S>(&self, run: &Run<'_>, settled: SettleResponse, request: Request, next: S) -> Response
+    where
+        S: Service<Request, Response = Response, Error = Infallible> + Send + 'static,
+        S::Future: Send,
+    {
+        match keep(serve(next, request).await).await {
+            Ok(answer) => self.complete(run, answer, settled),
+            Err(response) => *response,
+        }
+    }
+
+    /// The answer a settled payment bought, with its receipt, kept for any copy of the payment.
+    fn complete(&self, run: &Run<'_>, mut answer: StoredResponse, settled: SettleResponse) -> Response {
+        let mut headers = HeaderMap::new();
+        (run.receipt)(&mut headers, settled);
+        for (name, value) in &headers {
+            if let Ok(value) = value.to_str() {
+                answer.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name.as_str()));
+                answer.headers.push((name.as_str().to_owned(), value.to_owned()));
+            }
+        }
+        self.complete_raw(run.key, &answer);
+        replay(&answer)
+    }
+
+    fn complete_raw(&self, key: B256, answer: &StoredResponse) {
+        if let Err(err) = self.paywall.store.complete(key, answer, self.paywall.ambient.now()) {
+            tracing::error!(%err, "could not keep a paid answer; a copy of the payment asks the facilitator again");
+        }
+    }
+
+    fn release(&self, key: B256) {
+        if let Err(err) = self.paywall.store.release(key) {
+            tracing::error!(%err, "could not release a payment's reservation");
+        }
+    }
+
+    /// A 402 for a settlement that failed, with the facilitator's answer in the receipt header.
+    fn refusal(&self, resource: &ResourceInfo, settled: SettleResponse, receipt: &Receipt<'_>) -> Response {
+        let reason = settled.error_reason.clone().unwrap_or(ErrorReason::UnexpectedSettleError);
+        let mut response = self.payment_required(resource, Some(reason));
+        receipt(response.headers_mut(), settled);
+        response
+    }
+
+    /// A 402 for a payment whose outcome is not known yet: `settlement_pending` with `Retry-After`, never an
+    /// invitation to pay again; the same payment, sent again later, gets its outcome.
+    fn pending(&self, resource: &ResourceInfo, settled: Option<SettleResponse>, receipt: &Receipt<'_>) -> Response {
+        let mut response = self.payment_required(resource, Some(ErrorReason::SettlementPending));
+        let headers = response.headers_mut();
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+        if let Some(settled) = settled {
+            receipt(headers, settled);
+        }
+        response
+    }
+}
+
+/// Writes a settlement's receipt into an answer's headers (v2 `PAYMENT-RESPONSE`, or v1's).
+type Receipt<'a> = dyn Fn(&mut HeaderMap, SettleResponse) + Send + Sync + 'a;
+
+/// What one paid request works with.
+struct Run<'a> {
+    key: B256,
+    verify: &'a VerifyRequest,
+    resource: &'a ResourceInfo,
+    receipt: &'a Receipt<'a>,
+}
+
+/// How long a reservation held by another paywall (sharing the store) is left to it before this one takes
+/// it over, in seconds: longer than any request takes.
+const LEASE_SECONDS: u64 = 120;
+
+/// The largest answer a paid handler may give, in bytes: an answer is kept whole so that a retry of its
+/// payment gets it again.
+pub const MAX_PAID_ANSWER_BYTES: usize = 16 * 1024 * 1024;
+
+/// Reads a handler's answer whole, to keep it; one larger than [`MAX_PAID_ANSWER_BYTES`] is refused (500)
+/// and nothing is settled for it.
+async fn keep(response: Response) -> Result<StoredResponse, Box<Response>> {
+    let (parts, body) = response.into_parts();
+    let body = axum::body::to_bytes(body, MAX_PAID_ANSWER_BYTES).await.map_err(|err| {
+        tracing::error!(%err, "a paid answer could not be read whole; nothing is settled");
+        Box::new(
+            (StatusCode::INTERNAL_SERVER_ERROR, "the answer could not be kept; nothing was charged").into_response(),
+        )
+    })?;
+    let headers = parts
+        .headers
+        .iter()
+        .filter(|(name, _)| !matches!(name.as_str(), "content-length" | "transfer-encoding" | "connection"))
+        .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
+        .collect();
+    Ok(StoredResponse { status: parts.status.as_u16(), headers, body: body.to_vec() })
+}
+
+/// A kept answer, given again.
+fn replay(answer: &StoredResponse) -> Response {
+    let mut response = Response::new(Body::from(answer.body.clone()));
+    *response.status_mut() = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
+    for (name, value) in &answer.headers {
+        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name.as_str()), HeaderValue::from_str(value)) {
+            response.headers_mut().append(name, value);
+        }
+    }
+    response
+}
+
+/// A refusal as it is kept: its status and headers (the reason is in `PAYMENT-REQUIRED`).
+fn stored(response: &Response) -> StoredResponse {
+    let headers = response
+        .headers()
+        .iter()
+        .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
+        .collect();
+    StoredResponse { status: response.status().as_u16(), headers, body: Vec::new() }
+}
+
+/// `400 Bad Request` for a payment whose identifier breaks the `payment-identifier` rules.
+fn bad_request(message: &str) -> Response {
+    let body = serde_json::json!({ "error": ErrorReason::InvalidPayload, "message": message });
+    (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
+}
+
+/// `409 Conflict`: the payment identifier names another payment, or the same payment for another request.
+fn conflict() -> Response {
+    let body = serde_json::json!({
+        "error": "payment_identifier_conflict",
+        "message": "this payment identifier was used with another payment or for another request",
+    });
+    (StatusCode::CONFLICT, axum::Json(body)).into_response()
 }
 
 async fn serve<S>(service: S, request: Request) -> Response
@@ -372,14 +699,6 @@ where
     }
 }
 
-enum Outcome {
-    /// Refused before anything was sent.
-    Refused(ErrorReason),
-    /// Settlement failed or is still pending: the facilitator's answer goes back with the 402.
-    Unsettled(SettleResponse),
-    HandlerFailed(Response<Body>),
-}
-
 /// The reason a payment that was used already is refused with, in its scheme's words.
 fn used(scheme: &str) -> ErrorReason {
     match scheme {
@@ -389,7 +708,7 @@ fn used(scheme: &str) -> ErrorReason {
 }
 
 /// What a 402 for a payment still in flight tells the client in `Retry-After`, in seconds.
-const RETRY_AFTER_SECONDS: &str = "1";
+const RETRY_AFTER_SECONDS: u64 = 1;
 
 fn insert(headers: &mut HeaderMap, name: &'static str, value: &str) {
     if let Ok(value) = HeaderValue::from_str(value) {

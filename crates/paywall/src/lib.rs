@@ -3,8 +3,9 @@
 mod client;
 mod layer;
 mod price;
-mod served;
+mod store;
 
 pub use client::{ByNetwork, ClientError, FacilitatorClient, HttpFacilitator};
-pub use layer::{Paywall, PaywallLayer, PaywallService};
+pub use layer::{MAX_PAID_ANSWER_BYTES, Paywall, PaywallLayer, PaywallService};
 pub use price::{ChannelOffer, CrossChainRoute, InvoiceIssuer, Price, PriceError, USD_ASSETS, UsdAsset, usd_amount};
+pub use store::{MemoryStore, PaymentStore, Reservation, SqliteStore, Stage, StoreError, StoredResponse};

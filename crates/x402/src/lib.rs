@@ -23,6 +23,6 @@ pub use network::{Network, NetworkError};
 pub use reason::ErrorReason;
 pub use types::{
     PaymentPayload, PaymentPayloadV1, PaymentRequired, PaymentRequirements, PaymentRequirementsResponseV1,
-    PaymentRequirementsV1, ResourceInfo, SettleResponse, SettlementResponseV1, SupportedKind, SupportedResponse,
-    VerifyRequest, VerifyResponse, X402_V1, X402_V2, find_matching,
+    PaymentRequirementsV1, ResourceInfo, SETTLED_BEFORE, SettleResponse, SettlementResponseV1, SupportedKind,
+    SupportedResponse, VerifyRequest, VerifyResponse, X402_V1, X402_V2, find_matching,
 };

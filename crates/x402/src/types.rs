@@ -163,6 +163,20 @@ pub struct SettleResponse {
     pub extra: Option<Map<String, Value>>,
 }
 
+/// The key of a [`SettleResponse`]'s `extra` that marks the answer to a payment settled before (Quittance's
+/// facilitator answers a payment's success once; a replay is refused with the scheme's "already used"
+/// reason and this flag, naming the transaction that settled it).
+pub const SETTLED_BEFORE: &str = "settledBefore";
+
+impl SettleResponse {
+    /// Whether this answers a payment that was settled before (see [`SETTLED_BEFORE`]).
+    pub fn settled_before(&self) -> bool {
+        !self.success
+            && !self.transaction.is_empty()
+            && self.extra.as_ref().and_then(|e| e.get(SETTLED_BEFORE)).and_then(Value::as_bool) == Some(true)
+    }
+}
+
 /// One scheme and network a facilitator serves.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -21,7 +21,7 @@ pub(crate) fn settled_before(response: &SettleResponse, reason: ErrorReason, tx:
     assert_eq!(response.error_reason, Some(reason));
     assert_eq!(response.transaction, tx);
     assert_eq!(
-        response.extra.as_ref().and_then(|e| e.get(quittance_facilitator::SETTLED_BEFORE)),
+        response.extra.as_ref().and_then(|e| e.get(quittance_x402::SETTLED_BEFORE)),
         Some(&serde_json::json!(true))
     );
 }

@@ -12,13 +12,15 @@ use http_body_util::BodyExt;
 use quittance_paywall::{InvoiceIssuer, Paywall, Price};
 use quittance_testkit::{PRICE, World};
 use quittance_x402::{
-    ErrorReason, PAYMENT_REQUIRED, PAYMENT_RESPONSE, PAYMENT_SIGNATURE, PaymentPayload, PaymentRequired,
+    PAYMENT_REQUIRED, PAYMENT_RESPONSE, PAYMENT_SIGNATURE, PaymentPayload, PaymentRequired,
     PaymentRequirementsResponseV1, SettleResponse, decode_header, encode_header, exact, invoice,
 };
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-fn price(world: &World) -> Price {
+mod once;
+
+pub(crate) fn price(world: &World) -> Price {
     Price {
         network: world.facilitator.network().into(),
         asset: *world.token.address(),
@@ -40,7 +42,7 @@ fn price(world: &World) -> Price {
     }
 }
 
-fn app(world: &World) -> Router {
+pub(crate) fn app(world: &World) -> Router {
     let paywall = Paywall::new(world.facilitator.clone(), "http://127.0.0.1");
     let prepaid = Price { settle_before_serving: true, ..price(world) };
     Router::new()
@@ -49,7 +51,11 @@ fn app(world: &World) -> Router {
         .route("/prepaid", get(|| async { Json(json!({"prepaid": true})) }).layer(paywall.price(prepaid)))
 }
 
-async fn get_with(app: &Router, path: &str, payment: Option<&PaymentPayload>) -> (StatusCode, HeaderMap, Value) {
+pub(crate) async fn get_with(
+    app: &Router,
+    path: &str,
+    payment: Option<&PaymentPayload>,
+) -> (StatusCode, HeaderMap, Value) {
     let mut request = Request::builder().uri(path);
     if let Some(payment) = payment {
         request = request.header(PAYMENT_SIGNATURE, encode_header(payment));
@@ -60,15 +66,15 @@ async fn get_with(app: &Router, path: &str, payment: Option<&PaymentPayload>) ->
     (parts.status, parts.headers, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }
 
-fn required(headers: &HeaderMap) -> PaymentRequired {
+pub(crate) fn required(headers: &HeaderMap) -> PaymentRequired {
     decode_header(headers[PAYMENT_REQUIRED].to_str().expect("ascii")).expect("a PAYMENT-REQUIRED header")
 }
 
-fn receipt(headers: &HeaderMap) -> SettleResponse {
+pub(crate) fn receipt(headers: &HeaderMap) -> SettleResponse {
     decode_header(headers[PAYMENT_RESPONSE].to_str().expect("ascii")).expect("a PAYMENT-RESPONSE header")
 }
 
-async fn pay_exact_for(
+pub(crate) async fn pay_exact_for(
     world: &World,
     app: &Router,
     path: &str,
@@ -113,7 +119,7 @@ async fn an_unpaid_request_gets_a_402_with_exact_and_invoice_options() -> eyre::
 }
 
 #[tokio::test]
-async fn an_exact_payment_is_served_settled_and_cannot_be_replayed() -> eyre::Result<()> {
+async fn an_exact_payment_is_served_settled_and_a_copy_gets_the_same_answer() -> eyre::Result<()> {
     let world = World::new().await?;
     let app = app(&world);
     let payment = pay_exact_for(&world, &app, "/report", &world.agent).await?;
@@ -125,11 +131,15 @@ async fn an_exact_payment_is_served_settled_and_cannot_be_replayed() -> eyre::Re
     assert_eq!(receipt.payer, Some(world.agent.address().to_checksum(None)));
     assert_eq!(world.token.balanceOf(world.payee).call().await?, U256::from(PRICE));
 
-    // The same proof again is refused before serving: the authorization is spent.
-    let (status, headers, _) = get_with(&app, "/report", Some(&payment)).await;
-    assert_eq!(status, StatusCode::PAYMENT_REQUIRED);
-    assert_eq!(required(&headers).error.as_deref(), Some(ErrorReason::ExactEvmNonceAlreadyUsed.as_str()));
+    // The same proof again gets the answer it bought, again, and nothing more is charged.
+    let (status, again, body) = get_with(&app, "/report", Some(&payment)).await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"report": 42})));
+    assert_eq!(again.get(PAYMENT_RESPONSE), headers.get(PAYMENT_RESPONSE), "the same receipt");
     assert_eq!(world.token.balanceOf(world.payee).call().await?, U256::from(PRICE));
+    // The same proof for another resource is refused.
+    let (status, headers, _) = get_with(&app, "/prepaid", Some(&payment)).await;
+    assert_eq!(status, StatusCode::PAYMENT_REQUIRED);
+    assert!(required(&headers).error.is_some());
     Ok(())
 }
 
@@ -173,10 +183,10 @@ async fn a_route_can_settle_before_serving() -> eyre::Result<()> {
     assert_eq!((status, body), (StatusCode::OK, json!({"prepaid": true})));
     assert!(receipt(&headers).success);
 
-    // The facilitator answers a settled payment's outcome again; the paywall serves it once.
-    let (status, headers, _) = get_with(&app, "/prepaid", Some(&payment)).await;
-    assert_eq!(status, StatusCode::PAYMENT_REQUIRED);
-    assert_eq!(required(&headers).error.as_deref(), Some("invalid_exact_evm_nonce_already_used"));
+    // A copy of the payment gets the answer it bought, and nothing is settled again.
+    let (status, again, body) = get_with(&app, "/prepaid", Some(&payment)).await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"prepaid": true})));
+    assert_eq!(again.get(PAYMENT_RESPONSE), headers.get(PAYMENT_RESPONSE));
     assert_eq!(world.token.balanceOf(world.payee).call().await?, U256::from(PRICE), "paid once");
     Ok(())
 }
