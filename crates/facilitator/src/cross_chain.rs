@@ -11,6 +11,7 @@
 use crate::{
     Facilitator, FacilitatorError,
     engine::{Backoff, Expected, Recheck, Settlement},
+    scheme::SchemeRules,
     verify::{Refusal, Simulation, unexpected},
 };
 use alloy::{
@@ -47,6 +48,45 @@ enum Delivery {
     Refundable,
     /// Not arrived yet.
     InFlight,
+}
+
+/// The `cross-chain-invoice` scheme: sent on this chain, settled on the destination's registry.
+pub(crate) struct CrossChain;
+
+impl SchemeRules for CrossChain {
+    async fn check<C: Chain + 'static>(
+        facilitator: &Facilitator<C>,
+        request: &VerifyRequest,
+        simulation: Simulation,
+    ) -> Result<Address, Refusal> {
+        facilitator.check_cross_chain(&request.payment_payload, &request.payment_requirements, simulation).await
+    }
+
+    async fn identify<C: Chain + 'static>(
+        facilitator: &Facilitator<C>,
+        request: &VerifyRequest,
+    ) -> Result<Option<(B256, Settlement)>, Refusal> {
+        let checked = crosschain::check_terms(&request.payment_payload, &request.payment_requirements)?;
+        facilitator
+            .check_signature(checked.payer(), checked.signing_hash(), &checked.signature, || {
+                checked.check_eoa_signature()
+            })
+            .await?;
+        let mut settlement = facilitator.cross_chain_settlement(&checked).await?;
+        settlement.valid_before = Some(checked.authorization.valid_before.saturating_to());
+        let a = &checked.authorization;
+        Ok(Some((facilitator.payment_key(checked.terms.token.asset, a.from, a.nonce), settlement)))
+    }
+
+    async fn settle<C: Chain + 'static>(facilitator: &Facilitator<C>, request: &VerifyRequest) -> SettleResponse {
+        let (key, settlement) = match Self::identify(facilitator, request).await {
+            Ok(Some(found)) => found,
+            Ok(None) => return facilitator.failure(ErrorReason::UnsupportedScheme, None, None),
+            Err(refusal) => return facilitator.failure(refusal.reason, refusal.payer, None),
+        };
+        let response = facilitator.settle_cross_chain(key, settlement, request).await;
+        facilitator.answer_once(key, request, response)
+    }
 }
 
 impl<C: Chain + 'static> Facilitator<C> {

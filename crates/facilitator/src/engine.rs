@@ -620,7 +620,7 @@ fn settlement_of_raw(raw: &Bytes) -> Option<Settlement> {
     }
     let chain_id = envelope.chain_id()?;
     if let Ok(call) = VoucherChannels::depositCall::abi_decode(&input) {
-        let channel_id = crate::channels::x402_config(&call.config).id(chain_id, to);
+        let channel_id = crate::channel::x402_config(&call.config).id(chain_id, to);
         return Some(settlement(call.config.payer, U256::ZERO, Expected::Deposited { contract: to, channel_id }));
     }
     if VoucherChannels::claimCall::abi_decode(&input).is_ok() || VoucherChannels::settleCall::abi_decode(&input).is_ok()

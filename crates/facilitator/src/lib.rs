@@ -1,22 +1,25 @@
 #![doc = include_str!("../README.md")]
 
-mod channels;
+mod channel;
 mod cross_chain;
 mod engine;
+mod exact;
 pub mod http;
+mod invoice;
 mod ledger;
+mod scheme;
 mod settle;
 mod verify;
 
-pub use channels::ClaimReport;
+pub use channel::ClaimReport;
 pub use engine::{RETRY_AFTER_SECONDS, Reconciled, SettleConfig};
+pub use invoice::{registry_invoice, x402_invoice};
 pub use ledger::{ChannelRecord, Entry, Ledger, LedgerError, SignedTx, SqliteLedger, Submission};
 pub use settle::{ConfirmError, confirm_on_chain};
 
 use alloy::{primitives::Address, signers::local::PrivateKeySigner};
-use quittance_bindings::{IERC3009, InvoiceRegistry, invoice_registry::IInvoiceRegistry};
 use quittance_chain::{Chain, ChainError};
-use quittance_x402::{Network, SupportedKind, SupportedResponse, X402_V2, channel, crosschain, exact, invoice};
+use quittance_x402::{Network, Scheme, SupportedKind, SupportedResponse, X402_V2};
 use std::{
     collections::{BTreeMap, HashSet},
     sync::Arc,
@@ -127,79 +130,23 @@ impl<C: Chain> Facilitator<C> {
 
     /// What it serves, as `/supported` answers.
     pub fn supported(&self) -> SupportedResponse {
-        let kind = |scheme: &str| SupportedKind {
+        let kind = |scheme: Scheme| SupportedKind {
             x402_version: X402_V2,
-            scheme: scheme.into(),
+            scheme: scheme.name().into(),
             network: self.core.network.clone(),
             extra: None,
         };
-        let mut kinds = vec![kind(exact::SCHEME), kind(invoice::SCHEME), kind(channel::SCHEME)];
+        let mut kinds = vec![kind(Scheme::Exact), kind(Scheme::Invoice), kind(Scheme::Channel)];
         if !self.core.destinations.is_empty() {
             // Paid here, settled on one of the watched networks.
             let destinations = self.core.destinations.keys().cloned().collect::<Vec<_>>();
             let extra = serde_json::Map::from_iter([("destinations".to_owned(), serde_json::json!(destinations))]);
-            kinds.push(SupportedKind { extra: Some(extra), ..kind(crosschain::SCHEME) });
+            kinds.push(SupportedKind { extra: Some(extra), ..kind(Scheme::CrossChainInvoice) });
         }
         SupportedResponse {
             kinds,
             extensions: vec![],
             signers: BTreeMap::from([("eip155:*".to_owned(), vec![self.core.address.to_checksum(None)])]),
         }
-    }
-}
-
-/// The registry's form of an x402 invoice.
-pub fn registry_invoice(invoice: &invoice::Invoice) -> IInvoiceRegistry::Invoice {
-    IInvoiceRegistry::Invoice {
-        issuer: invoice.issuer,
-        payee: invoice.payee,
-        token: invoice.token,
-        amount: invoice.amount,
-        deadline: invoice.deadline,
-        resource: invoice.resource,
-        network: invoice.network.clone(),
-        salt: invoice.salt,
-    }
-}
-
-/// The x402 form of a registry invoice.
-pub fn x402_invoice(invoice: &IInvoiceRegistry::Invoice) -> invoice::Invoice {
-    invoice::Invoice {
-        issuer: invoice.issuer,
-        payee: invoice.payee,
-        token: invoice.token,
-        amount: invoice.amount,
-        deadline: invoice.deadline,
-        resource: invoice.resource,
-        network: invoice.network.clone(),
-        salt: invoice.salt,
-    }
-}
-
-/// The token call that settles an `exact` payment (the `bytes signature` overload, valid for EOAs and
-/// ERC-1271 wallets alike).
-pub(crate) fn exact_settlement(checked: &exact::Checked) -> IERC3009::transferWithAuthorization_0Call {
-    let a = &checked.authorization;
-    IERC3009::transferWithAuthorization_0Call {
-        from: a.from,
-        to: a.to,
-        value: a.value,
-        validAfter: a.valid_after,
-        validBefore: a.valid_before,
-        nonce: a.nonce,
-        signature: checked.signature.clone(),
-    }
-}
-
-/// The registry call that settles an `invoice` payment.
-pub(crate) fn invoice_settlement(checked: &invoice::Checked) -> InvoiceRegistry::payWithAuthorizationCall {
-    let a = &checked.authorization;
-    InvoiceRegistry::payWithAuthorizationCall {
-        invoice: registry_invoice(&checked.terms.invoice),
-        issuerSignature: checked.terms.issuer_signature.clone(),
-        payer: a.from,
-        validAfter: a.valid_after,
-        validBefore: a.valid_before,
-        authorization: checked.signature.clone(),
     }
 }

@@ -8,20 +8,17 @@
 //! serves a replayed payment.
 
 use crate::{
-    Entry, Facilitator,
-    engine::{Expected, Recheck, Settlement},
-    exact_settlement, invoice_settlement,
-    verify::Refusal,
+    Entry, Facilitator, channel::Channel, cross_chain::CrossChain, engine::Settlement, exact::Exact, invoice::Invoice,
+    scheme::SchemeRules, verify::Refusal,
 };
 use alloy::{
-    primitives::{B256, U256, keccak256},
-    sol_types::{SolCall, SolEvent, SolValue},
+    primitives::{Address, B256, U256, keccak256},
+    sol_types::{SolEvent, SolValue},
 };
 use quittance_bindings::{InvoiceRegistry, TestStablecoin};
 use quittance_chain::{Chain, ChainError};
 use quittance_x402::{
-    ErrorReason, PaymentPayload, PaymentRequirements, SETTLED_BEFORE, SettleResponse, VerifyRequest, channel,
-    crosschain, exact, invoice,
+    ErrorReason, SETTLED_BEFORE, Scheme, SettleResponse, VerifyRequest,
     receipt::{NO_INVOICE, PaymentReceipt},
 };
 use serde_json::Value;
@@ -34,26 +31,39 @@ impl<C: Chain + 'static> Facilitator<C> {
     /// once, then a replay's answer.
     #[tracing::instrument(skip_all, fields(scheme = %request.payment_requirements.scheme))]
     pub async fn settle(&self, request: &VerifyRequest) -> SettleResponse {
-        if let Err(refusal) = self.preflight(request) {
-            return self.failure(refusal.reason, None, None);
-        }
-        if request.payment_requirements.scheme == channel::SCHEME {
-            return self.settle_voucher(request).await;
-        }
-        let (key, settlement) = match self.identify(request).await {
-            Ok(found) => found,
-            Err(refusal) => return self.failure(refusal.reason, refusal.payer, None),
+        let scheme = match self.preflight(request) {
+            Ok(scheme) => scheme,
+            Err(refusal) => return self.failure(refusal.reason, None, None),
         };
-        let response = if request.payment_requirements.scheme == crosschain::SCHEME {
-            self.settle_cross_chain(key, settlement, request).await
-        } else {
-            self.execute(key, settlement, Recheck::Payment(Box::new(request.clone()))).await
-        };
-        self.answer_once(key, &request.payment_requirements.scheme, response)
+        match scheme {
+            Scheme::Exact => Exact::settle(self, request).await,
+            Scheme::Invoice => Invoice::settle(self, request).await,
+            Scheme::Channel => Channel::settle(self, request).await,
+            Scheme::CrossChainInvoice => CrossChain::settle(self, request).await,
+        }
+    }
+
+    /// The payment's ledger key and settlement, by its scheme (`None`: not settled one by one).
+    pub(crate) async fn identify(
+        &self,
+        scheme: Scheme,
+        request: &VerifyRequest,
+    ) -> Result<Option<(B256, Settlement)>, Refusal> {
+        match scheme {
+            Scheme::Exact => Exact::identify(self, request).await,
+            Scheme::Invoice => Invoice::identify(self, request).await,
+            Scheme::Channel => Channel::identify(self, request).await,
+            Scheme::CrossChainInvoice => CrossChain::identify(self, request).await,
+        }
+    }
+
+    /// A payment's ledger key: its chain, token, payer and authorization nonce.
+    pub(crate) fn payment_key(&self, token: Address, payer: Address, nonce: B256) -> B256 {
+        keccak256((U256::from(self.core.chain_id), token, payer, nonce).abi_encode())
     }
 
     /// A success is answered as such once; afterwards the same payment is told it was settled before.
-    fn answer_once(&self, key: B256, scheme: &str, response: SettleResponse) -> SettleResponse {
+    pub(crate) fn answer_once(&self, key: B256, request: &VerifyRequest, response: SettleResponse) -> SettleResponse {
         if !response.success {
             return response;
         }
@@ -63,9 +73,11 @@ impl<C: Chain + 'static> Facilitator<C> {
                 tracing::info!(%key, "a settled payment came again");
                 let mut extra = response.extra.clone().unwrap_or_default();
                 extra.insert(SETTLED_BEFORE.to_owned(), Value::Bool(true));
+                let reason = Scheme::of(&request.payment_requirements)
+                    .map_or(ErrorReason::InvoiceAlreadyPaid, Scheme::used_reason);
                 SettleResponse {
                     success: false,
-                    error_reason: Some(used(scheme)),
+                    error_reason: Some(reason),
                     error_message: Some(format!(
                         "this payment was settled before, in transaction {}; a payment is answered as settled once",
                         response.transaction
@@ -83,13 +95,13 @@ impl<C: Chain + 'static> Facilitator<C> {
 
     /// What the ledger says of a payment it holds, as a refusal to verify it again: settled (its scheme's
     /// "already used" reason, or the failure it ended with), or in flight (`settlement_pending`). `None`
-    /// when the ledger does not hold it.
-    pub(crate) async fn held(&self, request: &VerifyRequest) -> Result<Option<Refusal>, Refusal> {
-        let (key, settlement) = self.identify(request).await?;
+    /// when the ledger does not hold it, or the scheme's payments are not settled one by one.
+    pub(crate) async fn held(&self, scheme: Scheme, request: &VerifyRequest) -> Result<Option<Refusal>, Refusal> {
+        let Some((key, settlement)) = self.identify(scheme, request).await? else { return Ok(None) };
         let payer = Some(settlement.payer);
         let reason = match self.core.ledger.get(key) {
             Ok(None) => return Ok(None),
-            Ok(Some(Entry::Final(response))) if response.success => used(&request.payment_requirements.scheme),
+            Ok(Some(Entry::Final(response))) if response.success => scheme.used_reason(),
             Ok(Some(Entry::Final(response))) => response.error_reason.unwrap_or(ErrorReason::UnexpectedVerifyError),
             Ok(Some(_)) => ErrorReason::SettlementPending,
             Err(err) => {
@@ -98,83 +110,6 @@ impl<C: Chain + 'static> Facilitator<C> {
             }
         };
         Ok(Some(Refusal { reason, payer }))
-    }
-
-    /// The payment's ledger key and its settlement transaction, after the checks that identify it whatever
-    /// the time: the terms, and the payer's signature. A stored outcome is only ever returned to a request
-    /// that carries the payer's own signature of the same payment.
-    pub(crate) async fn identify(&self, request: &VerifyRequest) -> Result<(B256, Settlement), Refusal> {
-        let payment: &PaymentPayload = &request.payment_payload;
-        let requirements: &PaymentRequirements = &request.payment_requirements;
-        if requirements.network != self.core.network {
-            return Err(ErrorReason::InvalidNetwork.into());
-        }
-        let seconds = |v: U256| Some(u64::try_from(v).unwrap_or(u64::MAX));
-        let (token, settlement, nonce) = match requirements.scheme.as_str() {
-            exact::SCHEME => {
-                let checked = exact::check_terms(payment, requirements)?;
-                self.check_signature(checked.payer(), checked.signing_hash(), &checked.signature, || {
-                    checked.check_eoa_signature()
-                })
-                .await?;
-                let a = &checked.authorization;
-                let token = checked.terms.asset;
-                let settlement = Settlement {
-                    payer: a.from,
-                    to: token,
-                    data: exact_settlement(&checked).abi_encode().into(),
-                    value: U256::ZERO,
-                    expected: Expected::Transfer { token, from: a.from, to: a.to, value: a.value },
-                    valid_before: seconds(a.valid_before),
-                };
-                (token, settlement, a.nonce)
-            }
-            invoice::SCHEME => {
-                let checked = invoice::check_terms(payment, requirements)?;
-                self.check_signature(checked.payer(), checked.signing_hash(), &checked.signature, || {
-                    checked.check_eoa_signature()
-                })
-                .await?;
-                let terms = &checked.terms;
-                let a = &checked.authorization;
-                let settlement = Settlement {
-                    payer: a.from,
-                    to: terms.registry,
-                    data: invoice_settlement(&checked).abi_encode().into(),
-                    value: U256::ZERO,
-                    expected: Expected::InvoicePaid {
-                        registry: terms.registry,
-                        invoice_id: terms.invoice_id,
-                        payee: terms.invoice.payee,
-                        token: terms.invoice.token,
-                        amount: terms.invoice.amount,
-                    },
-                    valid_before: seconds(a.valid_before),
-                };
-                (terms.token.asset, settlement, a.nonce)
-            }
-            crosschain::SCHEME => {
-                let checked = crosschain::check_terms(payment, requirements)?;
-                self.check_signature(checked.payer(), checked.signing_hash(), &checked.signature, || {
-                    checked.check_eoa_signature()
-                })
-                .await?;
-                let mut settlement = self.cross_chain_settlement(&checked).await?;
-                settlement.valid_before = seconds(checked.authorization.valid_before);
-                (checked.terms.token.asset, settlement, checked.authorization.nonce)
-            }
-            _ => return Err(ErrorReason::UnsupportedScheme.into()),
-        };
-        let key = keccak256((U256::from(self.core.chain_id), token, settlement.payer, nonce).abi_encode());
-        Ok((key, settlement))
-    }
-}
-
-/// The reason a payment that was settled already is refused with, in its scheme's words.
-pub(crate) fn used(scheme: &str) -> ErrorReason {
-    match scheme {
-        exact::SCHEME => ErrorReason::ExactEvmNonceAlreadyUsed,
-        _ => ErrorReason::InvoiceAlreadyPaid,
     }
 }
 

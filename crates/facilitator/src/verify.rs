@@ -1,18 +1,17 @@
 //! Verification: every check of a payment, offline first, then against the chain, ending with a
 //! simulation of the settlement transaction. Nothing is sent.
 
-use crate::{Facilitator, exact_settlement, invoice_settlement};
+use crate::{
+    Facilitator, channel::Channel, cross_chain::CrossChain, exact::Exact, invoice::Invoice, scheme::SchemeRules,
+};
 use alloy::{
     primitives::{Address, B256, Bytes, U256},
     sol,
-    sol_types::{SolCall, SolInterface},
+    sol_types::SolCall,
 };
-use quittance_bindings::{IERC3009, InvoiceRegistry::InvoiceRegistryErrors};
+use quittance_bindings::IERC3009;
 use quittance_chain::{Call, Chain, ChainError};
-use quittance_x402::{
-    ErrorReason, PaymentPayload, PaymentRequirements, VerifyRequest, VerifyResponse, X402_V2, channel, crosschain,
-    exact, invoice,
-};
+use quittance_x402::{ErrorReason, PaymentRequirements, Scheme, VerifyRequest, VerifyResponse, X402_V2};
 
 sol! {
     /// What the facilitator reads from any ERC-20 / EIP-3009 token to explain a failed simulation.
@@ -99,120 +98,30 @@ impl<C: Chain + 'static> Facilitator<C> {
     /// What the ledger says of a payment it holds (settled, or in flight), before anything is asked of the
     /// chain; `None` when it holds nothing of it.
     async fn ledger_first(&self, request: &VerifyRequest) -> Result<Option<Refusal>, Refusal> {
-        self.preflight(request)?;
-        match request.payment_requirements.scheme.as_str() {
-            exact::SCHEME | invoice::SCHEME | crosschain::SCHEME => self.held(request).await,
-            _ => Ok(None),
-        }
+        let scheme = self.preflight(request)?;
+        self.held(scheme, request).await
     }
 
-    /// The checks of every request, whatever its scheme: the protocol version and the network.
-    pub(crate) fn preflight(&self, request: &VerifyRequest) -> Result<(), Refusal> {
+    /// The checks of every request, whatever its scheme: the protocol version, the network, and a scheme
+    /// this facilitator speaks.
+    pub(crate) fn preflight(&self, request: &VerifyRequest) -> Result<Scheme, Refusal> {
         if request.x402_version != X402_V2 || request.payment_payload.x402_version != X402_V2 {
             return Err(ErrorReason::InvalidX402Version.into());
         }
         if request.payment_requirements.network != self.core.network {
             return Err(ErrorReason::InvalidNetwork.into());
         }
-        Ok(())
+        Ok(Scheme::of(&request.payment_requirements)?)
     }
 
     /// Returns the payer of a valid payment. With [`Simulation::LeaveToEstimate`] every check but the
     /// simulation of the settlement runs.
     pub(crate) async fn check(&self, request: &VerifyRequest, simulation: Simulation) -> Result<Address, Refusal> {
-        let payment = &request.payment_payload;
-        let requirements = &request.payment_requirements;
-        self.preflight(request)?;
-        match requirements.scheme.as_str() {
-            exact::SCHEME => self.check_exact(payment, requirements, simulation).await,
-            invoice::SCHEME => self.check_invoice(payment, requirements, simulation).await,
-            crosschain::SCHEME => self.check_cross_chain(payment, requirements, simulation).await,
-            channel::SCHEME => {
-                self.check_voucher(payment, requirements).await.map(|(checked, ..)| checked.config.payer)
-            }
-            _ => Err(ErrorReason::UnsupportedScheme.into()),
-        }
-    }
-
-    async fn check_exact(
-        &self,
-        payment: &PaymentPayload,
-        requirements: &PaymentRequirements,
-        simulation: Simulation,
-    ) -> Result<Address, Refusal> {
-        let checked = exact::check_terms(payment, requirements)?;
-        let payer = checked.payer();
-        let with_payer = |reason: ErrorReason| Refusal { reason, payer: Some(payer) };
-        let (now, code) = tokio::join!(self.core.chain.timestamp(), self.require_code(checked.terms.asset));
-        checked.check_time(now.map_err(unexpected)?)?;
-        code.map_err(|r| with_payer(r.reason))?;
-        self.check_signature(payer, checked.signing_hash(), &checked.signature, || checked.check_eoa_signature())
-            .await
-            .map_err(|r| with_payer(r.reason))?;
-        if simulation == Simulation::LeaveToEstimate {
-            return Ok(payer);
-        }
-
-        let a = &checked.authorization;
-        let settle = exact_settlement(&checked);
-        match self.simulate(checked.terms.asset, settle.abi_encode()).await {
-            Ok(_) => Ok(payer),
-            Err(ChainError::Reverted { .. }) => Err(with_payer(
-                self.explain_token_failure(checked.terms.asset, payer, a.nonce, a.value, requirements).await,
-            )),
-            Err(err) => Err(unexpected(err)),
-        }
-    }
-
-    async fn check_invoice(
-        &self,
-        payment: &PaymentPayload,
-        requirements: &PaymentRequirements,
-        simulation: Simulation,
-    ) -> Result<Address, Refusal> {
-        let checked = invoice::check_terms(payment, requirements)?;
-        let payer = checked.payer();
-        let with_payer = |reason: ErrorReason| Refusal { reason, payer: Some(payer) };
-        let terms = &checked.terms;
-        let (now, token_code, registry_code) = tokio::join!(
-            self.core.chain.timestamp(),
-            self.require_code(terms.token.asset),
-            self.require_code(terms.registry)
-        );
-        checked.check_time(now.map_err(unexpected)?)?;
-        token_code.map_err(|r| with_payer(r.reason))?;
-        registry_code.map_err(|r| with_payer(r.reason))?;
-        // An EOA issuer's signature is checked here; a contract issuer's (ERC-1271) by the registry in the
-        // simulation.
-        if let Err(reason) = terms.check_issuer()
-            && self.core.chain.code(terms.invoice.issuer).await.map_err(unexpected)?.is_empty()
-        {
-            return Err(with_payer(reason));
-        }
-        self.check_signature(payer, checked.signing_hash(), &checked.signature, || checked.check_eoa_signature())
-            .await
-            .map_err(|r| with_payer(r.reason))?;
-        if simulation == Simulation::LeaveToEstimate {
-            return Ok(payer);
-        }
-
-        let a = &checked.authorization;
-        let settle = invoice_settlement(&checked);
-        match self.simulate(terms.registry, settle.abi_encode()).await {
-            Ok(_) => Ok(payer),
-            Err(ChainError::Reverted { data }) => Err(with_payer(match InvoiceRegistryErrors::abi_decode(&data) {
-                Ok(InvoiceRegistryErrors::InvoiceAlreadyPaid(_)) => ErrorReason::InvoiceAlreadyPaid,
-                Ok(InvoiceRegistryErrors::InvoiceIsCancelled(_)) => ErrorReason::InvoiceCancelled,
-                Ok(InvoiceRegistryErrors::InvoiceExpired(_)) => ErrorReason::InvoiceExpired,
-                Ok(InvoiceRegistryErrors::InvalidIssuerSignature(_)) => ErrorReason::InvoiceIssuerSignature,
-                Ok(
-                    InvoiceRegistryErrors::WrongNetwork(_)
-                    | InvoiceRegistryErrors::InvalidInvoice(_)
-                    | InvoiceRegistryErrors::PayerIsPayee(_),
-                ) => ErrorReason::InvoiceTerms,
-                _ => self.explain_token_failure(terms.token.asset, payer, a.nonce, a.value, requirements).await,
-            })),
-            Err(err) => Err(unexpected(err)),
+        match self.preflight(request)? {
+            Scheme::Exact => Exact::check(self, request, simulation).await,
+            Scheme::Invoice => Invoice::check(self, request, simulation).await,
+            Scheme::Channel => Channel::check(self, request, simulation).await,
+            Scheme::CrossChainInvoice => CrossChain::check(self, request, simulation).await,
         }
     }
 

@@ -13,9 +13,9 @@ use axum::{
 };
 use quittance_x402::{
     Ambient, ErrorReason, PAYMENT_REQUIRED, PAYMENT_RESPONSE, PAYMENT_SIGNATURE, PaymentPayload, PaymentPayloadV1,
-    PaymentRequired, PaymentRequirementsResponseV1, PaymentRequirementsV1, ResourceInfo, SettleResponse,
-    SettlementResponseV1, VerifyRequest, X_PAYMENT, X_PAYMENT_RESPONSE, X402_V1, X402_V2, crosschain, decode_header,
-    encode_header, payment_identifier,
+    PaymentRequired, PaymentRequirementsResponseV1, PaymentRequirementsV1, ResourceInfo, Scheme, SettleResponse,
+    SettlementResponseV1, VerifyRequest, X_PAYMENT, X_PAYMENT_RESPONSE, X402_V1, X402_V2, decode_header, encode_header,
+    payment_identifier,
 };
 use std::{
     collections::HashMap,
@@ -411,7 +411,13 @@ impl<F: FacilitatorClient> Guard<F> {
                 Some(_) => conflict(),
                 None => {
                     tracing::info!("a payment that was used for another request came again");
-                    self.payment_required(resource, Some(used(&payment.accepted.scheme)))
+                    self.payment_required(
+                        resource,
+                        Some(
+                            Scheme::of(&payment.accepted)
+                                .map_or(ErrorReason::InvalidPaymentRequirements, Scheme::used_reason),
+                        ),
+                    )
                 }
             };
         }
@@ -449,7 +455,8 @@ impl<F: FacilitatorClient> Guard<F> {
         let facilitator = &self.paywall.facilitator;
         let (verify, resource) = (run.verify, run.resource);
         // A cross-chain payment is settled before serving: once sent it cannot be called back.
-        if self.price.settle_before_serving || verify.payment_requirements.scheme == crosschain::SCHEME {
+        if self.price.settle_before_serving || Scheme::of(&verify.payment_requirements) == Ok(Scheme::CrossChainInvoice)
+        {
             if let Err(response) = self.mark_settling(run, None) {
                 return *response;
             }
@@ -696,14 +703,6 @@ where
     match service.oneshot(request).await {
         Ok(response) => response,
         Err(never) => match never {},
-    }
-}
-
-/// The reason a payment that was used already is refused with, in its scheme's words.
-fn used(scheme: &str) -> ErrorReason {
-    match scheme {
-        quittance_x402::exact::SCHEME => ErrorReason::ExactEvmNonceAlreadyUsed,
-        _ => ErrorReason::InvoiceAlreadyPaid,
     }
 }
 

@@ -4,7 +4,7 @@ use alloy::{
     primitives::{Address, B256, U256},
     signers::local::PrivateKeySigner,
 };
-use quittance_x402::{ErrorReason, PaymentRequirements, channel, crosschain, exact, invoice};
+use quittance_x402::{ErrorReason, PaymentRequirements, Scheme, channel, crosschain, invoice};
 use serde_json::{Map, Value};
 
 /// The price of a route, in one token on one network.
@@ -79,7 +79,7 @@ impl Price {
     /// The `exact` option for this price.
     pub fn exact_option(&self) -> PaymentRequirements {
         PaymentRequirements {
-            scheme: exact::SCHEME.into(),
+            scheme: Scheme::Exact.name().into(),
             network: self.network.clone(),
             amount: self.amount.to_string(),
             asset: self.asset.to_checksum(None),
@@ -102,7 +102,7 @@ impl Price {
             min_withdraw_delay: offer.min_withdraw_delay,
         };
         let Ok(Value::Object(extra)) = serde_json::to_value(extra) else { return None };
-        Some(PaymentRequirements { scheme: channel::SCHEME.into(), extra, ..self.exact_option() })
+        Some(PaymentRequirements { scheme: Scheme::Channel.name().into(), extra, ..self.exact_option() })
     }
 
     /// The options offered for `resource_url` at `now`: `exact` first (what official clients pay), then a
@@ -164,11 +164,11 @@ impl Price {
         resource_url: &str,
         now: u64,
     ) -> Result<PaymentRequirements, ErrorReason> {
-        match accepted.scheme.as_str() {
-            exact::SCHEME => quittance_x402::find_matching(&[self.exact_option()], accepted)
+        match Scheme::of(accepted)? {
+            Scheme::Exact => quittance_x402::find_matching(&[self.exact_option()], accepted)
                 .cloned()
                 .ok_or(ErrorReason::InvalidPaymentRequirements),
-            invoice::SCHEME => {
+            Scheme::Invoice => {
                 let issuer = self.invoices.as_ref().ok_or(ErrorReason::UnsupportedScheme)?;
                 let terms = invoice::InvoiceTerms::from_requirements(accepted)?;
                 let ours = terms.invoice.issuer == issuer.signer.address()
@@ -187,7 +187,7 @@ impl Price {
                 terms.check_for(resource_url, now)?;
                 Ok(accepted.clone())
             }
-            crosschain::SCHEME => {
+            Scheme::CrossChainInvoice => {
                 let issuer = self.invoices.as_ref().ok_or(ErrorReason::UnsupportedScheme)?;
                 let terms = crosschain::CrossChainTerms::from_requirements(accepted)?;
                 let invoice = &terms.invoice;
@@ -213,12 +213,11 @@ impl Price {
                 invoice.check_for(resource_url, now)?;
                 Ok(accepted.clone())
             }
-            channel::SCHEME => {
+            Scheme::Channel => {
                 quittance_x402::find_matching(&self.channel_option().into_iter().collect::<Vec<_>>(), accepted)
                     .cloned()
                     .ok_or(ErrorReason::InvalidPaymentRequirements)
             }
-            _ => Err(ErrorReason::UnsupportedScheme),
         }
     }
 }

@@ -11,6 +11,7 @@ mod network;
 pub mod payment_identifier;
 mod reason;
 pub mod receipt;
+mod scheme;
 mod signature;
 mod types;
 
@@ -21,6 +22,7 @@ pub use codec::{
 };
 pub use network::{Network, NetworkError};
 pub use reason::ErrorReason;
+pub use scheme::Scheme;
 pub use types::{
     PaymentPayload, PaymentPayloadV1, PaymentRequired, PaymentRequirements, PaymentRequirementsResponseV1,
     PaymentRequirementsV1, ResourceInfo, SETTLED_BEFORE, SettleResponse, SettlementResponseV1, SupportedKind,

@@ -5,7 +5,8 @@ use crate::{
     Facilitator, FacilitatorError,
     engine::{Expected, Recheck, Settlement},
     ledger::ChannelRecord,
-    verify::Refusal,
+    scheme::SchemeRules,
+    verify::{Refusal, Simulation},
 };
 use alloy::{
     primitives::{Address, B256, Bytes, U256, keccak256},
@@ -60,6 +61,32 @@ fn contract_config(config: &channel::ChannelConfig) -> IVoucherChannels::Channel
 fn unexpected(err: ChainError) -> Refusal {
     tracing::warn!(%err, "chain request failed while checking a voucher");
     ErrorReason::UnexpectedVerifyError.into()
+}
+
+/// The `channel` scheme: vouchers are accepted in the ledger, not settled one by one; their deposits and
+/// claims go through the engine.
+pub(crate) struct Channel;
+
+impl SchemeRules for Channel {
+    async fn check<C: Chain + 'static>(
+        facilitator: &Facilitator<C>,
+        request: &VerifyRequest,
+        _simulation: Simulation,
+    ) -> Result<Address, Refusal> {
+        let (checked, ..) = facilitator.check_voucher(&request.payment_payload, &request.payment_requirements).await?;
+        Ok(checked.config.payer)
+    }
+
+    async fn identify<C: Chain + 'static>(
+        _facilitator: &Facilitator<C>,
+        _request: &VerifyRequest,
+    ) -> Result<Option<(B256, Settlement)>, Refusal> {
+        Ok(None)
+    }
+
+    async fn settle<C: Chain + 'static>(facilitator: &Facilitator<C>, request: &VerifyRequest) -> SettleResponse {
+        facilitator.settle_voucher(request).await
+    }
 }
 
 impl<C: Chain + 'static> Facilitator<C> {
