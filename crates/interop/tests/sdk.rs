@@ -133,10 +133,8 @@ async fn official_server(world: &World, facilitator: &str) -> eyre::Result<(Scri
     Ok((server, format!("http://127.0.0.1:{port}/report")))
 }
 
-#[tokio::test]
-async fn the_official_client_pays_our_paywall_settled_by_our_facilitator() -> eyre::Result<()> {
-    let world = World::new().await?;
-    install_multicall3(&world).await?;
+/// Our paywall for `/report`, settled by our in-process facilitator, on a loopback port; returns its URL.
+async fn our_paywall(world: &World) -> eyre::Result<String> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let price = Price {
@@ -163,10 +161,34 @@ async fn the_official_client_pays_our_paywall_settled_by_our_facilitator() -> ey
     let app = Router::new()
         .route("/report", get(|| async { Json(json!({"report": "markets are up"})) }).layer(paywall.price(price)));
     tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(format!("{base}/report"))
+}
 
+#[tokio::test]
+async fn the_official_client_pays_our_paywall_settled_by_our_facilitator() -> eyre::Result<()> {
+    let world = World::new().await?;
+    install_multicall3(&world).await?;
+    let url = our_paywall(&world).await?;
     let before = balances(&world).await?;
-    let report = Script::run("client.mjs", &client_env(&world, format!("{base}/report"))).await?;
+    let report = Script::run("client.mjs", &client_env(&world, url)).await?;
     assert_official_client_served(&report);
+    assert_paid_once(&world, before).await
+}
+
+#[tokio::test]
+async fn the_official_client_with_a_payment_identifier_gets_the_stored_answer_on_retry() -> eyre::Result<()> {
+    let world = World::new().await?;
+    install_multicall3(&world).await?;
+    let url = our_paywall(&world).await?;
+    let before = balances(&world).await?;
+    let report = Script::run("client_id.mjs", &client_env(&world, url)).await?;
+    assert_eq!(report["offered"]["info"]["required"], false, "our 402 declares the extension: {report}");
+    assert_eq!(report["echoed"], report["id"], "the official client echoes its id: {report}");
+    assert_official_client_served(&report["first"]);
+    // The same payment again (a lost answer): the stored answer, the same receipt, nothing charged twice.
+    assert_eq!(report["retry"], report["first"], "{report}");
+    // Another payment under the same id: 409, and it moves nothing.
+    assert_eq!(report["other"]["status"], 409, "{report}");
     assert_paid_once(&world, before).await
 }
 
