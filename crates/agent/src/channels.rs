@@ -2,7 +2,7 @@
 
 use crate::{Agent, AgentError, PolicyRefusal, record::OpenChannel};
 use alloy::primitives::{U256, aliases::U40};
-use quittance_x402::{PaymentPayload, PaymentRequirements, ResourceInfo, channel};
+use quittance_x402::{PaymentPayload, PaymentRequired, PaymentRequirements, ResourceInfo, channel};
 
 /// Why a channel option was not paid.
 pub(crate) enum Decline {
@@ -36,10 +36,11 @@ impl Agent {
     /// or topping up the channel first when its deposit does not cover the voucher. The deposit is sized for
     /// `channel_requests` requests, cut down to what the budgets still allow, and recorded as a spend (it
     /// leaves the wallet); the voucher's amount is on disk before the payment is returned. Returns the spend
-    /// id of a deposit made now.
+    /// id of a deposit made now. The payment carries an identifier when `offer` declares the extension.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn pay_channel(
         &self,
+        offer: &PaymentRequired,
         option: &PaymentRequirements,
         resource: &ResourceInfo,
         host: &str,
@@ -98,7 +99,7 @@ impl Agent {
             deposit = Some((size, signed, valid_before));
             deposited += size;
         }
-        let payment = channel::pay(
+        let mut payment = channel::pay(
             option,
             Some(resource.clone()),
             &open.config,
@@ -107,6 +108,7 @@ impl Agent {
             deposit.as_ref().map(|(_, signed, _)| signed.clone()),
         )
         .map_err(|e| AgentError::Sign(e.to_string()))?;
+        self.identify(offer, &mut payment)?;
         let spend = match &deposit {
             Some((size, _, valid_before)) => Some(self.record.signed(
                 request,

@@ -1,28 +1,35 @@
 #![doc = include_str!("../README.md")]
 
+mod answer;
 mod channels;
+mod doubt;
 mod funds;
 mod policy;
 mod record;
 
-pub use funds::{ChainFunds, Funds};
+pub use doubt::Resolution;
+pub use funds::{Answer, ChainFunds, ChainWord, ChannelSeen, Funds, Mark, Seen};
 pub use policy::{Budget, Policy, PolicyRefusal};
-pub use record::{OpenChannel, RecordError, Spend, SpendRecord};
+pub use record::{Declared, OpenChannel, RecordError, Spend, SpendRecord, SpendState};
 
 use alloy::{
     primitives::{Address, U256},
     signers::local::PrivateKeySigner,
 };
 use quittance_x402::{
-    Ambient, ErrorReason, PAYMENT_REQUIRED, PAYMENT_RESPONSE, PAYMENT_SIGNATURE, PaymentPayload, PaymentRequired,
-    PaymentRequirements, SettleResponse, channel, crosschain, decode_header, encode_header, exact, invoice,
+    Ambient, ErrorReason, PAYMENT_REQUIRED, PaymentPayload, PaymentRequired, PaymentRequirements, SettleResponse,
+    channel, crosschain, decode_header, exact, invoice, payment_identifier,
 };
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use std::{
+    collections::{BTreeMap, HashMap, HashSet},
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
 
 /// Why a paid request failed.
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
-    /// The HTTP request failed.
+    /// The HTTP request failed before any payment was sent.
     #[error("request failed: {0}")]
     Http(#[from] reqwest::Error),
     /// The request's body cannot be sent twice (a stream), so it cannot be retried with a payment.
@@ -37,10 +44,41 @@ pub enum AgentError {
     /// The agent could not sign.
     #[error("signing failed: {0}")]
     Sign(String),
-    /// The server refused the payment.
+    /// The server refused the payment, and nothing was taken. With `settlement_pending` the payment is
+    /// still in flight when the agent's patience ran out: it stays in doubt, and the next request for the
+    /// purchase sends it again.
     #[error("the server refused the payment: {0}")]
     Refused(ErrorReason),
-    /// The spend record failed (nothing was paid).
+    /// A payment for this purchase may have been taken (or was, and was not served): nothing new is signed
+    /// for the purchase until it is resolved; `advice` says how.
+    #[error("payment {spend} for {request} is {state} ({reason}): {advice}")]
+    InDoubt {
+        /// The spend in the record.
+        spend: i64,
+        /// The purchase (method and URL).
+        request: String,
+        /// Where it stands: signed, in doubt, or charged.
+        state: SpendState,
+        /// The last thing learnt of it (a reason code or a few words).
+        reason: String,
+        /// How it gets resolved.
+        advice: String,
+    },
+    /// The server holds another payment under this payment's identifier (x402 `payment-identifier`): a bug
+    /// of the agent's, since it sends one id with one payment only. The payment stays in doubt.
+    #[error(
+        "the server holds another payment under payment id {id:?} (spend {spend:?} for {request}): \
+         the agent's bug; the payment stays in doubt"
+    )]
+    PaymentIdConflict {
+        /// The spend in the record, if the payment is recorded.
+        spend: Option<i64>,
+        /// The purchase.
+        request: String,
+        /// The payment id sent.
+        id: Option<String>,
+    },
+    /// The spend record failed (nothing new was paid).
     #[error(transparent)]
     Record(#[from] RecordError),
 }
@@ -50,20 +88,41 @@ pub enum AgentError {
 pub struct Paid {
     /// The server's response.
     pub response: reqwest::Response,
-    /// The settlement receipt, when the request was paid.
+    /// The settlement receipt, when the request was paid and the server sent one.
     pub receipt: Option<SettleResponse>,
     /// The payment sent, when the request was paid.
     pub payment: Option<PaymentPayload>,
+    /// The payment's spend in the record (`None`: nothing paid, or a voucher of a channel already funded).
+    pub spend: Option<i64>,
+    /// Where that spend stands after this answer: settled, or in doubt (or charged) when the answer does not
+    /// say it was served.
+    pub state: Option<SpendState>,
 }
 
-/// Seconds a reused payment must still be valid for.
+/// Seconds a payment sent again must still be valid for.
 const REUSE_MARGIN: u64 = 10;
 
 /// The longest wait between two looks at a payment in flight, whatever `Retry-After` says.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 
+/// How long the default HTTP client waits for a connection.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long the default HTTP client waits for a whole answer.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How many times a payment whose answer was lost (a transport error, a timeout, a 5xx) is sent again at
+/// once, before it is left in doubt for the next request.
+pub const RESENDS: u32 = 2;
+
 /// Balances by network and token, as far as the agent knows them.
 type Balances = BTreeMap<(String, Address), U256>;
+
+/// The HTTP client an agent uses unless told otherwise: at most [`CONNECT_TIMEOUT`] to connect and
+/// `timeout` for a whole answer (the default agent: [`REQUEST_TIMEOUT`]).
+pub fn http_client(timeout: Duration) -> Result<reqwest::Client, AgentError> {
+    Ok(reqwest::Client::builder().connect_timeout(CONNECT_TIMEOUT.min(timeout)).timeout(timeout).build()?)
+}
 
 /// An agent that pays for HTTP resources on its own, within its policy.
 #[derive(Debug, Clone)]
@@ -75,6 +134,11 @@ pub struct Agent {
     ambient: Ambient,
     funds: Option<Arc<dyn Funds>>,
     pending_timeout: Duration,
+    resend_delay: Duration,
+    /// One request at a time per purchase, so that none signs while another's payment is unresolved.
+    purchases: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+    /// Channels checked against their chain in this process.
+    checked_channels: Arc<Mutex<HashSet<String>>>,
 }
 
 impl Agent {
@@ -84,33 +148,40 @@ impl Agent {
             signer,
             policy,
             record,
-            http: reqwest::Client::new(),
+            http: http_client(REQUEST_TIMEOUT).unwrap_or_default(),
             ambient: Ambient::system(),
             funds: None,
             pending_timeout: Duration::from_secs(120),
+            resend_delay: Duration::from_millis(250),
+            purchases: Arc::default(),
+            checked_channels: Arc::default(),
         }
     }
 
-    /// The same agent knowing where its funds are: it skips options on networks where it holds too little
-    /// of the token, and so pays across chains (`cross-chain-invoice`) when only another network funds it.
-    /// Without it, every option the policy allows is tried in order.
+    /// The same agent knowing what the chains say: it skips options on networks where it holds too little
+    /// of the token (and so pays across chains, `cross-chain-invoice`, when only another network funds it),
+    /// reads whether a payment in doubt was taken, and checks its voucher channels. Without it, every option
+    /// the policy allows is tried in order, and a payment in doubt is resolved by the servers alone.
     pub fn with_funds(self, funds: Arc<dyn Funds>) -> Self {
         Self { funds: Some(funds), ..self }
     }
 
     /// The same agent waiting at most `timeout` for a payment in flight (`settlement_pending`, e.g. a
-    /// cross-chain message on its way) before giving up on this request; the payment stays recorded, and the
+    /// cross-chain message on its way) before giving up on this request; the payment stays in doubt, and the
     /// next request for the same resource sends it again rather than paying twice. Default: two minutes.
     pub fn with_pending_timeout(self, timeout: Duration) -> Self {
         Self { pending_timeout: timeout, ..self }
     }
 
-    /// The same agent reading the time and drawing nonces from `ambient` (a simulation's clock and seed).
+    /// The same agent reading the time and drawing nonces (and payment ids) from `ambient` (a simulation's
+    /// clock and seed).
     pub fn with_ambient(self, ambient: Ambient) -> Self {
         Self { ambient, ..self }
     }
 
-    /// The same agent sending its requests through `http` (timeouts, proxies, name resolution).
+    /// The same agent sending its requests through `http` (timeouts, proxies, name resolution). The default
+    /// client is [`http_client`]`(`[`REQUEST_TIMEOUT`]`)`; a client without timeouts can wait forever for a
+    /// lost answer.
     pub fn with_http(self, http: reqwest::Client) -> Self {
         Self { http, ..self }
     }
@@ -130,15 +201,24 @@ impl Agent {
         self.send(self.http.get(url).build()?).await
     }
 
-    /// Sends `request`; on `402`, picks the best option the policy allows (Quittance's invoice before
-    /// `exact`), signs it — or reuses a payment already signed for the same request and still valid —,
-    /// records it, and retries once with `PAYMENT-SIGNATURE`.
+    /// Sends `request`, paying if asked. A purchase is the request's method and URL. First, a payment of
+    /// the purchase still unresolved (signed, in doubt or charged) is resolved: sent again while it is still
+    /// valid, and looked up on chain where the agent has one; nothing new is signed until it is settled or
+    /// refused (else [`AgentError::InDoubt`]). Then, on `402`, the agent picks the best option the policy
+    /// allows (a channel, Quittance's invoice, `exact`, then across chains), signs it, records it, and sends
+    /// it, sending it again when its answer is lost.
     #[tracing::instrument(skip_all, fields(url = %request.url()))]
     pub async fn send(&self, request: reqwest::Request) -> Result<Paid, AgentError> {
         let retry = request.try_clone().ok_or(AgentError::NotRetryable)?;
+        let key = purchase(retry.method(), retry.url());
+        let _purchase = self.lock_purchase(&key).await;
+        if let Some(paid) = self.resume(&key, &retry).await? {
+            return Ok(paid);
+        }
+
         let response = self.http.execute(request).await?;
         if response.status() != reqwest::StatusCode::PAYMENT_REQUIRED {
-            return Ok(Paid { response, receipt: None, payment: None });
+            return Ok(Paid { response, receipt: None, payment: None, spend: None, state: None });
         }
         let offer: PaymentRequired = response
             .headers()
@@ -149,65 +229,25 @@ impl Agent {
 
         let url = retry.url().to_string();
         let host = retry.url().host_str().unwrap_or_default().to_owned();
-        let key = format!("{} {url}", retry.method());
         let now = self.ambient.now();
-        let (id, payment) = match self.record.reusable(&key, now, REUSE_MARGIN)? {
-            Some(spend) if offered(&offer, &spend.payment.accepted) => {
-                tracing::info!("reusing the payment already signed for this request");
-                (Some(spend.id), spend.payment)
-            }
-            _ => {
-                let balances = self.balances(&offer).await;
-                self.pay(&offer, &url, &host, &key, now, &balances)?
-            }
-        };
+        self.check_channels(&offer).await?;
+        let balances = self.balances(&offer).await;
+        let (id, payment) = self.pay(&offer, &url, &host, &key, now, &balances)?;
+        match self.deliver(&key, id, payment, &retry, true).await? {
+            doubt::Delivered::Paid(paid) => Ok(*paid),
+            doubt::Delivered::Refused(reason) => Err(AgentError::Refused(reason)),
+            doubt::Delivered::Void(code) => Err(AgentError::Refused(ErrorReason::Other(code.into()))),
+        }
+    }
 
-        let mut retry = retry;
-        let header = encode_header(&payment).parse().map_err(|_| AgentError::Sign("header".into()))?;
-        retry.headers_mut().insert(PAYMENT_SIGNATURE, header);
-        let started = tokio::time::Instant::now();
-        let mut response = self.http.execute(retry.try_clone().ok_or(AgentError::NotRetryable)?).await?;
-        // A payment in flight: send the same payment again after the server's `Retry-After`, until it settles
-        // or the patience runs out.
-        while let Some(wait) = in_flight(&response) {
-            let wait = wait.min(MAX_RETRY_AFTER);
-            if started.elapsed() + wait > self.pending_timeout {
-                tracing::warn!("the payment is still in flight; it stays recorded for the next request");
-                return Err(AgentError::Refused(ErrorReason::SettlementPending));
-            }
-            tracing::info!(?wait, "the payment is in flight; asking again");
-            tokio::time::sleep(wait).await;
-            response = self.http.execute(retry.try_clone().ok_or(AgentError::NotRetryable)?).await?;
-        }
-        if response.status() == reqwest::StatusCode::PAYMENT_REQUIRED {
-            let reason = refusal_reason(&response);
-            if let Some(id) = id {
-                self.record.refused(id, reason.as_str())?;
-            }
-            if let Some(channel) = channels::channel_key(&payment.accepted) {
-                match reason {
-                    // The channel is closing: the next payment opens another.
-                    ErrorReason::ChannelClosing => self.record.forget_channel(&channel)?,
-                    // Its deposit did not arrive: the next payment tops it up.
-                    ErrorReason::ChannelInsufficientDeposit => {
-                        if let Some(open) = self.record.channel(&channel)? {
-                            self.record.save_channel(&channel, &OpenChannel { deposited: 0, ..open })?;
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            return Err(AgentError::Refused(reason));
-        }
-        let receipt = response
-            .headers()
-            .get(PAYMENT_RESPONSE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| decode_header::<SettleResponse>(v).ok());
-        if let (Some(receipt), Some(id)) = (&receipt, id) {
-            self.record.settled(id, receipt)?;
-        }
-        Ok(Paid { response, receipt, payment: Some(payment) })
+    /// Waits for the purchase's turn: one request at a time per purchase.
+    async fn lock_purchase(&self, key: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut purchases = self.purchases.lock().unwrap_or_else(PoisonError::into_inner);
+            purchases.retain(|_, lock| Arc::strong_count(lock) > 1);
+            purchases.entry(key.to_owned()).or_default().clone()
+        };
+        lock.lock_owned().await
     }
 
     /// What the agent holds of each option's token on its network, where its [`Funds`] know.
@@ -225,6 +265,19 @@ impl Agent {
             }
         }
         balances
+    }
+
+    /// Adds a payment identifier to `payment` when the server declared the extension (x402
+    /// `payment-identifier`): recorded with the payment and sent with it every time, so that a server keeping
+    /// answers by id answers a retry from its store.
+    fn identify(&self, offer: &PaymentRequired, payment: &mut PaymentPayload) -> Result<(), AgentError> {
+        if !payment_identifier::declared(offer.extensions.as_ref()) {
+            return Ok(());
+        }
+        let random = self.ambient.random();
+        let id = format!("pay_{}", alloy::hex::encode(&random[..16]));
+        payment_identifier::append(offer.extensions.as_ref(), &mut payment.extensions, &id)
+            .map_err(|e| AgentError::Sign(e.to_string()))
     }
 
     /// Chooses, checks against the policy and the balances known, signs and records a payment for `offer`.
@@ -256,7 +309,7 @@ impl Agent {
             match self.allowed(option, host, now) {
                 Ok((_, amount, spent)) if option.scheme == channel::SCHEME => {
                     let resource = quittance_x402::ResourceInfo { url: url.into(), ..offer.resource.clone() };
-                    match self.pay_channel(option, &resource, host, key, amount, spent, now) {
+                    match self.pay_channel(offer, option, &resource, host, key, amount, spent, now) {
                         Ok(paid) => return Ok(paid),
                         Err(channels::Decline::Policy(refusal)) => refusals.push(refusal),
                         Err(channels::Decline::Failed(err)) => return Err(err),
@@ -279,13 +332,14 @@ impl Agent {
                         )
                         .map_err(|e| AgentError::Sign(e.to_string())),
                     };
-                    let payment = match payment {
+                    let mut payment = match payment {
                         Ok(payment) => payment,
                         Err(err) => {
                             tracing::warn!(%err, scheme = %option.scheme, "option not payable");
                             continue;
                         }
                     };
+                    self.identify(offer, &mut payment)?;
                     let valid_before = valid_before(&payment).unwrap_or(now);
                     let id = self.record.signed(key, host, asset, amount, &payment, valid_before, now)?;
                     return Ok((Some(id), payment));
@@ -326,15 +380,9 @@ impl Agent {
     }
 }
 
-/// Whether the server still offers what `accepted` pays: the same scheme, network, asset, amount and payee.
-fn offered(offer: &PaymentRequired, accepted: &PaymentRequirements) -> bool {
-    offer.accepts.iter().any(|o| {
-        o.scheme == accepted.scheme
-            && o.network == accepted.network
-            && o.asset.eq_ignore_ascii_case(&accepted.asset)
-            && o.amount == accepted.amount
-            && o.pay_to.eq_ignore_ascii_case(&accepted.pay_to)
-    })
+/// The purchase a request makes, as the spend record keys it: its method and URL (`GET https://…`).
+pub fn purchase(method: &reqwest::Method, url: &reqwest::Url) -> String {
+    format!("{method} {url}")
 }
 
 /// Until when a payment can still settle: its authorization's `validBefore`, or for a cross-chain payment
@@ -359,32 +407,4 @@ fn funded(option: &PaymentRequirements, balances: &Balances) -> Result<(), Polic
         }
         _ => Ok(()),
     }
-}
-
-/// How long to wait before asking again, when `response` says the payment is in flight.
-fn in_flight(response: &reqwest::Response) -> Option<Duration> {
-    if response.status() != reqwest::StatusCode::PAYMENT_REQUIRED
-        || refusal_reason(response) != ErrorReason::SettlementPending
-    {
-        return None;
-    }
-    let seconds = response
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .unwrap_or(1);
-    Some(Duration::from_secs(seconds.max(1)))
-}
-
-/// The reason a 402 gives in its `PAYMENT-REQUIRED` error.
-fn refusal_reason(response: &reqwest::Response) -> ErrorReason {
-    response
-        .headers()
-        .get(PAYMENT_REQUIRED)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| decode_header::<PaymentRequired>(v).ok())
-        .and_then(|r| r.error)
-        .map(|e| ErrorReason::from_code(&e))
-        .unwrap_or(ErrorReason::PaymentRequired)
 }
