@@ -1,4 +1,8 @@
-//! The agent against a real paywall on a socket, with the in-process facilitator on anvil.
+//! The agent against a real paywall on a socket, with the in-process facilitator on anvil (here) and on the
+//! in-process chain (`doubt`).
+
+mod doubt;
+mod local;
 
 use alloy::{primitives::U256, providers::Provider, signers::local::PrivateKeySigner};
 use axum::{Json, Router, http::StatusCode, routing::get};
@@ -144,23 +148,21 @@ async fn the_policy_refuses_before_any_signature() -> eyre::Result<()> {
 }
 
 #[tokio::test]
-async fn a_retried_request_reuses_its_payment_instead_of_paying_twice() -> eyre::Result<()> {
+async fn a_failed_answer_is_sent_again_with_the_same_payment_instead_of_paying_twice() -> eyre::Result<()> {
     let world = World::new().await?;
     let base = serve(&world).await?;
     let agent = agent(&world, policy(&world, PRICE, 10 * PRICE))?;
 
-    // The handler fails: nothing is settled, the signed payment stays in the record.
-    let first = agent.get(&format!("{base}/flaky")).await?;
-    assert_eq!(first.response.status(), 503);
-    assert!(first.receipt.is_none());
-    let signed = first.payment.expect("a payment was sent");
-
-    // The retry sends the same payment, which is now settled once.
-    let second = agent.get(&format!("{base}/flaky")).await?;
-    assert_eq!(second.response.status(), 200);
-    assert_eq!(second.payment.expect("a payment"), signed, "the same signed payment");
-    assert!(second.receipt.expect("a receipt").success);
+    // The handler fails once (503): nothing is settled and the payment is in doubt, so the agent sends the
+    // same payment again, which is now served and settled once.
+    let paid = agent.get(&format!("{base}/flaky")).await?;
+    assert_eq!(paid.response.status(), 200);
+    assert!(paid.receipt.expect("a receipt").success);
+    assert_eq!(paid.state, Some(quittance_agent::SpendState::Settled));
+    assert_eq!(agent.record().all_unresolved()?.len(), 0);
     assert_eq!(world.token.balanceOf(world.payee).call().await?, U256::from(PRICE), "paid once");
+    let signed = agent.record().spend(paid.spend.expect("a spend"))?.expect("recorded");
+    assert_eq!(Some(signed.payment), paid.payment, "the one payment signed");
     Ok(())
 }
 
