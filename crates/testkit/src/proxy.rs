@@ -113,6 +113,8 @@ struct Shared {
     stats: Mutex<ProxyStats>,
     /// Bumped at every change of the faults, to wake whoever waits on them.
     changed: watch::Sender<u64>,
+    /// The `eth_sendRawTransaction` requests seen, for a test that acts when one arrives.
+    sends: watch::Sender<u64>,
 }
 
 impl Shared {
@@ -168,6 +170,7 @@ impl RpcProxy {
             faults: Mutex::new(Faults::default()),
             stats: Mutex::new(ProxyStats::default()),
             changed: watch::channel(0).0,
+            sends: watch::channel(0).0,
         });
         let acceptor = tokio::spawn(accept_loop(shared.clone(), listener, address));
         Ok(Self { shared, address, acceptor })
@@ -241,6 +244,14 @@ impl RpcProxy {
             f.fail_fraction = fraction.clamp(0.0, 1.0);
             f.rng = seed;
         });
+    }
+
+    /// Waits until the next `eth_sendRawTransaction` request arrives (before it is forwarded), at most
+    /// `timeout`; whether one came.
+    pub async fn next_send(&self, timeout: Duration) -> bool {
+        let mut sends = self.shared.sends.subscribe();
+        sends.borrow_and_update();
+        tokio::time::timeout(timeout, sends.changed()).await.is_ok_and(|changed| changed.is_ok())
     }
 
     /// What the proxy saw and did so far.
@@ -324,6 +335,9 @@ async fn handle(
             *s.methods.entry(method.clone()).or_default() += 1;
         }
     });
+    if sends {
+        shared.sends.send_modify(|n| *n += 1);
+    }
 
     // Held: wait while holding (a refusal that starts meanwhile drops the request).
     let mut counted_hold = false;
@@ -552,7 +566,16 @@ mod tests {
             );
         }
         assert_eq!(reached.load(Ordering::SeqCst), 2, "the errors did not reach it");
+        // A test can wait for the next send.
+        let proxy = Arc::new(proxy);
+        let waiting = {
+            let proxy = proxy.clone();
+            tokio::spawn(async move { proxy.next_send(Duration::from_secs(5)).await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
         call(&client, &proxy, SEND_RAW_TRANSACTION).await.map_err(eyre::Report::msg)?;
+        assert!(waiting.await?, "the send was seen");
+        assert!(!proxy.next_send(Duration::from_millis(50)).await, "no other send came");
         // A batch holding a send is a send.
         proxy.lose_send_answers(1, 0);
         let batch = json!([{"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"}, {"jsonrpc": "2.0", "id": 2, "method": SEND_RAW_TRANSACTION}]);
