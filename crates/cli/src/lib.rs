@@ -8,4 +8,5 @@ pub mod keys;
 pub mod pay;
 pub mod receipt;
 pub mod serve;
+pub mod server;
 pub mod simulate;

@@ -2,9 +2,9 @@
 
 use clap::{Args, Parser, Subcommand};
 use quittance_chain::RpcChain;
-use quittance_cli::{demo, keys::KeySource};
+use quittance_cli::{demo, keys::KeySource, server};
 use quittance_facilitator::{Facilitator, SettleConfig, SqliteLedger, http};
-use std::{net::SocketAddr, path::PathBuf, sync::Arc};
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 #[derive(Parser)]
 #[command(name = "quittance", version, about = "x402 agent payments on EVM chains")]
@@ -68,6 +68,14 @@ struct FacilitatorArgs {
     /// it are sent here and confirmed there.
     #[arg(long)]
     watch_rpc_url: Vec<alloy::transports::http::reqwest::Url>,
+    /// Seconds each JSON-RPC request to a chain may take before it fails as timed out.
+    #[arg(long, default_value_t = quittance_chain::RPC_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    rpc_timeout_secs: u64,
+    /// Seconds a request to this facilitator may take before it is answered 503 (a settlement goes on).
+    #[arg(long, default_value_t = server::FACILITATOR_REQUEST_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..))]
+    request_timeout_secs: u64,
+    #[command(flatten)]
+    server: server::ServerArgs,
 }
 
 #[tokio::main]
@@ -105,10 +113,16 @@ async fn main() -> eyre::Result<()> {
             };
             let signer = key.load()?;
             let ledger = Arc::new(SqliteLedger::open(&args.ledger)?);
-            let mut facilitator =
-                Facilitator::new(RpcChain::http(args.rpc_url), signer, ledger, SettleConfig::default()).await?;
+            let rpc_timeout = Duration::from_secs(args.rpc_timeout_secs);
+            let chain = RpcChain::http_with_timeout(args.rpc_url.clone(), rpc_timeout);
+            let mut facilitator = Facilitator::new(chain, signer, ledger, SettleConfig::default())
+                .await
+                .map_err(|err| eyre::eyre!("the facilitator could not start (chain {}): {err}", args.rpc_url))?;
             for url in args.watch_rpc_url {
-                facilitator = facilitator.with_destination(RpcChain::http(url)).await?;
+                facilitator = facilitator
+                    .with_destination(RpcChain::http_with_timeout(url.clone(), rpc_timeout))
+                    .await
+                    .map_err(|err| eyre::eyre!("could not watch the chain at {url}: {err}"))?;
             }
             let listener = tokio::net::TcpListener::bind(args.listen).await?;
             let watching = facilitator.destinations().collect::<Vec<_>>().join(", ");
@@ -122,7 +136,7 @@ async fn main() -> eyre::Result<()> {
             );
             let facilitator = Arc::new(facilitator);
             let claimer = facilitator.clone();
-            let every = std::time::Duration::from_secs(args.claim_every.max(1));
+            let every = Duration::from_secs(args.claim_every.max(1));
             tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(every).await;
@@ -138,7 +152,7 @@ async fn main() -> eyre::Result<()> {
                     }
                 }
             });
-            axum::serve(listener, http::router(facilitator)).await?;
+            server::serve(listener, http::router(facilitator), args.server.limits(args.request_timeout_secs)).await?;
         }
         Command::Serve(args) => quittance_cli::serve::run(args).await?,
         Command::Deploy(args) => quittance_cli::deploy::run(args).await?,

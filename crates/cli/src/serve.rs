@@ -1,16 +1,13 @@
 //! `quittance serve`: an example paid API behind the paywall, settled by a facilitator over HTTP.
 
-use crate::keys::KeySource;
-use alloy::{
-    primitives::{Address, U256},
-    providers::ProviderBuilder,
-};
-use axum::{Json, Router, routing::get};
+use crate::{keys::KeySource, server};
+use alloy::primitives::{Address, U256};
+use axum::{Json, Router, extract::DefaultBodyLimit, routing::get};
 use quittance_bindings::TestStablecoin;
 use quittance_chain::{Chain, RpcChain};
 use quittance_paywall::{ByNetwork, ChannelOffer, CrossChainRoute, HttpFacilitator, InvoiceIssuer, Paywall, Price};
 use quittance_x402::crosschain::Lane;
-use std::{net::SocketAddr, path::PathBuf, sync::Arc};
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 /// Arguments of `quittance serve`.
 #[derive(Debug, clap::Args)]
@@ -65,7 +62,23 @@ pub struct ServeArgs {
     /// of a `--cross-chain-from` chain, watching this one).
     #[arg(long, value_parser = network_url)]
     pub facilitator_for: Vec<(String, reqwest::Url)>,
+    /// Seconds each JSON-RPC request to the chain may take before it fails as timed out.
+    #[arg(long, default_value_t = quittance_chain::RPC_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    pub rpc_timeout_secs: u64,
+    /// Seconds each request to a facilitator (verify, settle) may take before it fails as timed out: longer
+    /// than the facilitator waits for a settlement's receipt.
+    #[arg(long, default_value_t = HttpFacilitator::DEFAULT_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    pub facilitator_timeout_secs: u64,
+    /// Seconds a request to this server may take before it is answered 503.
+    #[arg(long, default_value_t = server::PAYWALL_REQUEST_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_timeout_secs: u64,
+    /// The connection bounds.
+    #[command(flatten)]
+    pub server: server::ServerArgs,
 }
+
+/// The largest request body `quittance serve` accepts, in bytes (its routes take none).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Parses `<CAIP-2 network>=<URL>`.
 pub(crate) fn network_url(text: &str) -> Result<(String, reqwest::Url), String> {
@@ -129,13 +142,12 @@ pub async fn run(args: ServeArgs) -> eyre::Result<()> {
         (None, None) => None,
     };
     let channels = args.channels.or_else(|| from_manifest("VoucherChannels"));
-    let chain = RpcChain::http(args.rpc_url.clone());
-    let network = quittance_x402::Network::eip155(chain.chain_id().await?).to_string();
+    let chain = RpcChain::http_with_timeout(args.rpc_url.clone(), Duration::from_secs(args.rpc_timeout_secs));
+    let chain_id =
+        chain.chain_id().await.map_err(|e| eyre::eyre!("could not reach the chain at {}: {e}", args.rpc_url))?;
+    let network = quittance_x402::Network::eip155(chain_id).to_string();
     // The token's EIP-712 domain, as the token declares it (ERC-5267).
-    let provider = ProviderBuilder::new().connect_http(args.rpc_url);
-    let domain = TestStablecoin::new(token, provider)
-        .eip712Domain()
-        .call()
+    let domain = quittance_chain::read(&chain, token, TestStablecoin::eip712DomainCall {})
         .await
         .map_err(|e| eyre::eyre!("could not read the token's EIP-712 domain (ERC-5267 eip712Domain()): {e}"))?;
     let price = Price {
@@ -153,10 +165,11 @@ pub async fn run(args: ServeArgs) -> eyre::Result<()> {
         channels: channels.map(|contract| ChannelOffer { contract, min_withdraw_delay: args.min_withdraw_delay }),
         cross_chain: routes,
     };
-    let mut facilitators =
-        ByNetwork::new().with(price.network.clone(), Arc::new(HttpFacilitator::new(args.facilitator_url)));
+    let facilitator_timeout = Duration::from_secs(args.facilitator_timeout_secs);
+    let facilitator = |url| Arc::new(HttpFacilitator::with_timeout(url, facilitator_timeout));
+    let mut facilitators = ByNetwork::new().with(price.network.clone(), facilitator(args.facilitator_url));
     for (network, url) in args.facilitator_for {
-        facilitators = facilitators.with(network, Arc::new(HttpFacilitator::new(url)));
+        facilitators = facilitators.with(network, facilitator(url));
     }
     eyre::ensure!(
         price.cross_chain.is_empty() || price.invoices.is_some(),
@@ -173,11 +186,14 @@ pub async fn run(args: ServeArgs) -> eyre::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let public_url = args.public_url.unwrap_or_else(|| format!("http://{}", args.listen));
     let paywall = Paywall::new(Arc::new(facilitators), public_url.clone());
-    let app = Router::new().route("/", get(|| async { Json(serde_json::json!({"paid": ["/report"]})) })).route(
-        "/report",
-        get(|| async { Json(serde_json::json!({"report": "markets are up"})) }).layer(paywall.price(price)),
-    );
+    let app = Router::new()
+        .route("/", get(|| async { Json(serde_json::json!({"paid": ["/report"]})) }))
+        .route(
+            "/report",
+            get(|| async { Json(serde_json::json!({"report": "markets are up"})) }).layer(paywall.price(price)),
+        )
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
     println!("serving {public_url}/report (paid) on {}", listener.local_addr()?);
-    axum::serve(listener, app).await?;
+    server::serve(listener, app, args.server.limits(args.request_timeout_secs)).await?;
     Ok(())
 }
