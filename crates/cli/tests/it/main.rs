@@ -6,4 +6,5 @@ mod cre;
 mod demo;
 mod invoice;
 mod keys;
+mod limits;
 mod simulate;
