@@ -18,7 +18,7 @@ use quittance_bindings::{
 };
 use quittance_chain::{Chain, ChainError};
 use quittance_x402::{
-    ErrorReason, PaymentPayload, PaymentRequirements, SettleResponse, VerifyRequest,
+    ErrorReason, PaymentPayload, PaymentRequirements, SETTLED_BEFORE, SettleResponse, VerifyRequest,
     channel::{self, ChannelPayload, ChannelTerms, ChannelView},
 };
 use serde_json::{Map, json};
@@ -140,6 +140,9 @@ impl<C: Chain + 'static> Facilitator<C> {
     /// Accepts a voucher: submits the deposit that comes with it (once), then records the voucher as the
     /// channel's latest, atomically, if it is still above the last one. Nothing else touches the chain.
     pub(crate) async fn settle_voucher(&self, request: &VerifyRequest) -> SettleResponse {
+        if let Some(replay) = self.accepted_before(request) {
+            return replay;
+        }
         let (checked, view, known) =
             match self.check_voucher(&request.payment_payload, &request.payment_requirements).await {
                 Ok(found) => found,
@@ -222,6 +225,26 @@ impl<C: Chain + 'static> Facilitator<C> {
                 self.failure(ErrorReason::UnexpectedSettleError, Some(payer), None)
             }
         }
+    }
+
+    /// The answer to the channel's accepted voucher sent again (a lost answer): it was accepted before, and
+    /// is not accepted twice.
+    fn accepted_before(&self, request: &VerifyRequest) -> Option<SettleResponse> {
+        let terms = ChannelTerms::from_requirements(&request.payment_requirements).ok()?;
+        let payload: ChannelPayload = serde_json::from_value(request.payment_payload.payload.clone()).ok()?;
+        let id = payload.config.id(self.core.chain_id, terms.contract);
+        let record = self.core.ledger.channel(id).ok()??;
+        if record.accepted.to_string() != payload.max_claimable_amount || record.signature != payload.signature {
+            return None;
+        }
+        let mut refused = self.failure(ErrorReason::ChannelVoucherNotIncreasing, Some(payload.config.payer), None);
+        refused.error_message = Some("this voucher was accepted before; a voucher is accepted once".into());
+        refused.extra = Some(Map::from_iter([
+            ("channelId".to_owned(), json!(id)),
+            ("maxClaimableAmount".to_owned(), json!(payload.max_claimable_amount)),
+            (SETTLED_BEFORE.to_owned(), json!(true)),
+        ]));
+        Some(refused)
     }
 
     /// Claims the latest accepted voucher of every channel that has more to claim, one transaction per

@@ -553,7 +553,16 @@ impl<F: FacilitatorClient> Guard<F> {
             self.complete_raw(run.key, &stored(&refused));
             return Err(Box::new(refused));
         }
-        if settled.error_reason == Some(ErrorReason::SettlementPending) {
+        // Not known yet, or the facilitator failed before it could tell: keep the reservation (and the
+        // handler's answer) for the retry.
+        if matches!(
+            settled.error_reason,
+            Some(
+                ErrorReason::SettlementPending
+                    | ErrorReason::UnexpectedSettleError
+                    | ErrorReason::InvalidTransactionState
+            )
+        ) {
             return Err(Box::new(self.pending(run.resource, Some(settled), run.receipt)));
         }
         // Refused: nothing was taken, and the payment may be tried again.

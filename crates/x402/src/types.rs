@@ -171,9 +171,7 @@ pub const SETTLED_BEFORE: &str = "settledBefore";
 impl SettleResponse {
     /// Whether this answers a payment that was settled before (see [`SETTLED_BEFORE`]).
     pub fn settled_before(&self) -> bool {
-        !self.success
-            && !self.transaction.is_empty()
-            && self.extra.as_ref().and_then(|e| e.get(SETTLED_BEFORE)).and_then(Value::as_bool) == Some(true)
+        !self.success && self.extra.as_ref().and_then(|e| e.get(SETTLED_BEFORE)).and_then(Value::as_bool) == Some(true)
     }
 }
 

@@ -148,6 +148,7 @@ async fn vouchers_are_accepted_once_each_in_order_and_claimed_in_one_batch_after
     // The same opening again is not accepted twice, and deposits nothing more.
     let again = facilitator.settle(&first).await;
     assert_eq!(again.error_reason, Some(ErrorReason::ChannelVoucherNotIncreasing));
+    assert!(again.settled_before(), "the accepted voucher again is told it was accepted before: {again:?}");
     assert_eq!(world.token.balanceOf(world.agent.address()).call().await?, agent_before - U256::from(deposit));
 
     // Later requests touch no chain: a voucher each.
