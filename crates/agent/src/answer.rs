@@ -4,6 +4,7 @@
 //! |---|---|---|
 //! | 2xx; 3xx with a `PAYMENT-RESPONSE` that settled | settled | settled |
 //! | 402 `settlement_pending` (or a `PAYMENT-RESPONSE` saying so) | in doubt, wait `Retry-After` | same |
+//! | 402 with a `PAYMENT-RESPONSE` saying it was settled before (`settledBefore`, with its transaction) | charged, by the server's word | same |
 //! | 402 with a `PAYMENT-RESPONSE` that settled | in doubt (taken, not served) | same |
 //! | 402 `invalid_exact_evm_nonce_already_used`, `invalid_invoice_already_paid`, `invalid_transaction_state`, `unexpected_settle_error`, `unexpected_verify_error`, `invalid_exact_evm_transfer_event_mismatch`, a code not known | in doubt | in doubt |
 //! | 402 `invalid_cross_chain_payment_refundable` | refused (its tokens are refunded) | refused |
@@ -28,6 +29,8 @@ pub(crate) enum Verdict {
     Pending(Duration),
     /// Nothing was taken, and nothing can be.
     Refused(ErrorReason),
+    /// Taken and not served: the server says it settled this payment before (`why` names the transaction).
+    Charged(String),
     /// The outcome is unknown (`why`); `resend` when sending the same payment again soon may tell.
     InDoubt {
         /// Why.
@@ -91,6 +94,9 @@ pub(crate) fn classify(response: &reqwest::Response, first: bool) -> Verdict {
             || receipt.as_ref().is_some_and(|r| r.error_reason == Some(ErrorReason::SettlementPending));
         if pending {
             return Verdict::Pending(retry_after(response));
+        }
+        if let Some(settled) = receipt.as_ref().filter(|r| r.settled_before()) {
+            return Verdict::Charged(format!("the server says it was settled before, in {}", settled.transaction));
         }
         if receipt.as_ref().is_some_and(|r| r.success) {
             return Verdict::InDoubt { why: "the server settled it without serving".into(), resend: false };
@@ -176,6 +182,7 @@ mod tests {
             Verdict::Settled(_) => "settled",
             Verdict::Pending(_) => "pending",
             Verdict::Refused(_) => "refused",
+            Verdict::Charged(_) => "charged",
             Verdict::InDoubt { resend: true, .. } => "in doubt, send again",
             Verdict::InDoubt { resend: false, .. } => "in doubt",
             Verdict::Conflict => "conflict",
@@ -186,6 +193,8 @@ mod tests {
     fn answers_after_sending_are_classified_as_the_table_says() {
         let settled = serde_json::json!({"success": true, "transaction": "0x01", "network": "eip155:1"});
         let pending = serde_json::json!({"success": false, "errorReason": "settlement_pending", "network": "eip155:1"});
+        let before = serde_json::json!({"success": false, "errorReason": "invalid_invoice_already_paid",
+                                        "transaction": "0x01", "network": "eip155:1", "extra": {"settledBefore": true}});
         // Status, reason, receipt; what it says the first time, and sent again.
         type Case<'a> = (u16, Option<&'a str>, Option<serde_json::Value>, &'a str, &'a str);
         let cases: &[Case<'_>] = &[
@@ -196,6 +205,8 @@ mod tests {
             (402, Some("settlement_pending"), None, "pending", "pending"),
             (402, Some("unexpected_settle_error"), Some(pending), "pending", "pending"),
             (402, Some("payment_required"), Some(settled), "in doubt", "in doubt"),
+            (402, Some("invalid_invoice_already_paid"), Some(before.clone()), "charged", "charged"),
+            (402, Some("invalid_exact_evm_nonce_already_used"), Some(before), "charged", "charged"),
             (402, Some("invalid_exact_evm_nonce_already_used"), None, "in doubt", "in doubt"),
             (402, Some("invalid_invoice_already_paid"), None, "in doubt", "in doubt"),
             (402, Some("invalid_transaction_state"), None, "in doubt", "in doubt"),

@@ -211,6 +211,13 @@ impl Agent {
                     tracing::error!(?payment_id, "the server holds another payment under this payment id");
                     return Err(AgentError::PaymentIdConflict { spend: id, request: key.into(), id: payment_id });
                 }
+                Verdict::Charged(why) => {
+                    if let Some(id) = id {
+                        tracing::info!(spend = id, %why, "charged, and not served");
+                        self.record.charged(id, &why)?;
+                    }
+                    (why, false)
+                }
                 Verdict::InDoubt { why, resend } => {
                     if let Some(id) = id {
                         self.record.in_doubt(id, &why)?;
@@ -221,13 +228,15 @@ impl Agent {
                         tokio::time::sleep(backoff(self.resend_delay, resends)).await;
                         continue;
                     }
-                    why
+                    (why, true)
                 }
             };
+            let (why, ask) = why;
 
             // In doubt, and sending it again did not tell: the chain may.
             let verdict = match id {
-                Some(id) => self.ask_chain(id, &payment).await?,
+                Some(id) if ask => self.ask_chain(id, &payment).await?,
+                Some(_) => ChainVerdict::Charged,
                 None => ChainVerdict::Silent,
             };
             if let ChainVerdict::Refused(code) = verdict {

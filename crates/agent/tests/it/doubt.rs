@@ -81,6 +81,29 @@ async fn a_lost_answer_from_the_paywall_is_sent_again_and_charged_once() -> eyre
 }
 
 #[tokio::test]
+async fn a_server_saying_the_payment_was_settled_before_makes_it_charged_without_a_chain() -> eyre::Result<()> {
+    let local = Local::new().await?;
+    let paid = Fate::SettledBefore("invalid_invoice_already_paid");
+    let proxy = Proxy::with_plan([Fate::LoseAnswer, paid, paid]);
+    let (base, _) = local.serve(proxy.clone()).await?;
+    let record = Arc::new(SpendRecord::in_memory()?);
+    let agent = local.agent_without_chain(&local.agent, &record, local.policy(10 * PRICE));
+    let url = format!("{base}/report");
+
+    match agent.get(&url).await {
+        Err(AgentError::InDoubt { state: SpendState::Charged, reason, .. }) => {
+            assert!(reason.contains("settled before"), "{reason}")
+        }
+        other => panic!("expected a charged payment, got {other:?}"),
+    }
+    assert_eq!(record.settled_total(local.token)?, U256::from(PRICE), "what the chain took, counted as settled");
+    assert!(matches!(agent.get(&url).await, Err(AgentError::InDoubt { state: SpendState::Charged, .. })));
+    assert_eq!((proxy.seen().len(), proxy.distinct()), (3, 1), "only that payment, sent again");
+    assert_eq!(local.transfers_from(agent.address()).await?, 1);
+    Ok(())
+}
+
+#[tokio::test]
 async fn with_a_payment_identifier_a_lost_answer_is_answered_from_the_server_store() -> eyre::Result<()> {
     let local = Local::new().await?;
     let proxy = Proxy::with_store([Fate::LoseAnswer]);

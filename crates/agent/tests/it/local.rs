@@ -20,8 +20,8 @@ use quittance_chain::{Chain, DevChain, read, revm::RevmChain};
 use quittance_facilitator::{Facilitator, SettleConfig, SqliteLedger};
 use quittance_paywall::{ChannelOffer, InvoiceIssuer, Paywall, Price};
 use quittance_x402::{
-    Ambient, PAYMENT_REQUIRED, PAYMENT_SIGNATURE, PaymentPayload, PaymentRequired, ResourceInfo, decode_header,
-    encode_header, payment_identifier,
+    Ambient, PAYMENT_REQUIRED, PAYMENT_RESPONSE, PAYMENT_SIGNATURE, PaymentPayload, PaymentRequired, ResourceInfo,
+    SettleResponse, decode_header, encode_header, payment_identifier,
 };
 use serde_json::json;
 use std::{
@@ -237,6 +237,9 @@ pub(crate) enum Fate {
     /// Does not pass it on; answers 402 with this reason (as a server without a payment store would answer
     /// a payment it settled before: "already used", "already paid").
     Refuse(&'static str),
+    /// Does not pass it on; answers 402 with this reason and a `PAYMENT-RESPONSE` saying the payment was
+    /// settled before (as a paywall that lost its store answers, from its facilitator's ledger).
+    SettledBefore(&'static str),
 }
 
 /// A proxy in front of the paywall.
@@ -328,8 +331,11 @@ async fn relay(State((proxy, upstream, http)): State<ProxyState>, request: Reque
     }
     match fate {
         Fate::Stall => return std::future::pending().await,
-        Fate::Pending | Fate::Refuse(_) => {
-            let error = if let Fate::Refuse(reason) = fate { reason } else { "settlement_pending" };
+        Fate::Pending | Fate::Refuse(_) | Fate::SettledBefore(_) => {
+            let error = match fate {
+                Fate::Refuse(reason) | Fate::SettledBefore(reason) => reason,
+                _ => "settlement_pending",
+            };
             let required = PaymentRequired {
                 x402_version: 2,
                 error: Some(error.into()),
@@ -340,7 +346,17 @@ async fn relay(State((proxy, upstream, http)): State<ProxyState>, request: Reque
             let mut response = StatusCode::PAYMENT_REQUIRED.into_response();
             let headers = response.headers_mut();
             headers.insert(PAYMENT_REQUIRED, HeaderValue::from_str(&encode_header(&required)).expect("a header"));
-            headers.insert("retry-after", HeaderValue::from_static("1"));
+            if fate == Fate::Pending {
+                headers.insert("retry-after", HeaderValue::from_static("1"));
+            }
+            if let Fate::SettledBefore(reason) = fate {
+                let settled: SettleResponse = serde_json::from_value(json!({
+                    "success": false, "errorReason": reason, "transaction": format!("0x{}", "ab".repeat(32)),
+                    "network": "eip155:31337", "extra": {"settledBefore": true},
+                }))
+                .expect("a settlement response");
+                headers.insert(PAYMENT_RESPONSE, HeaderValue::from_str(&encode_header(&settled)).expect("a header"));
+            }
             return response;
         }
         Fate::Conflict => return StatusCode::CONFLICT.into_response(),
