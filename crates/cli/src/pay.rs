@@ -2,7 +2,7 @@
 
 use crate::keys::KeySource;
 use alloy::primitives::{Address, U256};
-use quittance_agent::{Agent, Budget, ChainFunds, Policy, SpendRecord};
+use quittance_agent::{Agent, Budget, ChainFunds, Declared, Paid, Policy, SpendRecord, http_client, purchase};
 use quittance_chain::RpcChain;
 use std::{collections::BTreeMap, path::PathBuf, sync::Arc, time::Duration};
 
@@ -21,8 +21,9 @@ pub struct PayArgs {
     /// The CAIP-2 networks the agent pays on (default: the deployments', or eip155:31337).
     #[arg(long)]
     pub network: Vec<String>,
-    /// Where the agent reads its balances on a network, as `<CAIP-2 network>=<JSON-RPC URL>` (repeat per
-    /// network): it then skips options it cannot fund, paying across chains when its funds are elsewhere.
+    /// Where the agent reads a network's chain, as `<CAIP-2 network>=<JSON-RPC URL>` (repeat per network):
+    /// it then skips options it cannot fund (paying across chains when its funds are elsewhere), reads
+    /// whether a payment in doubt was taken, and checks its voucher channels.
     #[arg(long, value_parser = crate::serve::network_url)]
     pub funds_rpc: Vec<(String, reqwest::Url)>,
     /// The most one request may cost, in the token's smallest unit.
@@ -50,12 +51,29 @@ pub struct PayArgs {
     /// Environment variable holding the agent's hex private key.
     #[arg(long, default_value = "QUITTANCE_AGENT_KEY")]
     pub key_env: String,
-    /// Print one JSON object (status, body, payment, receipt) instead of words.
+    /// Seconds the agent waits for a whole answer (10 at most to connect); a payment whose answer does not
+    /// come in time is in doubt, and sent again.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout_secs: u64,
+    /// The operator's word on a payment in doubt the agent cannot resolve by itself (it expired, and the
+    /// agent has no `--funds-rpc` for its network), as `<spend id>=charged` or `<spend id>=refused` (repeat
+    /// for more): either way its purchase may then be paid anew. Check the chain first.
+    #[arg(long, value_parser = declaration)]
+    pub resolve: Vec<(i64, Declared)>,
+    /// Print one JSON object (status, body, payment, receipt, spend, state, resolved) instead of words.
     #[arg(long)]
     pub json: bool,
 }
 
-/// Fetches the URL, paying within the policy; the process fails if the payment is refused.
+/// Parses `<spend id>=charged|refused`.
+fn declaration(text: &str) -> Result<(i64, Declared), String> {
+    let (id, declared) = text.split_once('=').ok_or("expected <spend id>=charged|refused")?;
+    Ok((id.trim().parse().map_err(|_| format!("{id:?} is not a spend id"))?, declared.trim().parse()?))
+}
+
+/// Resolves what the spend record holds in doubt, then fetches the URL, paying within the policy (never a
+/// second time for a purchase whose payment is in doubt); the process fails if the payment is refused or
+/// stays in doubt.
 pub async fn run(args: PayArgs) -> eyre::Result<()> {
     let key = match args.key_file {
         Some(path) => KeySource::File(path),
@@ -88,7 +106,15 @@ pub async fn run(args: PayArgs) -> eyre::Result<()> {
         hosts: None,
         channel_requests: args.channel_requests,
     };
-    let mut agent = Agent::new(key.load()?, policy, Arc::new(SpendRecord::open(&args.record)?));
+    let record = Arc::new(SpendRecord::open(&args.record)?);
+    for (id, declared) in &args.resolve {
+        record.declare(*id, *declared)?;
+        if !args.json {
+            println!("spend {id} declared {declared}");
+        }
+    }
+    let http = http_client(Duration::from_secs(args.timeout_secs))?;
+    let mut agent = Agent::new(key.load()?, policy, record).with_http(http);
     if !args.funds_rpc.is_empty() {
         let funds = args
             .funds_rpc
@@ -96,7 +122,39 @@ pub async fn run(args: PayArgs) -> eyre::Result<()> {
             .fold(ChainFunds::new(), |funds, (network, url)| funds.with(network.clone(), RpcChain::http(url.clone())));
         agent = agent.with_funds(Arc::new(funds));
     }
-    let paid = agent.get(&args.url).await?;
+    // What earlier runs left in doubt first: sent again while valid, read on chain where it can be.
+    let url = reqwest::Url::parse(&args.url)?;
+    let this_purchase = purchase(&reqwest::Method::GET, &url);
+    let mut resolved = Vec::new();
+    let mut answered: Option<Paid> = None;
+    let mut blocked = None;
+    for mut resolution in agent.resolve_in_doubt().await? {
+        if !args.json {
+            println!(
+                "spend {} ({}) is {}: {}",
+                resolution.spend, resolution.request, resolution.state, resolution.detail
+            );
+        }
+        resolved.push(serde_json::json!({
+            "spend": resolution.spend, "request": resolution.request,
+            "state": resolution.state.as_str(), "detail": resolution.detail,
+        }));
+        // This very purchase: answered, that is the answer it paid for; still unresolved, it stays blocked.
+        if resolution.request == this_purchase && answered.is_none() {
+            match resolution.paid.take() {
+                Some(paid) => answered = Some(paid),
+                None if !resolution.state.is_resolved() => blocked = Some(resolution.detail.clone()),
+                None => {}
+            }
+        }
+    }
+    if let (None, Some(detail)) = (&answered, blocked) {
+        eyre::bail!("{detail}");
+    }
+    let paid = match answered {
+        Some(paid) => paid,
+        None => agent.get(url.as_str()).await?,
+    };
     let status = paid.response.status().as_u16();
     let text = paid.response.text().await?;
     let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
@@ -104,9 +162,13 @@ pub async fn run(args: PayArgs) -> eyre::Result<()> {
         let payment = paid.payment.as_ref().map(|p| {
             serde_json::json!({"scheme": p.accepted.scheme, "amount": p.accepted.amount, "asset": p.accepted.asset, "payTo": p.accepted.pay_to})
         });
+        let state = paid.state.map(|s| s.as_str());
         println!(
             "{}",
-            serde_json::json!({"status": status, "body": body, "payment": payment, "receipt": paid.receipt})
+            serde_json::json!({
+                "status": status, "body": body, "payment": payment, "receipt": paid.receipt,
+                "spend": paid.spend, "state": state, "resolved": resolved,
+            })
         );
     } else {
         println!("{status} {body}");
@@ -119,7 +181,12 @@ pub async fn run(args: PayArgs) -> eyre::Result<()> {
                 receipt.success,
                 receipt.transaction
             ),
-            (Some(_), None) => println!("paid, but the server returned no receipt"),
+            (Some(_), None) => match (paid.spend, paid.state) {
+                (Some(spend), Some(state)) => {
+                    println!("paid (spend {spend}, {state}), but the server returned no receipt")
+                }
+                _ => println!("paid, but the server returned no receipt"),
+            },
             _ => println!("nothing to pay"),
         }
     }
