@@ -64,6 +64,10 @@ struct FacilitatorArgs {
     /// Claim the latest voucher of every channel it accepted vouchers on, in one batch, this often (seconds).
     #[arg(long, default_value = "60")]
     claim_every: u64,
+    /// Conclude unfinished settlements this often (seconds): from the chain, by broadcasting them again while
+    /// they can succeed, or by filling the nonce of one that expired unsent.
+    #[arg(long, default_value = "5", value_parser = clap::value_parser!(u64).range(1..))]
+    reconcile_every: u64,
     /// Watch this chain too (repeat for more): cross-chain invoice payments from the facilitator's chain to
     /// it are sent here and confirmed there.
     #[arg(long)]
@@ -134,6 +138,7 @@ async fn main() -> eyre::Result<()> {
                 args.ledger.display(),
                 if watching.is_empty() { String::new() } else { format!("; cross-chain payments to {watching}") }
             );
+            facilitator.spawn_reconciler(Duration::from_secs(args.reconcile_every));
             let facilitator = Arc::new(facilitator);
             let claimer = facilitator.clone();
             let every = Duration::from_secs(args.claim_every.max(1));

@@ -5,7 +5,9 @@ use alloy::primitives::{Address, U256};
 use axum::{Json, Router, extract::DefaultBodyLimit, routing::get};
 use quittance_bindings::TestStablecoin;
 use quittance_chain::{Chain, RpcChain};
-use quittance_paywall::{ByNetwork, ChannelOffer, CrossChainRoute, HttpFacilitator, InvoiceIssuer, Paywall, Price};
+use quittance_paywall::{
+    ByNetwork, ChannelOffer, CrossChainRoute, HttpFacilitator, InvoiceIssuer, PaymentStore, Paywall, Price, SqliteStore,
+};
 use quittance_x402::crosschain::Lane;
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
@@ -51,6 +53,18 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// The payment store (an SQLite file, created if missing): every payment is reserved here before it is
+    /// verified, with the answer it bought, so that a copy of it gets that answer and nothing runs twice.
+    /// Servers on one machine may share the file.
+    #[arg(long, default_value = "quittance-paywall.sqlite")]
+    pub store: PathBuf,
+    /// This server's name among those that share the store, the same across its restarts (default: the
+    /// address it listens on).
+    #[arg(long)]
+    pub instance: Option<String>,
+    /// Require x402's `payment-identifier` on every payment (it is always declared and honoured).
+    #[arg(long)]
+    pub require_payment_id: bool,
     /// The public origin clients reach this server at (default: `http://<listen>`).
     #[arg(long)]
     pub public_url: Option<String>,
@@ -185,7 +199,15 @@ pub async fn run(args: ServeArgs) -> eyre::Result<()> {
     }
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let public_url = args.public_url.unwrap_or_else(|| format!("http://{}", args.listen));
-    let paywall = Paywall::new(Arc::new(facilitators), public_url.clone());
+    let store = Arc::new(
+        SqliteStore::open(&args.store)
+            .map_err(|err| eyre::eyre!("could not open the payment store {}: {err}", args.store.display()))?,
+    );
+    let instance = args.instance.unwrap_or_else(|| args.listen.to_string());
+    prune_every_hour(store.clone());
+    let paywall = Paywall::new(Arc::new(facilitators), public_url.clone())
+        .with_store(store, &instance)
+        .with_payment_identifier(Some(args.require_payment_id));
     let app = Router::new()
         .route("/", get(|| async { Json(serde_json::json!({"paid": ["/report"]})) }))
         .route(
@@ -196,4 +218,22 @@ pub async fn run(args: ServeArgs) -> eyre::Result<()> {
     println!("serving {public_url}/report (paid) on {}", listener.local_addr()?);
     server::serve(listener, app, args.server.limits(args.request_timeout_secs)).await?;
     Ok(())
+}
+
+/// How long the store keeps the answers payments bought: a week, longer than any payment stays valid.
+const KEEP_ANSWERS_SECONDS: u64 = 7 * 24 * 3600;
+
+/// Forgets, every hour, the answers older than [`KEEP_ANSWERS_SECONDS`].
+fn prune_every_hour(store: Arc<SqliteStore>) {
+    tokio::spawn(async move {
+        loop {
+            let now = quittance_x402::Ambient::system().now();
+            match store.prune(now.saturating_sub(KEEP_ANSWERS_SECONDS)) {
+                Ok(0) => {}
+                Ok(pruned) => tracing::info!(pruned, "forgot old paid answers"),
+                Err(err) => tracing::warn!(%err, "could not prune the payment store"),
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+        }
+    });
 }
