@@ -218,6 +218,8 @@ struct Net {
     node_stopped: AtomicBool,
     agent_kills: AtomicU32,
     max_tries: u32,
+    /// The paywalls keep their payments in a file (`serve --store`), else in memory.
+    durable_store: bool,
 }
 
 impl Net {
@@ -271,6 +273,9 @@ impl Net {
             child: None,
             starts: 0,
         };
+        // A paywall keeps its payments in a file when `serve` can (`--store`), so that a restart remembers them.
+        let help = Command::new(QUITTANCE).args(["serve", "--help"]).output().await?;
+        let durable_store = String::from_utf8_lossy(&help.stdout).contains("--store");
         let mut paywalls = Vec::new();
         for (i, invoices) in [true, false].into_iter().enumerate() {
             let port = free_port();
@@ -281,6 +286,9 @@ impl Net {
             args.extend(["--facilitator-url".into(), format!("http://127.0.0.1:{facilitator_port}/").into()]);
             args.extend(["--pay-to".into(), payee.to_string().into()]);
             args.extend(["--listen".into(), format!("127.0.0.1:{port}").into()]);
+            if durable_store {
+                args.extend(["--store".into(), dir.path().join(format!("paywall-{i}.sqlite")).into()]);
+            }
             let issuer = hex_key(&PrivateKeySigner::from(anvil.keys()[2].clone()));
             let service = Service {
                 label: format!("paywall {i}"),
@@ -312,6 +320,7 @@ impl Net {
             node_stopped: AtomicBool::new(false),
             agent_kills: AtomicU32::new(0),
             max_tries: options.max_tries,
+            durable_store,
         };
         net.facilitator.lock().await.start().await?;
         for paywall in &net.paywalls {
@@ -1056,7 +1065,8 @@ async fn kill_paywalls(net: Arc<Net>, kills: u32, seed: u64) -> eyre::Result<Str
         tokio::time::sleep(rng.millis(0, 300)).await;
         service.restart().await?;
     }
-    Ok(format!("{kills} paywall SIGKILLs"))
+    let store = if net.durable_store { "store in a file" } else { "store in memory: serve has no --store" };
+    Ok(format!("{kills} paywall SIGKILLs ({store})"))
 }
 
 fn scenario_options(agents: usize, through_proxy: bool, seed: u64) -> Options {
