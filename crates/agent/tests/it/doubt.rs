@@ -3,7 +3,7 @@
 
 use crate::local::{Fate, Local, PRICE, Proxy};
 use alloy::{primitives::U256, signers::local::PrivateKeySigner};
-use quittance_agent::{AgentError, Declared, SpendRecord, SpendState, http_client};
+use quittance_agent::{AgentError, ChainFunds, Declared, SpendRecord, SpendState, http_client};
 use quittance_x402::{ErrorReason, channel::ChannelPayload, payment_identifier};
 use std::{
     sync::{Arc, atomic::Ordering},
@@ -265,13 +265,22 @@ async fn a_refusal_that_proves_nothing_was_taken_lets_a_new_payment_be_signed() 
         Err(AgentError::Refused(reason)) => assert_eq!(reason, ErrorReason::ExactEvmInsufficientBalance),
         other => panic!("expected a refusal, got {other:?}"),
     }
+    // Reading the chain for its payments but not its balances, it still tries, and is told the same.
+    let funds = ChainFunds::new().with(local.network.clone(), local.chain.clone()).without_balances();
+    let reading = local.agent_without_chain(&pauper, &record, local.policy(10 * PRICE)).with_funds(Arc::new(funds));
+    match reading.get(&url).await {
+        Err(AgentError::Refused(reason)) => assert_eq!(reason, ErrorReason::ExactEvmInsufficientBalance),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
     local.mint(pauper.address(), PRICE).await?;
     let paid = agent.get(&url).await?;
     assert_eq!(paid.response.status(), 200);
-    let states: Vec<SpendState> =
-        [1, 2].into_iter().map(|id| record.spend(id).map(|s| s.expect("recorded").state)).collect::<Result<_, _>>()?;
-    assert_eq!(states, vec![SpendState::Refused, SpendState::Settled]);
-    assert_eq!(proxy.distinct(), 2);
+    let states: Vec<SpendState> = [1, 2, 3]
+        .into_iter()
+        .map(|id| record.spend(id).map(|s| s.expect("recorded").state))
+        .collect::<Result<_, _>>()?;
+    assert_eq!(states, vec![SpendState::Refused, SpendState::Refused, SpendState::Settled]);
+    assert_eq!(proxy.distinct(), 3);
     assert_eq!(local.transfers_from(pauper.address()).await?, 1);
     assert_eq!(local.balance(pauper.address()).await?, U256::ZERO);
     Ok(())
