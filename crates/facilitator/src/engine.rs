@@ -368,10 +368,17 @@ impl<C: Chain + 'static> Facilitator<C> {
     }
 
     /// Concludes every unfinished settlement this process is not driving: from its receipt (or its filler's),
-    /// else by broadcasting it again while it can still succeed, else by giving its nonce to a filler. Claims
-    /// left without a transaction by a stopped process are dropped (nothing was signed). Runs at start and
-    /// then periodically ([`Facilitator::spawn_reconciler`]).
+    /// else by broadcasting it again while it can still succeed, else by giving its nonce to a filler. Runs
+    /// at start (where claims a stopped process left without a transaction are dropped: nothing was signed)
+    /// and then periodically ([`Facilitator::spawn_reconciler`]).
     pub async fn reconcile(&self) -> Result<Reconciled, FacilitatorError> {
+        self.reconcile_pass(false).await
+    }
+
+    /// One pass of the reconciler; `at_start`: nothing can be driving a claim yet, so claims without a
+    /// transaction were left by a stopped process and are dropped (while running, a claim is its owner's
+    /// until its task ends).
+    pub(crate) async fn reconcile_pass(&self, at_start: bool) -> Result<Reconciled, FacilitatorError> {
         let mut done = Reconciled::default();
         let unfinished = self.core.ledger.unfinished()?;
         if unfinished.is_empty() {
@@ -384,10 +391,11 @@ impl<C: Chain + 'static> Facilitator<C> {
                 continue;
             }
             match entry {
-                Entry::Claimed => {
+                Entry::Claimed if at_start => {
                     self.core.ledger.release(key)?;
                     done.released += 1;
                 }
+                Entry::Claimed => done.in_flight += 1,
                 Entry::Submitted(submission) => self.reconcile_one(key, submission, now, &mut done).await?,
                 Entry::Final(_) => {}
             }

@@ -107,7 +107,7 @@ impl<C: Chain + 'static> Facilitator<C> {
                 destinations: BTreeMap::new(),
             }),
         };
-        facilitator.reconcile().await?;
+        facilitator.reconcile_pass(true).await?;
         Ok(facilitator)
     }
 }
