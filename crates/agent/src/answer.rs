@@ -6,7 +6,8 @@
 //! | 402 `settlement_pending` (or a `PAYMENT-RESPONSE` saying so) | in doubt, wait `Retry-After` | same |
 //! | 402 with a `PAYMENT-RESPONSE` saying it was settled before (`settledBefore`, with its transaction) | charged, by the server's word | same |
 //! | 402 with a `PAYMENT-RESPONSE` that settled | in doubt (taken, not served) | same |
-//! | 402 `invalid_exact_evm_nonce_already_used`, `invalid_invoice_already_paid`, `invalid_transaction_state`, `unexpected_settle_error`, `unexpected_verify_error`, `invalid_exact_evm_transfer_event_mismatch`, a code not known | in doubt | in doubt |
+//! | 402 `invalid_transaction_state`, `unexpected_settle_error`, `unexpected_verify_error` (the server could not tell) | in doubt, sent again | same |
+//! | 402 `invalid_exact_evm_nonce_already_used`, `invalid_invoice_already_paid`, `invalid_exact_evm_transfer_event_mismatch`, a code not known | in doubt | in doubt |
 //! | 402 `invalid_cross_chain_payment_refundable` | refused (its tokens are refunded) | refused |
 //! | 402 with any other reason, or the offer again with no reason (`payment_required`) | refused | in doubt |
 //! | 409 Conflict (another payment under this payment id) | in doubt, an error | same |
@@ -101,9 +102,16 @@ pub(crate) fn classify(response: &reqwest::Response, first: bool) -> Verdict {
         if receipt.as_ref().is_some_and(|r| r.success) {
             return Verdict::InDoubt { why: "the server settled it without serving".into(), resend: false };
         }
+        // The server could not tell now (its facilitator or node failed): sending it again soon may tell.
+        let passing = matches!(
+            reason,
+            ErrorReason::UnexpectedVerifyError
+                | ErrorReason::UnexpectedSettleError
+                | ErrorReason::InvalidTransactionState
+        );
         return match refusal(&reason, first) {
             Refusal::NothingTaken => Verdict::Refused(reason),
-            Refusal::InDoubt => Verdict::InDoubt { why: reason.to_string(), resend: false },
+            Refusal::InDoubt => Verdict::InDoubt { why: reason.to_string(), resend: passing },
         };
     }
     Verdict::InDoubt { why: format!("http {}", status.as_u16()), resend: status.is_server_error() }
@@ -209,9 +217,9 @@ mod tests {
             (402, Some("invalid_exact_evm_nonce_already_used"), Some(before), "charged", "charged"),
             (402, Some("invalid_exact_evm_nonce_already_used"), None, "in doubt", "in doubt"),
             (402, Some("invalid_invoice_already_paid"), None, "in doubt", "in doubt"),
-            (402, Some("invalid_transaction_state"), None, "in doubt", "in doubt"),
-            (402, Some("unexpected_settle_error"), None, "in doubt", "in doubt"),
-            (402, Some("unexpected_verify_error"), None, "in doubt", "in doubt"),
+            (402, Some("invalid_transaction_state"), None, "in doubt, send again", "in doubt, send again"),
+            (402, Some("unexpected_settle_error"), None, "in doubt, send again", "in doubt, send again"),
+            (402, Some("unexpected_verify_error"), None, "in doubt, send again", "in doubt, send again"),
             (402, Some("a_code_from_the_future"), None, "in doubt", "in doubt"),
             (402, Some("invalid_cross_chain_payment_refundable"), None, "refused", "refused"),
             (402, Some("invalid_exact_evm_signature"), None, "refused", "in doubt"),
