@@ -878,6 +878,9 @@ async fn reconcile(
             r.paid_not_served += 1;
             r.examples.push(format!("{} charged, never served: {}", purchase.label, purchase.tries_said()));
         }
+        if purchase.gave_up && charged == 0 {
+            r.examples.push(format!("{} given up: {}", purchase.label, purchase.tries_said()));
+        }
         if served > charged {
             r.served_without_payment += served - charged;
             r.examples.push(format!("{} served {served} times for {charged} charges", purchase.label));
