@@ -22,7 +22,7 @@ enum Command {
     /// Run an x402 facilitator (POST /verify, POST /settle, GET /supported, GET /health).
     Facilitator(FacilitatorArgs),
     /// Serve an example paid API behind the paywall, settled by a facilitator.
-    Serve(quittance_cli::serve::ServeArgs),
+    Serve(Box<quittance_cli::serve::ServeArgs>),
     /// GET a URL as a paying agent, within a spending policy.
     Pay(quittance_cli::pay::PayArgs),
     /// Cross-chain invoice payments between two local chains (local only): deploy a CCIP lane, relay it.
@@ -159,7 +159,7 @@ async fn main() -> eyre::Result<()> {
             });
             server::serve(listener, http::router(facilitator), args.server.limits(args.request_timeout_secs)).await?;
         }
-        Command::Serve(args) => quittance_cli::serve::run(args).await?,
+        Command::Serve(args) => quittance_cli::serve::run(*args).await?,
         Command::Deploy(args) => quittance_cli::deploy::run(args).await?,
         Command::Pay(args) => quittance_cli::pay::run(args).await?,
         Command::VerifyReceipt(args) => quittance_cli::receipt::run(args).await?,

@@ -19,7 +19,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
-use quittance_agent::{Agent, AgentError, Budget, Policy, PolicyRefusal, SpendRecord};
+use quittance_agent::{Agent, AgentError, Budget, ChainFunds, Policy, PolicyRefusal, SpendRecord};
 use quittance_bindings::{
     PaymentEscrow::{self, PaymentEscrowErrors},
     TestStablecoin::{self, TestStablecoinErrors},
@@ -162,7 +162,7 @@ async fn balance<C: Chain>(chain: &C, token: Address, account: Address) -> Resul
 
 /// Runs `scenario` on `chain` (a fresh chain: the simulation deploys the contracts itself), calling
 /// `progress(done, total)` after each step, and reports what happened.
-pub async fn run<C: DevChain + Clone + 'static>(
+pub async fn run<C: DevChain + Clone + std::fmt::Debug + 'static>(
     chain: C,
     chain_name: &str,
     scenario: &Scenario,
@@ -275,11 +275,17 @@ pub async fn run<C: DevChain + Clone + 'static>(
         hosts: None,
         channel_requests: 0,
     };
+    // The agents read their payments from the chain (a payment in doubt is concluded there), not their
+    // balances: a short balance is learned from the server's refusal, as the scenario counts it.
+    let funds = Arc::new(ChainFunds::new().with(facilitator.network(), chain.clone()).without_balances());
     let mut paying = Vec::new();
     for agent in &agents {
         let record = Arc::new(SpendRecord::in_memory().map_err(service)?);
         paying.push(
-            Agent::new(agent.clone(), policy.clone(), record).with_ambient(ambient.clone()).with_http(http.clone()),
+            Agent::new(agent.clone(), policy.clone(), record)
+                .with_ambient(ambient.clone())
+                .with_http(http.clone())
+                .with_funds(funds.clone()),
         );
     }
 
