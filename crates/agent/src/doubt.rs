@@ -11,7 +11,7 @@ use crate::{
 };
 use alloy::primitives::{Address, U256};
 use quittance_x402::{
-    ErrorReason, PAYMENT_SIGNATURE, PaymentPayload, channel, crosschain, encode_header, exact, invoice,
+    ErrorReason, PAYMENT_SIGNATURE, PaymentPayload, Scheme, channel, crosschain, encode_header, exact, invoice,
     payment_identifier,
 };
 use std::time::Duration;
@@ -359,7 +359,7 @@ impl Agent {
     /// it still unresolved, or one closing, is forgotten, so the next payment opens another.
     pub(crate) async fn check_channels(&self, offer: &quittance_x402::PaymentRequired) -> Result<(), AgentError> {
         let Some(funds) = self.funds.as_ref().filter(|_| self.policy.channel_requests > 0) else { return Ok(()) };
-        for option in offer.accepts.iter().filter(|o| o.scheme == channel::SCHEME) {
+        for option in offer.accepts.iter().filter(|o| Scheme::of(o) == Ok(Scheme::Channel)) {
             let (Some(key), Ok(terms)) =
                 (channels::channel_key(option), channel::ChannelTerms::from_requirements(option))
             else {
@@ -417,26 +417,26 @@ enum Resolved {
 pub(crate) fn mark_of(payment: &PaymentPayload) -> Option<(String, Mark, u64)> {
     let accepted = &payment.accepted;
     let payload = payment.payload.clone();
-    let (mark, valid_before): (Mark, U256) = match accepted.scheme.as_str() {
-        exact::SCHEME => {
+    let (mark, valid_before): (Mark, U256) = match Scheme::of(accepted).ok()? {
+        Scheme::Exact => {
             let signed: exact::ExactEvmPayload = serde_json::from_value(payload).ok()?;
             let a = signed.authorization;
             let token: Address = accepted.asset.parse().ok()?;
             (Mark::Authorization { token, authorizer: a.from, nonce: a.nonce }, a.valid_before)
         }
-        invoice::SCHEME => {
+        Scheme::Invoice => {
             let terms = invoice::InvoiceTerms::from_requirements(accepted).ok()?;
             let signed: exact::ExactEvmPayload = serde_json::from_value(payload).ok()?;
             let a = signed.authorization;
             (Mark::Invoice { registry: terms.registry, id: terms.invoice_id, payer: a.from }, a.valid_before)
         }
-        crosschain::SCHEME => {
+        Scheme::CrossChainInvoice => {
             let signed: crosschain::CrossChainPayload = serde_json::from_value(payload).ok()?;
             let a = signed.authorization;
             let token: Address = accepted.asset.parse().ok()?;
             (Mark::Authorization { token, authorizer: a.from, nonce: a.nonce }, a.valid_before)
         }
-        channel::SCHEME => {
+        Scheme::Channel => {
             let terms = channel::ChannelTerms::from_requirements(accepted).ok()?;
             let signed: channel::ChannelPayload = serde_json::from_value(payload).ok()?;
             let deposit = signed.deposit?;
@@ -445,7 +445,6 @@ pub(crate) fn mark_of(payment: &PaymentPayload) -> Option<(String, Mark, u64)> {
             let valid_before = U256::from_str_radix(&deposit.valid_before, 10).ok()?;
             (Mark::Authorization { token: terms.token.asset, authorizer: signed.config.payer, nonce }, valid_before)
         }
-        _ => return None,
     };
     Some((accepted.network.clone(), mark, valid_before.try_into().unwrap_or(u64::MAX)))
 }

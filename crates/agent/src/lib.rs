@@ -17,8 +17,8 @@ use alloy::{
     signers::local::PrivateKeySigner,
 };
 use quittance_x402::{
-    Ambient, ErrorReason, PAYMENT_REQUIRED, PaymentPayload, PaymentRequired, PaymentRequirements, SettleResponse,
-    channel, crosschain, decode_header, exact, invoice, payment_identifier,
+    Ambient, ErrorReason, PAYMENT_REQUIRED, PaymentPayload, PaymentRequired, PaymentRequirements, Scheme,
+    SettleResponse, crosschain, decode_header, exact, invoice, payment_identifier,
 };
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
@@ -209,11 +209,32 @@ impl Agent {
     /// it, sending it again when its answer is lost.
     #[tracing::instrument(skip_all, fields(url = %request.url()))]
     pub async fn send(&self, request: reqwest::Request) -> Result<Paid, AgentError> {
+        let key = purchase(request.method(), request.url());
+        self.send_keyed(request, key, false).await
+    }
+
+    /// Sends `request` as the purchase named `id` (an idempotency key of the caller's: the same id is the
+    /// same purchase, whatever the request). Besides what [`Agent::send`] does, a purchase already settled
+    /// is not bought again: its payment is sent again, and the server answers from its store what it
+    /// bought. A caller that crashed before it saw its answer runs the same purchase again and pays once.
+    #[tracing::instrument(skip_all, fields(url = %request.url(), purchase = id))]
+    pub async fn send_purchase(&self, request: reqwest::Request, id: &str) -> Result<Paid, AgentError> {
+        self.send_keyed(request, named_purchase(id), true).await
+    }
+
+    async fn send_keyed(&self, request: reqwest::Request, key: String, once: bool) -> Result<Paid, AgentError> {
         let retry = request.try_clone().ok_or(AgentError::NotRetryable)?;
-        let key = purchase(retry.method(), retry.url());
         let _purchase = self.lock_purchase(&key).await;
         if let Some(paid) = self.resume(&key, &retry).await? {
             return Ok(paid);
+        }
+        if once && let Some(spend) = self.record.last_settled(&key)? {
+            tracing::info!(spend = spend.id, "this purchase was settled: asking for its answer again");
+            return match self.deliver(&key, Some(spend.id), spend.payment, &retry, false).await? {
+                doubt::Delivered::Paid(paid) => Ok(*paid),
+                doubt::Delivered::Refused(reason) => Err(AgentError::Refused(reason)),
+                doubt::Delivered::Void(code) => Err(AgentError::Refused(ErrorReason::Other(code.into()))),
+            };
         }
 
         let response = self.http.execute(request).await?;
@@ -295,10 +316,10 @@ impl Agent {
         // Prefer a channel when the policy opens them (no chain round trip per request), then the invoice
         // (its payment leaves a proof in the registry), then `exact`, then an invoice paid from another
         // network (slower: a CCIP message).
-        options.sort_by_key(|o| match o.scheme.as_str() {
-            channel::SCHEME => 0,
-            invoice::SCHEME => 1,
-            crosschain::SCHEME => 3,
+        options.sort_by_key(|o| match Scheme::of(o) {
+            Ok(Scheme::Channel) => 0,
+            Ok(Scheme::Invoice) => 1,
+            Ok(Scheme::CrossChainInvoice) => 3,
             _ => 2,
         });
         for option in options {
@@ -307,7 +328,7 @@ impl Agent {
                 continue;
             }
             match self.allowed(option, host, now) {
-                Ok((_, amount, spent)) if option.scheme == channel::SCHEME => {
+                Ok((_, amount, spent)) if Scheme::of(option) == Ok(Scheme::Channel) => {
                     let resource = quittance_x402::ResourceInfo { url: url.into(), ..offer.resource.clone() };
                     match self.pay_channel(offer, option, &resource, host, key, amount, spent, now) {
                         Ok(paid) => return Ok(paid),
@@ -317,11 +338,13 @@ impl Agent {
                 }
                 Ok((asset, amount, _)) => {
                     let resource = quittance_x402::ResourceInfo { url: url.into(), ..offer.resource.clone() };
-                    let payment = match option.scheme.as_str() {
-                        invoice::SCHEME => invoice::pay(option, &resource, &self.signer, self.address(), now)
+                    let payment = match Scheme::of(option) {
+                        Ok(Scheme::Invoice) => invoice::pay(option, &resource, &self.signer, self.address(), now)
                             .map_err(|e| AgentError::Sign(e.to_string())),
-                        crosschain::SCHEME => crosschain::pay(option, &resource, &self.signer, self.address(), now)
-                            .map_err(|e| AgentError::Sign(e.to_string())),
+                        Ok(Scheme::CrossChainInvoice) => {
+                            crosschain::pay(option, &resource, &self.signer, self.address(), now)
+                                .map_err(|e| AgentError::Sign(e.to_string()))
+                        }
                         _ => exact::pay(
                             option,
                             Some(offer.resource.clone()),
@@ -359,8 +382,9 @@ impl Agent {
         host: &str,
         now: u64,
     ) -> Result<(Address, U256, (U256, U256)), PolicyRefusal> {
-        let through_channel = option.scheme == channel::SCHEME && self.policy.channel_requests > 0;
-        let one_payment = [exact::SCHEME, invoice::SCHEME, crosschain::SCHEME].contains(&option.scheme.as_str());
+        let scheme = Scheme::of(option);
+        let through_channel = scheme == Ok(Scheme::Channel) && self.policy.channel_requests > 0;
+        let one_payment = matches!(scheme, Ok(Scheme::Exact | Scheme::Invoice | Scheme::CrossChainInvoice));
         if !one_payment && !through_channel {
             return Err(PolicyRefusal::Scheme(option.scheme.clone()));
         }
@@ -385,10 +409,15 @@ pub fn purchase(method: &reqwest::Method, url: &reqwest::Url) -> String {
     format!("{method} {url}")
 }
 
+/// The record's key of a purchase the caller names ([`Agent::send_purchase`]).
+pub fn named_purchase(id: &str) -> String {
+    format!("purchase:{id}")
+}
+
 /// Until when a payment can still settle: its authorization's `validBefore`, or for a cross-chain payment
 /// (which may still be in flight after the authorization was used) its invoice's deadline.
 fn valid_before(payment: &PaymentPayload) -> Option<u64> {
-    if payment.accepted.scheme == crosschain::SCHEME {
+    if Scheme::of(&payment.accepted) == Ok(Scheme::CrossChainInvoice) {
         let terms = crosschain::CrossChainTerms::from_requirements(&payment.accepted).ok()?;
         return terms.invoice.invoice.deadline.try_into().ok();
     }

@@ -454,6 +454,16 @@ impl SpendRecord {
         })
     }
 
+    /// The newest settled payment of `request` (a purchase), if any.
+    pub fn last_settled(&self, request: &str) -> Result<Option<Spend>, RecordError> {
+        self.with(|c| {
+            let query = format!(
+                "SELECT {SPEND_COLUMNS} FROM spends WHERE request = ?1 AND state = 'settled' ORDER BY id DESC LIMIT 1"
+            );
+            c.query_row(&query, params![request], raw_spend).optional()?.map(RawSpend::parse).transpose()
+        })
+    }
+
     /// Every payment still to resolve, oldest first.
     pub fn all_unresolved(&self) -> Result<Vec<Spend>, RecordError> {
         self.with(|c| {

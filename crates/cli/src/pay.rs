@@ -2,7 +2,9 @@
 
 use crate::keys::KeySource;
 use alloy::primitives::{Address, U256};
-use quittance_agent::{Agent, Budget, ChainFunds, Declared, Paid, Policy, SpendRecord, http_client, purchase};
+use quittance_agent::{
+    Agent, Budget, ChainFunds, Declared, Paid, Policy, SpendRecord, http_client, named_purchase, purchase,
+};
 use quittance_chain::RpcChain;
 use std::{collections::BTreeMap, path::PathBuf, sync::Arc, time::Duration};
 
@@ -60,6 +62,11 @@ pub struct PayArgs {
     /// for more): either way its purchase may then be paid anew. Check the chain first.
     #[arg(long, value_parser = declaration)]
     pub resolve: Vec<(i64, Declared)>,
+    /// Name this purchase (an idempotency key of yours): run again with the same name — after a crash, a
+    /// timeout, a lost answer — it is the same purchase, paid once; once settled, its payment is sent again
+    /// and the server answers what it bought. Without it, each run buys the URL anew.
+    #[arg(long)]
+    pub purchase: Option<String>,
     /// Print one JSON object (status, body, payment, receipt, spend, state, resolved) instead of words.
     #[arg(long)]
     pub json: bool,
@@ -124,7 +131,10 @@ pub async fn run(args: PayArgs) -> eyre::Result<()> {
     }
     // What earlier runs left in doubt first: sent again while valid, read on chain where it can be.
     let url = reqwest::Url::parse(&args.url)?;
-    let this_purchase = purchase(&reqwest::Method::GET, &url);
+    let this_purchase = match &args.purchase {
+        Some(id) => named_purchase(id),
+        None => purchase(&reqwest::Method::GET, &url),
+    };
     let mut resolved = Vec::new();
     let mut answered: Option<Paid> = None;
     let mut blocked = None;
@@ -148,12 +158,16 @@ pub async fn run(args: PayArgs) -> eyre::Result<()> {
             }
         }
     }
-    if let (None, Some(detail)) = (&answered, blocked) {
+    // A named purchase is resolved below with its own request (the record cannot rebuild it).
+    if let (None, Some(detail), None) = (&answered, blocked, &args.purchase) {
         eyre::bail!("{detail}");
     }
     let paid = match answered {
         Some(paid) => paid,
-        None => agent.get(url.as_str()).await?,
+        None => match &args.purchase {
+            Some(id) => agent.send_purchase(reqwest::Client::new().get(url.clone()).build()?, id).await?,
+            None => agent.get(url.as_str()).await?,
+        },
     };
     let status = paid.response.status().as_u16();
     let text = paid.response.text().await?;

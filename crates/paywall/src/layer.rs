@@ -476,7 +476,8 @@ impl<F: FacilitatorClient> Guard<F> {
         if !verified.is_valid {
             self.release(run.key);
             let reason = verified.invalid_reason.unwrap_or(ErrorReason::UnexpectedVerifyError);
-            if reason == ErrorReason::SettlementPending {
+            // In flight, or the facilitator could not tell (its chain failed): ask the client to come back.
+            if matches!(reason, ErrorReason::SettlementPending | ErrorReason::UnexpectedVerifyError) {
                 return self.pending(resource, None, run.receipt);
             }
             return self.payment_required(resource, Some(reason));
@@ -560,6 +561,7 @@ impl<F: FacilitatorClient> Guard<F> {
             Some(
                 ErrorReason::SettlementPending
                     | ErrorReason::UnexpectedSettleError
+                    | ErrorReason::UnexpectedVerifyError
                     | ErrorReason::InvalidTransactionState
             )
         ) {

@@ -314,3 +314,30 @@ async fn a_recorded_channel_the_chain_does_not_know_is_forgotten_before_paying_t
     assert_eq!(reset.balance(reset.channels).await?, U256::from_str_radix(&deposit.amount, 10)?);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_named_purchase_run_again_after_it_was_served_gets_its_answer_again_and_pays_once() -> eyre::Result<()> {
+    let local = Local::new().await?;
+    let proxy = Proxy::with_plan([]);
+    let (base, served) = local.serve(proxy.clone()).await?;
+    let record = Arc::new(SpendRecord::in_memory()?);
+    let agent = local.agent_without_chain(&local.agent, &record, local.policy(10 * PRICE));
+    let request = || reqwest::Client::new().get(format!("{base}/report")).build();
+
+    let first = agent.send_purchase(request()?, "order 7").await?;
+    assert_eq!(first.response.status(), 200);
+    let body = first.response.text().await?;
+    // The caller crashed before it saw the answer and runs the same purchase again: the same payment is
+    // sent, and the paywall answers from its store what it bought.
+    let again = agent.send_purchase(request()?, "order 7").await?;
+    assert_eq!(again.response.status(), 200);
+    assert_eq!(again.response.text().await?, body);
+    assert_eq!((proxy.distinct(), served.load(Ordering::SeqCst)), (1, 1), "one payment, served once");
+    assert_eq!(local.transfers_from(agent.address()).await?, 1, "charged once");
+
+    // Another name is another purchase; without a name, every request buys anew.
+    assert_eq!(agent.send_purchase(request()?, "order 8").await?.response.status(), 200);
+    assert_eq!(agent.get(&format!("{base}/report")).await?.response.status(), 200);
+    assert_eq!(local.transfers_from(agent.address()).await?, 3);
+    Ok(())
+}

@@ -376,6 +376,8 @@ impl Net {
             command
                 .args(["pay", &url, "--json", "--deployment"])
                 .arg(&self.manifest)
+                // One purchase, however many runs it takes: a run killed after it was served does not buy again.
+                .args(["--purchase", &format!("agent {agent} #{n} at paywall {paywall}")])
                 .arg("--record")
                 .arg(&id.record)
                 .args(["--budget", "1000000000000", "--max-per-host", "1000000000000"])
