@@ -18,7 +18,7 @@ use quittance_chain::{
 };
 use quittance_facilitator::{Facilitator, FacilitatorError, SettleConfig, SqliteLedger};
 use quittance_paywall::{InvoiceIssuer, Paywall, Price};
-use quittance_x402::{ErrorReason, PAYMENT_SIGNATURE, encode_header};
+use quittance_x402::{PAYMENT_SIGNATURE, encode_header};
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 /// The price of the demo's resource: one cent, in the token's 6-decimal units.
@@ -77,8 +77,9 @@ pub struct DemoReport {
     pub agent_transactions: u64,
     /// What the served resource said.
     pub body: serde_json::Value,
-    /// The paywall's answer to the same payment sent again.
-    pub replay: ErrorReason,
+    /// The paywall's answer to the same payment sent again (a lost answer, recovered): its status and body,
+    /// and the balances of (agent, payee) after it.
+    pub replay: (u16, serde_json::Value, (U256, U256)),
 }
 
 /// A deterministic demo key, so the demo prints the same addresses every time.
@@ -267,22 +268,23 @@ async fn run_on<C: Chain + Clone + 'static>(
         format_usd(after.1)
     ));
 
-    // The same proof again does not buy the resource twice.
+    // The same proof again (as a client whose answer was lost sends it): the same answer, from the paywall's
+    // store, and nothing more is charged.
     let replayed = http
         .get(&url)
         .header(PAYMENT_SIGNATURE, encode_header(&payment))
         .send()
         .await
         .map_err(|e| DemoError::Unexpected(e.to_string()))?;
-    let replay = replayed
-        .headers()
-        .get(quittance_x402::PAYMENT_REQUIRED)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| quittance_x402::decode_header::<quittance_x402::PaymentRequired>(v).ok())
-        .and_then(|r| r.error)
-        .map(|e| ErrorReason::from_code(&e))
-        .ok_or_else(|| DemoError::Unexpected(format!("a replayed payment was answered {}", replayed.status())))?;
-    say(&format!("Sending the same payment again is refused with {} ({replay}).", replayed.status()));
+    let status = replayed.status().as_u16();
+    let again: serde_json::Value = replayed.json().await.map_err(|e| DemoError::Unexpected(e.to_string()))?;
+    let after_replay = balances().await?;
+    if again != body || after_replay != after {
+        return Err(DemoError::Unexpected(format!("the same payment again was answered {status} {again}")));
+    }
+    say(&format!(
+        "Sending the same payment again (as after a lost answer) gets the same answer from the paywall's store, {status} {again}, and charges nothing more."
+    ));
 
     let agent_transactions = chain.pending_nonce(agent_key.address()).await?;
     Ok(DemoReport {
@@ -297,7 +299,7 @@ async fn run_on<C: Chain + Clone + 'static>(
         proof: (record.payer, u64::try_from(record.paidAt).unwrap_or_default()),
         balances: [before, after],
         agent_transactions,
+        replay: (status, again, after_replay),
         body,
-        replay,
     })
 }

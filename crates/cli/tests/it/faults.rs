@@ -1463,9 +1463,8 @@ async fn settle_replayed_after_success() -> eyre::Result<()> {
     let client = reqwest::Client::builder().timeout(TRY_TIMEOUT).build()?;
     let mut purchases = Vec::new();
     let mut notes = Vec::new();
-    // At the facilitator: /settle twice for one payment. It is idempotent by design, so the second answer
-    // may be the stored outcome (today: success, with the first transaction); what it is gets printed, and
-    // the property is checked at the paywalls below.
+    // At the facilitator: /settle twice for one payment. The first is a success; the second must not be (a
+    // settle-first server would serve the replay): it names the settling transaction, with `settledBefore`.
     for (i, paywall) in net.paywalls.iter().enumerate() {
         let scheme = if paywall.invoices { invoice::SCHEME } else { exact::SCHEME };
         let path = format!("/report?settled-twice={i}");
@@ -1474,6 +1473,7 @@ async fn settle_replayed_after_success() -> eyre::Result<()> {
         let request =
             VerifyRequest { x402_version: X402_V2, payment_payload: payment, payment_requirements: requirements };
         let mut outcomes = Vec::new();
+        let mut answers = Vec::new();
         for _ in 0..2 {
             let answer: Value =
                 client.post(format!("{}/settle", net.facilitator_url())).json(&request).send().await?.json().await?;
@@ -1482,7 +1482,16 @@ async fn settle_replayed_after_success() -> eyre::Result<()> {
                 answer["success"],
                 answer["transaction"].as_str().unwrap_or_default()
             ));
+            answers.push(answer);
         }
+        eyre::ensure!(answers[0]["success"] == true, "the first /settle settles: {}", answers[0]);
+        eyre::ensure!(
+            answers[1]["success"] == false
+                && answers[1]["extra"]["settledBefore"] == true
+                && answers[1]["transaction"] == answers[0]["transaction"],
+            "a replayed /settle is not a success, and names the settling transaction: {}",
+            answers[1]
+        );
         notes.push(format!("/settle of one {scheme} payment twice: {}", outcomes.join(" then ")));
         let mut purchase = Purchase::new(
             format!("{scheme} payment settled twice at the facilitator"),
