@@ -272,6 +272,7 @@ impl Agent {
         let (Some(funds), Some((network, mark, valid_before))) = (&self.funds, mark_of(payment)) else {
             return Ok(ChainVerdict::Silent);
         };
+        self.bind_network(&network).await?;
         let Some(word) = funds.trace(&network, &mark).await else { return Ok(ChainVerdict::Silent) };
         Ok(match word.seen {
             Seen::Taken => {

@@ -85,6 +85,12 @@ pub trait Funds: Send + Sync + fmt::Debug {
         Box::pin(async { None })
     }
 
+    /// The hash of `network`'s block 0: the spend record's payments on a network are bound to its chain.
+    fn genesis<'a>(&'a self, network: &'a str) -> Answer<'a, B256> {
+        let _ = network;
+        Box::pin(async { None })
+    }
+
     /// What `network`'s chain holds of channel `id` in the channels contract `contract`.
     fn channel<'a>(&'a self, network: &'a str, contract: Address, id: B256) -> Answer<'a, ChannelSeen> {
         let _ = (network, contract, id);
@@ -135,6 +141,10 @@ impl<C: Chain + fmt::Debug> Funds for ChainFunds<C> {
             let chain = self.chains.get(network).filter(|_| self.balances)?;
             warn_none(read(chain, asset, TestStablecoin::balanceOfCall { account: owner }).await, network, "a balance")
         })
+    }
+
+    fn genesis<'a>(&'a self, network: &'a str) -> Answer<'a, B256> {
+        Box::pin(async move { warn_none(self.chains.get(network)?.genesis_hash().await, network, "block 0") })
     }
 
     fn trace<'a>(&'a self, network: &'a str, mark: &'a Mark) -> Answer<'a, ChainWord> {

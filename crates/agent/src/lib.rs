@@ -139,6 +139,8 @@ pub struct Agent {
     purchases: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
     /// Channels checked against their chain in this process.
     checked_channels: Arc<Mutex<HashSet<String>>>,
+    /// Networks whose chain this process checked the spend record against.
+    bound_networks: Arc<Mutex<HashSet<String>>>,
 }
 
 impl Agent {
@@ -155,6 +157,7 @@ impl Agent {
             resend_delay: Duration::from_millis(250),
             purchases: Arc::default(),
             checked_channels: Arc::default(),
+            bound_networks: Arc::default(),
         }
     }
 
@@ -251,6 +254,9 @@ impl Agent {
         let url = retry.url().to_string();
         let host = retry.url().host_str().unwrap_or_default().to_owned();
         let now = self.ambient.now();
+        for option in &offer.accepts {
+            self.bind_network(&option.network).await?;
+        }
         self.check_channels(&offer).await?;
         let balances = self.balances(&offer).await;
         let (id, payment) = self.pay(&offer, &url, &host, &key, now, &balances)?;
@@ -259,6 +265,20 @@ impl Agent {
             doubt::Delivered::Refused(reason) => Err(AgentError::Refused(reason)),
             doubt::Delivered::Void(code) => Err(AgentError::Refused(ErrorReason::Other(code.into()))),
         }
+    }
+
+    /// Checks, once per process, that the spend record's payments on `network` were made on the chain the
+    /// agent reaches for it (where it reaches one): a reset chain with the same id is refused
+    /// ([`RecordError::OtherChain`]), as its record would count and resolve payments that chain never saw.
+    pub(crate) async fn bind_network(&self, network: &str) -> Result<(), AgentError> {
+        let Some(funds) = &self.funds else { return Ok(()) };
+        if self.bound_networks.lock().unwrap_or_else(PoisonError::into_inner).contains(network) {
+            return Ok(());
+        }
+        let Some(genesis) = funds.genesis(network).await else { return Ok(()) };
+        self.record.bind_network(network, genesis)?;
+        self.bound_networks.lock().unwrap_or_else(PoisonError::into_inner).insert(network.to_owned());
+        Ok(())
     }
 
     /// Waits for the purchase's turn: one request at a time per purchase.

@@ -24,6 +24,19 @@ pub enum RecordError {
         /// What the operator declared.
         declared: Declared,
     },
+    /// The record holds payments made on another chain under the same network name (another genesis: a
+    /// local chain that was reset, or a fork).
+    #[error(
+        "the spend record holds payments on {network} made on the chain with genesis {recorded}, and {network} is now the chain with genesis {found} (was it reset?): use another spend record"
+    )]
+    OtherChain {
+        /// The CAIP-2 network.
+        network: String,
+        /// The genesis the record was made on.
+        recorded: alloy::primitives::B256,
+        /// The genesis the network has now.
+        found: alloy::primitives::B256,
+    },
 }
 
 impl From<rusqlite::Error> for RecordError {
@@ -209,7 +222,8 @@ impl SpendRecord {
                  config TEXT NOT NULL,
                  deposited TEXT NOT NULL,
                  paid TEXT NOT NULL
-             );",
+             );
+             CREATE TABLE IF NOT EXISTS networks (network TEXT PRIMARY KEY, genesis BLOB NOT NULL);",
         )?;
         if version < 1 {
             // A record from before the totals: sum what it settled.
@@ -451,6 +465,24 @@ impl SpendRecord {
             let mut statement = c.prepare_cached(&query)?;
             let rows = statement.query_map(params![request], raw_spend)?;
             rows.map(|row| row?.parse()).collect()
+        })
+    }
+
+    /// Binds `network`'s payments to the chain with `genesis` the first time, and refuses another chain
+    /// afterwards ([`RecordError::OtherChain`]).
+    pub fn bind_network(&self, network: &str, genesis: alloy::primitives::B256) -> Result<(), RecordError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO networks (network, genesis) VALUES (?1, ?2) ON CONFLICT (network) DO NOTHING",
+                params![network, genesis.as_slice()],
+            )?;
+            let recorded: Vec<u8> =
+                c.query_row("SELECT genesis FROM networks WHERE network = ?1", params![network], |r| r.get(0))?;
+            if recorded.as_slice() == genesis.as_slice() {
+                return Ok(());
+            }
+            let recorded = alloy::primitives::B256::try_from(recorded.as_slice()).unwrap_or_default();
+            Err(RecordError::OtherChain { network: network.to_owned(), recorded, found: genesis })
         })
     }
 

@@ -341,3 +341,28 @@ async fn a_named_purchase_run_again_after_it_was_served_gets_its_answer_again_an
     assert_eq!(local.transfers_from(agent.address()).await?, 3);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_spend_record_of_a_chain_that_was_reset_is_refused_before_anything_is_signed() -> eyre::Result<()> {
+    let local = Local::new().await?;
+    let proxy = Proxy::with_plan([]);
+    let (base, _) = local.serve(proxy.clone()).await?;
+    let record = Arc::new(SpendRecord::in_memory()?);
+    let agent = local.agent_with_chain(&local.agent, &record, local.policy(10 * PRICE));
+    assert_eq!(agent.get(&format!("{base}/report")).await?.response.status(), 200);
+
+    // The same network name, now a fresh chain (a local chain reset): the record's payments are not its.
+    let reset = quittance_chain::revm::RevmChain::new(31337, 1_750_000_000);
+    let funds = ChainFunds::new().with(local.network.clone(), reset);
+    let confused =
+        local.agent_without_chain(&local.agent, &record, local.policy(10 * PRICE)).with_funds(Arc::new(funds));
+    match confused.get(&format!("{base}/report")).await {
+        Err(AgentError::Record(quittance_agent::RecordError::OtherChain { network, .. })) => {
+            assert_eq!(network, local.network)
+        }
+        other => panic!("expected the record to be refused for another chain, got {other:?}"),
+    }
+    assert_eq!(proxy.distinct(), 1, "nothing new signed");
+    assert_eq!(local.transfers_from(local.agent.address()).await?, 1);
+    Ok(())
+}
