@@ -384,14 +384,21 @@ impl<F: FacilitatorClient> Guard<F> {
             serde_json::to_vec(&(&payment.accepted.scheme, &payment.accepted.network, &payment.payload))
                 .unwrap_or_default(),
         );
-        let terms = keccak256(
-            serde_json::to_vec(&(&resource.url, &verify.payment_requirements, &payment.extensions)).unwrap_or_default(),
-        );
-        // With an id, the id is the key and the payment itself must match; without, the payment is the key.
-        let (key, fingerprint) = match &id {
-            Some(id) => (keccak256(format!("payment-identifier {id}")), keccak256([digest, terms].concat())),
-            None => (digest, terms),
-        };
+        // What the payment is for: a copy of it for another resource or price is refused.
+        let fingerprint =
+            keccak256(serde_json::to_vec(&(&resource.url, &verify.payment_requirements)).unwrap_or_default());
+        let key = digest;
+        // An identifier names one payment: another payment under the same id is a conflict.
+        if let Some(id) = &id {
+            match self.paywall.store.bind_id(id, digest, self.paywall.ambient.now()) {
+                Ok(true) => {}
+                Ok(false) => return conflict(),
+                Err(err) => {
+                    tracing::error!(%err, "payment store failed");
+                    return self.pending(resource, None, receipt);
+                }
+            }
+        }
         let paywall = &self.paywall;
         let Some(_turn) = paywall.turns.take(key).await else {
             return self.pending(resource, None, receipt);
@@ -407,19 +414,10 @@ impl<F: FacilitatorClient> Guard<F> {
         let run = Run { key, verify, resource, receipt };
         let Some(seen) = reservation else { return self.fresh(&run, request, next, false).await };
         if seen.fingerprint != fingerprint {
-            return match id {
-                Some(_) => conflict(),
-                None => {
-                    tracing::info!("a payment that was used for another request came again");
-                    self.payment_required(
-                        resource,
-                        Some(
-                            Scheme::of(&payment.accepted)
-                                .map_or(ErrorReason::InvalidPaymentRequirements, Scheme::used_reason),
-                        ),
-                    )
-                }
-            };
+            tracing::info!("a payment that was used for another request came again");
+            let used =
+                Scheme::of(&payment.accepted).map_or(ErrorReason::InvalidPaymentRequirements, Scheme::used_reason);
+            return self.payment_required(resource, Some(used));
         }
         if let Stage::Done(answer) = &seen.stage {
             tracing::info!("a payment that bought an answer came again: the same answer");

@@ -74,7 +74,11 @@ pub trait PaymentStore: Send + Sync + std::fmt::Debug {
     fn release(&self, key: B256) -> Result<(), StoreError>;
     /// The record of `key`.
     fn get(&self, key: B256) -> Result<Option<Reservation>, StoreError>;
-    /// Forgets concluded payments older than `before` (unix seconds); returns how many.
+    /// Binds an x402 `payment-identifier` id to the payment (by its digest) the first time it is seen: false
+    /// if the id names another payment already.
+    fn bind_id(&self, id: &str, payment: B256, now: u64) -> Result<bool, StoreError>;
+    /// Forgets concluded payments (and identifiers) older than `before` (unix seconds); returns how many
+    /// payments.
     fn prune(&self, before: u64) -> Result<usize, StoreError>;
 }
 
@@ -111,7 +115,12 @@ impl SqliteStore {
                  body BLOB,
                  updated_at INTEGER NOT NULL
              );
-             CREATE INDEX IF NOT EXISTS payments_done ON payments (updated_at) WHERE stage = 'done';",
+             CREATE INDEX IF NOT EXISTS payments_done ON payments (updated_at) WHERE stage = 'done';
+             CREATE TABLE IF NOT EXISTS identifiers (
+                 id TEXT PRIMARY KEY NOT NULL,
+                 payment BLOB NOT NULL,
+                 created_at INTEGER NOT NULL
+             );",
         )?;
         Ok(Self { connection: Mutex::new(connection) })
     }
@@ -240,8 +249,21 @@ impl PaymentStore for SqliteStore {
         })
     }
 
+    fn bind_id(&self, id: &str, payment: B256, now: u64) -> Result<bool, StoreError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO identifiers (id, payment, created_at) VALUES (?1, ?2, ?3) ON CONFLICT (id) DO NOTHING",
+                params![id, payment.as_slice(), now as i64],
+            )?;
+            let bound: Vec<u8> =
+                c.query_row("SELECT payment FROM identifiers WHERE id = ?1", params![id], |r| r.get(0))?;
+            Ok(bound.as_slice() == payment.as_slice())
+        })
+    }
+
     fn prune(&self, before: u64) -> Result<usize, StoreError> {
         self.with(|c| {
+            c.execute("DELETE FROM identifiers WHERE created_at < ?1", params![before as i64])?;
             Ok(c.execute("DELETE FROM payments WHERE stage = 'done' AND updated_at < ?1", params![before as i64])?)
         })
     }
@@ -252,6 +274,7 @@ impl PaymentStore for SqliteStore {
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     payments: Mutex<std::collections::HashMap<B256, Reservation>>,
+    identifiers: Mutex<std::collections::HashMap<String, (B256, u64)>>,
 }
 
 impl MemoryStore {
@@ -313,7 +336,15 @@ impl PaymentStore for MemoryStore {
         self.with(|payments| payments.get(&key).cloned())
     }
 
+    fn bind_id(&self, id: &str, payment: B256, now: u64) -> Result<bool, StoreError> {
+        let mut identifiers = self.identifiers.lock().map_err(|_| StoreError::Corrupt("poisoned lock".into()))?;
+        Ok(identifiers.entry(id.to_owned()).or_insert((payment, now)).0 == payment)
+    }
+
     fn prune(&self, before: u64) -> Result<usize, StoreError> {
+        if let Ok(mut identifiers) = self.identifiers.lock() {
+            identifiers.retain(|_, (_, at)| *at >= before);
+        }
         self.with(|payments| {
             let count = payments.len();
             payments.retain(|_, r| !(matches!(r.stage, Stage::Done(_)) && r.updated_at < before));
@@ -352,6 +383,9 @@ mod tests {
         assert_eq!(store.prune(15)?, 0);
         assert_eq!(store.prune(16)?, 1);
         assert_eq!(store.reserve(key, print, me, 17)?, None, "forgotten after pruning");
+        assert!(store.bind_id("pay_0123456789abcdef", key, 17)?);
+        assert!(store.bind_id("pay_0123456789abcdef", key, 18)?, "the same payment again");
+        assert!(!store.bind_id("pay_0123456789abcdef", print, 18)?, "another payment under the same id");
         store.release(key)?;
         assert_eq!(store.get(key)?, None, "a reservation that bought nothing is dropped");
         Ok(())
