@@ -70,7 +70,11 @@ impl RevmChain {
         let made = CHAINS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
         let genesis = keccak256(format!("{chain_id} {timestamp} {} {made} {nanos}", std::process::id()));
-        Self { chain_id, genesis, state: Arc::new(Mutex::new(State { db, number: 0, timestamp, receipts: HashMap::new() })) }
+        Self {
+            chain_id,
+            genesis,
+            state: Arc::new(Mutex::new(State { db, number: 0, timestamp, receipts: HashMap::new() })),
+        }
     }
 
     fn cfg(&self) -> CfgEnv {

@@ -66,18 +66,23 @@ async fn supported<C: Chain + 'static>(State(facilitator): State<Arc<Facilitator
 /// How long `/health` waits for the chain before it answers 503.
 pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// `200 {"status":"ok", network, address}` when the chain answers within [`HEALTH_TIMEOUT`]; otherwise `503
-/// {"status":"unavailable", "error": …}` saying what is wrong.
+/// `200 {"status":"ok", network, address, inFlight}` when the chain answers within [`HEALTH_TIMEOUT`] and the
+/// ledger can be read (`inFlight`: settlements not concluded yet); otherwise `503 {"status":"unavailable",
+/// "error": …}` saying what is wrong.
 async fn health<C: Chain + 'static>(State(facilitator): State<Arc<Facilitator<C>>>) -> Response {
     let error = match tokio::time::timeout(HEALTH_TIMEOUT, facilitator.chain().chain_id()).await {
-        Ok(Ok(_)) => {
-            return Json(json!({
-                "status": "ok",
-                "network": facilitator.network(),
-                "address": facilitator.address().to_checksum(None),
-            }))
-            .into_response();
-        }
+        Ok(Ok(_)) => match facilitator.in_flight() {
+            Ok(in_flight) => {
+                return Json(json!({
+                    "status": "ok",
+                    "network": facilitator.network(),
+                    "address": facilitator.address().to_checksum(None),
+                    "inFlight": in_flight,
+                }))
+                .into_response();
+            }
+            Err(err) => format!("the settlement ledger cannot be read: {err}"),
+        },
         Ok(Err(err)) => format!("the chain could not be reached: {err}"),
         Err(_) => format!("the chain did not answer within {}s", HEALTH_TIMEOUT.as_secs()),
     };

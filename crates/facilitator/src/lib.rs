@@ -123,6 +123,11 @@ impl<C: Chain> Facilitator<C> {
         self.core.address
     }
 
+    /// How many settlements are not concluded yet (in flight, or waiting for the reconciler).
+    pub fn in_flight(&self) -> Result<usize, LedgerError> {
+        Ok(self.core.ledger.unfinished()?.len())
+    }
+
     /// The chain it uses.
     pub fn chain(&self) -> &C {
         &self.core.chain

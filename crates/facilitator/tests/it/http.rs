@@ -30,6 +30,7 @@ async fn the_service_answers_supported_health_verify_and_settle() -> eyre::Resul
 
     let (status, health) = call(&world, "GET", "/health", None).await;
     assert_eq!((status, &health["status"]), (StatusCode::OK, &json!("ok")));
+    assert_eq!(health["inFlight"], json!(0), "no settlement in flight");
 
     let option = world.exact_option(*world.token.address(), "USD Coin");
     let body = serde_json::to_string(&request(world.pay_exact(&option, &world.agent).await?, option))?;
