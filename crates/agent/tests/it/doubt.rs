@@ -2,8 +2,13 @@
 //! chain, counted, resumed after a restart, and never paid twice.
 
 use crate::local::{Fate, Local, PRICE, Proxy};
-use alloy::{primitives::U256, signers::local::PrivateKeySigner};
-use quittance_agent::{AgentError, ChainFunds, Declared, SpendRecord, SpendState, http_client};
+use alloy::{
+    primitives::{Address, B256, U256},
+    signers::local::PrivateKeySigner,
+};
+use quittance_agent::{
+    AgentError, Answer, ChainFunds, ChainWord, ChannelSeen, Declared, Funds, Mark, SpendRecord, SpendState, http_client,
+};
 use quittance_x402::{ErrorReason, channel::ChannelPayload, payment_identifier};
 use std::{
     sync::{Arc, atomic::Ordering},
@@ -286,6 +291,24 @@ async fn a_refusal_that_proves_nothing_was_taken_lets_a_new_payment_be_signed() 
     Ok(())
 }
 
+/// Chains that say everything but their block 0.
+#[derive(Debug)]
+struct NoGenesis<F>(F);
+
+impl<F: Funds> Funds for NoGenesis<F> {
+    fn balance<'a>(&'a self, network: &'a str, asset: Address, owner: Address) -> Answer<'a, U256> {
+        self.0.balance(network, asset, owner)
+    }
+
+    fn trace<'a>(&'a self, network: &'a str, mark: &'a Mark) -> Answer<'a, ChainWord> {
+        self.0.trace(network, mark)
+    }
+
+    fn channel<'a>(&'a self, network: &'a str, contract: Address, id: B256) -> Answer<'a, ChannelSeen> {
+        self.0.channel(network, contract, id)
+    }
+}
+
 #[tokio::test]
 async fn a_recorded_channel_the_chain_does_not_know_is_forgotten_before_paying_through_it() -> eyre::Result<()> {
     let dir = tempfile::tempdir()?;
@@ -301,11 +324,23 @@ async fn a_recorded_channel_the_chain_does_not_know_is_forgotten_before_paying_t
     assert!(opened.deposit.is_some(), "the first voucher opens the channel");
     drop(agent);
 
-    // The chain is reset: the same contracts at the same addresses, and no trace of the channel.
+    // The chain is reset: the same contracts at the same addresses, and no trace of the channel. Reading
+    // block 0, the agent refuses the whole record (it belongs to the old chain) and signs nothing.
     let reset = Local::new().await?;
     assert_eq!((reset.channels, reset.token), (first.channels, first.token));
-    let (base, _) = reset.serve(Proxy::with_plan([])).await?;
-    let agent = reset.agent_with_chain(&reset.agent, &Arc::new(SpendRecord::open(&path)?), policy);
+    let proxy = Proxy::with_plan([]);
+    let (base, _) = reset.serve(proxy.clone()).await?;
+    let record = Arc::new(SpendRecord::open(&path)?);
+    let agent = reset.agent_with_chain(&reset.agent, &record, policy.clone());
+    assert!(matches!(
+        agent.get(&format!("{base}/tick")).await,
+        Err(AgentError::Record(quittance_agent::RecordError::OtherChain { .. }))
+    ));
+    assert_eq!(proxy.distinct(), 0, "nothing signed");
+    // With chains that do not tell their block 0, the recorded channel itself is checked: the chain does
+    // not know it, so it is forgotten and the next payment opens another.
+    let funds = NoGenesis(ChainFunds::new().with(reset.network.clone(), reset.chain.clone()));
+    let agent = reset.agent_without_chain(&reset.agent, &record, policy).with_funds(Arc::new(funds));
     let paid = agent.get(&format!("{base}/tick")).await?;
     assert_eq!(paid.response.status(), 200);
     let paid: ChannelPayload = serde_json::from_value(paid.payment.expect("a payment").payload)?;
