@@ -72,8 +72,7 @@ impl SchemeRules for CrossChain {
                 checked.check_eoa_signature()
             })
             .await?;
-        let mut settlement = facilitator.cross_chain_settlement(&checked).await?;
-        settlement.valid_before = Some(checked.authorization.valid_before.saturating_to());
+        let settlement = facilitator.cross_chain_settlement(&checked).await?;
         let a = &checked.authorization;
         Ok(Some((facilitator.payment_key(checked.terms.token.asset, a.from, a.nonce), settlement)))
     }
@@ -193,7 +192,7 @@ impl<C: Chain + 'static> Facilitator<C> {
             data: call.abi_encode().into(),
             value: fee,
             expected: Expected::PaymentSent { contract: lane.sender, payer: checked.payer() },
-            valid_before: None,
+            valid_before: Some(checked.authorization.valid_before.saturating_to()),
         })
     }
 

@@ -587,11 +587,9 @@ impl<F: FacilitatorClient> Guard<F> {
     fn complete(&self, run: &Run<'_>, mut answer: StoredResponse, settled: SettleResponse) -> Response {
         let mut headers = HeaderMap::new();
         (run.receipt)(&mut headers, settled);
-        for (name, value) in &headers {
-            if let Ok(value) = value.to_str() {
-                answer.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name.as_str()));
-                answer.headers.push((name.as_str().to_owned(), value.to_owned()));
-            }
+        for (name, value) in kept_headers(&headers) {
+            answer.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
+            answer.headers.push((name, value));
         }
         self.complete_raw(run.key, &answer);
         replay(&answer)
@@ -659,13 +657,16 @@ async fn keep(response: Response) -> Result<StoredResponse, Box<Response>> {
             (StatusCode::INTERNAL_SERVER_ERROR, "the answer could not be kept; nothing was charged").into_response(),
         )
     })?;
-    let headers = parts
-        .headers
+    Ok(StoredResponse { status: parts.status.as_u16(), headers: kept_headers(&parts.headers), body: body.to_vec() })
+}
+
+/// Headers as they are kept: as text, without those that describe one connection's framing.
+fn kept_headers(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
         .iter()
         .filter(|(name, _)| !matches!(name.as_str(), "content-length" | "transfer-encoding" | "connection"))
         .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
-        .collect();
-    Ok(StoredResponse { status: parts.status.as_u16(), headers, body: body.to_vec() })
+        .collect()
 }
 
 /// A kept answer, given again.
@@ -682,12 +683,7 @@ fn replay(answer: &StoredResponse) -> Response {
 
 /// A refusal as it is kept: its status and headers (the reason is in `PAYMENT-REQUIRED`).
 fn stored(response: &Response) -> StoredResponse {
-    let headers = response
-        .headers()
-        .iter()
-        .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
-        .collect();
-    StoredResponse { status: response.status().as_u16(), headers, body: Vec::new() }
+    StoredResponse { status: response.status().as_u16(), headers: kept_headers(response.headers()), body: Vec::new() }
 }
 
 /// `400 Bad Request` for a payment whose identifier breaks the `payment-identifier` rules.
