@@ -7,8 +7,8 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
-import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
 
 /// @title VoucherChannels
 /// @notice Deposit once, pay each request with an off-chain cumulative voucher, claim many channels in one
@@ -16,7 +16,8 @@ import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/Signa
 /// @dev Immutable and ownerless. Every entry point is reentrancy-guarded; deposits are checked by the
 /// contract's balance delta, so fee-on-transfer and lying tokens are refused. Invariant: for each token, the
 /// contract holds at least the sum over open channels of `balance - totalClaimed` plus everything claimed and
-/// not yet settled.
+/// not yet settled. Vouchers are checked by ECDSA alone: a claim calls no signer code, so a batch cannot be
+/// gas-griefed by one of its signers and no signature accepted by a receiver can be revoked later.
 contract VoucherChannels is IVoucherChannels, EIP712, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
@@ -33,6 +34,9 @@ contract VoucherChannels is IVoucherChannels, EIP712, ReentrancyGuardTransient {
 
     /// @notice The longest withdrawal delay a channel may have.
     uint40 public constant MAX_WITHDRAW_DELAY = 30 days;
+
+    /// @dev An EIP-7702 delegated account's code: this prefix and the delegate's address, 23 bytes.
+    bytes3 private constant DELEGATION_PREFIX = 0xef0100;
 
     mapping(bytes32 channelId => ChannelState state) private _channels;
     mapping(address receiver => mapping(address token => uint256 amount)) private _unsettled;
@@ -82,6 +86,10 @@ contract VoucherChannels is IVoucherChannels, EIP712, ReentrancyGuardTransient {
 
         state.balance += amount;
         emit Deposited(id, config.payer, config.receiver, amount);
+        if (state.withdrawableAt != 0) {
+            state.withdrawableAt = 0;
+            emit WithdrawalCancelled(id);
+        }
     }
 
     /// @inheritdoc IVoucherChannels
@@ -100,9 +108,9 @@ contract VoucherChannels is IVoucherChannels, EIP712, ReentrancyGuardTransient {
                 emit ClaimSkipped(id, ClaimSkip.NothingToClaim);
                 continue;
             }
-            if (!SignatureChecker.isValidSignatureNowCalldata(
-                    _authorizer(voucher.config), _voucherDigest(id, voucher.maxClaimableAmount), voucher.signature
-                )) {
+            (address signer, ECDSA.RecoverError err,) =
+                ECDSA.tryRecoverCalldata(_voucherDigest(id, voucher.maxClaimableAmount), voucher.signature);
+            if (err != ECDSA.RecoverError.NoError || signer != _authorizer(voucher.config)) {
                 emit ClaimSkipped(id, ClaimSkip.InvalidSignature);
                 continue;
             }
@@ -116,11 +124,13 @@ contract VoucherChannels is IVoucherChannels, EIP712, ReentrancyGuardTransient {
 
     /// @inheritdoc IVoucherChannels
     function settle(address receiver, address token) external nonReentrant returns (uint256 amount) {
-        amount = _unsettled[receiver][token];
-        if (amount == 0) return 0;
-        _unsettled[receiver][token] = 0;
-        _send(token, receiver, amount);
-        emit Settled(receiver, token, amount);
+        amount = _settle(receiver, token, receiver);
+    }
+
+    /// @inheritdoc IVoucherChannels
+    function settleTo(address token, address to) external nonReentrant returns (uint256 amount) {
+        if (to == address(0) || to == address(this)) revert InvalidRecipient(to);
+        amount = _settle(msg.sender, token, to);
     }
 
     /// @inheritdoc IVoucherChannels
@@ -131,7 +141,11 @@ contract VoucherChannels is IVoucherChannels, EIP712, ReentrancyGuardTransient {
         if (state.closed) revert ChannelClosed(id);
         // A second request keeps the first one's time: it cannot shorten nor lengthen the receiver's window.
         if (state.withdrawableAt != 0) return;
-        uint40 withdrawableAt = uint40(block.timestamp) + config.withdrawDelay;
+        uint256 readyAt = block.timestamp + config.withdrawDelay;
+        if (readyAt > type(uint40).max) revert WithdrawalTimeOverflow(readyAt);
+        // casting to 'uint40' is safe because `readyAt` was just checked to fit
+        // forge-lint: disable-next-line(unsafe-typecast)
+        uint40 withdrawableAt = uint40(readyAt);
         state.withdrawableAt = withdrawableAt;
         emit WithdrawalRequested(id, withdrawableAt);
     }
@@ -186,6 +200,24 @@ contract VoucherChannels is IVoucherChannels, EIP712, ReentrancyGuardTransient {
         if (config.withdrawDelay < MIN_WITHDRAW_DELAY || config.withdrawDelay > MAX_WITHDRAW_DELAY) {
             revert InvalidWithdrawDelay(config.withdrawDelay);
         }
+        address authorizer = _authorizer(config);
+        if (!_canSign(authorizer)) revert ContractAuthorizer(authorizer);
+    }
+
+    /// @dev Whether `account` can make ECDSA signatures, as far as the chain can tell: no code (an EOA, or a
+    /// contract not deployed yet), or an EIP-7702 delegation (an EOA that keeps its key). Code starting with
+    /// 0xef can only be a delegation (EIP-3541 forbids deploying it).
+    function _canSign(address account) private view returns (bool) {
+        uint256 size = account.code.length;
+        if (size == 0) return true;
+        if (size != 23) return false;
+        bytes3 prefix;
+        assembly ("memory-safe") {
+            let word := mload(0x40)
+            extcodecopy(account, word, 0, 3)
+            prefix := mload(word)
+        }
+        return prefix == DELEGATION_PREFIX;
     }
 
     function _channelId(ChannelConfig calldata config) private view returns (bytes32) {
@@ -237,6 +269,15 @@ contract VoucherChannels is IVoucherChannels, EIP712, ReentrancyGuardTransient {
         }
         // A front-run permit is tolerated: the transfer that follows still needs the allowance.
         try IERC20Permit(config.token).permit(config.payer, address(this), amount, deadline, v, r, s) {} catch {}
+    }
+
+    /// @dev Pays what is claimed for `receiver` in `token` to `to`.
+    function _settle(address receiver, address token, address to) private returns (uint256 amount) {
+        amount = _unsettled[receiver][token];
+        if (amount == 0) return 0;
+        _unsettled[receiver][token] = 0;
+        _send(token, to, amount);
+        emit Settled(receiver, token, to, amount);
     }
 
     function _send(address token, address to, uint256 amount) private {

@@ -12,10 +12,16 @@ pragma solidity ^0.8.28;
 /// claimed. Nothing can be claimed beyond the deposit, nor twice. The payer gets back what is not claimed:
 /// at once if the receiver closes the channel, or after `withdrawDelay` (time the receiver has to claim the
 /// latest voucher) if the payer asks. The field names follow x402's `batch-settlement` EVM binding.
+///
+/// Vouchers are ECDSA signatures of the channel's authorizer (`payerAuthorizer`, or the payer when it is zero),
+/// never ERC-1271: a signature the receiver accepted cannot be revoked by a later change of the signer's code
+/// (an EIP-7702 delegation keeps the key, so a delegated EOA's vouchers keep working) or of a wallet's key, and
+/// claims never call signer code. A smart-contract payer names an EOA session key as `payerAuthorizer`.
 interface IVoucherChannels {
     /// @notice A channel's immutable config.
     /// @param payer Whose funds are deposited, and who gets back what is not claimed.
-    /// @param payerAuthorizer Who signs vouchers (an agent's session key, say); the zero address for the payer.
+    /// @param payerAuthorizer Who signs vouchers by ECDSA (an agent's session key, say); the zero address for the
+    /// payer. It must be an EOA (possibly EIP-7702 delegated): a contract cannot sign vouchers.
     /// @param receiver Who is paid.
     /// @param token The ERC-20 token.
     /// @param withdrawDelay Seconds between the payer's withdrawal request and the withdrawal: the receiver's
@@ -33,7 +39,8 @@ interface IVoucherChannels {
     /// @notice The state of a channel, two storage slots.
     /// @param balance What was deposited.
     /// @param totalClaimed What the receiver has claimed (never above `balance`).
-    /// @param withdrawableAt When the payer may withdraw the rest (zero: no withdrawal requested).
+    /// @param withdrawableAt When the payer may withdraw the rest (zero: no withdrawal requested, or the request
+    /// was cancelled by a deposit).
     /// @param closed True once the rest went back to the payer: nothing more can be deposited or claimed.
     struct ChannelState {
         uint128 balance;
@@ -53,8 +60,8 @@ interface IVoucherChannels {
         Allowance
     }
 
-    /// @notice A voucher to claim: the channel's config, the cumulative amount, and the voucher signature by
-    /// the channel's payer authorizer (ECDSA, or ERC-1271 for a contract).
+    /// @notice A voucher to claim: the channel's config, the cumulative amount, and the voucher's 65-byte ECDSA
+    /// signature (r, s, v; low s, v 27 or 28) by the channel's authorizer.
     struct VoucherClaim {
         ChannelConfig config;
         uint128 maxClaimableAmount;
@@ -71,11 +78,15 @@ interface IVoucherChannels {
     /// nothing new to claim); the rest of the batch goes on.
     event ClaimSkipped(bytes32 indexed channelId, ClaimSkip reason);
 
-    /// @notice Emitted when claimed funds are paid to a receiver.
-    event Settled(address indexed receiver, address indexed token, uint256 amount);
+    /// @notice Emitted when what is claimed for `receiver` in `token` is paid, to `to` (the receiver itself, or
+    /// the address the receiver chose with `settleTo`).
+    event Settled(address indexed receiver, address indexed token, address to, uint256 amount);
 
     /// @notice Emitted when the payer asks to withdraw what is not claimed.
     event WithdrawalRequested(bytes32 indexed channelId, uint256 withdrawableAt);
+
+    /// @notice Emitted when a deposit cancels the channel's pending withdrawal request.
+    event WithdrawalCancelled(bytes32 indexed channelId);
 
     /// @notice Emitted when a channel closes and the rest goes back to the payer.
     event Closed(bytes32 indexed channelId, uint256 refunded);
@@ -109,6 +120,17 @@ interface IVoucherChannels {
     /// @notice The channel's balance would not fit in 128 bits.
     error BalanceOverflow();
 
+    /// @notice The channel's authorizer (`payerAuthorizer`, or the payer when it is zero) has contract code that
+    /// is not an EIP-7702 delegation: it cannot make the ECDSA signatures vouchers need, so no voucher of the
+    /// channel could ever be claimed.
+    error ContractAuthorizer(address authorizer);
+
+    /// @notice The withdrawal time, now plus the withdrawal delay, would not fit in 40 bits.
+    error WithdrawalTimeOverflow(uint256 withdrawableAt);
+
+    /// @notice Claimed funds cannot be paid to this address (zero, or this contract).
+    error InvalidRecipient(address to);
+
     /// @notice No withdrawal was requested, or its delay has not passed.
     error WithdrawalNotReady(uint40 withdrawableAt, uint256 timestamp);
 
@@ -119,7 +141,12 @@ interface IVoucherChannels {
     error InvalidMethodData();
 
     /// @notice Deposits `amount` into the channel of `config`, opening it on the first deposit. Anyone may
-    /// submit an EIP-3009 deposit; the other methods need the payer as caller.
+    /// submit an EIP-3009 deposit; the other methods need the payer as caller. A deposit into a channel with a
+    /// withdrawal requested cancels the request (`WithdrawalCancelled`): funds added after it can only be
+    /// withdrawn after a fresh request and a full delay. Refused (`ContractAuthorizer`) when the channel's
+    /// authorizer has contract code other than an EIP-7702 delegation. A wallet not yet deployed (counterfactual)
+    /// has no code and cannot be told from an EOA: its channel opens, and its vouchers are never claimable
+    /// (the payer gets everything back by `withdraw`).
     /// @return channelId The channel's id.
     function deposit(ChannelConfig calldata config, uint128 amount, Method method, bytes calldata data)
         external
@@ -132,10 +159,20 @@ interface IVoucherChannels {
     function claim(VoucherClaim[] calldata claims) external returns (uint256 claimed);
 
     /// @notice Pays `receiver` everything claimed for it in `token`, in one transfer. Anyone may call it.
+    /// Pays nothing (and returns zero) when nothing is owed.
     /// @return amount What was paid.
     function settle(address receiver, address token) external returns (uint256 amount);
 
-    /// @notice The payer asks to withdraw what is not claimed; possible `withdrawDelay` seconds from now.
+    /// @notice The caller, as receiver, takes everything claimed for it in `token` to `to`, in one transfer: the
+    /// way out for a receiver the token refuses to pay (a blacklisted address). Pays nothing (and returns zero)
+    /// when nothing is owed.
+    /// @param token The token.
+    /// @param to Where the funds go; not zero nor this contract.
+    /// @return amount What was paid.
+    function settleTo(address token, address to) external returns (uint256 amount);
+
+    /// @notice The payer asks to withdraw what is not claimed; possible `withdrawDelay` seconds from now. A
+    /// second request while one is pending keeps the first one's time; a deposit cancels the request.
     function requestWithdrawal(ChannelConfig calldata config) external;
 
     /// @notice The payer withdraws what is not claimed, once the withdrawal delay has passed; closes the

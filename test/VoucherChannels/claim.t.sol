@@ -81,15 +81,42 @@ contract VoucherChannelsClaimTest is VoucherChannelsBase {
         assertEq(_claim(_voucher(config, 1e6, payerKey)), 1e6);
     }
 
-    function test_claim_contractWalletAuthorizer() public {
+    /// @dev M-1: a contract cannot be a channel's authorizer (its ERC-1271 answer could revoke vouchers).
+    function test_claim_contractWalletAuthorizer_isRefusedAtDeposit() public {
         MockERC1271Wallet wallet = new MockERC1271Wallet(session);
         IVoucherChannels.ChannelConfig memory config = _config();
         config.payerAuthorizer = address(wallet);
         vm.startPrank(payer);
         usdc.approve(address(channels), DEPOSIT);
+        vm.expectRevert(abi.encodeWithSelector(IVoucherChannels.ContractAuthorizer.selector, address(wallet)));
         channels.deposit(config, DEPOSIT, IVoucherChannels.Method.Allowance, "");
         vm.stopPrank();
-        assertEq(_claim(_voucher(config, 2e6, sessionKey)), 2e6);
+    }
+
+    function test_claim_malformedSignatures_areSkipped() public {
+        IVoucherChannels.VoucherClaim memory voucher = _voucher(_config(), 3e6, sessionKey);
+        bytes memory good = voucher.signature;
+        (bytes32 r, bytes32 s) = abi.decode(good, (bytes32, bytes32));
+        uint8 v = uint8(good[64]);
+        // Too short, too long, EIP-2098 compact, v out of range, high s (the malleable twin).
+        bytes[] memory bad = new bytes[](5);
+        bad[0] = abi.encodePacked(r, s);
+        bad[1] = abi.encodePacked(good, uint8(0));
+        bad[2] = abi.encodePacked(r, bytes32(uint256(s) | (v == 28 ? 1 << 255 : 0)));
+        bad[3] = abi.encodePacked(r, s, v - 27);
+        bad[4] = abi.encodePacked(
+            r,
+            bytes32(0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141 - uint256(s)),
+            v == 27 ? uint8(28) : uint8(27)
+        );
+        for (uint256 i; i < bad.length; ++i) {
+            voucher.signature = bad[i];
+            vm.expectEmit(address(channels));
+            emit IVoucherChannels.ClaimSkipped(id, IVoucherChannels.ClaimSkip.InvalidSignature);
+            assertEq(_claim(voucher), 0);
+        }
+        voucher.signature = good;
+        assertEq(_claim(voucher), 3e6);
     }
 
     function test_claim_batchOfManyChannels_skipsTheBadOnesAndClaimsTheRest() public {

@@ -128,4 +128,18 @@ contract VoucherChannelsDepositTest is VoucherChannelsBase {
         channels.deposit(config, DEPOSIT, IVoucherChannels.Method.Allowance, "");
         vm.stopPrank();
     }
+
+    /// @dev L-2: any deposit into a channel with a withdrawal requested cancels the request.
+    function test_deposit_topUp_cancelsAPendingWithdrawal() public {
+        bytes32 id = _open(DEPOSIT);
+        vm.prank(payer);
+        channels.requestWithdrawal(_config());
+        vm.startPrank(payer);
+        usdc.approve(address(channels), 1e6);
+        vm.expectEmit(address(channels));
+        emit IVoucherChannels.WithdrawalCancelled(id);
+        channels.deposit(_config(), 1e6, IVoucherChannels.Method.Allowance, "");
+        vm.stopPrank();
+        assertEq(channels.channel(id).withdrawableAt, 0);
+    }
 }

@@ -17,7 +17,7 @@ contract VoucherChannelsSettleTest is VoucherChannelsBase {
         _claim(_voucher(second, 3e6, sessionKey));
 
         vm.expectEmit(address(channels));
-        emit IVoucherChannels.Settled(receiver, address(usdc), 5e6);
+        emit IVoucherChannels.Settled(receiver, address(usdc), receiver, 5e6);
         vm.prank(stranger);
         assertEq(channels.settle(receiver, address(usdc)), 5e6);
         assertEq(usdc.balanceOf(receiver), 5e6);

@@ -84,4 +84,34 @@ contract VoucherChannelsWithdrawTest is VoucherChannelsBase {
         channels.requestWithdrawal(_config());
         vm.stopPrank();
     }
+
+    /// @dev L-2: a request past its delay does not stay armed for later top-ups: the top-up cancels it, and the
+    /// payer needs a fresh request and a full delay, during which the receiver claims the vouchers it holds.
+    function test_withdraw_afterATopUp_needsAFreshRequestAndAFullDelay() public {
+        vm.prank(payer);
+        channels.requestWithdrawal(_config());
+        vm.warp(block.timestamp + DELAY + 1 days);
+
+        bytes memory data = _authorizationData(id, 5e6, keccak256("deposit-2"));
+        vm.prank(relayer);
+        channels.deposit(_config(), 5e6, IVoucherChannels.Method.Authorization, data);
+        assertEq(channels.channel(id).withdrawableAt, 0, "the request is cancelled");
+
+        vm.prank(payer);
+        vm.expectRevert(abi.encodeWithSelector(IVoucherChannels.WithdrawalNotReady.selector, 0, block.timestamp));
+        channels.withdraw(_config());
+
+        vm.prank(payer);
+        channels.requestWithdrawal(_config());
+        uint40 ready = uint40(block.timestamp) + DELAY;
+        assertEq(channels.channel(id).withdrawableAt, ready);
+        vm.warp(ready - 1);
+        vm.prank(payer);
+        vm.expectRevert(abi.encodeWithSelector(IVoucherChannels.WithdrawalNotReady.selector, ready, ready - 1));
+        channels.withdraw(_config());
+        assertEq(_claim(_voucher(_config(), DEPOSIT + 2e6, sessionKey)), DEPOSIT + 2e6);
+        vm.warp(ready);
+        vm.prank(payer);
+        assertEq(channels.withdraw(_config()), 3e6);
+    }
 }
