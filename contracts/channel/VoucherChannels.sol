@@ -59,20 +59,7 @@ contract VoucherChannels is IVoucherChannels, EIP712, ReentrancyGuardTransient {
         IERC20 token = IERC20(config.token);
         uint256 held = token.balanceOf(address(this));
         if (method == Method.Authorization) {
-            // Four head words and the signature's length word at least.
-            if (data.length < 160) revert InvalidMethodData();
-            (uint256 validAfter, uint256 validBefore, bytes32 depositSalt, bytes memory signature) =
-                abi.decode(data, (uint256, uint256, bytes32, bytes));
-            IERC3009(config.token)
-                .receiveWithAuthorization(
-                    config.payer,
-                    address(this),
-                    amount,
-                    validAfter,
-                    validBefore,
-                    depositNonce(id, depositSalt),
-                    signature
-                );
+            _receiveWithAuthorization(config, id, amount, data);
         } else {
             if (msg.sender != config.payer) revert Unauthorized(msg.sender);
             if (method == Method.Permit) {
@@ -254,21 +241,39 @@ contract VoucherChannels is IVoucherChannels, EIP712, ReentrancyGuardTransient {
         emit Closed(id, refunded);
     }
 
+    function _receiveWithAuthorization(ChannelConfig calldata config, bytes32 id, uint128 amount, bytes calldata data)
+        private
+    {
+        bytes calldata signature = _signature(data, 3);
+        IERC3009(config.token)
+            .receiveWithAuthorization(
+                config.payer,
+                address(this),
+                amount,
+                uint256(bytes32(data[:32])),
+                uint256(bytes32(data[32:64])),
+                depositNonce(id, bytes32(data[64:96])),
+                signature
+            );
+    }
+
     function _permit(ChannelConfig calldata config, uint128 amount, bytes calldata data) private {
-        // Two head words and the signature's length word at least.
-        if (data.length < 96) revert InvalidMethodData();
-        (uint256 deadline, bytes memory signature) = abi.decode(data, (uint256, bytes));
+        bytes calldata signature = _signature(data, 1);
         if (signature.length != 65) revert InvalidMethodData();
-        bytes32 r;
-        bytes32 s;
-        uint8 v;
-        assembly ("memory-safe") {
-            r := mload(add(signature, 0x20))
-            s := mload(add(signature, 0x40))
-            v := byte(0, mload(add(signature, 0x60)))
-        }
+        uint256 deadline = uint256(bytes32(data[:32]));
+        (bytes32 r, bytes32 s, uint8 v) = (bytes32(signature[:32]), bytes32(signature[32:64]), uint8(signature[64]));
         // A front-run permit is tolerated: the transfer that follows still needs the allowance.
         try IERC20Permit(config.token).permit(config.payer, address(this), amount, deadline, v, r, s) {} catch {}
+    }
+
+    /// @dev The `bytes` signature that ends `data`, abi-encoded after `words` static words: its offset must be
+    /// the head's end and its length must fit in `data`, else `InvalidMethodData` (never a bare revert).
+    function _signature(bytes calldata data, uint256 words) private pure returns (bytes calldata) {
+        uint256 head = (words + 1) * 32;
+        if (data.length < head + 32 || uint256(bytes32(data[head - 32:head])) != head) revert InvalidMethodData();
+        uint256 length = uint256(bytes32(data[head:head + 32]));
+        if (length > data.length - head - 32) revert InvalidMethodData();
+        return data[head + 32:head + 32 + length];
     }
 
     /// @dev Pays what is claimed for `receiver` in `token` to `to`.

@@ -114,4 +114,49 @@ contract VoucherChannelsWithdrawTest is VoucherChannelsBase {
         vm.prank(payer);
         assertEq(channels.withdraw(_config()), 3e6);
     }
+
+    /// @dev The latest request whose time fits in 40 bits, withdrawn at that very second.
+    function test_requestWithdrawal_atTheUint40Limit_thenWithdraws() public {
+        uint40 max = type(uint40).max;
+        vm.warp(max - DELAY);
+        vm.expectEmit(address(channels));
+        emit IVoucherChannels.WithdrawalRequested(id, max);
+        vm.prank(payer);
+        channels.requestWithdrawal(_config());
+        assertEq(channels.channel(id).withdrawableAt, max);
+        vm.warp(max);
+        vm.prank(payer);
+        assertEq(channels.withdraw(_config()), DEPOSIT);
+    }
+
+    /// @dev One second later the time would not fit: a clear error, no panic and no wrap-around (which would
+    /// make the withdrawal possible at once).
+    function test_requestWithdrawal_pastTheUint40Limit_reverts() public {
+        uint256 max = type(uint40).max;
+        uint256[3] memory nows = [max - DELAY + 1, max, max + 1 + 10];
+        for (uint256 i; i < nows.length; ++i) {
+            vm.warp(nows[i]);
+            vm.prank(payer);
+            vm.expectRevert(abi.encodeWithSelector(IVoucherChannels.WithdrawalTimeOverflow.selector, nows[i] + DELAY));
+            channels.requestWithdrawal(_config());
+        }
+        assertEq(channels.channel(id).withdrawableAt, 0);
+    }
+
+    function testFuzz_requestWithdrawal_anyTime_readyExactlyAfterTheDelay(uint256 now_) public {
+        now_ = bound(now_, block.timestamp, type(uint40).max - DELAY);
+        vm.warp(now_);
+        vm.prank(payer);
+        channels.requestWithdrawal(_config());
+        assertEq(channels.channel(id).withdrawableAt, now_ + DELAY);
+        vm.warp(now_ + DELAY - 1);
+        vm.prank(payer);
+        vm.expectRevert(
+            abi.encodeWithSelector(IVoucherChannels.WithdrawalNotReady.selector, now_ + DELAY, now_ + DELAY - 1)
+        );
+        channels.withdraw(_config());
+        vm.warp(now_ + DELAY);
+        vm.prank(payer);
+        assertEq(channels.withdraw(_config()), DEPOSIT);
+    }
 }

@@ -3,7 +3,7 @@ pragma solidity 0.8.37;
 
 import {IVoucherChannels} from "../../contracts/interfaces/IVoucherChannels.sol";
 import {VoucherChannelsBase} from "../base/VoucherChannelsBase.sol";
-import {ExecutorDelegate, SwitchableSignerDelegate} from "../mocks/MockDelegates.sol";
+import {ExecutorDelegate, RotatingKeyWallet, SwitchableSignerDelegate} from "../mocks/MockDelegates.sol";
 
 /// @notice What a change of a voucher signer's code or key can do to vouchers already signed: nothing. Vouchers
 /// are ECDSA signatures of the channel's authorizer (the payer, or its session key); an EIP-7702 delegation
@@ -134,5 +134,110 @@ contract VoucherChannelsSignersTest is VoucherChannelsBase {
         assertEq(session.code.length, 0, "delegation cleared");
         assertEq(_claim(_voucher(_config(), 4e6, sessionKey)), 1e6);
         assertEq(channels.channel(id).totalClaimed, 4e6);
+    }
+
+    // ---------------------------------------------------------------------------------------------------
+    // M-1: contract signers are refused; nothing relies on an ERC-1271 answer, so a key rotation revokes nothing
+    // ---------------------------------------------------------------------------------------------------
+
+    function test_signers_rotatingKeyWalletAsAuthorizer_isRefusedAtDeposit() public {
+        RotatingKeyWallet wallet = new RotatingKeyWallet(session);
+        IVoucherChannels.ChannelConfig memory config = _config();
+        config.payerAuthorizer = address(wallet);
+        vm.startPrank(payer);
+        usdc.approve(address(channels), DEPOSIT);
+        vm.expectRevert(abi.encodeWithSelector(IVoucherChannels.ContractAuthorizer.selector, address(wallet)));
+        channels.deposit(config, DEPOSIT, IVoucherChannels.Method.Allowance, "");
+        vm.stopPrank();
+        // Whoever submits it, whatever the method.
+        bytes memory data = _authorizationData(_channelId(config), DEPOSIT, keccak256("deposit-1"));
+        vm.prank(relayer);
+        vm.expectRevert(abi.encodeWithSelector(IVoucherChannels.ContractAuthorizer.selector, address(wallet)));
+        channels.deposit(config, DEPOSIT, IVoucherChannels.Method.Authorization, data);
+        assertEq(usdc.balanceOf(payer), INITIAL_BALANCE);
+    }
+
+    /// @dev A smart-wallet payer that signs nothing itself (no session key) could never have a voucher claimed.
+    function test_signers_contractPayerWithoutAuthorizer_isRefusedAtDeposit() public {
+        RotatingKeyWallet wallet = new RotatingKeyWallet(session);
+        vm.prank(owner);
+        usdc.mint(address(wallet), DEPOSIT);
+        IVoucherChannels.ChannelConfig memory config = _selfSigned();
+        config.payer = address(wallet);
+        vm.startPrank(address(wallet));
+        usdc.approve(address(channels), DEPOSIT);
+        vm.expectRevert(abi.encodeWithSelector(IVoucherChannels.ContractAuthorizer.selector, address(wallet)));
+        channels.deposit(config, DEPOSIT, IVoucherChannels.Method.Allowance, "");
+        vm.stopPrank();
+    }
+
+    /// @dev The way for a smart wallet: it pays, an EOA session key signs; rotating the wallet's own key
+    /// changes nothing for vouchers already signed.
+    function test_signers_contractPayerWithASessionKey_vouchersClaimedWhateverTheWalletDoes() public {
+        RotatingKeyWallet wallet = new RotatingKeyWallet(makeAddr("wallet key"));
+        vm.prank(owner);
+        usdc.mint(address(wallet), DEPOSIT);
+        IVoucherChannels.ChannelConfig memory config = _config();
+        config.payer = address(wallet);
+        vm.startPrank(address(wallet));
+        usdc.approve(address(channels), DEPOSIT);
+        bytes32 id = channels.deposit(config, DEPOSIT, IVoucherChannels.Method.Allowance, "");
+        vm.stopPrank();
+        IVoucherChannels.VoucherClaim memory voucher = _voucher(config, 6e6, sessionKey);
+        wallet.rotate(makeAddr("another wallet key"));
+        assertEq(_claim(voucher), 6e6);
+        assertEq(channels.channel(id).totalClaimed, 6e6);
+    }
+
+    /// @dev A counterfactual wallet named as authorizer cannot be detected at deposit (it has no code yet). Once
+    /// deployed, its owner key's vouchers are refused, before and after a rotation: no voucher ever depended on
+    /// its answer, and the payer gets back everything unclaimed.
+    function test_signers_counterfactualWalletAuthorizer_rotationRevokesNothing() public {
+        (address walletKey, uint256 walletKeySecret) = makeAddrAndKey("wallet key");
+        address counterfactual = makeAddr("counterfactual wallet");
+        IVoucherChannels.ChannelConfig memory config = _config();
+        config.payerAuthorizer = counterfactual;
+        bytes32 id = _openWithAllowance(config, DEPOSIT);
+
+        // The wallet is deployed at its address, its key set.
+        vm.etch(counterfactual, address(new RotatingKeyWallet(walletKey)).code);
+        RotatingKeyWallet(counterfactual).rotate(walletKey);
+        IVoucherChannels.VoucherClaim memory voucher = _voucher(config, 5e6, walletKeySecret);
+        assertEq(
+            RotatingKeyWallet(counterfactual).isValidSignature(channels.voucherDigest(id, 5e6), voucher.signature),
+            RotatingKeyWallet.isValidSignature.selector,
+            "the wallet would approve it"
+        );
+        vm.expectEmit(address(channels));
+        emit IVoucherChannels.ClaimSkipped(id, IVoucherChannels.ClaimSkip.InvalidSignature);
+        assertEq(_claim(voucher), 0);
+        RotatingKeyWallet(counterfactual).rotate(makeAddr("new wallet key"));
+        assertEq(_claim(voucher), 0);
+
+        // No more deposits into it now that its authorizer is a contract.
+        vm.startPrank(payer);
+        usdc.approve(address(channels), 1);
+        vm.expectRevert(abi.encodeWithSelector(IVoucherChannels.ContractAuthorizer.selector, counterfactual));
+        channels.deposit(config, 1, IVoucherChannels.Method.Allowance, "");
+        channels.requestWithdrawal(config);
+        vm.warp(block.timestamp + DELAY);
+        assertEq(channels.withdraw(config), DEPOSIT);
+        vm.stopPrank();
+    }
+
+    /// @dev A session key delegated (EIP-7702) to a rotating-key wallet: the wallet's key rotation neither
+    /// revokes the session key's vouchers nor makes the wallet key's vouchers valid.
+    function test_signers_sessionKeyDelegatedToARotatingWallet_rotationRevokesNothing() public {
+        (address walletKey, uint256 walletKeySecret) = makeAddrAndKey("wallet key");
+        bytes32 id = _open(DEPOSIT);
+        IVoucherChannels.VoucherClaim memory first = _voucher(_config(), 2e6, sessionKey);
+        _delegate(session, sessionKey, address(new RotatingKeyWallet(address(0))));
+        RotatingKeyWallet(session).rotate(walletKey);
+
+        assertEq(_claim(_voucher(_config(), 9e6, walletKeySecret)), 0, "the wallet key signs nothing here");
+        assertEq(_claim(first), 2e6);
+        RotatingKeyWallet(session).rotate(makeAddr("new wallet key"));
+        assertEq(_claim(_voucher(_config(), 3e6, sessionKey)), 1e6);
+        assertEq(channels.channel(id).totalClaimed, 3e6);
     }
 }
