@@ -61,6 +61,15 @@ contract VoucherChannelsGasTest is Test {
         vm.snapshotValue("VoucherChannels", "claim per channel in a batch of 10", gas / 10);
     }
 
+    function test_gas_channels_settleTo() public {
+        IVoucherChannels.ChannelConfig memory config = _config(keccak256("a"));
+        _deposit(config, DEPOSIT);
+        channels.claim(_claims(config, 500 * PRICE));
+        vm.prank(receiver);
+        channels.settleTo(address(token), relayer);
+        vm.snapshotGasLastCall("VoucherChannels", "settleTo (the receiver's claims to another address)");
+    }
+
     function test_gas_channels_amortizedPerRequest() public {
         uint256[4] memory requests = [uint256(10), 100, 1000, 10_000];
         for (uint256 r; r < requests.length; ++r) {
