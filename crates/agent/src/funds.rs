@@ -180,6 +180,7 @@ impl<C: Chain + fmt::Debug> Funds for ChainFunds<C> {
             }
             let state = read(chain, contract, VoucherChannels::channelCall { id }).await;
             let state = warn_none(state, network, "a channel")?;
+            // A withdrawal request is pending until the channel closes or a deposit cancels it.
             Some(if state.closed || state.withdrawableAt.to::<u64>() != 0 {
                 ChannelSeen::Closing
             } else if state.balance == 0 && state.totalClaimed == 0 {

@@ -104,6 +104,12 @@ impl<C: Chain + 'static> Facilitator<C> {
         let with_payer = |reason: ErrorReason| Refusal { reason, payer: Some(payer) };
         let id = payload.config.id(self.core.chain_id, terms.contract);
         let (view, known) = match self.core.ledger.channel(id) {
+            // A channel the ledger saw closing is read again: a deposit cancels the payer's withdrawal request
+            // (any later withdrawal needs a fresh request and a full delay), so it may be open again.
+            Ok(Some(record)) if record.closing => {
+                let (chain, _) = self.channel_on_chain(terms.contract, id).await.map_err(unexpected)?;
+                (ChannelView { balance: chain.balance, closing: chain.closing, ..view_of(&record) }, Some(record))
+            }
             Ok(Some(record)) => (view_of(&record), Some(record)),
             Ok(None) => {
                 self.require_code(terms.contract).await.map_err(|r| with_payer(r.reason))?;
@@ -181,8 +187,8 @@ impl<C: Chain + 'static> Facilitator<C> {
             }
         }
         let record = match known {
-            // What the ledger knew, with the new balance if a deposit came.
-            Some(record) => ChannelRecord { balance, ..record },
+            // What the ledger knew, with the new balance if a deposit came, and whether it is closing as read.
+            Some(record) => ChannelRecord { balance, closing: view.closing, ..record },
             // A channel seen for the first time: what the chain says (its claims count as accepted).
             None => ChannelRecord {
                 id,
@@ -330,6 +336,7 @@ impl<C: Chain + 'static> Facilitator<C> {
         let out = self.simulate(contract, VoucherChannels::channelCall { id }.abi_encode()).await?;
         let state = VoucherChannels::channelCall::abi_decode_returns(&out)
             .map_err(|e| ChainError::Transport(format!("unreadable channel state: {e}")))?;
+        // A withdrawal request a later deposit did not cancel: the receiver's time to claim is running.
         let closing = state.closed || state.withdrawableAt.to::<u64>() != 0;
         Ok((ChannelView { balance: state.balance, accepted: state.totalClaimed, closing }, state.totalClaimed))
     }

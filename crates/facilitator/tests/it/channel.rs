@@ -265,3 +265,65 @@ async fn a_voucher_for_another_network_or_version_is_refused_at_settle_and_nothi
     assert_eq!(world.token.balanceOf(world.agent.address()).call().await?, balance);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_top_up_cancels_the_payers_withdrawal_request_and_the_channel_takes_vouchers_again() -> eyre::Result<()> {
+    let world = World::new().await?;
+    let channel = Channel::open(&world).await?;
+    let facilitator = world.facilitator.clone();
+    assert!(facilitator.settle(&channel.voucher(&world, 1, Some(50 * crate::PRICE)).await?).await.success);
+
+    // The payer asks to withdraw; once a claim round has seen it, no more vouchers are accepted.
+    world
+        .rpc
+        .send_transaction(
+            TransactionRequest::default().to(world.agent.address()).value(U256::from(10u64).pow(U256::from(18))),
+        )
+        .await?
+        .with_timeout(TIMEOUT)
+        .get_receipt()
+        .await?;
+    let payer_rpc = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(world.agent.clone()))
+        .connect_http(world.endpoint.clone())
+        .erased();
+    let as_payer = VoucherChannels::new(*channel.channels.address(), payer_rpc.clone());
+    let config = contract_config(&channel.config);
+    as_payer.requestWithdrawal(config.clone()).send().await?.with_timeout(TIMEOUT).get_receipt().await?;
+    assert!(facilitator.settle(&channel.voucher(&world, 2, None).await?).await.success);
+    assert_eq!(facilitator.claim_channels().await?.claimed, u128::from(2 * crate::PRICE));
+    let closing = facilitator.settle(&channel.voucher(&world, 3, None).await?).await;
+    assert_eq!(closing.error_reason, Some(ErrorReason::ChannelClosing));
+
+    // The payer tops the channel up: its request is cancelled, and the channel takes vouchers again.
+    let token = quittance_bindings::TestStablecoin::new(*world.token.address(), payer_rpc);
+    let top_up = 10 * crate::PRICE;
+    token
+        .approve(*channel.channels.address(), U256::from(top_up))
+        .send()
+        .await?
+        .with_timeout(TIMEOUT)
+        .get_receipt()
+        .await?;
+    as_payer
+        .deposit(config.clone(), top_up.into(), 2, Default::default())
+        .send()
+        .await?
+        .with_timeout(TIMEOUT)
+        .get_receipt()
+        .await?;
+    let id = channel.config.id(31337, *channel.channels.address());
+    assert_eq!(channel.channels.channel(id).call().await?.withdrawableAt, U40::ZERO, "the request is cancelled");
+    let reopened = facilitator.settle(&channel.voucher(&world, 55, None).await?).await;
+    assert!(reopened.success, "{reopened:?}");
+
+    // The first request's delay has passed, but the payer cannot withdraw without a fresh request and a full
+    // delay, within which the voucher the facilitator accepted is claimed.
+    let provider = &world.rpc;
+    provider.raw_request::<_, serde_json::Value>("evm_increaseTime".into(), (3601,)).await?;
+    provider.raw_request::<_, serde_json::Value>("evm_mine".into(), ()).await?;
+    assert!(as_payer.withdraw(config.clone()).call().await.is_err(), "no withdrawal without a fresh request");
+    assert_eq!(facilitator.claim_channels().await?.claimed, u128::from(53 * crate::PRICE));
+    assert_eq!(world.token.balanceOf(world.payee).call().await?, U256::from(55 * crate::PRICE));
+    Ok(())
+}
