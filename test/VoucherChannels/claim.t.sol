@@ -48,6 +48,12 @@ contract VoucherChannelsClaimTest is VoucherChannelsBase {
         assertEq(_claim(_voucher(_config(), DEPOSIT + 7e6, sessionKey)), 5e6);
     }
 
+    function test_claim_voucherAtTheUint128Limit_claimsTheBalance() public {
+        assertEq(_claim(_voucher(_config(), type(uint128).max, sessionKey)), DEPOSIT);
+        assertEq(channels.channel(id).totalClaimed, DEPOSIT);
+        assertEq(_claim(_voucher(_config(), type(uint128).max, sessionKey)), 0);
+    }
+
     function test_claim_wrongSigner_isSkipped() public {
         vm.expectEmit(address(channels));
         emit IVoucherChannels.ClaimSkipped(id, IVoucherChannels.ClaimSkip.InvalidSignature);
