@@ -327,3 +327,33 @@ async fn a_top_up_cancels_the_payers_withdrawal_request_and_the_channel_takes_vo
     assert_eq!(world.token.balanceOf(world.payee).call().await?, U256::from(55 * crate::PRICE));
     Ok(())
 }
+
+#[tokio::test]
+async fn vouchers_the_facilitator_accepted_are_claimed_after_their_signer_delegates_to_a_contract() -> eyre::Result<()>
+{
+    use alloy::{eips::eip7702::Authorization, signers::SignerSync};
+    let world = World::new().await?;
+    let channel = Channel::open(&world).await?;
+    let facilitator = world.facilitator.clone();
+    assert!(facilitator.settle(&channel.voucher(&world, 1, Some(50 * crate::PRICE)).await?).await.success);
+    assert!(facilitator.settle(&channel.voucher(&world, 5, None).await?).await.success);
+
+    // Before the claim round, the session key delegates (EIP-7702) to a contract without ERC-1271.
+    let session = channel.session.address();
+    let nonce = world.rpc.get_transaction_count(session).await?;
+    let authorization = Authorization { chain_id: U256::from(31337), address: *world.registry.address(), nonce };
+    let signature = channel.session.sign_hash_sync(&authorization.signature_hash())?;
+    let delegation = TransactionRequest {
+        authorization_list: Some(vec![authorization.into_signed(signature)]),
+        // Sent to an EOA: the authorization applies whatever the transaction calls.
+        ..TransactionRequest::default().to(world.payee)
+    };
+    world.rpc.send_transaction(delegation).await?.with_timeout(TIMEOUT).get_receipt().await?;
+    let code = world.rpc.get_code_at(session).await?;
+    assert_eq!(code[..3], [0xef, 0x01, 0x00], "the session key is delegated");
+
+    let report = facilitator.claim_channels().await?;
+    assert_eq!(report.claimed, u128::from(5 * crate::PRICE), "the accepted voucher is claimed");
+    assert_eq!(world.token.balanceOf(world.payee).call().await?, U256::from(5 * crate::PRICE));
+    Ok(())
+}
