@@ -233,7 +233,8 @@ contract WorkflowOperatorHandler is CommonBase, StdCheats, StdUtils {
 
         IWorkflowOperator.Action done = payment.ghost.action;
         if (done != IWorkflowOperator.Action.None) {
-            calls[done == action ? bytes32("report: same again") : bytes32("report: conflicting")]++;
+            if (done == action) calls["report: same again"]++;
+            else calls["report: conflicting"]++;
             _deliverRefused(
                 "report: after acting",
                 operator,
@@ -276,7 +277,8 @@ contract WorkflowOperatorHandler is CommonBase, StdCheats, StdUtils {
         bytes memory body = abi.encode(_instruction(payment, IWorkflowOperator.Action(_bound(actionSeed, 1, 3))));
         uint256 kind = kindSeed % 4;
         address owner = kind == 0 ? stranger : workflowOwner;
-        bytes10 name = kind == 1 ? bytes10("z9y8x7w6v5") : WORKFLOW_NAME;
+        bytes10 name = WORKFLOW_NAME;
+        if (kind == 1) name = "z9y8x7w6v5";
         bytes32 workflowId = kind == 2 ? keccak256("workflow v2") : WORKFLOW_ID;
         if (kind == 3) {
             _deliverRefused(
@@ -394,6 +396,8 @@ contract WorkflowOperatorHandler is CommonBase, StdCheats, StdUtils {
 
     /// @dev The forwarder's metadata: workflow id, name, owner and a fresh report id.
     function _metadata(address owner, bytes10 name, bytes32 workflowId) internal returns (bytes memory) {
+        // casting is safe: report ids only need to differ within a run, far fewer than 2**16 calls
+        // forge-lint: disable-next-line(unsafe-typecast)
         return abi.encodePacked(workflowId, name, owner, bytes2(uint16(++_reports)));
     }
 
@@ -416,9 +420,7 @@ contract WorkflowOperatorHandler is CommonBase, StdCheats, StdUtils {
             expected = live && payment.invoice.amount <= state.capturable && block.timestamp <= payment.invoice.deadline
                 && !registry.isPaid(payment.invoiceId);
         }
-        bytes32 op = action == IWorkflowOperator.Action.Capture
-            ? bytes32("report: capture")
-            : action == IWorkflowOperator.Action.Void ? bytes32("report: void") : bytes32("report: payInvoice");
+        bytes32 op = _reportOp(action);
         try operator.onReport(metadata, body) {
             if (!_predicted(op, expected, true, "")) return;
             payment.ghost.actions++;
@@ -432,6 +434,12 @@ contract WorkflowOperatorHandler is CommonBase, StdCheats, StdUtils {
         } catch (bytes memory err) {
             _predicted(op, expected, false, err);
         }
+    }
+
+    function _reportOp(IWorkflowOperator.Action action) internal pure returns (bytes32) {
+        if (action == IWorkflowOperator.Action.Capture) return "report: capture";
+        if (action == IWorkflowOperator.Action.Void) return "report: void";
+        return "report: payInvoice";
     }
 
     /// @dev Delivers a report `to` must refuse, and checks that it was refused with exactly `expected`.
