@@ -22,6 +22,8 @@ contract WorkflowOperator is IWorkflowOperator, IReceiver {
 
     mapping(bytes32 paymentId => Action) public override acted;
 
+    /// @dev Reverts with {ZeroEscrow}, {ZeroForwarder} or {ZeroWorkflowOwner}: an operator with any of them
+    /// zero could never act, and payers naming it would only learn it when their funds sat until expiry.
     /// @param escrow_ The escrow.
     /// @param forwarder_ The network's KeystoneForwarder.
     /// @param workflowOwner The workflow owner's address.
@@ -34,6 +36,9 @@ contract WorkflowOperator is IWorkflowOperator, IReceiver {
         bytes10 workflowName,
         bytes32 workflowId
     ) {
+        if (address(escrow_) == address(0)) revert ZeroEscrow();
+        if (forwarder_ == address(0)) revert ZeroForwarder();
+        if (workflowOwner == address(0)) revert ZeroWorkflowOwner();
         escrow = escrow_;
         forwarder = forwarder_;
         _workflowOwner = workflowOwner;

@@ -8,6 +8,10 @@ pragma solidity ^0.8.28;
 /// @dev Quittance's contracts receive EIP-3009 funds with `receiveWithAuthorization` only: it can be
 /// submitted by the payee alone, so a signed authorization cannot be front-run into a plain transfer that
 /// bypasses the receiving contract's bookkeeping.
+/// As in USDC FiatToken v2.2, a signature is checked by ECDSA when the authorizer has no code and by ERC-1271
+/// only when it has code: an authorizer that delegates by EIP-7702 to a contract without `isValidSignature`
+/// can no longer authorize with its key, and a contract wallet that rotates its key revokes its unused
+/// authorizations. A signed authorization is therefore not a guarantee of funds until it is executed.
 interface IERC3009 {
     /// @notice Emitted when an authorization is executed.
     /// @param authorizer The holder who signed the authorization.
@@ -34,7 +38,8 @@ interface IERC3009 {
     /// @param nonce The nonce.
     error AuthorizationAlreadyUsed(address authorizer, bytes32 nonce);
 
-    /// @notice Thrown when a signature is not the authorizer's (EOA signature or ERC-1271 contract wallet).
+    /// @notice Thrown when a signature is not the authorizer's: by ECDSA for an authorizer without code, by
+    /// ERC-1271 for one with code (a contract wallet, or an EOA delegated by EIP-7702).
     /// @param authorizer The address the signature had to come from.
     error InvalidAuthorizationSignature(address authorizer);
 

@@ -9,9 +9,14 @@ pragma solidity ^0.8.28;
 /// elsewhere.
 /// @dev Nothing about an invoice is stored until it is paid or cancelled; the registry holds no funds at
 /// rest: every payment reaches the payee in the transaction that records it.
+/// The issuer's signature is checked ECDSA first (valid whatever code the issuer has, so an EOA issuer
+/// delegated by EIP-7702 keeps its key), then by ERC-1271 when the issuer has code. An issuer contract can
+/// therefore revoke its unpaid invoices by changing its answer: that is equivalent to cancelling them and
+/// moves no funds; a paid invoice's record never depends on the issuer's answer again.
 interface IInvoiceRegistry {
     /// @notice A seller-signed request for payment.
-    /// @param issuer The seller who signs the invoice (an EOA or an ERC-1271 contract wallet).
+    /// @param issuer The seller who signs the invoice (an EOA, delegated by EIP-7702 or not, or an ERC-1271
+    /// contract wallet).
     /// @param payee The address the payment goes to.
     /// @param token The ERC-20 token of the payment.
     /// @param amount The exact amount due, in the token's smallest unit.
@@ -115,7 +120,8 @@ interface IInvoiceRegistry {
     /// @param invoiceId The invoice's id.
     error InvoiceIsCancelled(bytes32 invoiceId);
 
-    /// @notice Thrown when the issuer's signature does not match the invoice.
+    /// @notice Thrown when the issuer's signature does not match the invoice: it neither recovers to the
+    /// issuer nor, when the issuer has code, does the issuer accept it by ERC-1271.
     /// @param issuer The invoice's issuer.
     error InvalidIssuerSignature(address issuer);
 

@@ -60,6 +60,12 @@ interface IWorkflowOperator {
         bytes32 indexed paymentId, address indexed reporter, bool delivered, IPaymentEscrow.PaymentTerms terms
     );
 
+    /// @notice The constructor was given no escrow.
+    error ZeroEscrow();
+    /// @notice The constructor was given no forwarder: no report could ever be delivered.
+    error ZeroForwarder();
+    /// @notice The constructor was given no workflow owner: no workflow could ever be pinned.
+    error ZeroWorkflowOwner();
     /// @notice The caller is not the forwarder.
     error NotForwarder(address caller);
     /// @notice The metadata is not the forwarder's 64 bytes.

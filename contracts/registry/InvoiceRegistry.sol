@@ -9,6 +9,7 @@ import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC2
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {Strings} from "@openzeppelin/contracts/utils/Strings.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
 
@@ -165,9 +166,20 @@ contract InvoiceRegistry is IInvoiceRegistry, EIP712, Ownable2Step, ReentrancyGu
         if (networkHash != _networkHash()) revert WrongNetwork(invoice.network);
         id = _hashInvoice(invoice, networkHash);
         _requireUnpaid(id);
-        if (!SignatureChecker.isValidSignatureNowCalldata(invoice.issuer, id, issuerSignature)) {
-            revert InvalidIssuerSignature(invoice.issuer);
-        }
+        if (!_isIssuerSignature(invoice.issuer, id, issuerSignature)) revert InvalidIssuerSignature(invoice.issuer);
+    }
+
+    /// @dev ECDSA first: a signature that recovers to the issuer is the issuer's whatever code the issuer has, so
+    /// an EOA issuer that delegated (EIP-7702), to a contract with or without `isValidSignature`, keeps paying
+    /// invoices its key signed. Then ERC-1271 when the issuer has code. Two consequences, both the issuer's own
+    /// doing: an issuer contract (or an EOA's delegate) that approves every digest makes any bytes its
+    /// signature; and an issuer contract can revoke its unpaid invoices by changing its answer (rotating a key),
+    /// which is the same as cancelling them and moves no funds. A paid invoice's record never depends on it
+    /// again. An EOA issuer revokes an unpaid invoice with {cancel}: no delegate can revoke its key's signature.
+    function _isIssuerSignature(address issuer, bytes32 id, bytes calldata signature) private view returns (bool) {
+        (address recovered, ECDSA.RecoverError err,) = ECDSA.tryRecoverCalldata(id, signature);
+        if (err == ECDSA.RecoverError.NoError && recovered == issuer) return true;
+        return issuer.code.length != 0 && SignatureChecker.isValidERC1271SignatureNowCalldata(issuer, id, signature);
     }
 
     function _hashInvoice(Invoice calldata invoice, bytes32 networkHash) private view returns (bytes32) {

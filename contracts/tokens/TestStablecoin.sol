@@ -13,7 +13,10 @@ import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/Signa
 /// @title TestStablecoin
 /// @notice A USDC look-alike for local chains: 6 decimals, EIP-2612, EIP-3009, configurable EIP-712 domain.
 /// @dev Signatures are checked with OpenZeppelin's SignatureChecker: ECDSA (malleable high-s signatures are
-/// refused) for accounts without code, ERC-1271 for contract wallets.
+/// refused) for accounts without code, ERC-1271 only for accounts with code. This models USDC FiatToken v2.2:
+/// an EOA delegated by EIP-7702 is checked by its delegate's ERC-1271 answer, so a delegate without
+/// `isValidSignature` makes every EIP-3009 and EIP-2612 signature of its key invalid, and a contract wallet's
+/// old-key signatures are refused once its key rotates.
 contract TestStablecoin is ITestStablecoin, IERC20Permit, ERC20, EIP712, Nonces, Ownable {
     /// @notice EIP-712 type hash of `TransferWithAuthorization`.
     bytes32 public constant TRANSFER_WITH_AUTHORIZATION_TYPEHASH = keccak256(

@@ -6,6 +6,7 @@ import {IInvoiceRegistry} from "../../contracts/interfaces/IInvoiceRegistry.sol"
 import {IPaymentEscrow} from "../../contracts/interfaces/IPaymentEscrow.sol";
 import {IWorkflowOperator} from "../../contracts/interfaces/IWorkflowOperator.sol";
 import {WorkflowOperatorBase} from "../base/WorkflowOperatorBase.sol";
+import {ExecutorDelegate} from "../mocks/MockDelegates.sol";
 import {KeystoneForwarder} from "@chainlink/contracts/src/v0.8/keystone/KeystoneForwarder.sol";
 import {IRouter} from "@chainlink/contracts/src/v0.8/keystone/interfaces/IRouter.sol";
 
@@ -73,6 +74,22 @@ contract WorkflowOperatorOnReportTest is WorkflowOperatorBase {
         assertEq(usdc.balanceOf(payee), AMOUNT);
         assertTrue(registry.isPaid(_invoiceId(invoice)));
         assertEq(registry.recordOf(_invoiceId(invoice)).payer, payer);
+    }
+
+    /// @dev The issuer delegated (EIP-7702) to a contract without `isValidSignature` after signing: its key's
+    /// signature still pays the invoice through the workflow, since the registry checks ECDSA first.
+    function test_payInvoice_issuerDelegatedToAContractWithoutERC1271_stillPays() public {
+        IInvoiceRegistry.Invoice memory invoice = _invoice(AMOUNT);
+        IWorkflowOperator.Instruction memory instruction = _instruction(IWorkflowOperator.Action.PayInvoice, terms);
+        instruction.data = abi.encode(invoice, _signInvoice(invoice));
+        ExecutorDelegate executor = new ExecutorDelegate();
+        vm.signAndAttachDelegation(address(executor), issuerKey);
+        (bool ok,) = issuer.call("");
+        ok;
+        assertEq(issuer.code, abi.encodePacked(hex"ef0100", address(executor)), "delegated");
+        assertTrue(_forward(_rawReport(abi.encode(instruction))));
+        assertEq(usdc.balanceOf(payee), AMOUNT);
+        assertTrue(registry.isPaid(_invoiceId(invoice)));
     }
 
     // ---------------------------------------------------------------------------------------------------

@@ -7,6 +7,33 @@ import {IWorkflowOperator} from "../../contracts/interfaces/IWorkflowOperator.so
 import {PaymentEscrowBase} from "./PaymentEscrowBase.sol";
 import {KeystoneForwarder} from "@chainlink/contracts/src/v0.8/keystone/KeystoneForwarder.sol";
 
+/// @dev Payment terms naming `operator`, opened at `start` (pre-approval an hour later, authorization two,
+/// refunds three), with no fee. The one place where the WorkflowOperator tests and their invariant handler
+/// build terms from scratch.
+function operatedTerms(
+    address operator,
+    address payer,
+    address payee,
+    address token,
+    uint256 maxAmount,
+    uint48 start,
+    bytes32 salt
+) pure returns (IPaymentEscrow.PaymentTerms memory) {
+    return IPaymentEscrow.PaymentTerms({
+        operator: operator,
+        payer: payer,
+        payee: payee,
+        token: token,
+        maxAmount: maxAmount,
+        preApprovalExpiry: start + 1 hours,
+        authorizationExpiry: start + 2 hours,
+        refundExpiry: start + 3 hours,
+        maxFeeBps: 0,
+        feeReceiver: address(0),
+        salt: salt
+    });
+}
+
 /// @dev Chainlink's real KeystoneForwarder configured with test signers (a local DON: 3f + 1 keys), and an
 /// operator pinned to one workflow; reports are built and signed here exactly as a DON does.
 abstract contract WorkflowOperatorBase is PaymentEscrowBase {

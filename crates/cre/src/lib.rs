@@ -70,6 +70,9 @@ pub enum CreError {
     /// Signing failed.
     #[error("signing failed: {0}")]
     Sign(String),
+    /// An operator needs a non-zero escrow, forwarder and workflow owner (its constructor refuses zero).
+    #[error("a workflow operator needs a non-zero {0}")]
+    ZeroAddress(&'static str),
 }
 
 /// The report version the forwarder understands.
@@ -296,7 +299,8 @@ impl LocalDon {
 }
 
 /// Deploys a `WorkflowOperator` on `escrow` that accepts reports of `workflow` from `forwarder` (its id
-/// too when `pin_id`); returns its address.
+/// too when `pin_id`); returns its address. A zero escrow, forwarder or workflow owner is refused before anything
+/// is sent, as the contract's constructor would refuse it.
 pub async fn deploy_operator<C: Chain>(
     sender: &mut Sender<'_, C>,
     escrow: Address,
@@ -304,6 +308,11 @@ pub async fn deploy_operator<C: Chain>(
     workflow: &Workflow,
     pin_id: bool,
 ) -> Result<Address, CreError> {
+    for (address, what) in [(escrow, "escrow"), (forwarder, "forwarder"), (workflow.owner, "workflow owner")] {
+        if address.is_zero() {
+            return Err(CreError::ZeroAddress(what));
+        }
+    }
     let constructor = WorkflowOperator::constructorCall {
         escrow_: escrow,
         forwarder_: forwarder,

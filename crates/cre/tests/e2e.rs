@@ -237,3 +237,32 @@ async fn bad_reports_move_no_money() -> eyre::Result<()> {
     assert_ne!(execution_id(&s.workflow, B256::ZERO, 0), execution_id(&s.workflow, B256::ZERO, 1));
     Ok(())
 }
+
+#[tokio::test]
+async fn an_operator_with_a_zero_escrow_forwarder_or_owner_is_refused() -> eyre::Result<()> {
+    let anvil = spawn_anvil()?;
+    let s = setup(&anvil).await?;
+    let mut sender = Sender::new(&s.chain, &s.relayer).await?;
+    let nobody = Workflow { owner: Address::ZERO, ..s.workflow.clone() };
+    for (escrow, forwarder, workflow, what) in [
+        (Address::ZERO, s.forwarder, &s.workflow, "escrow"),
+        (s.escrow, Address::ZERO, &s.workflow, "forwarder"),
+        (s.escrow, s.forwarder, &nobody, "workflow owner"),
+    ] {
+        let deployed = deploy_operator(&mut sender, escrow, forwarder, workflow, false).await;
+        assert!(matches!(deployed, Err(quittance_cre::CreError::ZeroAddress(w)) if w == what), "{deployed:?}");
+    }
+    // Sent anyway, the constructor refuses it on chain.
+    let constructor = WorkflowOperator::constructorCall {
+        escrow_: s.escrow,
+        forwarder_: s.forwarder,
+        workflowOwner: Address::ZERO,
+        workflowName: s.workflow.encoded_name(),
+        workflowId: B256::ZERO,
+    };
+    let init =
+        [WorkflowOperator::BYTECODE.as_ref(), &alloy::sol_types::SolConstructor::abi_encode(&constructor)].concat();
+    let created = sender.create(init.into(), 3_000_000).await;
+    assert!(matches!(created, Err(ChainError::Failed { .. })), "{created:?}");
+    Ok(())
+}
