@@ -37,3 +37,31 @@ ensure_node_modules() {
   (cd "$ROOT" && npm ci --no-audit --no-fund)
   echo "$want" > "$stamp"
 }
+
+# The Python analysis tools (halmos, slither), pinned with hashes in tools/analysis/requirements.txt, in a
+# git-ignored virtual environment that is made again only when it is missing or was made from another lock file.
+ANALYSIS_VENV="$ROOT/.tools/venv"
+ensure_analysis_tools() {
+  local lock="$ROOT/tools/analysis/requirements.txt" stamp="$ANALYSIS_VENV/.quittance-lock" want python
+  want="$(sha256sum "$lock" | cut -d' ' -f1)"
+  if [[ -x "$ANALYSIS_VENV/bin/halmos" && -x "$ANALYSIS_VENV/bin/slither" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    return
+  fi
+  python="$(command -v python3.11 || command -v python3)"
+  step "Python analysis tools (halmos, slither: pinned with hashes in tools/analysis/requirements.txt)"
+  rm -rf "$ANALYSIS_VENV"
+  "$python" -m venv "$ANALYSIS_VENV"
+  "$ANALYSIS_VENV/bin/pip" install --quiet --disable-pip-version-check --no-input --require-hashes --no-deps \
+    -r "$lock"
+  echo "$want" > "$stamp"
+}
+
+# Runs a command with a scratch HOME (halmos and slither's helpers write caches there), removed afterwards, and
+# with forge and the analysis tools on PATH.
+with_analysis_env() {
+  local home status=0
+  home="$(mktemp -d)"
+  HOME="$home" PATH="$(dirname "$FORGE"):$ANALYSIS_VENV/bin:$PATH" "$@" || status=$?
+  rm -rf "$home"
+  return "$status"
+}
