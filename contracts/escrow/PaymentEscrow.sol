@@ -22,7 +22,7 @@ contract PaymentEscrow is IPaymentEscrow, EIP712, ReentrancyGuardTransient {
 
     /// @notice EIP-712 type hash of `PaymentTerms`.
     bytes32 public constant PAYMENT_TERMS_TYPEHASH = keccak256(
-        "PaymentTerms(address operator,address payer,address payee,address token,uint256 maxAmount,uint48 preApprovalExpiry,uint48 authorizationExpiry,uint48 refundExpiry,uint16 maxFeeBps,address feeReceiver,bytes32 salt)"
+        "PaymentTerms(address operator,address payer,address payee,address token,uint256 maxAmount,uint48 preApprovalExpiry,uint48 authorizationExpiry,uint48 refundExpiry,uint16 maxFeeBps,address feeReceiver,bytes32 salt,bytes32 invoiceId)"
     );
 
     uint256 private constant MAX_BPS = 10_000;
@@ -96,10 +96,7 @@ contract PaymentEscrow is IPaymentEscrow, EIP712, ReentrancyGuardTransient {
         uint256 fee,
         address feeReceiver
     ) external nonReentrant returns (bytes32 invoiceId) {
-        if (address(registry) == address(0)) revert NoRegistry();
-        if (invoice.payee != terms.payee || invoice.token != terms.token) {
-            revert InvoiceMismatch(registry.invoiceId(invoice));
-        }
+        _checkInvoice(terms, invoice);
         uint256 amount = invoice.amount + fee;
         bytes32 id = _beginCapture(terms, amount, fee, feeReceiver);
 
@@ -254,6 +251,15 @@ contract PaymentEscrow is IPaymentEscrow, EIP712, ReentrancyGuardTransient {
         try IERC20Permit(terms.token).permit(terms.payer, address(this), amount, deadline, v, r, s) {} catch {}
     }
 
+    /// @dev Requires a registry and `invoice` to be the one invoice `terms` name, to their payee in their token.
+    function _checkInvoice(PaymentTerms calldata terms, IInvoiceRegistry.Invoice calldata invoice) private view {
+        if (address(registry) == address(0)) revert NoRegistry();
+        if (terms.invoiceId == bytes32(0)) revert NoInvoiceInTerms();
+        bytes32 presented = registry.invoiceId(invoice);
+        if (presented != terms.invoiceId) revert InvoiceNotInTerms(presented, terms.invoiceId);
+        if (invoice.payee != terms.payee || invoice.token != terms.token) revert InvoiceMismatch(presented);
+    }
+
     /// @dev The checks and state change shared by both captures; returns the payment id.
     function _beginCapture(PaymentTerms calldata terms, uint256 amount, uint256 fee, address feeReceiver)
         private
@@ -292,12 +298,17 @@ contract PaymentEscrow is IPaymentEscrow, EIP712, ReentrancyGuardTransient {
     }
 
     /// @dev Pays `amount` out; if the transfer fails (blacklisted or reverting recipient, paused token), credits
-    /// the recipient instead, so the operation that pays never gets stuck.
+    /// the recipient instead, so the operation that pays never gets stuck. A transfer that failed leaving at
+    /// most 1/8 of the gas it started with ran out of gas: EIP-150 keeps 1/64 back in each frame, so a token
+    /// behind proxies returns a few 64ths; the caller passed too little gas, and the whole call reverts rather
+    /// than turn a payment into a credit. A real refusal (blacklist, pause) costs far less than 7/8.
     function _send(address token, address to, uint256 amount) private {
         uint256 held = IERC20(token).balanceOf(address(this));
+        uint256 gasBefore = gasleft();
         if (IERC20(token).trySafeTransfer(to, amount)) {
             _requireDelta(held - IERC20(token).balanceOf(address(this)), amount);
         } else {
+            if (gasleft() <= gasBefore / 8) revert InsufficientGas();
             _owed[token][to] += amount;
             emit TransferDeferred(token, to, amount);
         }

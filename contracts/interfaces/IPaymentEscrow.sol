@@ -24,6 +24,10 @@ interface IPaymentEscrow {
     /// @param maxFeeBps The highest fee of a capture, as a share of that capture in basis points.
     /// @param feeReceiver Who receives fees; the zero address lets the operator name one at capture.
     /// @param salt Distinguishes payments with otherwise equal terms.
+    /// @param invoiceId The one invoice (its id in `registry()`) these funds may pay through `captureInvoice`,
+    /// or zero for none. By signing it the payer agrees that the operator may pay exactly this invoice from
+    /// the held funds and have the registry record the payer as its payer; no other invoice, even to the same
+    /// payee in the same token, can be paid with them or be recorded in the payer's name.
     struct PaymentTerms {
         address operator;
         address payer;
@@ -36,6 +40,7 @@ interface IPaymentEscrow {
         uint16 maxFeeBps;
         address feeReceiver;
         bytes32 salt;
+        bytes32 invoiceId;
     }
 
     /// @notice How the payer's funds are brought into escrow.
@@ -97,7 +102,8 @@ interface IPaymentEscrow {
     event PaymentRefunded(bytes32 indexed paymentId, uint256 amount, address refunder);
 
     /// @notice Emitted when a transfer out of escrow failed (e.g. a blacklisted recipient) and the amount was
-    /// credited to the recipient instead, to be withdrawn with `withdraw`.
+    /// credited to the recipient instead, to be withdrawn with `withdraw`. A transfer that failed for lack of
+    /// the caller's gas is not credited: the call reverts with `InsufficientGas`.
     /// @param token The token.
     /// @param recipient The recipient credited.
     /// @param amount The amount credited.
@@ -196,6 +202,19 @@ interface IPaymentEscrow {
     /// @param invoiceId The invoice's id.
     error InvoiceMismatch(bytes32 invoiceId);
 
+    /// @notice Thrown when `captureInvoice` is called for terms whose `invoiceId` is zero: the payer agreed to
+    /// pay no invoice with them.
+    error NoInvoiceInTerms();
+
+    /// @notice Thrown when the invoice presented to `captureInvoice` is not the one the terms name.
+    /// @param invoiceId The presented invoice's id.
+    /// @param termsInvoiceId The invoice id in the terms.
+    error InvoiceNotInTerms(bytes32 invoiceId, bytes32 termsInvoiceId);
+
+    /// @notice Thrown when a transfer out of escrow failed for lack of gas (the caller passed too little for it
+    /// to complete), so that no caller can turn a payment into a credit by starving the transfer.
+    error InsufficientGas();
+
     /// @notice Thrown when invoices are captured but the escrow has no registry.
     error NoRegistry();
 
@@ -227,9 +246,10 @@ interface IPaymentEscrow {
 
     /// @notice Captures `invoice.amount + fee` of what is held and pays `invoice` with it in the registry: the
     /// payee receives exactly the invoice amount and the registry records the invoice as paid by the payer.
-    /// Only the operator, before the authorization expiry.
+    /// Only the operator, before the authorization expiry, and only for the invoice the terms name
+    /// (`terms.invoiceId`); since the registry pays an invoice once, a payment pays at most one invoice.
     /// @param terms The payment's terms.
-    /// @param invoice The invoice (same payee and token as the terms).
+    /// @param invoice The invoice: its registry id is `terms.invoiceId`, its payee and token are the terms'.
     /// @param issuerSignature The issuer's signature of the invoice.
     /// @param fee The fee on top of the invoice amount.
     /// @param feeReceiver Who gets the fee.

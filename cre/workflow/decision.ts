@@ -10,7 +10,7 @@ export const REPORT_VALIDITY = 3600n
 export const Action = { Capture: 1, Void: 2, PayInvoice: 3 } as const
 
 const PAYMENT_TERMS =
-	'(address operator, address payer, address payee, address token, uint256 maxAmount, uint48 preApprovalExpiry, uint48 authorizationExpiry, uint48 refundExpiry, uint16 maxFeeBps, address feeReceiver, bytes32 salt)'
+	'(address operator, address payer, address payee, address token, uint256 maxAmount, uint48 preApprovalExpiry, uint48 authorizationExpiry, uint48 refundExpiry, uint16 maxFeeBps, address feeReceiver, bytes32 salt, bytes32 invoiceId)'
 
 /** The trigger: IWorkflowOperator.DeliveryReported. */
 export const DELIVERY_REPORTED = parseAbi([
@@ -40,6 +40,7 @@ const INSTRUCTION = [
 					{ name: 'maxFeeBps', type: 'uint16' },
 					{ name: 'feeReceiver', type: 'address' },
 					{ name: 'salt', type: 'bytes32' },
+					{ name: 'invoiceId', type: 'bytes32' },
 				],
 			},
 			{ name: 'deadline', type: 'uint64' },

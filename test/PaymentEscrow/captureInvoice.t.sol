@@ -17,8 +17,17 @@ contract CaptureInvoiceTest is PaymentEscrowBase {
 
     function setUp() public override {
         super.setUp();
-        terms = _terms();
+        terms = _termsFor(_invoice(INVOICE_AMOUNT));
         id = _authorize(terms, AMOUNT);
+    }
+
+    /// @dev Authorizes `AMOUNT` under the default terms naming `invoice`; returns them.
+    function _authorizeFor(IInvoiceRegistry.Invoice memory invoice)
+        internal
+        returns (IPaymentEscrow.PaymentTerms memory t)
+    {
+        t = _termsFor(invoice);
+        _authorize(t, AMOUNT);
     }
 
     /// @dev Expects `captureInvoice` to revert with `err` and checks that nothing moved, the payment's state
@@ -33,14 +42,15 @@ contract CaptureInvoiceTest is PaymentEscrowBase {
         bytes memory err
     ) internal {
         Balances memory before = _balances();
-        IPaymentEscrow.PaymentState memory state = escrow.paymentState(id);
+        bytes32 paymentId = _paymentId(t);
+        IPaymentEscrow.PaymentState memory state = escrow.paymentState(paymentId);
         bytes32 invoiceId = _invoiceId(invoice);
         IInvoiceRegistry.Record memory record = registry.recordOf(invoiceId);
         vm.expectRevert(err);
         vm.prank(caller);
         escrow.captureInvoice(t, invoice, signature, fee, receiver);
         _assertBalances(before);
-        _assertState(id, state.capturable, state.refundable, state.authorizations, state.closed);
+        _assertState(paymentId, state.capturable, state.refundable, state.authorizations, state.closed);
         IInvoiceRegistry.Record memory recordAfter = registry.recordOf(invoiceId);
         assertEq(uint8(recordAfter.status), uint8(record.status), "invoice status");
         assertEq(recordAfter.payer, record.payer, "invoice payer");
@@ -85,21 +95,24 @@ contract CaptureInvoiceTest is PaymentEscrowBase {
     function test_captureInvoice_WithoutFee() public {
         IInvoiceRegistry.Invoice memory invoice = _invoice(AMOUNT);
         bytes memory signature = _signInvoice(invoice);
+        IPaymentEscrow.PaymentTerms memory t = _authorizeFor(invoice);
+        bytes32 paymentId = _paymentId(t);
 
         vm.expectEmit(address(escrow));
-        emit IPaymentEscrow.PaymentCaptured(id, AMOUNT, 0, address(0), _invoiceId(invoice));
+        emit IPaymentEscrow.PaymentCaptured(paymentId, AMOUNT, 0, address(0), _invoiceId(invoice));
         vm.prank(operator);
-        escrow.captureInvoice(terms, invoice, signature, 0, address(0));
+        escrow.captureInvoice(t, invoice, signature, 0, address(0));
 
         assertEq(usdc.balanceOf(payee), AMOUNT);
-        assertEq(usdc.balanceOf(address(escrow)), 0);
-        _assertState(id, 0, AMOUNT, 1, false);
+        assertEq(usdc.balanceOf(address(escrow)), AMOUNT);
+        _assertState(paymentId, 0, AMOUNT, 1, false);
     }
 
     function test_captureInvoice_WithFixedFeeReceiver() public {
-        IPaymentEscrow.PaymentTerms memory fixedTerms = _termsWithFeeReceiver();
-        bytes32 fixedId = _authorize(fixedTerms, AMOUNT);
         IInvoiceRegistry.Invoice memory invoice = _invoice(INVOICE_AMOUNT);
+        IPaymentEscrow.PaymentTerms memory fixedTerms = _termsWithFeeReceiver();
+        fixedTerms.invoiceId = _invoiceId(invoice);
+        bytes32 fixedId = _authorize(fixedTerms, AMOUNT);
         bytes memory signature = _signInvoice(invoice);
 
         vm.prank(operator);
@@ -120,32 +133,82 @@ contract CaptureInvoiceTest is PaymentEscrowBase {
         assertEq(usdc.balanceOf(feeReceiver), 50_505);
     }
 
-    function test_captureInvoice_SeveralInvoicesThenCaptureAndVoid() public {
-        IInvoiceRegistry.Invoice memory first = _invoice(3e6);
-        IInvoiceRegistry.Invoice memory second = _invoice(2e6);
-        second.salt = keccak256("invoice-2");
-        bytes memory firstSignature = _signInvoice(first);
-        bytes memory secondSignature = _signInvoice(second);
+    function test_captureInvoice_ThenCaptureAndVoidTheRest() public {
+        IInvoiceRegistry.Invoice memory invoice = _invoice(INVOICE_AMOUNT);
+        bytes memory signature = _signInvoice(invoice);
 
         vm.startPrank(operator);
-        bytes32 firstId = escrow.captureInvoice(terms, first, firstSignature, 0, address(0));
-        bytes32 secondId = escrow.captureInvoice(terms, second, secondSignature, 2e4, feeReceiver);
+        bytes32 invoiceId = escrow.captureInvoice(terms, invoice, signature, FEE, feeReceiver);
         escrow.capture(terms, 1e6, 0, address(0));
         escrow.void(terms);
         vm.stopPrank();
 
-        assertTrue(registry.isPaid(firstId));
-        assertTrue(registry.isPaid(secondId));
-        assertEq(usdc.balanceOf(payee), 6e6);
-        assertEq(usdc.balanceOf(feeReceiver), 2e4);
-        assertEq(usdc.balanceOf(payer), INITIAL_BALANCE - 6e6 - 2e4);
+        assertTrue(registry.isPaid(invoiceId));
+        assertEq(usdc.balanceOf(payee), INVOICE_AMOUNT + 1e6);
+        assertEq(usdc.balanceOf(feeReceiver), FEE);
+        assertEq(usdc.balanceOf(payer), INITIAL_BALANCE - INVOICE_AMOUNT - FEE - 1e6);
         assertEq(usdc.balanceOf(address(escrow)), 0);
-        _assertState(id, 0, 6e6 + 2e4, 1, true);
+        _assertState(id, 0, INVOICE_AMOUNT + FEE + 1e6, 1, true);
     }
 
     // ---------------------------------------------------------------------------------------------------
     // Reverts in the escrow
     // ---------------------------------------------------------------------------------------------------
+
+    /// @dev L-3: the operator spends the payer's escrow on an invoice the payer never agreed to (same payee,
+    /// same token); before the terms named their invoice this paid it and recorded the payer as its payer.
+    function test_captureInvoice_RevertWhen_InvoiceNotInTerms() public {
+        IInvoiceRegistry.Invoice memory other = _invoice(INVOICE_AMOUNT);
+        other.salt = keccak256("an invoice the payer never agreed to");
+        bytes memory signature = _signInvoice(other);
+        _expectCaptureInvoiceRevert(
+            terms,
+            other,
+            signature,
+            0,
+            address(0),
+            operator,
+            abi.encodeWithSelector(IPaymentEscrow.InvoiceNotInTerms.selector, _invoiceId(other), terms.invoiceId)
+        );
+        assertFalse(registry.isPaid(_invoiceId(other)));
+        assertEq(registry.recordOf(_invoiceId(other)).payer, address(0), "payer not recorded");
+    }
+
+    function test_captureInvoice_RevertWhen_SecondInvoiceOnTheSameTerms() public {
+        IInvoiceRegistry.Invoice memory invoice = _invoice(INVOICE_AMOUNT);
+        vm.prank(operator);
+        escrow.captureInvoice(terms, invoice, _signInvoice(invoice), 0, address(0));
+
+        IInvoiceRegistry.Invoice memory second = _invoice(1e6);
+        second.salt = keccak256("invoice-2");
+        _expectCaptureInvoiceRevert(
+            terms,
+            second,
+            _signInvoice(second),
+            0,
+            address(0),
+            operator,
+            abi.encodeWithSelector(IPaymentEscrow.InvoiceNotInTerms.selector, _invoiceId(second), terms.invoiceId)
+        );
+    }
+
+    function test_captureInvoice_RevertWhen_TermsNameNoInvoice() public {
+        IPaymentEscrow.PaymentTerms memory plain = _terms();
+        _authorize(plain, AMOUNT);
+        IInvoiceRegistry.Invoice memory invoice = _invoice(INVOICE_AMOUNT);
+        _expectCaptureInvoiceRevert(
+            plain,
+            invoice,
+            _signInvoice(invoice),
+            0,
+            address(0),
+            operator,
+            abi.encodeWithSelector(IPaymentEscrow.NoInvoiceInTerms.selector)
+        );
+        // The same funds still capture plainly.
+        _capture(plain, AMOUNT, 0, address(0));
+        assertEq(usdc.balanceOf(payee), AMOUNT);
+    }
 
     function test_captureInvoice_RevertWhen_NoRegistry() public {
         PaymentEscrow bare = new PaymentEscrow(IInvoiceRegistry(address(0)));
@@ -190,7 +253,7 @@ contract CaptureInvoiceTest is PaymentEscrowBase {
         invoice.payee = operator;
         bytes memory signature = _signInvoice(invoice);
         _expectCaptureInvoiceRevert(
-            terms,
+            _authorizeFor(invoice),
             invoice,
             signature,
             0,
@@ -206,7 +269,7 @@ contract CaptureInvoiceTest is PaymentEscrowBase {
         invoice.token = address(otherToken);
         bytes memory signature = _signInvoice(invoice);
         _expectCaptureInvoiceRevert(
-            terms,
+            _authorizeFor(invoice),
             invoice,
             signature,
             0,
@@ -262,9 +325,10 @@ contract CaptureInvoiceTest is PaymentEscrowBase {
     }
 
     function test_captureInvoice_RevertWhen_FeeReceiverDiffersFromTerms() public {
-        IPaymentEscrow.PaymentTerms memory fixedTerms = _termsWithFeeReceiver();
-        _authorize(fixedTerms, AMOUNT);
         IInvoiceRegistry.Invoice memory invoice = _invoice(INVOICE_AMOUNT);
+        IPaymentEscrow.PaymentTerms memory fixedTerms = _termsWithFeeReceiver();
+        fixedTerms.invoiceId = _invoiceId(invoice);
+        _authorize(fixedTerms, AMOUNT);
         bytes memory signature = _signInvoice(invoice);
         _expectCaptureInvoiceRevert(
             fixedTerms,
@@ -282,7 +346,7 @@ contract CaptureInvoiceTest is PaymentEscrowBase {
         bytes memory signature = _signInvoice(invoice);
         // The fee comes on top of the invoice, so together they exceed what is held.
         _expectCaptureInvoiceRevert(
-            terms,
+            _authorizeFor(invoice),
             invoice,
             signature,
             1,
@@ -296,7 +360,7 @@ contract CaptureInvoiceTest is PaymentEscrowBase {
         IInvoiceRegistry.Invoice memory invoice = _invoice(0);
         bytes memory signature = _signInvoice(invoice);
         _expectCaptureInvoiceRevert(
-            terms,
+            _authorizeFor(invoice),
             invoice,
             signature,
             0,
@@ -313,11 +377,12 @@ contract CaptureInvoiceTest is PaymentEscrowBase {
     function test_captureInvoice_RevertWhen_InvoiceAlreadyPaid() public {
         IInvoiceRegistry.Invoice memory invoice = _invoice(2e6);
         bytes memory signature = _signInvoice(invoice);
+        IPaymentEscrow.PaymentTerms memory t = _authorizeFor(invoice);
         vm.prank(operator);
-        escrow.captureInvoice(terms, invoice, signature, 0, address(0));
+        escrow.captureInvoice(t, invoice, signature, 0, address(0));
 
         _expectCaptureInvoiceRevert(
-            terms,
+            t,
             invoice,
             signature,
             0,
@@ -347,9 +412,10 @@ contract CaptureInvoiceTest is PaymentEscrowBase {
         IInvoiceRegistry.Invoice memory invoice = _invoice(INVOICE_AMOUNT);
         invoice.deadline = block.timestamp + 10 minutes;
         bytes memory signature = _signInvoice(invoice);
+        IPaymentEscrow.PaymentTerms memory t = _authorizeFor(invoice);
         vm.warp(invoice.deadline + 1);
         _expectCaptureInvoiceRevert(
-            terms,
+            t,
             invoice,
             signature,
             0,
@@ -380,7 +446,7 @@ contract CaptureInvoiceTest is PaymentEscrowBase {
         invoice.network = "eip155:1";
         bytes memory signature = _signInvoice(invoice);
         _expectCaptureInvoiceRevert(
-            terms,
+            _authorizeFor(invoice),
             invoice,
             signature,
             0,
@@ -411,16 +477,17 @@ contract CaptureInvoiceTest is PaymentEscrowBase {
         // invoice, so it reverts as a whole and the funds stay capturable (and reclaimable).
         MockBlacklistToken token = new MockBlacklistToken(owner);
         token.mint(payer, AMOUNT);
+        IInvoiceRegistry.Invoice memory invoice = _invoice(INVOICE_AMOUNT);
+        invoice.token = address(token);
         IPaymentEscrow.PaymentTerms memory t = _terms();
         t.token = address(token);
+        t.invoiceId = _invoiceId(invoice);
         vm.startPrank(payer);
         assertTrue(token.approve(address(escrow), AMOUNT));
         bytes32 tokenPaymentId = escrow.authorize(t, AMOUNT, IPaymentEscrow.Method.Allowance, "");
         vm.stopPrank();
         vm.prank(owner);
         token.setBlacklisted(payee, true);
-        IInvoiceRegistry.Invoice memory invoice = _invoice(INVOICE_AMOUNT);
-        invoice.token = address(token);
         bytes memory signature = _signInvoice(invoice);
 
         vm.expectRevert(abi.encodeWithSelector(MockBlacklistToken.Blacklisted.selector, payee));

@@ -23,7 +23,7 @@ abstract contract PaymentEscrowBase is Test {
     bytes32 internal constant DOMAIN_TYPEHASH =
         keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
     bytes32 internal constant TERMS_TYPEHASH = keccak256(
-        "PaymentTerms(address operator,address payer,address payee,address token,uint256 maxAmount,uint48 preApprovalExpiry,uint48 authorizationExpiry,uint48 refundExpiry,uint16 maxFeeBps,address feeReceiver,bytes32 salt)"
+        "PaymentTerms(address operator,address payer,address payee,address token,uint256 maxAmount,uint48 preApprovalExpiry,uint48 authorizationExpiry,uint48 refundExpiry,uint16 maxFeeBps,address feeReceiver,bytes32 salt,bytes32 invoiceId)"
     );
     bytes32 internal constant RECEIVE_TYPEHASH = keccak256(
         "ReceiveWithAuthorization(address from,address to,uint256 value,uint256 validAfter,uint256 validBefore,bytes32 nonce)"
@@ -88,7 +88,7 @@ abstract contract PaymentEscrowBase is Test {
     // ---------------------------------------------------------------------------------------------------
 
     /// @dev Default terms, the same whenever called (expiries an hour, two and three after the start): the
-    /// operator names the fee receiver at capture.
+    /// operator names the fee receiver at capture; they name no invoice.
     function _terms() internal view returns (IPaymentEscrow.PaymentTerms memory) {
         return IPaymentEscrow.PaymentTerms({
             operator: operator,
@@ -101,8 +101,19 @@ abstract contract PaymentEscrowBase is Test {
             refundExpiry: REFUND_EXPIRY,
             maxFeeBps: MAX_FEE_BPS,
             feeReceiver: address(0),
-            salt: SALT
+            salt: SALT,
+            invoiceId: bytes32(0)
         });
+    }
+
+    /// @dev Default terms that may pay `invoice` (and no other) through captureInvoice.
+    function _termsFor(IInvoiceRegistry.Invoice memory invoice)
+        internal
+        view
+        returns (IPaymentEscrow.PaymentTerms memory terms)
+    {
+        terms = _terms();
+        terms.invoiceId = _invoiceId(invoice);
     }
 
     /// @dev Default terms with the fee receiver fixed by the payer.
@@ -138,7 +149,8 @@ abstract contract PaymentEscrowBase is Test {
                 terms.refundExpiry,
                 terms.maxFeeBps,
                 terms.feeReceiver,
-                terms.salt
+                terms.salt,
+                terms.invoiceId
             )
         );
         return keccak256(abi.encodePacked("\x19\x01", _escrowDomainSeparator(), structHash));

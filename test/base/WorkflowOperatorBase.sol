@@ -7,8 +7,8 @@ import {IWorkflowOperator} from "../../contracts/interfaces/IWorkflowOperator.so
 import {PaymentEscrowBase} from "./PaymentEscrowBase.sol";
 import {KeystoneForwarder} from "@chainlink/contracts/src/v0.8/keystone/KeystoneForwarder.sol";
 
-/// @dev Payment terms naming `operator`, opened at `start` (pre-approval an hour later, authorization two,
-/// refunds three), with no fee. The one place where the WorkflowOperator tests and their invariant handler
+/// @dev Payment terms naming `operator` and the one invoice they may pay (`invoiceId`), opened at `start`
+/// (pre-approval an hour later, authorization two, refunds three), with no fee. The one place where the WorkflowOperator tests and their invariant handler
 /// build terms from scratch.
 function operatedTerms(
     address operator,
@@ -17,7 +17,8 @@ function operatedTerms(
     address token,
     uint256 maxAmount,
     uint48 start,
-    bytes32 salt
+    bytes32 salt,
+    bytes32 invoiceId
 ) pure returns (IPaymentEscrow.PaymentTerms memory) {
     return IPaymentEscrow.PaymentTerms({
         operator: operator,
@@ -30,7 +31,8 @@ function operatedTerms(
         refundExpiry: start + 3 hours,
         maxFeeBps: 0,
         feeReceiver: address(0),
-        salt: salt
+        salt: salt,
+        invoiceId: invoiceId
     });
 }
 
@@ -66,9 +68,10 @@ abstract contract WorkflowOperatorBase is PaymentEscrowBase {
         forwarder.setConfig(DON_ID, CONFIG_VERSION, f, signers);
     }
 
-    /// @dev Default terms with the workflow operator as operator.
+    /// @dev Default terms with the workflow operator as operator, which may pay the default invoice
+    /// (`_invoice(AMOUNT)`).
     function _operatedTerms() internal view returns (IPaymentEscrow.PaymentTerms memory terms) {
-        terms = _terms();
+        terms = _termsFor(_invoice(AMOUNT));
         terms.operator = address(workflowOperator);
     }
 

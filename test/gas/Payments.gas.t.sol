@@ -90,10 +90,11 @@ contract PaymentsGasTest is Test {
     }
 
     function test_gas_escrow_captureInvoice() public {
-        IPaymentEscrow.PaymentTerms memory terms = _terms(keccak256("e"));
-        _authorize(terms);
         IInvoiceRegistry.Invoice memory invoice = _invoice(keccak256("e"));
         invoice.amount = AMOUNT - FEE;
+        IPaymentEscrow.PaymentTerms memory terms = _terms(keccak256("e"));
+        terms.invoiceId = registry.invoiceId(invoice);
+        _authorize(terms);
         bytes memory issuerSignature = _sign(issuerKey, registry.invoiceId(invoice));
         vm.prank(operator);
         escrow.captureInvoice(terms, invoice, issuerSignature, FEE, feeReceiver);
@@ -143,7 +144,8 @@ contract PaymentsGasTest is Test {
             refundExpiry: uint48(block.timestamp + 3 hours),
             maxFeeBps: 100,
             feeReceiver: address(0),
-            salt: salt
+            salt: salt,
+            invoiceId: bytes32(0)
         });
     }
 

@@ -87,7 +87,8 @@ contract PaymentEscrowHalmos is Test {
             refundExpiry: uint48(block.timestamp + 300),
             maxFeeBps: FEE_BPS,
             feeReceiver: address(0),
-            salt: bytes32(0)
+            salt: bytes32(0),
+            invoiceId: bytes32(0)
         });
     }
 

@@ -141,7 +141,8 @@ contract InvoiceRegistryHostileTest is Test {
             refundExpiry: uint48(block.timestamp + 3 days),
             maxFeeBps: 0,
             feeReceiver: address(0),
-            salt: bytes32(0)
+            salt: bytes32(0),
+            invoiceId: bytes32(0)
         });
     }
 
@@ -275,8 +276,9 @@ contract InvoiceRegistryHostileTest is Test {
     function test_blacklist_CaptureInvoiceToBlacklistedPayeeRevertsPayerReclaims() public {
         MockBlacklistToken token = new MockBlacklistToken(address(this));
         IPaymentEscrow.PaymentTerms memory terms = _escrowTerms(address(token), operator);
-        bytes32 paymentId = _escrowAuthorize(terms, AMOUNT);
         IInvoiceRegistry.Invoice memory invoice = _invoice(address(token), bytes32(0));
+        terms.invoiceId = _invoiceId(invoice);
+        bytes32 paymentId = _escrowAuthorize(terms, AMOUNT);
         bytes memory signature = _sign(invoice);
         token.setBlacklisted(payee, true);
 
@@ -352,8 +354,9 @@ contract InvoiceRegistryHostileTest is Test {
     function test_reentrant_CaptureInvoiceLocksTheRegistry() public {
         MockReentrantToken token = new MockReentrantToken();
         IPaymentEscrow.PaymentTerms memory terms = _escrowTerms(address(token), operator);
-        bytes32 paymentId = _escrowAuthorize(terms, 2 * AMOUNT);
         IInvoiceRegistry.Invoice memory invoice = _invoice(address(token), "outer");
+        terms.invoiceId = _invoiceId(invoice);
+        bytes32 paymentId = _escrowAuthorize(terms, 2 * AMOUNT);
         IInvoiceRegistry.Invoice memory other = _invoice(address(token), "inner");
         bytes memory signature = _sign(invoice);
         bytes memory otherSignature = _sign(other);
@@ -380,8 +383,9 @@ contract InvoiceRegistryHostileTest is Test {
         MockReentrantToken token = new MockReentrantToken();
         // The token is the operator, so its re-entrant capture would otherwise be authorized.
         IPaymentEscrow.PaymentTerms memory terms = _escrowTerms(address(token), address(token));
-        bytes32 paymentId = _escrowAuthorize(terms, 2 * AMOUNT);
         IInvoiceRegistry.Invoice memory invoice = _invoice(address(token), bytes32(0));
+        terms.invoiceId = _invoiceId(invoice);
+        bytes32 paymentId = _escrowAuthorize(terms, 2 * AMOUNT);
         bytes memory signature = _sign(invoice);
 
         token.arm(address(escrow), abi.encodeCall(escrow.capture, (terms, AMOUNT, 0, address(0))));
@@ -402,8 +406,9 @@ contract InvoiceRegistryHostileTest is Test {
     function test_reentrant_RegistryPaymentDuringEscrowPayoutIsConsistent() public {
         MockReentrantToken token = new MockReentrantToken();
         IPaymentEscrow.PaymentTerms memory terms = _escrowTerms(address(token), operator);
-        bytes32 paymentId = _escrowAuthorize(terms, AMOUNT);
         IInvoiceRegistry.Invoice memory invoice = _invoice(address(token), bytes32(0));
+        terms.invoiceId = _invoiceId(invoice);
+        bytes32 paymentId = _escrowAuthorize(terms, AMOUNT);
         bytes memory signature = _sign(invoice);
         token.mint(address(token), AMOUNT);
         token.approveFromSelf(address(registry), AMOUNT);

@@ -7,6 +7,7 @@ import {IPaymentEscrow} from "../../contracts/interfaces/IPaymentEscrow.sol";
 import {MockBlacklistToken} from "../mocks/MockBlacklistToken.sol";
 import {MockFalseReturnToken} from "../mocks/MockFalseReturnToken.sol";
 import {MockFeeOnTransferToken} from "../mocks/MockFeeOnTransferToken.sol";
+import {MockGasHungryToken} from "../mocks/MockGasHungryToken.sol";
 import {MockReentrantToken} from "../mocks/MockReentrantToken.sol";
 import {MockRevertingToken} from "../mocks/MockRevertingToken.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
@@ -60,7 +61,8 @@ contract PaymentEscrowHostileTest is Test {
             refundExpiry: uint48(block.timestamp + 3 days),
             maxFeeBps: MAX_FEE_BPS,
             feeReceiver: address(0),
-            salt: salt
+            salt: salt,
+            invoiceId: bytes32(0)
         });
     }
 
@@ -278,6 +280,41 @@ contract PaymentEscrowHostileTest is Test {
         assertEq(token.balanceOf(payer), 70e6);
         assertEq(token.balanceOf(payee), 30e6);
         assertEq(token.balanceOf(address(escrow)), 0);
+    }
+
+    // ---------------------------------------------------------------------------------------------------
+    // Gas griefing (EIP-150 keeps 1/64 of the gas in the caller)
+    // ---------------------------------------------------------------------------------------------------
+
+    /// @dev A caller passing just too little gas makes the payout run out of gas while the escrow keeps 1/64,
+    /// enough to credit the payee instead: the payment would be turned into a credit the payee must withdraw.
+    /// Over every gas limit around that edge the capture either reverts or pays the payee directly.
+    function test_gasGriefing_CaptureNeverTurnsAPayoutIntoACredit() public {
+        MockGasHungryToken token = new MockGasHungryToken();
+        IPaymentEscrow.PaymentTerms memory terms = _terms(address(token));
+        bytes32 id = _authorize(terms, AMOUNT);
+        token.setAppetite(3_000_000);
+        bytes memory call = abi.encodeCall(escrow.capture, (terms, 30e6, 0, address(0)));
+
+        uint256 paid;
+        uint256 reverted;
+        for (uint256 gas = 2_950_000; gas < 3_250_000; gas += 3000) {
+            uint256 snapshot = vm.snapshotState();
+            vm.prank(operator);
+            (bool ok,) = address(escrow).call{gas: gas}(call);
+            if (ok) {
+                paid++;
+                assertEq(escrow.owed(address(token), payee), 0, "no credit");
+                assertEq(token.balanceOf(payee), 30e6, "paid directly");
+                _assertState(id, 70e6, 30e6, false);
+            } else {
+                reverted++;
+                _assertState(id, AMOUNT, 0, false);
+            }
+            vm.revertToState(snapshot);
+        }
+        assertGt(paid, 0, "some limits suffice");
+        assertGt(reverted, 0, "some limits are too low");
     }
 
     // ---------------------------------------------------------------------------------------------------

@@ -4,23 +4,28 @@ pragma solidity 0.8.37;
 import {PaymentEscrow} from "../../contracts/escrow/PaymentEscrow.sol";
 import {IInvoiceRegistry} from "../../contracts/interfaces/IInvoiceRegistry.sol";
 import {IPaymentEscrow} from "../../contracts/interfaces/IPaymentEscrow.sol";
+import {InvoiceRegistry} from "../../contracts/registry/InvoiceRegistry.sol";
 import {PaymentEscrowHandler} from "./handlers/PaymentEscrowHandler.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {Test} from "forge-std/Test.sol";
 import {console2} from "forge-std/console2.sol";
 
 /// @notice Invariants of the escrow's accounting over random sequences of authorizations, top-ups, captures,
-/// voids, reclaims, refunds, withdrawals, blacklistings and time warps.
+/// voids, reclaims, refunds, withdrawals, blacklistings and time warps, and invoice captures through a real
+/// registry (of the invoice the terms name, and of invoices they do not).
 contract PaymentEscrowInvariantTest is Test {
     PaymentEscrow internal escrow;
+    InvoiceRegistry internal registry;
     PaymentEscrowHandler internal handler;
 
     function setUp() public {
         vm.warp(1_750_000_000);
-        escrow = new PaymentEscrow(IInvoiceRegistry(address(0)));
+        registry = new InvoiceRegistry(address(this));
+        escrow = new PaymentEscrow(registry);
+        registry.setSettler(address(escrow), IInvoiceRegistry.Path.Escrow);
         handler = new PaymentEscrowHandler(escrow);
 
-        bytes4[] memory selectors = new bytes4[](12);
+        bytes4[] memory selectors = new bytes4[](13);
         selectors[0] = PaymentEscrowHandler.authorizeNew.selector;
         selectors[1] = PaymentEscrowHandler.topUp.selector;
         selectors[2] = PaymentEscrowHandler.capture.selector;
@@ -34,6 +39,7 @@ contract PaymentEscrowInvariantTest is Test {
         // Opening payments and capturing are weighted twice, so that runs have several payments to work on.
         selectors[10] = PaymentEscrowHandler.authorizeNew.selector;
         selectors[11] = PaymentEscrowHandler.capture.selector;
+        selectors[12] = PaymentEscrowHandler.captureInvoice.selector;
         targetContract(address(handler));
         targetSelector(FuzzSelector({addr: address(handler), selectors: selectors}));
     }
@@ -127,6 +133,35 @@ contract PaymentEscrowInvariantTest is Test {
         }
     }
 
+    /// @notice (f) An invoice is paid from escrow only if its payment's terms name it, at most once, and the
+    /// registry records that payment's payer as its payer; no invoice the payer did not name is ever paid,
+    /// and the registry keeps no tokens.
+    function invariant_invoicesPaidOnlyAsTheTermsName() public view {
+        PaymentEscrowHandler.PaymentView[] memory payments = handler.payments();
+        for (uint256 i; i < payments.length; ++i) {
+            uint256 paid = payments[i].ghost.invoicePayments;
+            if (payments[i].invoiceId == bytes32(0)) {
+                assertEq(paid, 0, "no invoice named, none paid");
+                continue;
+            }
+            assertLe(paid, 1, "an invoice is paid at most once");
+            assertEq(registry.isPaid(payments[i].invoiceId), paid == 1, "registry agrees with the ghost");
+            if (paid == 1) {
+                IInvoiceRegistry.Record memory record = registry.recordOf(payments[i].invoiceId);
+                assertEq(record.payer, payments[i].payer, "recorded payer");
+                assertEq(uint8(record.path), uint8(IInvoiceRegistry.Path.Escrow), "paid through the escrow");
+            }
+        }
+        uint256 strays = handler.strayInvoiceCount();
+        for (uint256 k; k < strays; ++k) {
+            assertFalse(registry.isPaid(handler.strayInvoices(k)), "stray invoice paid");
+        }
+        address[] memory tokens = handler.tokens();
+        for (uint256 t; t < tokens.length; ++t) {
+            assertEq(IERC20(tokens[t]).balanceOf(address(registry)), 0, "registry holds nothing");
+        }
+    }
+
     /// @notice Every operation the handler expected to succeed did, every one it expected to fail did, and
     /// every recipient's balance moved by exactly what the escrow said.
     function invariant_noUnexpectedOutcome() public view {
@@ -138,7 +173,7 @@ contract PaymentEscrowInvariantTest is Test {
     /// @notice Logs how many calls of each kind were made and how many did what they meant to, so that a run
     /// that does nothing but revert shows.
     function afterInvariant() public view {
-        bytes32[12] memory ops = [
+        bytes32[14] memory ops = [
             // casting to 'bytes32' is safe: a short string literal, left-aligned and zero-padded
             // forge-lint: disable-next-line(unsafe-typecast)
             bytes32("authorize3009"),
@@ -147,6 +182,8 @@ contract PaymentEscrowInvariantTest is Test {
             "replay3009",
             "capture",
             "captureInvalid",
+            "captureInvoice",
+            "captureStrayInvoice",
             "void",
             "reclaim",
             "refund",

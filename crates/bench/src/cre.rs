@@ -3,7 +3,7 @@
 
 use crate::{ms, summarize};
 use alloy::{
-    primitives::{Address, U256, aliases::U48, keccak256},
+    primitives::{Address, B256, U256, aliases::U48, keccak256},
     signers::local::PrivateKeySigner,
     sol_types::SolCall,
 };
@@ -47,6 +47,7 @@ pub(crate) async fn run(events: usize) -> eyre::Result<()> {
                 maxFeeBps: 0,
                 feeReceiver: Address::ZERO,
                 salt: keccak256(format!("bench job {i}")),
+                invoiceId: B256::ZERO,
             };
             let amount = U256::from(AMOUNT);
             let data = escrow::sign_authorization(

@@ -26,6 +26,7 @@ sol! {
         uint16 maxFeeBps;
         address feeReceiver;
         bytes32 salt;
+        bytes32 invoiceId;
     }
 
     /// `IWorkflowOperator.Instruction`: a report's body (its ABI is not in any function's, so it is

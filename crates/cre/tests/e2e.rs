@@ -68,6 +68,7 @@ impl Setup {
             maxFeeBps: 0,
             feeReceiver: Address::ZERO,
             salt: keccak256(salt),
+            invoiceId: B256::ZERO,
         };
         let id = read(&self.chain, self.escrow, PaymentEscrow::paymentIdCall { terms: terms.clone() }).await?;
         // The payment id computed offline is the escrow's.

@@ -4,7 +4,7 @@
 //! intended change of the format.
 
 use alloy::{
-    primitives::{Address, U256, address, aliases::U48, keccak256},
+    primitives::{Address, B256, U256, address, aliases::U48, keccak256},
     sol_types::{SolEvent, SolValue},
 };
 use quittance_cre::{
@@ -38,6 +38,7 @@ fn vectors() -> Value {
             maxFeeBps: 0,
             feeReceiver: Address::ZERO,
             salt: keccak256(name),
+            invoiceId: B256::ZERO,
         };
         let reporter = if delivered { terms.payer } else { terms.payee };
         let event = DeliveryReported { paymentId: keccak256(name.as_bytes()), reporter, delivered, terms };

@@ -330,6 +330,7 @@ pub async fn run<C: DevChain + Clone + std::fmt::Debug + 'static>(
                     maxFeeBps: JOB_FEE_BPS,
                     feeReceiver: operator.address(),
                     salt: rng.b256(),
+                    invoiceId: B256::ZERO,
                 },
                 amount: prices[e] * s.job_price_multiple,
                 fate: rng.below(100),

@@ -24,6 +24,7 @@ sol! {
         uint16 maxFeeBps;
         address feeReceiver;
         bytes32 salt;
+        bytes32 invoiceId;
     }
 }
 

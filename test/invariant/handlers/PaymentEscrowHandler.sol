@@ -14,7 +14,9 @@ import {StdUtils} from "forge-std/StdUtils.sol";
 /// @notice Drives the escrow through many payments among a few payers, operators and payees, with bounded
 /// inputs, and keeps a ghost ledger of what every payment should hold. Two tokens: the EIP-3009 test
 /// stable-coin (authorized by EIP-3009, permit or allowance) and a blacklisting token (allowance only) whose
-/// blacklist the handler toggles, so that payouts get deferred to `owed` and withdrawn later.
+/// blacklist the handler toggles, so that payouts get deferred to `owed` and withdrawn later. Half the
+/// payments name an invoice in the escrow's (real) registry, which the operator may pay with
+/// `captureInvoice`; the operator also tries to pay invoices the payer never named.
 /// @dev Every operation computes whether it must succeed; a call that fails although it should have
 /// succeeded, or succeeds although it should have failed, is counted and checked to be zero by the invariant
 /// suite (the invariant runner itself ignores reverts).
@@ -28,6 +30,7 @@ contract PaymentEscrowHandler is CommonBase, StdCheats, StdUtils {
         uint256 refunded;
         uint256 authorizations;
         uint256 capturesAfterClose;
+        uint256 invoicePayments;
         bool closed;
     }
 
@@ -53,6 +56,9 @@ contract PaymentEscrowHandler is CommonBase, StdCheats, StdUtils {
     uint256 internal constant REFUNDABLE = 2;
 
     PaymentEscrow public immutable escrow;
+    IInvoiceRegistry public immutable registry;
+    address public immutable issuer;
+    uint256 internal immutable _issuerKey;
     TestStablecoin public immutable usdc;
     MockBlacklistToken public immutable blk;
     address public immutable sink;
@@ -66,6 +72,9 @@ contract PaymentEscrowHandler is CommonBase, StdCheats, StdUtils {
 
     IPaymentEscrow.PaymentTerms[] internal _terms;
     bytes32[] internal _ids;
+    mapping(bytes32 id => IInvoiceRegistry.Invoice invoice) internal _invoices;
+    /// @notice Invoices the operator presented although the payer never named them (each must stay unpaid).
+    bytes32[] public strayInvoices;
     mapping(bytes32 id => Ghost ghost) internal _ghosts;
     mapping(address token => TokenGhost ghost) internal _tokenGhosts;
     mapping(address token => mapping(address recipient => uint256 amount)) public ghostOwed;
@@ -80,6 +89,8 @@ contract PaymentEscrowHandler is CommonBase, StdCheats, StdUtils {
 
     constructor(PaymentEscrow escrow_) {
         escrow = escrow_;
+        registry = escrow_.registry();
+        (issuer, _issuerKey) = makeAddrAndKey("issuer");
         usdc = new TestStablecoin("USD Coin", "USDC", "2", address(this));
         blk = new MockBlacklistToken(address(this));
         sink = makeAddr("sink");
@@ -109,6 +120,8 @@ contract PaymentEscrowHandler is CommonBase, StdCheats, StdUtils {
         address token;
         uint256 maxAmount;
         uint256 maxFeeBps;
+        address payer;
+        bytes32 invoiceId;
         Ghost ghost;
     }
 
@@ -125,9 +138,15 @@ contract PaymentEscrowHandler is CommonBase, StdCheats, StdUtils {
                 token: _terms[i].token,
                 maxAmount: _terms[i].maxAmount,
                 maxFeeBps: _terms[i].maxFeeBps,
+                payer: _terms[i].payer,
+                invoiceId: _terms[i].invoiceId,
                 ghost: _ghosts[_ids[i]]
             });
         }
+    }
+
+    function strayInvoiceCount() external view returns (uint256) {
+        return strayInvoices.length;
     }
 
     function tokenGhostOf(address token) external view returns (TokenGhost memory) {
@@ -163,8 +182,10 @@ contract PaymentEscrowHandler is CommonBase, StdCheats, StdUtils {
             topUp(actorSeed, amountSeed, methodSeed);
             return;
         }
-        IPaymentEscrow.PaymentTerms memory terms = _newTerms(actorSeed, amountSeed, termsSeed);
+        (IPaymentEscrow.PaymentTerms memory terms, IInvoiceRegistry.Invoice memory invoice) =
+            _newTerms(actorSeed, amountSeed, termsSeed);
         bytes32 id = escrow.paymentId(terms);
+        if (terms.invoiceId != bytes32(0)) _invoices[id] = invoice;
         _terms.push(terms);
         _ids.push(id);
         uint256 amount = _bound(uint256(keccak256(abi.encode(amountSeed, "amount"))), 1, terms.maxAmount);
@@ -209,6 +230,62 @@ contract PaymentEscrowHandler is CommonBase, StdCheats, StdUtils {
             if (fee != 0) _recordPayout(terms.token, feeReceiver, fee, feeBefore, FEE);
         } catch (bytes memory err) {
             _failed(expected, err);
+        }
+    }
+
+    /// @notice The operator pays an invoice from a payment: the one its terms name (with a random fee within
+    /// the signed bound), or, one time in four or when the terms name none, another invoice to the same payee
+    /// in the same token, which must fail and stay unpaid.
+    function captureInvoice(uint256 paymentSeed, uint256 feeSeed, uint256 receiverSeed, uint256 straySeed) external {
+        if (_ids.length == 0) return;
+        uint256 i = _findUnpaidInvoice(paymentSeed);
+        IPaymentEscrow.PaymentTerms memory terms = _terms[i];
+        bytes32 id = _ids[i];
+        if (terms.invoiceId == bytes32(0) || straySeed % 4 == 0) {
+            _captureStrayInvoice(terms, straySeed);
+            return;
+        }
+        calls["captureInvoice"]++;
+        IInvoiceRegistry.Invoice memory invoice = _invoices[id];
+        uint256 fee = _bound(feeSeed, 0, invoice.amount * terms.maxFeeBps / 10_000);
+        address feeReceiver = terms.feeReceiver;
+        if (feeReceiver == address(0) && (fee != 0 || receiverSeed % 2 == 0)) {
+            feeReceiver = _feeReceivers[receiverSeed % _feeReceivers.length];
+        }
+        uint256 capturable = escrow.paymentState(id).capturable;
+        bool expected = block.timestamp < terms.authorizationExpiry && invoice.amount + fee <= capturable
+            && block.timestamp <= invoice.deadline && !registry.isPaid(terms.invoiceId)
+            && !_blacklisted(terms.token, terms.payee);
+
+        uint256 payeeBefore = IERC20(terms.token).balanceOf(terms.payee);
+        uint256 feeBefore = feeReceiver == address(0) ? 0 : IERC20(terms.token).balanceOf(feeReceiver);
+        bytes memory signature = _signInvoice(invoice);
+        vm.prank(terms.operator);
+        try escrow.captureInvoice(terms, invoice, signature, fee, feeReceiver) returns (bytes32 invoiceId) {
+            if (!_succeeded("captureInvoice", expected)) return;
+            if (invoiceId != terms.invoiceId) balanceMismatches++;
+            _recordCapture(terms, id, invoice.amount + fee, fee);
+            _ghosts[id].invoicePayments++;
+            _recordPayout(terms.token, terms.payee, invoice.amount, payeeBefore, PAYEE);
+            if (fee != 0) _recordPayout(terms.token, feeReceiver, fee, feeBefore, FEE);
+        } catch (bytes memory err) {
+            _failed(expected, err);
+        }
+    }
+
+    /// @dev An invoice to the payment's payee in its token that its terms do not name: must not be paid.
+    function _captureStrayInvoice(IPaymentEscrow.PaymentTerms memory terms, uint256 straySeed) internal {
+        calls["captureStrayInvoice"]++;
+        IInvoiceRegistry.Invoice memory stray = _invoiceFor(terms, straySeed, keccak256(abi.encode("stray", straySeed)));
+        bytes32 strayId = registry.invoiceId(stray);
+        strayInvoices.push(strayId);
+        bytes memory signature = _signInvoice(stray);
+        vm.prank(terms.operator);
+        try escrow.captureInvoice(terms, stray, signature, 0, address(0)) {
+            unexpectedSuccesses++;
+            lastUnexpected = abi.encode("captureStrayInvoice", strayId);
+        } catch {
+            successes["captureStrayInvoice"]++;
         }
     }
 
@@ -371,7 +448,7 @@ contract PaymentEscrowHandler is CommonBase, StdCheats, StdUtils {
     function _newTerms(uint256 actorSeed, uint256 amountSeed, uint256 termsSeed)
         internal
         view
-        returns (IPaymentEscrow.PaymentTerms memory terms)
+        returns (IPaymentEscrow.PaymentTerms memory terms, IInvoiceRegistry.Invoice memory invoice)
     {
         uint256 r = uint256(keccak256(abi.encode(termsSeed)));
         terms.token = termsSeed % 2 == 1 ? address(blk) : address(usdc);
@@ -392,6 +469,34 @@ contract PaymentEscrowHandler is CommonBase, StdCheats, StdUtils {
         terms.maxFeeBps = uint16(feeKind == 0 ? 0 : feeKind == 3 ? 10_000 : _bound(r >> 200, 1, 2000));
         if ((r >> 240) % 2 == 1) terms.feeReceiver = _feeReceivers[(r >> 248) % _feeReceivers.length];
         terms.salt = bytes32(_ids.length);
+        if ((r >> 252) % 2 == 1) {
+            invoice = _invoiceFor(terms, r, terms.salt);
+            terms.invoiceId = registry.invoiceId(invoice);
+        }
+    }
+
+    /// @dev An invoice to the payee of `terms` in their token, of at most half their maximum (so that most
+    /// payments hold enough for it), due within days.
+    function _invoiceFor(IPaymentEscrow.PaymentTerms memory terms, uint256 seed, bytes32 salt)
+        internal
+        view
+        returns (IInvoiceRegistry.Invoice memory)
+    {
+        return IInvoiceRegistry.Invoice({
+            issuer: issuer,
+            payee: terms.payee,
+            token: terms.token,
+            amount: _bound(seed >> 8, 1, terms.maxAmount / 2 + 1),
+            deadline: block.timestamp + _bound(seed >> 32, 1 hours, 10 days),
+            resource: keccak256(abi.encode("resource", salt)),
+            network: registry.network(),
+            salt: salt
+        });
+    }
+
+    function _signInvoice(IInvoiceRegistry.Invoice memory invoice) internal view returns (bytes memory) {
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(_issuerKey, registry.invoiceId(invoice));
+        return abi.encodePacked(r, s, v);
     }
 
     function _authorize(IPaymentEscrow.PaymentTerms memory terms, bytes32 id, uint256 amount, uint256 methodSeed)
@@ -565,6 +670,21 @@ contract PaymentEscrowHandler is CommonBase, StdCheats, StdUtils {
             }
         }
         return start;
+    }
+
+    /// @dev The first payment from the seed on whose terms name an unpaid invoice and that can capture, or
+    /// else `_find(seed, CAPTURABLE)`.
+    function _findUnpaidInvoice(uint256 seed) internal view returns (uint256) {
+        uint256 start = seed % _ids.length;
+        for (uint256 k; k < _ids.length; ++k) {
+            uint256 i = (start + k) % _ids.length;
+            bytes32 invoiceId = _terms[i].invoiceId;
+            if (
+                invoiceId != bytes32(0) && !registry.isPaid(invoiceId) && escrow.paymentState(_ids[i]).capturable != 0
+                    && block.timestamp < _terms[i].authorizationExpiry
+            ) return i;
+        }
+        return _find(seed, CAPTURABLE);
     }
 
     function _slotToken(uint256 slot) internal view returns (address) {

@@ -121,14 +121,25 @@ contract WorkflowOperatorHandler is CommonBase, StdCheats, StdUtils {
         if (_payments.length >= MAX_PAYMENTS) return;
         calls["open"]++;
         uint256 amount = _bound(amountSeed, 1, MAX_AMOUNT);
+        IInvoiceRegistry.Invoice memory invoice = IInvoiceRegistry.Invoice({
+            issuer: issuer,
+            payee: _payees[payeeSeed % _payees.length],
+            token: address(usdc),
+            amount: _bound(invoiceSeed, 1, amount),
+            deadline: block.timestamp + 2 hours,
+            resource: keccak256(abi.encode("resource", _payments.length)),
+            network: registry.network(),
+            salt: keccak256(abi.encode("invoice", _payments.length))
+        });
         IPaymentEscrow.PaymentTerms memory terms = operatedTerms(
             address(operator),
             _payers[payerSeed % _payers.length],
-            _payees[payeeSeed % _payees.length],
+            invoice.payee,
             address(usdc),
             2 * amount,
             uint48(block.timestamp),
-            keccak256(abi.encode("payment", _payments.length))
+            keccak256(abi.encode("payment", _payments.length)),
+            registry.invoiceId(invoice)
         );
         _mint(terms.payer, amount);
         vm.startPrank(terms.payer);
@@ -140,16 +151,7 @@ contract WorkflowOperatorHandler is CommonBase, StdCheats, StdUtils {
         Payment storage payment = _payments.push();
         payment.terms = terms;
         payment.id = id;
-        payment.invoice = IInvoiceRegistry.Invoice({
-            issuer: issuer,
-            payee: terms.payee,
-            token: address(usdc),
-            amount: _bound(invoiceSeed, 1, amount),
-            deadline: block.timestamp + 2 hours,
-            resource: keccak256(abi.encode("resource", _payments.length)),
-            network: registry.network(),
-            salt: keccak256(abi.encode("invoice", _payments.length))
-        });
+        payment.invoice = invoice;
         payment.invoiceId = registry.invoiceId(payment.invoice);
         payment.ghost.authorized = amount;
     }

@@ -3,7 +3,7 @@
 
 use crate::commands::hex_key;
 use alloy::{
-    primitives::{Address, U256, aliases::U48, keccak256},
+    primitives::{Address, B256, U256, aliases::U48, keccak256},
     signers::local::PrivateKeySigner,
     sol_types::SolCall,
 };
@@ -68,6 +68,7 @@ async fn cre_deploy_and_run_capture_a_payment_when_the_payer_confirms_delivery()
         maxFeeBps: 0,
         feeReceiver: Address::ZERO,
         salt: keccak256("cli job"),
+        invoiceId: B256::ZERO,
     };
     let amount = U256::from(AMOUNT);
     let data = escrow::sign_authorization(&terms, amount, 0, now + 600, 31337, setup.escrow, "USD Coin", "2", payer)?;
