@@ -4,6 +4,8 @@ pragma solidity 0.8.37;
 import {CrossChainInvoicePayer} from "../../contracts/crosschain/CrossChainInvoicePayer.sol";
 import {CrossChainInvoiceReceiver} from "../../contracts/crosschain/CrossChainInvoiceReceiver.sol";
 import {ICrossChainInvoice} from "../../contracts/interfaces/ICrossChainInvoice.sol";
+import {ICrossChainInvoicePayer} from "../../contracts/interfaces/ICrossChainInvoicePayer.sol";
+import {ICrossChainInvoiceReceiver} from "../../contracts/interfaces/ICrossChainInvoiceReceiver.sol";
 import {IERC3009} from "../../contracts/interfaces/IERC3009.sol";
 import {IInvoiceRegistry} from "../../contracts/interfaces/IInvoiceRegistry.sol";
 import {PaymentEscrowBase} from "../base/PaymentEscrowBase.sol";
@@ -12,6 +14,7 @@ import {IRouterClient} from "@chainlink/contracts-ccip/contracts/interfaces/IRou
 import {Client} from "@chainlink/contracts-ccip/contracts/libraries/Client.sol";
 import {CCIPLocalSimulator} from "@chainlink/local/src/ccip/CCIPLocalSimulator.sol";
 import {MockCCIPRouter} from "@chainlink/local/src/vendor/chainlink-ccip/test/mocks/MockRouter.sol";
+import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 
 /// @notice An invoice paid from "another chain" through chainlink-local's CCIPLocalSimulator (its router
@@ -56,7 +59,7 @@ contract CrossChainInvoicePaymentTest is PaymentEscrowBase {
 
     /// @dev The payer's EIP-3009 authorization of `payment` to the sender.
     function _authorization(ICrossChainInvoice.CrossChainPayment memory payment) internal view returns (bytes memory) {
-        bytes32 nonce = sender.paymentNonce(selector, address(receiver), payment);
+        bytes32 nonce = sender.paymentNonce(selector, address(receiver), payment, GAS_LIMIT);
         uint256 validBefore = block.timestamp + 1 hours;
         bytes32 structHash = keccak256(
             abi.encode(RECEIVE_TYPEHASH, payer, address(sender), payment.invoice.amount, 0, validBefore, nonce)
@@ -98,7 +101,7 @@ contract CrossChainInvoicePaymentTest is PaymentEscrowBase {
         IInvoiceRegistry.Record memory record = registry.recordOf(_invoiceId(invoice));
         assertEq(record.payer, payer);
         assertEq(uint8(record.path), uint8(IInvoiceRegistry.Path.CrossChain));
-        assertEq(uint8(receiver.received(messageId).outcome), uint8(CrossChainInvoiceReceiver.Outcome.Paid));
+        assertEq(uint8(receiver.received(messageId).outcome), uint8(ICrossChainInvoiceReceiver.Outcome.Paid));
     }
 
     function test_pay_fromThePayersAllowance() public {
@@ -113,7 +116,7 @@ contract CrossChainInvoicePaymentTest is PaymentEscrowBase {
     function test_pay_forAnotherPayer_reverts() public {
         ICrossChainInvoice.CrossChainPayment memory payment = _payment(_invoice(AMOUNT));
         vm.prank(stranger);
-        vm.expectRevert(abi.encodeWithSelector(CrossChainInvoicePayer.InvalidPayer.selector, payer));
+        vm.expectRevert(abi.encodeWithSelector(ICrossChainInvoicePayer.InvalidPayer.selector, payer));
         sender.pay(selector, address(receiver), payment, GAS_LIMIT);
     }
 
@@ -145,7 +148,9 @@ contract CrossChainInvoicePaymentTest is PaymentEscrowBase {
         vm.expectRevert(
             abi.encodeWithSelector(
                 MockCCIPRouter.ReceiverError.selector,
-                abi.encodeWithSelector(CrossChainInvoiceReceiver.SenderNotAllowed.selector, selector, address(impostor))
+                abi.encodeWithSelector(
+                    ICrossChainInvoiceReceiver.SenderNotAllowed.selector, selector, address(impostor)
+                )
             )
         );
         impostor.pay(selector, address(receiver), payment, GAS_LIMIT);
@@ -158,7 +163,7 @@ contract CrossChainInvoicePaymentTest is PaymentEscrowBase {
         ICrossChainInvoice.CrossChainPayment memory payment = _payment(invoice);
         bytes32 messageId = _send(payment);
         vm.prank(address(router));
-        vm.expectRevert(abi.encodeWithSelector(CrossChainInvoiceReceiver.AlreadyReceived.selector, messageId));
+        vm.expectRevert(abi.encodeWithSelector(ICrossChainInvoiceReceiver.AlreadyReceived.selector, messageId));
         receiver.ccipReceive(_delivered(messageId, address(sender), payment, AMOUNT));
         assertEq(usdc.balanceOf(payee), AMOUNT, "paid once");
     }
@@ -174,15 +179,15 @@ contract CrossChainInvoicePaymentTest is PaymentEscrowBase {
         IInvoiceRegistry.Invoice memory invoice = _invoice(AMOUNT);
         invoice.deadline = block.timestamp - 1;
         bytes32 messageId = _send(_payment(invoice));
-        CrossChainInvoiceReceiver.Received memory r = receiver.received(messageId);
-        assertEq(uint8(r.outcome), uint8(CrossChainInvoiceReceiver.Outcome.Refundable));
+        ICrossChainInvoiceReceiver.Received memory r = receiver.received(messageId);
+        assertEq(uint8(r.outcome), uint8(ICrossChainInvoiceReceiver.Outcome.Refundable));
         assertEq(usdc.balanceOf(address(receiver)), AMOUNT);
         assertFalse(registry.isPaid(_invoiceId(invoice)));
         vm.prank(stranger);
         receiver.refund(messageId);
         assertEq(usdc.balanceOf(refundTo), AMOUNT);
         assertEq(usdc.balanceOf(payee), 0);
-        vm.expectRevert(abi.encodeWithSelector(CrossChainInvoiceReceiver.NotRefundable.selector, messageId));
+        vm.expectRevert(abi.encodeWithSelector(ICrossChainInvoiceReceiver.NotRefundable.selector, messageId));
         receiver.refund(messageId);
     }
 
@@ -198,7 +203,7 @@ contract CrossChainInvoicePaymentTest is PaymentEscrowBase {
         // ... but another payment of the same invoice (another refund address) arrives to a paid invoice.
         again.refundTo = makeAddr("secondRefund");
         bytes32 second = _send(again);
-        assertEq(uint8(receiver.received(second).outcome), uint8(CrossChainInvoiceReceiver.Outcome.Refundable));
+        assertEq(uint8(receiver.received(second).outcome), uint8(ICrossChainInvoiceReceiver.Outcome.Refundable));
         receiver.refund(second);
         assertEq(usdc.balanceOf(payee), AMOUNT, "paid once");
         assertEq(usdc.balanceOf(again.refundTo), AMOUNT);
@@ -213,7 +218,7 @@ contract CrossChainInvoicePaymentTest is PaymentEscrowBase {
         bytes32 messageId = keccak256("short");
         vm.prank(address(router));
         receiver.ccipReceive(_delivered(messageId, address(sender), payment, AMOUNT - 1));
-        assertEq(uint8(receiver.received(messageId).outcome), uint8(CrossChainInvoiceReceiver.Outcome.Refundable));
+        assertEq(uint8(receiver.received(messageId).outcome), uint8(ICrossChainInvoiceReceiver.Outcome.Refundable));
         receiver.refund(messageId);
         assertEq(usdc.balanceOf(refundTo), AMOUNT - 1);
         assertFalse(registry.isPaid(_invoiceId(invoice)));
@@ -224,29 +229,37 @@ contract CrossChainInvoicePaymentTest is PaymentEscrowBase {
         Client.Any2EVMMessage memory message = _delivered(keccak256("none"), address(sender), payment, AMOUNT);
         message.destTokenAmounts = new Client.EVMTokenAmount[](0);
         vm.prank(address(router));
-        vm.expectRevert(abi.encodeWithSelector(CrossChainInvoiceReceiver.InvalidTokenCount.selector, 0));
+        vm.expectRevert(abi.encodeWithSelector(ICrossChainInvoiceReceiver.InvalidTokenCount.selector, 0));
         receiver.ccipReceive(message);
     }
 
     function test_settle_isInternalToTheReceiver() public {
         ICrossChainInvoice.CrossChainPayment memory payment = _payment(_invoice(AMOUNT));
         vm.prank(stranger);
-        vm.expectRevert(abi.encodeWithSelector(CrossChainInvoiceReceiver.OnlySelf.selector, stranger));
+        vm.expectRevert(abi.encodeWithSelector(ICrossChainInvoiceReceiver.OnlySelf.selector, stranger));
         receiver.settle(payment, address(usdc), AMOUNT);
     }
 
     function test_theAllowList_isTheOwners() public {
         vm.prank(stranger);
-        vm.expectRevert();
+        vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, stranger));
         receiver.setAllowedSender(selector, stranger, true);
+    }
+
+    function test_aRetiredSendersPayment_isRefundable() public {
         vm.prank(owner);
         receiver.setAllowedSender(selector, address(sender), false);
-        ICrossChainInvoice.CrossChainPayment memory payment = _payment(_invoice(AMOUNT));
-        bytes memory authorization = _authorization(payment);
-        vm.prank(relayer);
-        vm.expectRevert();
-        sender.payWithAuthorization(selector, address(receiver), payment, authorization, GAS_LIMIT);
-        assertEq(usdc.balanceOf(payer), INITIAL_BALANCE);
+        assertTrue(receiver.retiredSender(selector, address(sender)));
+        IInvoiceRegistry.Invoice memory invoice = _invoice(AMOUNT);
+        bytes32 messageId = _send(_payment(invoice));
+        assertEq(uint8(receiver.received(messageId).outcome), uint8(ICrossChainInvoiceReceiver.Outcome.Refundable));
+        assertFalse(registry.isPaid(_invoiceId(invoice)));
+        receiver.refund(messageId);
+        assertEq(usdc.balanceOf(refundTo), AMOUNT);
+        // Allowed again, it is no longer retired.
+        vm.prank(owner);
+        receiver.setAllowedSender(selector, address(sender), true);
+        assertFalse(receiver.retiredSender(selector, address(sender)));
     }
 
     function test_theAllowedSenderOnAnotherChain_isRefused() public {
@@ -255,7 +268,7 @@ contract CrossChainInvoicePaymentTest is PaymentEscrowBase {
         message.sourceChainSelector = selector + 1;
         vm.prank(address(router));
         vm.expectRevert(
-            abi.encodeWithSelector(CrossChainInvoiceReceiver.SenderNotAllowed.selector, selector + 1, address(sender))
+            abi.encodeWithSelector(ICrossChainInvoiceReceiver.SenderNotAllowed.selector, selector + 1, address(sender))
         );
         receiver.ccipReceive(message);
     }

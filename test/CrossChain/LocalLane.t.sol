@@ -6,11 +6,17 @@ import {CrossChainInvoiceReceiver} from "../../contracts/crosschain/CrossChainIn
 import {LocalCcipRouter} from "../../contracts/crosschain/local/LocalCcipRouter.sol";
 import {LocalRmn} from "../../contracts/crosschain/local/LocalRmn.sol";
 import {ICrossChainInvoice} from "../../contracts/interfaces/ICrossChainInvoice.sol";
+import {ICrossChainInvoicePayer} from "../../contracts/interfaces/ICrossChainInvoicePayer.sol";
+import {ICrossChainInvoiceReceiver} from "../../contracts/interfaces/ICrossChainInvoiceReceiver.sol";
+import {IERC3009} from "../../contracts/interfaces/IERC3009.sol";
 import {IInvoiceRegistry} from "../../contracts/interfaces/IInvoiceRegistry.sol";
 import {InvoiceRegistry} from "../../contracts/registry/InvoiceRegistry.sol";
 import {CrossChainStablecoin} from "../../contracts/tokens/CrossChainStablecoin.sol";
+import {MockBlacklistToken} from "../mocks/MockBlacklistToken.sol";
+import {MockGasHungryWallet} from "../mocks/MockGasHungryWallet.sol";
 import {IBurnMintERC20} from "@chainlink/contracts-ccip/contracts/interfaces/IBurnMintERC20.sol";
 import {ITokenAdminRegistry} from "@chainlink/contracts-ccip/contracts/interfaces/ITokenAdminRegistry.sol";
+import {Client} from "@chainlink/contracts-ccip/contracts/libraries/Client.sol";
 import {RateLimiter} from "@chainlink/contracts-ccip/contracts/libraries/RateLimiter.sol";
 import {BurnMintTokenPool} from "@chainlink/contracts-ccip/contracts/pools/BurnMintTokenPool.sol";
 import {TokenPool} from "@chainlink/contracts-ccip/contracts/pools/TokenPool.sol";
@@ -132,7 +138,7 @@ contract LocalLaneTest is Test {
 
     /// @dev The payer's EIP-3009 authorization on A of `p` to the sender.
     function _authorization(ICrossChainInvoice.CrossChainPayment memory p) internal view returns (bytes memory) {
-        bytes32 nonce = sender.paymentNonce(B, address(receiver), p);
+        bytes32 nonce = sender.paymentNonce(B, address(receiver), p, 500_000);
         uint256 validBefore = block.timestamp + 600;
         bytes32 structHash =
             keccak256(abi.encode(RECEIVE_TYPEHASH, payer, address(sender), p.invoice.amount, 0, validBefore, nonce));
@@ -210,14 +216,22 @@ contract LocalLaneTest is Test {
     }
 
     function test_aReceiverThatRefuses_undoesTheExecution_whichCanBeRetried() public {
-        vm.prank(owner);
-        receiver.setAllowedSender(A, address(sender), false);
+        // A sender that never was allowed is refused: nothing is minted on B, and CCIP can execute it again.
+        CrossChainInvoicePayer other = new CrossChainInvoicePayer(a.router, IERC20(address(a.token)));
+        CrossChainInvoicePayer allowed = sender;
+        sender = other;
         LocalCcipRouter.Message memory message = _send(_payment(AMOUNT, block.timestamp + 1 hours));
-        vm.expectRevert();
+        sender = allowed;
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                LocalCcipRouter.ReceiverError.selector,
+                abi.encodeWithSelector(ICrossChainInvoiceReceiver.SenderNotAllowed.selector, A, address(other))
+            )
+        );
         b.router.execute(message);
         assertEq(b.token.totalSupply(), 0, "nothing minted");
         vm.prank(owner);
-        receiver.setAllowedSender(A, address(sender), true);
+        receiver.setAllowedSender(A, address(other), true);
         b.router.execute(message);
         assertEq(b.token.balanceOf(payee), AMOUNT);
     }
@@ -238,7 +252,7 @@ contract LocalLaneTest is Test {
         vm.deal(relayer, 1 ether);
         vm.prank(relayer);
         vm.expectRevert(
-            abi.encodeWithSelector(CrossChainInvoicePayer.InsufficientFee.selector, 0.01 ether, 0.01 ether - 1)
+            abi.encodeWithSelector(ICrossChainInvoicePayer.InsufficientFee.selector, 0.01 ether, 0.01 ether - 1)
         );
         sender.payWithAuthorization{value: 0.01 ether - 1}(B, address(receiver), p, authorization, 500_000);
         assertEq(a.token.balanceOf(payer), 1000e6, "nothing moved");
@@ -248,12 +262,135 @@ contract LocalLaneTest is Test {
         assertEq(address(a.router).balance, 0.01 ether);
     }
 
+    function test_aSubmitterCannotChooseAnotherGasLimit() public {
+        ICrossChainInvoice.CrossChainPayment memory p = _payment(AMOUNT, block.timestamp + 1 hours);
+        bytes memory authorization = _authorization(p); // signed for 500,000 gas on B
+        // Too little gas for the receiver: the settlement would fail on B and the tokens become a refund.
+        vm.prank(relayer);
+        vm.expectRevert(abi.encodeWithSelector(IERC3009.InvalidAuthorizationSignature.selector, payer));
+        sender.payWithAuthorization(B, address(receiver), p, authorization, 50_000);
+        assertEq(a.token.balanceOf(payer), 1000e6, "nothing moved");
+    }
+
+    // ---- old-code demonstrations (issue 16, L-5 / L-6) ----
+
+    function _raw(bytes32 id, ICrossChainInvoice.CrossChainPayment memory p, address token, uint256 amount)
+        internal
+        view
+        returns (Client.Any2EVMMessage memory m)
+    {
+        Client.EVMTokenAmount[] memory tokens = new Client.EVMTokenAmount[](1);
+        tokens[0] = Client.EVMTokenAmount({token: token, amount: amount});
+        m = Client.Any2EVMMessage({
+            messageId: id,
+            sourceChainSelector: A,
+            sender: abi.encode(address(sender)),
+            data: abi.encode(p),
+            destTokenAmounts: tokens
+        });
+    }
+
+    function test_L5_aZeroRefundAddress_isRefusedAtThePayer() public {
+        ICrossChainInvoice.CrossChainPayment memory p = _payment(AMOUNT, block.timestamp + 1 hours);
+        p.refundTo = address(0);
+        vm.startPrank(payer);
+        a.token.approve(address(sender), AMOUNT);
+        vm.expectRevert(abi.encodeWithSelector(ICrossChainInvoice.InvalidRefundTo.selector, address(0)));
+        sender.pay(B, address(receiver), p, 500_000);
+        vm.stopPrank();
+    }
+
+    function test_L5_aZeroRefundAddressInAMessage_fallsBackToThePayer() public {
+        ICrossChainInvoice.CrossChainPayment memory p = _payment(AMOUNT, block.timestamp - 1);
+        p.refundTo = address(0);
+        vm.prank(owner);
+        b.token.mint(address(receiver), AMOUNT);
+        vm.prank(address(b.router));
+        receiver.ccipReceive(_raw(keccak256("zero"), p, address(b.token), AMOUNT));
+        receiver.refund(keccak256("zero"));
+        assertEq(b.token.balanceOf(payer), AMOUNT);
+    }
+
+    function test_L5_aBlacklistedRefundAddress_canRedirectItsRefund() public {
+        MockBlacklistToken bad = new MockBlacklistToken(owner);
+        ICrossChainInvoice.CrossChainPayment memory p = _payment(AMOUNT, block.timestamp + 1 hours);
+        bad.mint(address(receiver), AMOUNT);
+        vm.prank(address(b.router));
+        receiver.ccipReceive(_raw(keccak256("bl"), p, address(bad), AMOUNT)); // wrong token: refundable
+        vm.prank(owner);
+        bad.setBlacklisted(refundTo, true);
+        vm.expectRevert(abi.encodeWithSelector(MockBlacklistToken.Blacklisted.selector, refundTo));
+        receiver.refund(keccak256("bl"));
+        address elsewhere = makeAddr("elsewhere");
+        vm.prank(refundTo);
+        (bool ok,) =
+            address(receiver).call(abi.encodeWithSignature("refundTo(bytes32,address)", keccak256("bl"), elsewhere));
+        assertTrue(ok, "the refund recipient redirects its refund");
+        assertEq(bad.balanceOf(elsewhere), AMOUNT);
+    }
+
+    function test_L6_aSenderRemovedWhileInFlight_leavesTheTokensRefundable() public {
+        LocalCcipRouter.Message memory message = _send(_payment(AMOUNT, block.timestamp + 1 hours));
+        vm.prank(owner);
+        receiver.setAllowedSender(A, address(sender), false);
+        b.router.execute(message); // burned on A: must not revert for ever on B
+        receiver.refund(message.messageId);
+        assertEq(b.token.balanceOf(refundTo), AMOUNT);
+    }
+
+    function test_L6_aReceiverRemovedAsSettler_leavesTheTokensRefundable() public {
+        LocalCcipRouter.Message memory message = _send(_payment(AMOUNT, block.timestamp + 1 hours));
+        vm.prank(owner);
+        registry.setSettler(address(receiver), IInvoiceRegistry.Path.None);
+        b.router.execute(message);
+        receiver.refund(message.messageId);
+        assertEq(b.token.balanceOf(refundTo), AMOUNT);
+    }
+
+    function test_L6_ownership_isTwoStep() public {
+        address next = makeAddr("next");
+        vm.prank(owner);
+        receiver.transferOwnership(next);
+        assertEq(receiver.owner(), owner, "still the owner until accepted");
+    }
+
+    function test_L6_starvingSettle_cannotTurnAPayableInvoiceIntoARefund() public {
+        MockGasHungryWallet wallet = new MockGasHungryWallet(issuer, 60_000);
+        ICrossChainInvoice.CrossChainPayment memory p = _payment(AMOUNT, block.timestamp + 1 hours);
+        p.invoice.issuer = address(wallet);
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(issuerKey, registry.invoiceId(p.invoice));
+        p.issuerSignature = abi.encodePacked(r, s, v);
+        vm.prank(owner);
+        b.token.mint(address(receiver), AMOUNT);
+        Client.Any2EVMMessage memory m = _raw(keccak256("starved"), p, address(b.token), AMOUNT);
+        // The least gas with which the delivery goes through.
+        uint256 lo = 100_000;
+        uint256 hi = 30_000_000;
+        while (hi - lo > 1000) {
+            uint256 mid = (lo + hi) / 2;
+            uint256 snapshot = vm.snapshotState();
+            vm.prank(address(b.router));
+            (bool ok,) = address(receiver).call{gas: mid}(abi.encodeCall(receiver.ccipReceive, (m)));
+            vm.revertToState(snapshot);
+            if (ok) hi = mid;
+            else lo = mid;
+        }
+        vm.prank(address(b.router));
+        (bool delivered,) = address(receiver).call{gas: hi}(abi.encodeCall(receiver.ccipReceive, (m)));
+        assertTrue(delivered);
+        assertEq(
+            uint8(receiver.received(m.messageId).outcome),
+            uint8(ICrossChainInvoiceReceiver.Outcome.Paid),
+            string.concat("starved into a refund with gas ", vm.toString(hi))
+        );
+    }
+
     function test_aChainWithoutALane_isRefused() public {
         ICrossChainInvoice.CrossChainPayment memory p = _payment(AMOUNT, block.timestamp + 1 hours);
         bytes memory authorization = _authorization(p);
         a.router.setLane(B, false);
         vm.prank(relayer);
-        vm.expectRevert(abi.encodeWithSelector(CrossChainInvoicePayer.UnsupportedChain.selector, B));
+        vm.expectRevert(abi.encodeWithSelector(ICrossChainInvoicePayer.UnsupportedChain.selector, B));
         sender.payWithAuthorization(B, address(receiver), p, authorization, 500_000);
         assertEq(a.token.balanceOf(payer), 1000e6);
     }
