@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.37;
 
-import {ICrossChainInvoice} from "../interfaces/ICrossChainInvoice.sol";
+import {ICrossChainInvoicePayer} from "../interfaces/ICrossChainInvoicePayer.sol";
 import {IERC3009} from "../interfaces/IERC3009.sol";
 import {IRouterClient} from "@chainlink/contracts-ccip/contracts/interfaces/IRouterClient.sol";
 import {Client} from "@chainlink/contracts-ccip/contracts/libraries/Client.sol";
@@ -10,43 +10,19 @@ import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 
 /// @title CrossChainInvoicePayer
-/// @notice The source-chain entry of a cross-chain invoice payment: takes the invoice amount of this chain's
-/// Cross-Chain Token from the payer and sends it with the invoice through the CCIP router to a
-/// `CrossChainInvoiceReceiver` on the invoice's chain, paying the CCIP fee in native currency.
+/// @notice The source-chain entry of a cross-chain invoice payment (see `ICrossChainInvoicePayer`).
 /// @dev The payer's consent is an EIP-3009 `ReceiveWithAuthorization` to this contract whose nonce binds the
-/// destination chain, the receiver and the whole payment (invoice, signature, payer, refund address), so
-/// whoever submits it (a facilitator paying the fee) cannot redirect anything; or the payer calls `pay`
-/// itself with an allowance.
-contract CrossChainInvoicePayer is ICrossChainInvoice, ReentrancyGuardTransient {
+/// destination chain, the receiver, the gas limit of its execution there and the whole payment (invoice,
+/// signature, payer, refund address), so whoever submits it (a facilitator paying the fee) can neither
+/// redirect anything nor starve the destination's execution; or the payer calls `pay` itself with an
+/// allowance. A zero payer or refund address is refused before any token moves.
+contract CrossChainInvoicePayer is ICrossChainInvoicePayer, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
-    /// @notice The CCIP router of this chain.
+    /// @inheritdoc ICrossChainInvoicePayer
     IRouterClient public immutable router;
-    /// @notice This chain's Cross-Chain Token (EIP-3009), the one its token pool moves.
+    /// @inheritdoc ICrossChainInvoicePayer
     IERC20 public immutable token;
-
-    /// @notice Emitted when a payment leaves this chain.
-    /// @param messageId The CCIP message id.
-    /// @param destinationChainSelector The invoice's chain.
-    /// @param payer The payer.
-    /// @param amount The amount sent.
-    /// @param fee The CCIP fee paid, in native currency.
-    event PaymentSent(
-        bytes32 indexed messageId,
-        uint64 indexed destinationChainSelector,
-        address indexed payer,
-        uint256 amount,
-        uint256 fee
-    );
-
-    /// @notice The CCIP fee is more than what came with the call.
-    error InsufficientFee(uint256 fee, uint256 value);
-    /// @notice The router does not serve that chain.
-    error UnsupportedChain(uint64 destinationChainSelector);
-    /// @notice Returning the excess fee failed.
-    error FeeRefundFailed(address to, uint256 amount);
-    /// @notice The payment's payer is not the caller (for `pay`) or is zero.
-    error InvalidPayer(address payer);
 
     /// @param router_ The CCIP router.
     /// @param token_ This chain's Cross-Chain Token.
@@ -55,16 +31,17 @@ contract CrossChainInvoicePayer is ICrossChainInvoice, ReentrancyGuardTransient 
         token = token_;
     }
 
-    /// @notice The EIP-3009 nonce the payer signs to consent to exactly this payment.
-    function paymentNonce(uint64 destinationChainSelector, address receiver, CrossChainPayment calldata payment)
-        public
-        pure
-        returns (bytes32)
-    {
-        return keccak256(abi.encode(destinationChainSelector, receiver, payment));
+    /// @inheritdoc ICrossChainInvoicePayer
+    function paymentNonce(
+        uint64 destinationChainSelector,
+        address receiver,
+        CrossChainPayment calldata payment,
+        uint256 gasLimit
+    ) public pure returns (bytes32) {
+        return keccak256(abi.encode(destinationChainSelector, receiver, gasLimit, payment));
     }
 
-    /// @notice The CCIP fee of sending `payment` (native currency).
+    /// @inheritdoc ICrossChainInvoicePayer
     function quote(
         uint64 destinationChainSelector,
         address receiver,
@@ -74,10 +51,7 @@ contract CrossChainInvoicePayer is ICrossChainInvoice, ReentrancyGuardTransient 
         return router.getFee(destinationChainSelector, _message(receiver, payment, gasLimit));
     }
 
-    /// @notice Sends `payment` with the payer's EIP-3009 authorization of the invoice amount to this contract
-    /// (nonce `paymentNonce(...)`). Anyone may submit it; `msg.value` pays the CCIP fee, the rest is returned.
-    /// @param authorization `abi.encode(uint256 validAfter, uint256 validBefore, bytes signature)`.
-    /// @return messageId The CCIP message id.
+    /// @inheritdoc ICrossChainInvoicePayer
     function payWithAuthorization(
         uint64 destinationChainSelector,
         address receiver,
@@ -86,13 +60,12 @@ contract CrossChainInvoicePayer is ICrossChainInvoice, ReentrancyGuardTransient 
         uint256 gasLimit
     ) external payable nonReentrant returns (bytes32 messageId) {
         if (payment.payer == address(0)) revert InvalidPayer(payment.payer);
-        _collect(payment, paymentNonce(destinationChainSelector, receiver, payment), authorization);
+        if (payment.refundTo == address(0)) revert InvalidRefundTo(payment.refundTo);
+        _collect(payment, paymentNonce(destinationChainSelector, receiver, payment, gasLimit), authorization);
         messageId = _send(destinationChainSelector, receiver, payment, gasLimit);
     }
 
-    /// @notice Sends `payment` from the caller's own tokens (approved to this contract); `msg.value` pays the
-    /// CCIP fee, the rest is returned.
-    /// @return messageId The CCIP message id.
+    /// @inheritdoc ICrossChainInvoicePayer
     function pay(
         uint64 destinationChainSelector,
         address receiver,
@@ -100,6 +73,7 @@ contract CrossChainInvoicePayer is ICrossChainInvoice, ReentrancyGuardTransient 
         uint256 gasLimit
     ) external payable nonReentrant returns (bytes32 messageId) {
         if (payment.payer != msg.sender) revert InvalidPayer(payment.payer);
+        if (payment.refundTo == address(0)) revert InvalidRefundTo(payment.refundTo);
         token.safeTransferFrom(msg.sender, address(this), payment.invoice.amount);
         messageId = _send(destinationChainSelector, receiver, payment, gasLimit);
     }

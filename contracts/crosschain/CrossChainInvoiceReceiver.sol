@@ -1,72 +1,38 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.37;
 
-import {ICrossChainInvoice} from "../interfaces/ICrossChainInvoice.sol";
+import {ICrossChainInvoiceReceiver} from "../interfaces/ICrossChainInvoiceReceiver.sol";
 import {IInvoiceRegistry} from "../interfaces/IInvoiceRegistry.sol";
 import {CCIPReceiver} from "@chainlink/contracts-ccip/contracts/applications/CCIPReceiver.sol";
 import {Client} from "@chainlink/contracts-ccip/contracts/libraries/Client.sol";
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
+import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 
 /// @title CrossChainInvoiceReceiver
-/// @notice The destination-chain end of a cross-chain invoice payment: receives the tokens and the invoice
-/// through CCIP from allow-listed senders on allow-listed chains, checks the token and amount against the
-/// invoice, and settles it in the registry (as a `CrossChain` settler: the same record as a local payment).
-/// If settlement fails (expired, already paid, cancelled, wrong amount…), the tokens are kept for the
-/// payer's refund address, which anyone may then pay out; nothing is stranded.
-/// @dev Idempotent per message id. A message from an unknown sender or chain reverts, so CCIP does not
-/// deliver its tokens either.
-contract CrossChainInvoiceReceiver is ICrossChainInvoice, CCIPReceiver, Ownable {
+/// @notice The destination-chain end of a cross-chain invoice payment (see `ICrossChainInvoiceReceiver`).
+/// @dev Idempotent per message id; the message is recorded (as refundable) before any external call. A
+/// message from a sender that never was allowed reverts, so CCIP does not deliver its tokens either; one from
+/// a retired sender is kept for its refund address. A settlement that runs out of gas reverts the delivery
+/// (CCIP keeps it for execution with more gas) rather than turning a payable invoice into a refund.
+/// Ownership (the allow-list) moves in two steps.
+contract CrossChainInvoiceReceiver is ICrossChainInvoiceReceiver, CCIPReceiver, Ownable2Step {
     using SafeERC20 for IERC20;
 
-    /// @notice What became of a message.
-    enum Outcome {
-        None,
-        Paid,
-        Refundable,
-        Refunded
-    }
+    /// @notice A failed settlement that leaves less than `1 / OUT_OF_GAS_FRACTION` of the gas it started with
+    /// is taken as out of gas.
+    uint256 public constant OUT_OF_GAS_FRACTION = 8;
 
-    /// @notice A received message's outcome and, when refundable, what to return to whom.
-    struct Received {
-        Outcome outcome;
-        address token;
-        address refundTo;
-        uint256 amount;
-    }
-
-    /// @notice The registry it settles in.
+    /// @inheritdoc ICrossChainInvoiceReceiver
     IInvoiceRegistry public immutable registry;
 
-    /// @notice Senders allowed per source chain.
+    /// @inheritdoc ICrossChainInvoiceReceiver
     mapping(uint64 sourceChainSelector => mapping(address sender => bool)) public allowedSender;
+    /// @inheritdoc ICrossChainInvoiceReceiver
+    mapping(uint64 sourceChainSelector => mapping(address sender => bool)) public retiredSender;
     /// @notice What became of each message.
     mapping(bytes32 messageId => Received) internal _received;
-
-    /// @notice Emitted when a sender is allowed or disallowed.
-    event SenderAllowed(uint64 indexed sourceChainSelector, address indexed sender, bool allowed);
-    /// @notice Emitted when an arriving payment settled its invoice.
-    event PaidCrossChain(
-        bytes32 indexed messageId, bytes32 indexed invoiceId, address indexed payer, uint64 sourceChainSelector
-    );
-    /// @notice Emitted when an arriving payment could not settle; its tokens await `refund`.
-    event SettlementFailed(bytes32 indexed messageId, address refundTo, uint256 amount, bytes reason);
-    /// @notice Emitted when a failed payment's tokens went to its refund address.
-    event Refunded(bytes32 indexed messageId, address indexed refundTo, uint256 amount);
-
-    /// @notice The message's source chain or sender is not allowed.
-    error SenderNotAllowed(uint64 sourceChainSelector, address sender);
-    /// @notice The message was received before.
-    error AlreadyReceived(bytes32 messageId);
-    /// @notice The message carries other tokens than one.
-    error InvalidTokenCount(uint256 count);
-    /// @notice The tokens do not match the invoice.
-    error TokenMismatch(address token, uint256 amount, address invoiceToken, uint256 invoiceAmount);
-    /// @notice `settle` is internal to the receiver.
-    error OnlySelf(address caller);
-    /// @notice The message is not awaiting a refund.
-    error NotRefundable(bytes32 messageId);
 
     /// @param router_ This chain's CCIP router.
     /// @param registry_ The invoice registry (which must allow this contract as a CrossChain settler).
@@ -75,28 +41,34 @@ contract CrossChainInvoiceReceiver is ICrossChainInvoice, CCIPReceiver, Ownable 
         registry = registry_;
     }
 
-    /// @notice Allows or disallows `sender` on `sourceChainSelector`. Only the owner.
+    /// @inheritdoc ICrossChainInvoiceReceiver
     function setAllowedSender(uint64 sourceChainSelector, address sender, bool allowed) external onlyOwner {
+        bool wasAllowed = allowedSender[sourceChainSelector][sender];
         allowedSender[sourceChainSelector][sender] = allowed;
+        if (allowed) retiredSender[sourceChainSelector][sender] = false;
+        else if (wasAllowed) retiredSender[sourceChainSelector][sender] = true;
         emit SenderAllowed(sourceChainSelector, sender, allowed);
     }
 
-    /// @notice What became of message `messageId`.
+    /// @inheritdoc ICrossChainInvoiceReceiver
     function received(bytes32 messageId) external view returns (Received memory) {
         return _received[messageId];
     }
 
-    /// @notice Pays out a failed payment's tokens to its refund address. Anyone may call it.
+    /// @inheritdoc ICrossChainInvoiceReceiver
     function refund(bytes32 messageId) external {
-        Received storage r = _received[messageId];
-        if (r.outcome != Outcome.Refundable) revert NotRefundable(messageId);
-        r.outcome = Outcome.Refunded;
-        IERC20(r.token).safeTransfer(r.refundTo, r.amount);
-        emit Refunded(messageId, r.refundTo, r.amount);
+        _refund(messageId, _received[messageId].refundTo);
     }
 
-    /// @notice Settles a payment with the tokens that came with it. Only this contract (so that a failure
-    /// reverts the settlement alone).
+    /// @inheritdoc ICrossChainInvoiceReceiver
+    function refundTo(bytes32 messageId, address to) external {
+        address recipient = _received[messageId].refundTo;
+        if (msg.sender != recipient) revert NotRefundRecipient(msg.sender, recipient);
+        if (to == address(0)) revert InvalidRefundTo(to);
+        _refund(messageId, to);
+    }
+
+    /// @inheritdoc ICrossChainInvoiceReceiver
     function settle(CrossChainPayment calldata payment, address token, uint256 amount) external returns (bytes32) {
         if (msg.sender != address(this)) revert OnlySelf(msg.sender);
         IInvoiceRegistry.Invoice calldata invoice = payment.invoice;
@@ -107,24 +79,56 @@ contract CrossChainInvoiceReceiver is ICrossChainInvoice, CCIPReceiver, Ownable 
         return registry.settle(invoice, payment.issuerSignature, payment.payer);
     }
 
+    function _refund(bytes32 messageId, address to) private {
+        Received storage r = _received[messageId];
+        if (r.outcome != Outcome.Refundable) revert NotRefundable(messageId);
+        uint256 amount = r.amount;
+        r.outcome = Outcome.Refunded;
+        r.amount = 0;
+        IERC20(r.token).safeTransfer(to, amount);
+        emit Refunded(messageId, to, amount);
+    }
+
     function _ccipReceive(Client.Any2EVMMessage memory message) internal override {
+        bytes32 messageId = message.messageId;
+        uint64 source = message.sourceChainSelector;
         address sender = abi.decode(message.sender, (address));
-        if (!allowedSender[message.sourceChainSelector][sender]) {
-            revert SenderNotAllowed(message.sourceChainSelector, sender);
-        }
-        if (_received[message.messageId].outcome != Outcome.None) revert AlreadyReceived(message.messageId);
+        bool allowed = allowedSender[source][sender];
+        if (!allowed && !retiredSender[source][sender]) revert SenderNotAllowed(source, sender);
+        Received storage r = _received[messageId];
+        if (r.outcome != Outcome.None) revert AlreadyReceived(messageId);
         if (message.destTokenAmounts.length != 1) revert InvalidTokenCount(message.destTokenAmounts.length);
         CrossChainPayment memory payment = abi.decode(message.data, (CrossChainPayment));
         Client.EVMTokenAmount memory delivered = message.destTokenAmounts[0];
+        address refundAddress = payment.refundTo == address(0) ? payment.payer : payment.refundTo;
+        // Recorded before any external call: until settled, the tokens are the refund address's.
+        r.outcome = Outcome.Refundable;
+        r.token = delivered.token;
+        r.refundTo = refundAddress;
+        r.amount = delivered.amount;
 
+        if (!allowed) {
+            emit SettlementFailed(
+                messageId,
+                refundAddress,
+                delivered.amount,
+                abi.encodeWithSelector(SenderNotAllowed.selector, source, sender)
+            );
+            return;
+        }
+        uint256 gasBefore = gasleft();
         try this.settle(payment, delivered.token, delivered.amount) returns (bytes32 invoiceId) {
-            _received[message.messageId] = Received(Outcome.Paid, delivered.token, payment.refundTo, 0);
-            emit PaidCrossChain(message.messageId, invoiceId, payment.payer, message.sourceChainSelector);
+            r.outcome = Outcome.Paid;
+            r.amount = 0;
+            emit PaidCrossChain(messageId, invoiceId, payment.payer, source);
         } catch (bytes memory reason) {
+            // A failure that left less than an eighth of the gas ran out of gas somewhere: each call keeps
+            // back a 64th of its gas (EIP-150), so an exhaustion nested up to seven calls deep in the
+            // registry, token or issuer still ends here below `gasBefore / 8`, while a real refusal (expired,
+            // paid, cancelled, mismatch) costs a few thousand gas.
+            if (gasleft() < gasBefore / OUT_OF_GAS_FRACTION) revert SettlementOutOfGas(messageId);
             IERC20(delivered.token).forceApprove(address(registry), 0);
-            _received[message.messageId] =
-                Received(Outcome.Refundable, delivered.token, payment.refundTo, delivered.amount);
-            emit SettlementFailed(message.messageId, payment.refundTo, delivered.amount, reason);
+            emit SettlementFailed(messageId, refundAddress, delivered.amount, reason);
         }
     }
 }

@@ -202,6 +202,20 @@ contract BurnMintPoolTest is Test {
         pool.releaseOrMint(_mintIn(1e6, remotePool));
     }
 
+    function test_burnFrom_RevertWhen_NotABurner() public {
+        vm.prank(owner);
+        token.mint(sender, 5e6);
+        vm.prank(sender);
+        assertTrue(token.approve(receiver, 5e6));
+        vm.startPrank(receiver);
+        vm.expectRevert(abi.encodeWithSelector(CrossChainStablecoin.NotBurner.selector, receiver));
+        token.burnFrom(sender, 1);
+        vm.expectRevert(abi.encodeWithSelector(CrossChainStablecoin.NotBurner.selector, receiver));
+        token.burn(sender, 1);
+        vm.stopPrank();
+        assertEq(token.balanceOf(sender), 5e6);
+    }
+
     function test_burnFrom_spendsTheAllowance() public {
         vm.prank(owner);
         token.mint(sender, 5e6);

@@ -51,6 +51,39 @@ pub mod cross_chain_stablecoin {
 }
 pub use cross_chain_stablecoin::CrossChainStablecoin;
 
+/// Bindings for `ICrossChainInvoice` (from `contracts/interfaces/ICrossChainInvoice.sol`), with the types its ABI uses.
+pub mod i_cross_chain_invoice {
+    #![allow(missing_docs)]
+    alloy::sol!(
+        #[sol(rpc, all_derives)]
+        ICrossChainInvoice,
+        "artifacts/ICrossChainInvoice.json"
+    );
+}
+pub use i_cross_chain_invoice::ICrossChainInvoice;
+
+/// Bindings for `ICrossChainInvoicePayer` (from `contracts/interfaces/ICrossChainInvoicePayer.sol`), with the types its ABI uses.
+pub mod i_cross_chain_invoice_payer {
+    #![allow(missing_docs)]
+    alloy::sol!(
+        #[sol(rpc, all_derives)]
+        ICrossChainInvoicePayer,
+        "artifacts/ICrossChainInvoicePayer.json"
+    );
+}
+pub use i_cross_chain_invoice_payer::ICrossChainInvoicePayer;
+
+/// Bindings for `ICrossChainInvoiceReceiver` (from `contracts/interfaces/ICrossChainInvoiceReceiver.sol`), with the types its ABI uses.
+pub mod i_cross_chain_invoice_receiver {
+    #![allow(missing_docs)]
+    alloy::sol!(
+        #[sol(rpc, all_derives)]
+        ICrossChainInvoiceReceiver,
+        "artifacts/ICrossChainInvoiceReceiver.json"
+    );
+}
+pub use i_cross_chain_invoice_receiver::ICrossChainInvoiceReceiver;
+
 /// Bindings for `IERC3009` (from `contracts/interfaces/IERC3009.sol`), with the types its ABI uses.
 pub mod ierc3009 {
     #![allow(missing_docs)]

@@ -226,6 +226,7 @@ async fn an_agent_funded_on_a_pays_an_invoice_on_b() -> eyre::Result<()> {
             destinationChainSelector: SELECTOR_B,
             receiver: lanes.receiver,
             payment: payment.clone(),
+            gasLimit: U256::from(RECEIVER_GAS),
         },
     )
     .await?;

@@ -150,7 +150,10 @@ impl<C: Chain + 'static> Facilitator<C> {
             Err(ChainError::Reverted { data }) => {
                 Err(with_payer(match CrossChainInvoicePayerErrors::abi_decode(&data) {
                     Ok(CrossChainInvoicePayerErrors::UnsupportedChain(_)) => ErrorReason::InvalidNetwork,
-                    Ok(CrossChainInvoicePayerErrors::InvalidPayer(_)) => ErrorReason::InvalidPayload,
+                    Ok(
+                        CrossChainInvoicePayerErrors::InvalidPayer(_)
+                        | CrossChainInvoicePayerErrors::InvalidRefundTo(_),
+                    ) => ErrorReason::InvalidPayload,
                     _ => {
                         let a = &checked.authorization;
                         self.explain_token_failure(checked.terms.token.asset, payer, a.nonce, a.value, requirements)

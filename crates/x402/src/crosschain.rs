@@ -9,9 +9,9 @@
 //! the `CrossChainInvoiceReceiver` there (`receiver`), and the gas the receiver needs (`gasLimit`).
 //!
 //! The agent signs an EIP-3009 `ReceiveWithAuthorization` of the invoice amount to the sender contract
-//! whose nonce is `keccak256(abi.encode(destinationChainSelector, receiver, payment))`, `payment` being the
-//! invoice, the seller's signature, the payer and the refund address: whoever submits it cannot change
-//! where the money goes or for what. A facilitator on the source submits it and pays the CCIP fee; the
+//! whose nonce is `keccak256(abi.encode(destinationChainSelector, receiver, gasLimit, payment))`, `payment`
+//! being the invoice, the seller's signature, the payer and the refund address: whoever submits it cannot
+//! change where the money goes or for what, nor give the receiver less gas than the option asked for. A facilitator on the source submits it and pays the CCIP fee; the
 //! receiver settles the invoice in the destination's registry when the message arrives, or keeps the
 //! tokens for the refund address if it cannot. The proof is the destination registry's record.
 
@@ -97,6 +97,18 @@ pub struct Lane {
     pub gas_limit: u64,
 }
 
+impl Lane {
+    /// The EIP-3009 nonce of `payment` through this lane:
+    /// `keccak256(abi.encode(destinationChainSelector, receiver, gasLimit, payment))`, as
+    /// `CrossChainInvoicePayer.paymentNonce` computes it.
+    pub fn payment_nonce(&self, payment: &CrossChainPayment) -> B256 {
+        keccak256(
+            (self.destination_chain_selector, self.receiver, U256::from(self.gas_limit), payment.clone())
+                .abi_encode_params(),
+        )
+    }
+}
+
 /// The option's terms, parsed and checked against each other.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CrossChainTerms {
@@ -168,9 +180,11 @@ impl CrossChainTerms {
         }
     }
 
-    /// The EIP-3009 nonce of `payment` (what `CrossChainInvoicePayer.paymentNonce` returns).
+    /// The EIP-3009 nonce of `payment` sent through the lane (what `CrossChainInvoicePayer.paymentNonce`
+    /// returns): it binds the destination, the receiver, the gas limit of the receiver's execution and the
+    /// payment, so a submitter can neither redirect the payment nor starve its execution on the destination.
     pub fn payment_nonce(&self, payment: &CrossChainPayment) -> B256 {
-        keccak256((self.lane.destination_chain_selector, self.lane.receiver, payment.clone()).abi_encode_params())
+        self.lane.payment_nonce(payment)
     }
 }
 

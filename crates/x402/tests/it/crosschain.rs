@@ -108,6 +108,9 @@ fn the_agent_authorizes_the_sender_with_a_nonce_binding_lane_invoice_payer_and_r
     other = checked.terms.clone();
     other.lane.destination_chain_selector += 1;
     assert_ne!(other.payment_nonce(&checked.payment), a.nonce);
+    other = checked.terms.clone();
+    other.lane.gas_limit -= 1;
+    assert_ne!(other.payment_nonce(&checked.payment), a.nonce, "the gas limit is signed too");
     let redirected = checked.terms.payment(agent().address(), Address::repeat_byte(7));
     assert_ne!(checked.terms.payment_nonce(&redirected), a.nonce);
 }
@@ -234,4 +237,29 @@ fn the_payload_round_trips_with_the_refund_address() {
     let payload: CrossChainPayload = serde_json::from_value(payment.payload.clone()).expect("a cross-chain payload");
     assert_eq!(payload.refund_to, agent().address());
     assert_eq!(serde_json::to_value(&payload).expect("serializes"), payment.payload);
+}
+
+/// The vector `test/CrossChainInvoicePayer/paymentNonce.t.sol` checks `CrossChainInvoicePayer.paymentNonce`
+/// against: the same payment through the same lane gives the same nonce in Rust and in Solidity.
+#[test]
+fn the_payment_nonce_is_the_contracts() {
+    let payment = crosschain::CrossChainPayment {
+        invoice: Invoice {
+            issuer: address!("0x1111111111111111111111111111111111111111"),
+            payee: PAYEE,
+            token: DESTINATION_TOKEN,
+            amount: U256::from(2_500_000u64),
+            deadline: U256::from(NOW + 600),
+            resource: invoice::resource_hash(URL),
+            network: "eip155:1337".into(),
+            salt: b256!("0x0000000000000000000000000000000000000000000000000000000000000007"),
+        },
+        issuerSignature: vec![0xab; 65].into(),
+        payer: address!("0x2222222222222222222222222222222222222222"),
+        refundTo: address!("0x3333333333333333333333333333333333333333"),
+    };
+    assert_eq!(
+        LANE.payment_nonce(&payment),
+        b256!("0xebdbcf29ace00d4ae072a92926d40d4618e6b8541fcc3e2e3ea84bcfffaec6b4")
+    );
 }
