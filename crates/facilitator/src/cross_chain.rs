@@ -35,9 +35,9 @@ use std::sync::Arc;
 const STATUS_PAID: u8 = 1;
 /// `IInvoiceRegistry.Status.Cancelled`.
 const STATUS_CANCELLED: u8 = 2;
-/// `CrossChainInvoiceReceiver.Outcome.Paid`.
+/// `ICrossChainInvoiceReceiver.Outcome.Paid`.
 const OUTCOME_PAID: u8 = 1;
-/// `CrossChainInvoiceReceiver.Outcome.Refundable` (and `Refunded`, 3, after it).
+/// `ICrossChainInvoiceReceiver.Outcome.Refundable` (and `Refunded`, 3, after it).
 const OUTCOME_REFUNDABLE: u8 = 2;
 
 /// Where a sent cross-chain payment stands on its destination.
