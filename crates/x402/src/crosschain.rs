@@ -11,9 +11,10 @@
 //! The agent signs an EIP-3009 `ReceiveWithAuthorization` of the invoice amount to the sender contract
 //! whose nonce is `keccak256(abi.encode(destinationChainSelector, receiver, gasLimit, payment))`, `payment`
 //! being the invoice, the seller's signature, the payer and the refund address: whoever submits it cannot
-//! change where the money goes or for what, nor give the receiver less gas than the option asked for. A facilitator on the source submits it and pays the CCIP fee; the
-//! receiver settles the invoice in the destination's registry when the message arrives, or keeps the
-//! tokens for the refund address if it cannot. The proof is the destination registry's record.
+//! change where the money goes or for what, nor give the receiver less gas than the option asked for. A
+//! facilitator on the source submits it and pays the CCIP fee; the receiver settles the invoice in the
+//! destination's registry when the message arrives, or keeps the tokens for the refund address if it
+//! cannot. The proof is the destination registry's record.
 
 use crate::{
     ErrorReason, PaymentPayload, PaymentRequirements, ResourceInfo, X402_V2,

@@ -244,16 +244,7 @@ fn the_payload_round_trips_with_the_refund_address() {
 #[test]
 fn the_payment_nonce_is_the_contracts() {
     let payment = crosschain::CrossChainPayment {
-        invoice: Invoice {
-            issuer: address!("0x1111111111111111111111111111111111111111"),
-            payee: PAYEE,
-            token: DESTINATION_TOKEN,
-            amount: U256::from(2_500_000u64),
-            deadline: U256::from(NOW + 600),
-            resource: invoice::resource_hash(URL),
-            network: "eip155:1337".into(),
-            salt: b256!("0x0000000000000000000000000000000000000000000000000000000000000007"),
-        },
+        invoice: Invoice { issuer: address!("0x1111111111111111111111111111111111111111"), ..the_invoice() },
         issuerSignature: vec![0xab; 65].into(),
         payer: address!("0x2222222222222222222222222222222222222222"),
         refundTo: address!("0x3333333333333333333333333333333333333333"),
