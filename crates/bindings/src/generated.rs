@@ -117,6 +117,17 @@ pub mod i_payment_escrow {
 }
 pub use i_payment_escrow::IPaymentEscrow;
 
+/// Bindings for `ISignatureTransfer` (from `contracts/interfaces/ISignatureTransfer.sol`), with the types its ABI uses.
+pub mod i_signature_transfer {
+    #![allow(missing_docs)]
+    alloy::sol!(
+        #[sol(rpc, all_derives)]
+        ISignatureTransfer,
+        "artifacts/ISignatureTransfer.json"
+    );
+}
+pub use i_signature_transfer::ISignatureTransfer;
+
 /// Bindings for `ITestStablecoin` (from `contracts/interfaces/ITestStablecoin.sol`), with the types its ABI uses.
 pub mod i_test_stablecoin {
     #![allow(missing_docs)]
@@ -149,6 +160,39 @@ pub mod i_workflow_operator {
     );
 }
 pub use i_workflow_operator::IWorkflowOperator;
+
+/// Bindings for `IX402ExactPermit2Proxy` (from `contracts/interfaces/IX402ExactPermit2Proxy.sol`), with the types its ABI uses.
+pub mod ix402_exact_permit2_proxy {
+    #![allow(missing_docs)]
+    alloy::sol!(
+        #[sol(rpc, all_derives)]
+        IX402ExactPermit2Proxy,
+        "artifacts/IX402ExactPermit2Proxy.json"
+    );
+}
+pub use ix402_exact_permit2_proxy::IX402ExactPermit2Proxy;
+
+/// Bindings for `IX402Permit2Proxy` (from `contracts/interfaces/IX402Permit2Proxy.sol`), with the types its ABI uses.
+pub mod ix402_permit2_proxy {
+    #![allow(missing_docs)]
+    alloy::sol!(
+        #[sol(rpc, all_derives)]
+        IX402Permit2Proxy,
+        "artifacts/IX402Permit2Proxy.json"
+    );
+}
+pub use ix402_permit2_proxy::IX402Permit2Proxy;
+
+/// Bindings for `IX402UptoPermit2Proxy` (from `contracts/interfaces/IX402UptoPermit2Proxy.sol`), with the types its ABI uses.
+pub mod ix402_upto_permit2_proxy {
+    #![allow(missing_docs)]
+    alloy::sol!(
+        #[sol(rpc, all_derives)]
+        IX402UptoPermit2Proxy,
+        "artifacts/IX402UptoPermit2Proxy.json"
+    );
+}
+pub use ix402_upto_permit2_proxy::IX402UptoPermit2Proxy;
 
 /// Bindings for `InvoiceRegistry` (deployable, from `contracts/registry/InvoiceRegistry.sol`), with the types its ABI uses.
 pub mod invoice_registry {
@@ -216,6 +260,17 @@ pub mod registry_module_owner_custom {
 }
 pub use registry_module_owner_custom::RegistryModuleOwnerCustom;
 
+/// Bindings for `TestPermitToken` (deployable, from `contracts/tokens/TestPermitToken.sol`), with the types its ABI uses.
+pub mod test_permit_token {
+    #![allow(missing_docs)]
+    alloy::sol!(
+        #[sol(rpc, all_derives)]
+        TestPermitToken,
+        "artifacts/TestPermitToken.json"
+    );
+}
+pub use test_permit_token::TestPermitToken;
+
 /// Bindings for `TestStablecoin` (deployable, from `contracts/tokens/TestStablecoin.sol`), with the types its ABI uses.
 pub mod test_stablecoin {
     #![allow(missing_docs)]
@@ -259,3 +314,36 @@ pub mod workflow_operator {
     );
 }
 pub use workflow_operator::WorkflowOperator;
+
+/// Bindings for `X402ExactPermit2Proxy` (deployable, from `contracts/permit2/X402ExactPermit2Proxy.sol`), with the types its ABI uses.
+pub mod x402_exact_permit2_proxy {
+    #![allow(missing_docs)]
+    alloy::sol!(
+        #[sol(rpc, all_derives)]
+        X402ExactPermit2Proxy,
+        "artifacts/X402ExactPermit2Proxy.json"
+    );
+}
+pub use x402_exact_permit2_proxy::X402ExactPermit2Proxy;
+
+/// Bindings for `X402Permit2Proxy` (from `contracts/permit2/X402Permit2Proxy.sol`), with the types its ABI uses.
+pub mod x402_permit2_proxy {
+    #![allow(missing_docs)]
+    alloy::sol!(
+        #[sol(rpc, all_derives)]
+        X402Permit2Proxy,
+        "artifacts/X402Permit2Proxy.json"
+    );
+}
+pub use x402_permit2_proxy::X402Permit2Proxy;
+
+/// Bindings for `X402UptoPermit2Proxy` (deployable, from `contracts/permit2/X402UptoPermit2Proxy.sol`), with the types its ABI uses.
+pub mod x402_upto_permit2_proxy {
+    #![allow(missing_docs)]
+    alloy::sol!(
+        #[sol(rpc, all_derives)]
+        X402UptoPermit2Proxy,
+        "artifacts/X402UptoPermit2Proxy.json"
+    );
+}
+pub use x402_upto_permit2_proxy::X402UptoPermit2Proxy;

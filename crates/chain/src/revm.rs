@@ -124,6 +124,37 @@ impl RevmChain {
     }
 }
 
+/// The runtime code `init_code` deploys, from a deployment on an empty scratch chain with id `chain_id`
+/// (nothing is sent anywhere): how code with immutables set by its constructor is made once and then
+/// installed with [`DevChain::set_code`]. A constructor that reverts is [`ChainError::Reverted`].
+pub fn deployed_code(chain_id: u64, init_code: Bytes) -> Result<Bytes, ChainError> {
+    let mut cfg = CfgEnv::new_with_spec(SpecId::PRAGUE);
+    cfg.chain_id = chain_id;
+    let tx = TxEnv::builder()
+        .caller(Address::ZERO)
+        .kind(TxKind::Create)
+        .data(init_code)
+        .gas_limit(GAS_LIMIT)
+        .gas_price(0)
+        .chain_id(Some(chain_id))
+        .build()
+        .map_err(|e| ChainError::Transport(format!("bad deployment: {e:?}")))?;
+    let block = BlockEnv { gas_limit: GAS_LIMIT, ..Default::default() };
+    let mut evm =
+        Context::mainnet().with_db(CacheDB::new(EmptyDB::default())).with_cfg(cfg).with_block(block).build_mainnet();
+    let outcome = evm.transact(tx).map_err(|e| ChainError::Transport(format!("deployment failed: {e:?}")))?;
+    match outcome.result {
+        ExecutionResult::Success { output: revm::context::result::Output::Create(_, Some(address)), .. } => outcome
+            .state
+            .get(&address)
+            .and_then(|account| account.info.code.as_ref())
+            .map(|code| code.original_bytes())
+            .ok_or_else(|| ChainError::Transport("the deployment left no code".into())),
+        ExecutionResult::Revert { output, .. } => Err(ChainError::Reverted { data: output }),
+        _ => Err(ChainError::Reverted { data: Bytes::new() }),
+    }
+}
+
 impl DevChain for RevmChain {
     async fn hold_clock(&self) -> Result<(), ChainError> {
         Ok(())
@@ -139,6 +170,15 @@ impl DevChain for RevmChain {
         let mut state = self.state.lock().map_err(|_| poisoned())?;
         let mut info = state.db.cache.accounts.get(&address).map(|a| a.info.clone()).unwrap_or_default();
         info.balance = wei;
+        state.db.insert_account_info(address, info);
+        Ok(())
+    }
+
+    async fn set_code(&self, address: Address, code: Bytes) -> Result<(), ChainError> {
+        let mut state = self.state.lock().map_err(|_| poisoned())?;
+        let mut info = state.db.cache.accounts.get(&address).map(|a| a.info.clone()).unwrap_or_default();
+        info.code_hash = keccak256(&code);
+        info.code = Some(Bytecode::new_raw(code));
         state.db.insert_account_info(address, info);
         Ok(())
     }

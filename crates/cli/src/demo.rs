@@ -138,7 +138,7 @@ async fn read<C: Chain, T: SolCall>(chain: &C, to: Address, call: T) -> Result<T
     Ok(quittance_chain::read(chain, to, call).await?)
 }
 
-async fn run_on<C: Chain + Clone + 'static>(
+async fn run_on<C: DevChain + Clone + 'static>(
     chain: C,
     name: &str,
     deployer: PrivateKeySigner,
@@ -150,6 +150,11 @@ async fn run_on<C: Chain + Clone + 'static>(
     let payee = demo_signer("payee").address();
     let agent_key = demo_signer("agent");
     say(&format!("Started a local chain: {name}, chain id {chain_id}."));
+    quittance_deploy::install_permit2(&chain).await.map_err(|e| DemoError::Unexpected(e.to_string()))?;
+    say(&format!(
+        "Installed Permit2 at {} and x402's Permit2 proxies at their canonical addresses.",
+        quittance_deploy::PERMIT2
+    ));
 
     let manifest = quittance_deploy::deploy(&chain, &deployer, deployer.address(), &[agent_key.address()], |_| {})
         .await

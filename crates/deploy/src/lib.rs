@@ -1,5 +1,9 @@
 #![doc = include_str!("../README.md")]
 
+pub mod permit2;
+
+pub use permit2::{EXACT_PERMIT2_PROXY, PERMIT2, UPTO_PERMIT2_PROXY, install_permit2};
+
 use alloy::{
     primitives::{Address, B256, Bytes, U256, address, keccak256},
     signers::local::PrivateKeySigner,

@@ -23,7 +23,8 @@ pub const PRICE: u64 = 10_000;
 /// The URL of the test resource.
 pub const URL: &str = "http://127.0.0.1/report";
 
-/// A fresh anvil with the token and the registry deployed, a funded agent, a seller, and a facilitator.
+/// A fresh anvil with Permit2 and x402's Permit2 proxies installed, the token and the registry deployed, a
+/// funded agent, a seller, and a facilitator.
 #[allow(missing_docs)] // fields are the actors and contracts named in the struct docs
 pub struct World {
     pub _anvil: AnvilInstance,
@@ -55,6 +56,8 @@ impl World {
         let connect = |s: PrivateKeySigner| {
             ProviderBuilder::new().wallet(EthereumWallet::from(s)).connect_http(anvil.endpoint_url()).erased()
         };
+        // Permit2 and x402's Permit2 proxies at their canonical addresses, as on public chains.
+        quittance_deploy::install_permit2(&RpcChain::http(anvil.endpoint_url())).await?;
         let deployer = signer(0);
         let rpc = connect(deployer.clone());
         let token =
