@@ -139,6 +139,10 @@ pub trait DevChain: Chain {
 
     /// Sets the ether balance of `address` to `wei`.
     fn set_balance(&self, address: Address, wei: U256) -> impl Future<Output = Result<(), ChainError>> + Send;
+
+    /// Puts `code` at `address` as its runtime code, keeping its balance, nonce and storage (how local chains
+    /// get contracts that live at fixed addresses elsewhere, such as Permit2).
+    fn set_code(&self, address: Address, code: Bytes) -> impl Future<Output = Result<(), ChainError>> + Send;
 }
 
 /// How long [`RpcChain`] reuses the latest block's timestamp before asking again. Timestamps count
@@ -322,6 +326,14 @@ impl DevChain for RpcChain {
     async fn set_balance(&self, address: Address, wei: U256) -> Result<(), ChainError> {
         self.provider
             .raw_request::<_, serde_json::Value>("anvil_setBalance".into(), (address, wei))
+            .await
+            .map_err(transport)?;
+        Ok(())
+    }
+
+    async fn set_code(&self, address: Address, code: Bytes) -> Result<(), ChainError> {
+        self.provider
+            .raw_request::<_, serde_json::Value>("anvil_setCode".into(), (address, code))
             .await
             .map_err(transport)?;
         Ok(())

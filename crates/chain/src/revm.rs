@@ -142,6 +142,15 @@ impl DevChain for RevmChain {
         state.db.insert_account_info(address, info);
         Ok(())
     }
+
+    async fn set_code(&self, address: Address, code: Bytes) -> Result<(), ChainError> {
+        let mut state = self.state.lock().map_err(|_| poisoned())?;
+        let mut info = state.db.cache.accounts.get(&address).map(|a| a.info.clone()).unwrap_or_default();
+        info.code_hash = keccak256(&code);
+        info.code = Some(Bytecode::new_raw(code));
+        state.db.insert_account_info(address, info);
+        Ok(())
+    }
 }
 
 impl Chain for RevmChain {

@@ -1,5 +1,9 @@
 #![doc = include_str!("../README.md")]
 
+pub mod batch_settlement;
+
+pub use batch_settlement::{BATCH_SETTLEMENT, ERC3009_DEPOSIT_COLLECTOR, install_batch_settlement};
+
 use alloy::{
     primitives::{Address, B256, Bytes, U256, address, keccak256},
     signers::local::PrivateKeySigner,
