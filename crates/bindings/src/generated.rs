@@ -7,6 +7,17 @@ pub const EVM_VERSION: &str = "prague";
 /// The Solidity compiler the artifacts were built with.
 pub const SOLC_VERSION: &str = "0.8.37+commit.f401782d.Emscripten.clang";
 
+/// Bindings for `BatchSettlement` (deployable, from `contracts/batch/BatchSettlement.sol`), with the types its ABI uses.
+pub mod batch_settlement {
+    #![allow(missing_docs)]
+    alloy::sol!(
+        #[sol(rpc, all_derives)]
+        BatchSettlement,
+        "artifacts/BatchSettlement.json"
+    );
+}
+pub use batch_settlement::BatchSettlement;
+
 /// Bindings for `BurnMintTokenPool` (deployable, from `node_modules/@chainlink/contracts-ccip/contracts/pools/BurnMintTokenPool.sol`), with the types its ABI uses.
 pub mod burn_mint_token_pool {
     #![allow(missing_docs)]
@@ -51,6 +62,28 @@ pub mod cross_chain_stablecoin {
 }
 pub use cross_chain_stablecoin::CrossChainStablecoin;
 
+/// Bindings for `Erc3009DepositCollector` (deployable, from `contracts/batch/Erc3009DepositCollector.sol`), with the types its ABI uses.
+pub mod erc3009_deposit_collector {
+    #![allow(missing_docs)]
+    alloy::sol!(
+        #[sol(rpc, all_derives)]
+        Erc3009DepositCollector,
+        "artifacts/Erc3009DepositCollector.json"
+    );
+}
+pub use erc3009_deposit_collector::Erc3009DepositCollector;
+
+/// Bindings for `IBatchSettlement` (from `contracts/interfaces/IBatchSettlement.sol`), with the types its ABI uses.
+pub mod i_batch_settlement {
+    #![allow(missing_docs)]
+    alloy::sol!(
+        #[sol(rpc, all_derives)]
+        IBatchSettlement,
+        "artifacts/IBatchSettlement.json"
+    );
+}
+pub use i_batch_settlement::IBatchSettlement;
+
 /// Bindings for `ICrossChainInvoice` (from `contracts/interfaces/ICrossChainInvoice.sol`), with the types its ABI uses.
 pub mod i_cross_chain_invoice {
     #![allow(missing_docs)]
@@ -83,6 +116,17 @@ pub mod i_cross_chain_invoice_receiver {
     );
 }
 pub use i_cross_chain_invoice_receiver::ICrossChainInvoiceReceiver;
+
+/// Bindings for `IDepositCollector` (from `contracts/interfaces/IDepositCollector.sol`), with the types its ABI uses.
+pub mod i_deposit_collector {
+    #![allow(missing_docs)]
+    alloy::sol!(
+        #[sol(rpc, all_derives)]
+        IDepositCollector,
+        "artifacts/IDepositCollector.json"
+    );
+}
+pub use i_deposit_collector::IDepositCollector;
 
 /// Bindings for `IERC3009` (from `contracts/interfaces/IERC3009.sol`), with the types its ABI uses.
 pub mod ierc3009 {

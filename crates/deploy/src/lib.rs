@@ -1,7 +1,9 @@
 #![doc = include_str!("../README.md")]
 
+pub mod batch_settlement;
 pub mod permit2;
 
+pub use batch_settlement::{BATCH_SETTLEMENT, ERC3009_DEPOSIT_COLLECTOR, install_batch_settlement};
 pub use permit2::{EXACT_PERMIT2_PROXY, PERMIT2, UPTO_PERMIT2_PROXY, install_permit2};
 
 use alloy::{
