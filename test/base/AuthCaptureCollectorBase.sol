@@ -27,6 +27,8 @@ abstract contract AuthCaptureCollectorBase is PaymentEscrowBase {
             payer: payer,
             receiver: payee,
             token: address(usdc),
+            // casting to 'uint120' is safe because AMOUNT is 10e6
+            // forge-lint: disable-next-line(unsafe-typecast)
             maxAmount: uint120(AMOUNT),
             preApprovalExpiry: PRE_APPROVAL_EXPIRY,
             authorizationExpiry: AUTHORIZATION_EXPIRY,
