@@ -7,6 +7,17 @@ pub const EVM_VERSION: &str = "prague";
 /// The Solidity compiler the artifacts were built with.
 pub const SOLC_VERSION: &str = "0.8.37+commit.f401782d.Emscripten.clang";
 
+/// Bindings for `AuthCaptureCollector` (deployable, from `contracts/escrow/AuthCaptureCollector.sol`), with the types its ABI uses.
+pub mod auth_capture_collector {
+    #![allow(missing_docs)]
+    alloy::sol!(
+        #[sol(rpc, all_derives)]
+        AuthCaptureCollector,
+        "artifacts/AuthCaptureCollector.json"
+    );
+}
+pub use auth_capture_collector::AuthCaptureCollector;
+
 /// Bindings for `BurnMintTokenPool` (deployable, from `node_modules/@chainlink/contracts-ccip/contracts/pools/BurnMintTokenPool.sol`), with the types its ABI uses.
 pub mod burn_mint_token_pool {
     #![allow(missing_docs)]
@@ -50,6 +61,17 @@ pub mod cross_chain_stablecoin {
     );
 }
 pub use cross_chain_stablecoin::CrossChainStablecoin;
+
+/// Bindings for `IAuthCaptureCollector` (from `contracts/interfaces/IAuthCaptureCollector.sol`), with the types its ABI uses.
+pub mod i_auth_capture_collector {
+    #![allow(missing_docs)]
+    alloy::sol!(
+        #[sol(rpc, all_derives)]
+        IAuthCaptureCollector,
+        "artifacts/IAuthCaptureCollector.json"
+    );
+}
+pub use i_auth_capture_collector::IAuthCaptureCollector;
 
 /// Bindings for `ICrossChainInvoice` (from `contracts/interfaces/ICrossChainInvoice.sol`), with the types its ABI uses.
 pub mod i_cross_chain_invoice {
