@@ -66,7 +66,7 @@ contract PaymentEscrow is IPaymentEscrow, EIP712, ReentrancyGuardTransient {
         // forge-lint: disable-next-line(unsafe-typecast)
         state.capturable = uint120(held);
         // forge-lint: disable-next-line(unsafe-typecast)
-        state.authorizations = uint8(index + 1);
+        if (method != Method.Sponsored) state.authorizations = uint8(index + 1);
         _states[id] = state;
 
         _collect(terms, authorizationNonce(id, index), amount, method, data);
@@ -219,6 +219,10 @@ contract PaymentEscrow is IPaymentEscrow, EIP712, ReentrancyGuardTransient {
         uint256 held = token.balanceOf(address(this));
         if (method == Method.Authorization) {
             _receiveWithAuthorization(terms, nonce, amount, data);
+        } else if (method == Method.Sponsored) {
+            if (terms.invoiceId != bytes32(0)) revert SponsoredInvoice(terms.invoiceId);
+            if (data.length != 0) revert InvalidMethodData();
+            token.safeTransferFrom(msg.sender, address(this), amount);
         } else {
             if (msg.sender != terms.payer) revert Unauthorized(msg.sender);
             if (method == Method.Permit) {

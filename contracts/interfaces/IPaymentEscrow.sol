@@ -50,13 +50,20 @@ interface IPaymentEscrow {
         /// EIP-2612 permit then transfer; the payer must be the caller.
         Permit,
         /// A prior ERC-20 allowance; the payer must be the caller.
-        Allowance
+        Allowance,
+        /// A prior ERC-20 allowance of the caller, who pays in the payer's name (e.g. a collector that redeemed
+        /// the payer's authorization of another form). Anyone may sponsor; what is held still goes only to the
+        /// payee (captured) or back to the payer (void, reclaim, refund). Not counted as an authorization, so
+        /// the payer's EIP-3009 nonces keep their index; refused for terms that name an invoice, which only
+        /// the payer's own consent may pay.
+        Sponsored
     }
 
     /// @notice The state of a payment, one storage slot.
     /// @param capturable What is held and may still be captured, voided or reclaimed.
     /// @param refundable What was captured and may still be refunded.
-    /// @param authorizations How many authorizations (the first and its top-ups) brought funds in.
+    /// @param authorizations How many of the payer's authorizations (the first and its top-ups) brought funds in;
+    /// sponsored funds are not counted.
     /// @param closed True once voided or reclaimed: nothing more can be authorized or captured.
     struct PaymentState {
         uint120 capturable;
@@ -70,7 +77,8 @@ interface IPaymentEscrow {
     /// @param payer The payer.
     /// @param amount The amount brought in.
     /// @param method How it was brought in.
-    /// @param index The authorization's index: 0 for the first, 1.. for top-ups.
+    /// @param index The authorization's index: 0 for the first, 1.. for top-ups; for sponsored funds, the
+    /// number of the payer's authorizations so far.
     event PaymentAuthorized(
         bytes32 indexed paymentId, address indexed payer, uint256 amount, Method method, uint256 index
     );
@@ -198,6 +206,10 @@ interface IPaymentEscrow {
     /// takes none.
     error InvalidMethodData();
 
+    /// @notice Thrown when funds are sponsored for terms that name an invoice.
+    /// @param invoiceId The invoice id in the terms.
+    error SponsoredInvoice(bytes32 invoiceId);
+
     /// @notice Thrown when an invoice does not match the payment's payee or token.
     /// @param invoiceId The invoice's id.
     error InvoiceMismatch(bytes32 invoiceId);
@@ -226,7 +238,7 @@ interface IPaymentEscrow {
     /// signature)` of the payer's EIP-3009 `ReceiveWithAuthorization` to this escrow for `amount`, with nonce
     /// `authorizationNonce(paymentId, index)` where `index` is the payment's number of authorizations so far.
     /// For `Method.Permit`, `data` is `abi.encode(uint256 deadline, bytes signature)` of an EIP-2612 permit for
-    /// this escrow. For `Method.Allowance`, `data` is empty.
+    /// this escrow. For `Method.Allowance` and `Method.Sponsored`, `data` is empty.
     /// @param terms The payment's terms.
     /// @param amount The amount to bring in.
     /// @param method How.

@@ -17,6 +17,16 @@ pub mod batch_settlement {
     );
 }
 pub use batch_settlement::BatchSettlement;
+/// Bindings for `AuthCaptureCollector` (deployable, from `contracts/escrow/AuthCaptureCollector.sol`), with the types its ABI uses.
+pub mod auth_capture_collector {
+    #![allow(missing_docs)]
+    alloy::sol!(
+        #[sol(rpc, all_derives)]
+        AuthCaptureCollector,
+        "artifacts/AuthCaptureCollector.json"
+    );
+}
+pub use auth_capture_collector::AuthCaptureCollector;
 
 /// Bindings for `BurnMintTokenPool` (deployable, from `node_modules/@chainlink/contracts-ccip/contracts/pools/BurnMintTokenPool.sol`), with the types its ABI uses.
 pub mod burn_mint_token_pool {
@@ -83,6 +93,16 @@ pub mod i_batch_settlement {
     );
 }
 pub use i_batch_settlement::IBatchSettlement;
+/// Bindings for `IAuthCaptureCollector` (from `contracts/interfaces/IAuthCaptureCollector.sol`), with the types its ABI uses.
+pub mod i_auth_capture_collector {
+    #![allow(missing_docs)]
+    alloy::sol!(
+        #[sol(rpc, all_derives)]
+        IAuthCaptureCollector,
+        "artifacts/IAuthCaptureCollector.json"
+    );
+}
+pub use i_auth_capture_collector::IAuthCaptureCollector;
 
 /// Bindings for `ICrossChainInvoice` (from `contracts/interfaces/ICrossChainInvoice.sol`), with the types its ABI uses.
 pub mod i_cross_chain_invoice {
