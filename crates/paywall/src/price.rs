@@ -218,6 +218,7 @@ impl Price {
                     .cloned()
                     .ok_or(ErrorReason::InvalidPaymentRequirements)
             }
+            Scheme::Upto => Err(ErrorReason::UnsupportedScheme),
         }
     }
 }
