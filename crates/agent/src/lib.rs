@@ -18,7 +18,7 @@ use alloy::{
 };
 use quittance_x402::{
     Ambient, ErrorReason, PAYMENT_REQUIRED, PaymentPayload, PaymentRequired, PaymentRequirements, Scheme,
-    SettleResponse, crosschain, decode_header, exact, invoice, payment_identifier,
+    SettleResponse, crosschain, decode_header, exact, invoice, payment_identifier, upto,
 };
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
@@ -365,6 +365,16 @@ impl Agent {
                             crosschain::pay(option, &resource, &self.signer, self.address(), now)
                                 .map_err(|e| AgentError::Sign(e.to_string()))
                         }
+                        // The permit is for the maximum; the policy counted it, the receipt says what was used.
+                        Ok(Scheme::Upto) => upto::pay(
+                            option,
+                            Some(offer.resource.clone()),
+                            &self.signer,
+                            self.address(),
+                            now,
+                            U256::from_be_bytes(self.ambient.random().0),
+                        )
+                        .map_err(|e| AgentError::Sign(e.to_string())),
                         _ => exact::pay(
                             option,
                             Some(offer.resource.clone()),
@@ -404,7 +414,8 @@ impl Agent {
     ) -> Result<(Address, U256, (U256, U256)), PolicyRefusal> {
         let scheme = Scheme::of(option);
         let through_channel = scheme == Ok(Scheme::Channel) && self.policy.channel_requests > 0;
-        let one_payment = matches!(scheme, Ok(Scheme::Exact | Scheme::Invoice | Scheme::CrossChainInvoice));
+        let one_payment =
+            matches!(scheme, Ok(Scheme::Exact | Scheme::Invoice | Scheme::CrossChainInvoice | Scheme::Upto));
         if !one_payment && !through_channel {
             return Err(PolicyRefusal::Scheme(option.scheme.clone()));
         }
@@ -440,6 +451,10 @@ fn valid_before(payment: &PaymentPayload) -> Option<u64> {
     if Scheme::of(&payment.accepted) == Ok(Scheme::CrossChainInvoice) {
         let terms = crosschain::CrossChainTerms::from_requirements(&payment.accepted).ok()?;
         return terms.invoice.invoice.deadline.try_into().ok();
+    }
+    if Scheme::of(&payment.accepted) == Ok(Scheme::Upto) {
+        let permit: upto::UptoPayload = serde_json::from_value(payment.payload.clone()).ok()?;
+        return permit.permit2_authorization.deadline.try_into().ok();
     }
     let exact: exact::ExactEvmPayload = serde_json::from_value(payment.payload.clone()).ok()?;
     exact.authorization.valid_before.try_into().ok()

@@ -3,7 +3,7 @@
 //! signed for its purchase.
 
 use alloy::primitives::{Address, U256};
-use quittance_x402::{ErrorReason, PaymentPayload, SettleResponse, channel::ChannelConfig};
+use quittance_x402::{ErrorReason, PaymentPayload, Scheme, SettleResponse, channel::ChannelConfig};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::{fmt, path::Path, sync::Mutex};
 
@@ -341,6 +341,26 @@ impl SpendRecord {
     pub fn settled(&self, id: i64, receipt: &SettleResponse) -> Result<(), RecordError> {
         let json = serde_json::to_string(receipt).map_err(|e| RecordError::Storage(e.to_string()))?;
         use SpendState::*;
+        // A metered (`upto`) payment signed a maximum; what it cost is the receipt's amount, never more. It
+        // is lowered before the payment counts as taken, so that the settled total counts what was used.
+        if let Some(used) = receipt.amount.as_deref().and_then(|a| U256::from_str_radix(a, 10).ok()) {
+            self.with(|c| {
+                let row: Option<(String, String, String)> = c
+                    .query_row("SELECT state, amount, payment FROM spends WHERE id = ?1", params![id], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    })
+                    .optional()?;
+                let Some((state, signed, payment)) = row else { return Ok(()) };
+                // Only a metered payment: any other is whole, whatever a server's receipt says.
+                let metered = serde_json::from_str::<PaymentPayload>(&payment)
+                    .is_ok_and(|p| Scheme::of(&p.accepted) == Ok(Scheme::Upto));
+                let untaken = [Signed, InDoubt, Refused].iter().any(|s| s.as_str() == state);
+                if metered && untaken && used < parse_amount(&signed)? {
+                    c.execute("UPDATE spends SET amount = ?2 WHERE id = ?1", params![id, used.to_string()])?;
+                }
+                Ok(())
+            })?;
+        }
         self.transition(id, Settled, &[Signed, InDoubt, Charged, Refused], None, Some(&json), false)?;
         Ok(())
     }
@@ -706,6 +726,30 @@ mod tests {
         assert_eq!(record.spent_total(ASSET, 50)?, U256::from(12), "refused: counted until it expires");
         assert_eq!(record.spent_total(ASSET, 100)?, U256::from(5));
         assert_eq!(record.spent_since(ASSET, "api.example", 0, 100)?, U256::from(5));
+        Ok(())
+    }
+
+    #[test]
+    fn a_metered_payment_counts_its_maximum_until_its_receipt_says_what_it_cost() -> Result<(), RecordError> {
+        let record = SpendRecord::in_memory()?;
+        let metered = |request: &str, amount: u64| {
+            let mut payment = payment();
+            payment.accepted.scheme = "upto".into();
+            record.signed(request, "api.example", ASSET, U256::from(amount), &payment, 100, 10).expect("signed")
+        };
+        let id = metered("GET /metered", 10_000);
+        assert_eq!(record.spent_total(ASSET, 50)?, U256::from(10_000), "the maximum, until settled");
+        let used = SettleResponse { amount: Some("2500".into()), ..receipt() };
+        record.settled(id, &used)?;
+        record.settled(id, &SettleResponse { amount: Some("1".into()), ..receipt() })?; // the first receipt stands
+        assert_eq!(record.settled_total(ASSET)?, U256::from(2_500));
+        assert_eq!(record.spent_total(ASSET, 50)?, U256::from(2_500));
+        let over = metered("GET /metered2", 10);
+        record.settled(over, &SettleResponse { amount: Some("11".into()), ..receipt() })?;
+        assert_eq!(record.settled_total(ASSET)?, U256::from(2_510), "never more than signed");
+        let whole = sign(&record, "GET /exact", 10, 100, 10);
+        record.settled(whole, &SettleResponse { amount: Some("1".into()), ..receipt() })?;
+        assert_eq!(record.settled_total(ASSET)?, U256::from(2_520), "a payment of another scheme is whole");
         Ok(())
     }
 

@@ -40,6 +40,7 @@ impl<C: Chain + 'static> Facilitator<C> {
             Scheme::Invoice => Invoice::settle(self, request).await,
             Scheme::Channel => Channel::settle(self, request).await,
             Scheme::CrossChainInvoice => CrossChain::settle(self, request).await,
+            Scheme::Upto => self.failure(ErrorReason::UnsupportedScheme, None, None),
         }
     }
 
@@ -54,6 +55,7 @@ impl<C: Chain + 'static> Facilitator<C> {
             Scheme::Invoice => Invoice::identify(self, request).await,
             Scheme::Channel => Channel::identify(self, request).await,
             Scheme::CrossChainInvoice => CrossChain::identify(self, request).await,
+            Scheme::Upto => Err(ErrorReason::UnsupportedScheme.into()),
         }
     }
 

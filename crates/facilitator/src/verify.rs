@@ -122,6 +122,8 @@ impl<C: Chain + 'static> Facilitator<C> {
             Scheme::Invoice => Invoice::check(self, request, simulation).await,
             Scheme::Channel => Channel::check(self, request, simulation).await,
             Scheme::CrossChainInvoice => CrossChain::check(self, request, simulation).await,
+            // `upto` settles through x402's Permit2 proxy, which this facilitator does not drive yet.
+            Scheme::Upto => Err(ErrorReason::UnsupportedScheme.into()),
         }
     }
 

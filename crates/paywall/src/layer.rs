@@ -15,7 +15,7 @@ use quittance_x402::{
     Ambient, ErrorReason, PAYMENT_REQUIRED, PAYMENT_RESPONSE, PAYMENT_SIGNATURE, PaymentPayload, PaymentPayloadV1,
     PaymentRequired, PaymentRequirementsResponseV1, PaymentRequirementsV1, ResourceInfo, Scheme, SettleResponse,
     SettlementResponseV1, VerifyRequest, X_PAYMENT, X_PAYMENT_RESPONSE, X402_V1, X402_V2, decode_header, encode_header,
-    payment_identifier,
+    payment_identifier, upto,
 };
 use std::{
     collections::HashMap,
@@ -113,6 +113,8 @@ impl Turns {
 struct Guard<F> {
     paywall: Paywall<F>,
     price: Price,
+    /// Priced `upto` the price's amount, settled by this facilitator: the handler reports its usage.
+    upto: Option<alloy::primitives::Address>,
 }
 
 impl<F: FacilitatorClient> Paywall<F> {
@@ -155,7 +157,18 @@ impl<F: FacilitatorClient> Paywall<F> {
 
     /// The layer that puts `price` in front of a route (`get(handler).layer(paywall.price(price))`).
     pub fn price(&self, price: Price) -> PaywallLayer<F> {
-        PaywallLayer { guard: Arc::new(Guard { paywall: self.clone(), price }) }
+        PaywallLayer { guard: Arc::new(Guard { paywall: self.clone(), price, upto: None }) }
+    }
+
+    /// The layer that puts a metered route behind the paywall: `price.amount` is the most a request may
+    /// cost, paid with x402's `upto` (a Permit2 permit of that maximum to the proxy, which `facilitator`
+    /// alone may settle). The handler reports what its request cost in the `Settlement-Overrides` response
+    /// header (`{"amount":"1234"}` in the token's smallest unit, or `{"amount":"50%"}`), as with the
+    /// official server; the paywall removes the header, and settles after serving that amount capped at the
+    /// maximum (the maximum when the handler reports nothing or something unreadable; nothing moves on
+    /// chain for 0).
+    pub fn price_upto(&self, price: Price, facilitator: alloy::primitives::Address) -> PaywallLayer<F> {
+        PaywallLayer { guard: Arc::new(Guard { paywall: self.clone(), price, upto: Some(facilitator) }) }
     }
 }
 
@@ -253,7 +266,10 @@ impl<F: FacilitatorClient> Guard<F> {
     /// The 402: the v2 options base64 in `PAYMENT-REQUIRED`, and the v1 answer as the JSON body.
     fn payment_required(&self, resource: &ResourceInfo, error: Option<ErrorReason>) -> Response {
         let ambient = &self.paywall.ambient;
-        let accepts = self.price.options(&resource.url, ambient.now(), ambient.random());
+        let accepts = match self.upto {
+            Some(facilitator) => vec![self.price.upto_option(facilitator)],
+            None => self.price.options(&resource.url, ambient.now(), ambient.random()),
+        };
         let required = PaymentRequired {
             x402_version: X402_V2,
             error: error.as_ref().map(ToString::to_string),
@@ -280,6 +296,8 @@ impl<F: FacilitatorClient> Guard<F> {
 
     /// The `exact` option in v1 form, for networks that have a v1 name.
     fn v1_option(&self, resource: &ResourceInfo) -> Option<PaymentRequirementsV1> {
+        // x402 v1 has no `upto`.
+        self.upto.is_none().then_some(())?;
         let name = self.price.network.parse::<quittance_x402::Network>().ok()?.v1_name()?;
         let option = self.price.exact_option();
         Some(PaymentRequirementsV1 {
@@ -310,7 +328,15 @@ impl<F: FacilitatorClient> Guard<F> {
             Ok(id) => id,
             Err(err) => return bad_request(&err.to_string()),
         };
-        let requirements = match self.price.match_option(&payment.accepted, &resource.url, self.paywall.ambient.now()) {
+        let matched = match self.upto {
+            Some(facilitator) => {
+                quittance_x402::find_matching(&[self.price.upto_option(facilitator)], &payment.accepted)
+                    .cloned()
+                    .ok_or(ErrorReason::InvalidPaymentRequirements)
+            }
+            None => self.price.match_option(&payment.accepted, &resource.url, self.paywall.ambient.now()),
+        };
+        let requirements = match matched {
             Ok(requirements) => requirements,
             Err(reason) => return self.payment_required(&resource, Some(reason)),
         };
@@ -453,8 +479,10 @@ impl<F: FacilitatorClient> Guard<F> {
         let facilitator = &self.paywall.facilitator;
         let (verify, resource) = (run.verify, run.resource);
         // A cross-chain payment is settled before serving: once sent it cannot be called back.
-        if self.price.settle_before_serving || Scheme::of(&verify.payment_requirements) == Ok(Scheme::CrossChainInvoice)
-        {
+        // A metered payment is settled after serving: its amount is known only then.
+        let before = self.price.settle_before_serving
+            || Scheme::of(&verify.payment_requirements) == Ok(Scheme::CrossChainInvoice);
+        if before && self.upto.is_none() {
             if let Err(response) = self.mark_settling(run, None) {
                 return *response;
             }
@@ -495,7 +523,27 @@ impl<F: FacilitatorClient> Guard<F> {
         if let Err(response) = self.mark_settling(run, Some(&answer)) {
             return *response;
         }
-        match self.settle(run, taken_over).await {
+        self.settle_answer(run, answer, taken_over).await
+    }
+
+    /// Settles what a served answer cost and gives it: the price, or for a metered route the usage its
+    /// handler reported in the answer (kept with it until settled, so that a retry settles the same).
+    async fn settle_answer(&self, run: &Run<'_>, answer: StoredResponse, ours: bool) -> Response {
+        let metered;
+        let run = match self.upto {
+            None => run,
+            Some(_) => {
+                metered = VerifyRequest {
+                    payment_requirements: quittance_x402::PaymentRequirements {
+                        amount: usage(&answer, &run.verify.payment_requirements.amount),
+                        ..run.verify.payment_requirements.clone()
+                    },
+                    ..run.verify.clone()
+                };
+                &Run { key: run.key, verify: &metered, resource: run.resource, receipt: run.receipt }
+            }
+        };
+        match self.settle(run, ours).await {
             Ok(settled) => self.complete(run, answer, settled),
             Err(response) => *response,
         }
@@ -509,13 +557,12 @@ impl<F: FacilitatorClient> Guard<F> {
         S::Future: Send,
     {
         tracing::info!("resuming a payment an earlier attempt was settling");
-        let settled = match self.settle(run, true).await {
-            Ok(settled) => settled,
-            Err(response) => return *response,
-        };
-        match answer {
-            Some(answer) => self.complete(run, answer, settled),
-            None => self.serve_settled(run, settled, request, next).await,
+        if let Some(answer) = answer {
+            return self.settle_answer(run, answer, true).await;
+        }
+        match self.settle(run, true).await {
+            Ok(settled) => self.serve_settled(run, settled, request, next).await,
+            Err(response) => *response,
         }
     }
 
@@ -585,6 +632,7 @@ impl<F: FacilitatorClient> Guard<F> {
 
     /// The answer a settled payment bought, with its receipt, kept for any copy of the payment.
     fn complete(&self, run: &Run<'_>, mut answer: StoredResponse, settled: SettleResponse) -> Response {
+        answer.headers.retain(|(name, _)| !name.eq_ignore_ascii_case(upto::SETTLEMENT_OVERRIDES));
         let mut headers = HeaderMap::new();
         (run.receipt)(&mut headers, settled);
         for (name, value) in kept_headers(&headers) {
@@ -658,6 +706,28 @@ async fn keep(response: Response) -> Result<StoredResponse, Box<Response>> {
         )
     })?;
     Ok(StoredResponse { status: parts.status.as_u16(), headers: kept_headers(&parts.headers), body: body.to_vec() })
+}
+
+/// What a metered answer cost, as its handler reported it in [`upto::SETTLEMENT_OVERRIDES`], capped at the
+/// `maximum` (a decimal string); the maximum when nothing readable was reported.
+fn usage(answer: &StoredResponse, maximum: &str) -> String {
+    let Some(max) = alloy::primitives::U256::from_str_radix(maximum, 10).ok() else { return maximum.to_owned() };
+    let report = answer.headers.iter().find(|(name, _)| name.eq_ignore_ascii_case(upto::SETTLEMENT_OVERRIDES));
+    let Some((_, report)) = report else {
+        tracing::warn!("a metered handler reported no usage; the maximum is settled");
+        return maximum.to_owned();
+    };
+    match upto::settlement_override(report, max) {
+        Ok(used) if used > max => {
+            tracing::warn!(%used, %max, "a metered handler reported more than the maximum; the maximum is settled");
+            maximum.to_owned()
+        }
+        Ok(used) => used.to_string(),
+        Err(err) => {
+            tracing::error!(%err, "a metered handler's usage report is unreadable; the maximum is settled");
+            maximum.to_owned()
+        }
+    }
 }
 
 /// Headers as they are kept: as text, without those that describe one connection's framing.

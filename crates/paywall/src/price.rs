@@ -4,7 +4,7 @@ use alloy::{
     primitives::{Address, B256, U256},
     signers::local::PrivateKeySigner,
 };
-use quittance_x402::{ErrorReason, PaymentRequirements, Scheme, channel, crosschain, invoice};
+use quittance_x402::{ErrorReason, PaymentRequirements, Scheme, channel, crosschain, invoice, upto};
 use serde_json::{Map, Value};
 
 /// The price of a route, in one token on one network.
@@ -90,6 +90,17 @@ impl Price {
                 ("version".to_owned(), Value::from(self.asset_version.clone())),
             ]),
         }
+    }
+
+    /// The `upto` option for this price: `amount` is the maximum a request may cost, settled through
+    /// x402's Permit2 proxy by `facilitator` (the witness names it; take it from the facilitator's
+    /// `/supported` `extra.facilitatorAddress`).
+    pub fn upto_option(&self, facilitator: Address) -> PaymentRequirements {
+        let mut option = self.exact_option();
+        option.scheme = Scheme::Upto.name().into();
+        option.extra.insert("assetTransferMethod".into(), Value::from("permit2"));
+        option.extra.insert(upto::FACILITATOR_ADDRESS.into(), Value::from(facilitator.to_checksum(None)));
+        option
     }
 
     /// The `channel` option for this price, when channels are configured.
@@ -218,6 +229,7 @@ impl Price {
                     .cloned()
                     .ok_or(ErrorReason::InvalidPaymentRequirements)
             }
+            Scheme::Upto => Err(ErrorReason::UnsupportedScheme),
         }
     }
 }

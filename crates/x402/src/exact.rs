@@ -93,20 +93,20 @@ impl From<&Authorization> for TransferWithAuthorization {
 }
 
 /// Decimal-string serde for `U256` (x402 writes amounts and times as decimal strings).
-mod decimal {
+pub(crate) mod decimal {
     use alloy::primitives::U256;
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub(super) fn serialize<S: Serializer>(value: &U256, serializer: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(value: &U256, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(value)
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<U256, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<U256, D::Error> {
         let text = String::deserialize(deserializer)?;
         parse(&text).ok_or_else(|| serde::de::Error::custom(format!("{text:?} is not a decimal integer")))
     }
 
-    pub(super) fn parse(text: &str) -> Option<U256> {
+    pub(crate) fn parse(text: &str) -> Option<U256> {
         if text.is_empty() || text.len() > 78 || !text.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }

@@ -14,6 +14,7 @@ pub mod receipt;
 mod scheme;
 mod signature;
 mod types;
+pub mod upto;
 
 pub use ambient::Ambient;
 pub use codec::{

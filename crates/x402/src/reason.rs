@@ -101,6 +101,44 @@ reasons! {
     ExactEvmInsufficientBalance => "invalid_exact_evm_insufficient_balance",
     /// `exact`: simulating the transfer failed for another reason.
     ExactEvmSimulationFailed => "invalid_exact_evm_transaction_simulation_failed",
+    /// Permit2: the permit's spender is not the x402 proxy the scheme settles through.
+    Permit2InvalidSpender => "invalid_permit2_spender",
+    /// Permit2: the witness pays someone other than `payTo`.
+    Permit2RecipientMismatch => "invalid_permit2_recipient_mismatch",
+    /// Permit2: the permit's deadline has passed (or is too close).
+    Permit2DeadlineExpired => "permit2_deadline_expired",
+    /// Permit2: the witness's `validAfter` is in the future.
+    Permit2NotYetValid => "permit2_not_yet_valid",
+    /// Permit2: the permitted amount differs from the required amount.
+    Permit2AmountMismatch => "permit2_amount_mismatch",
+    /// Permit2: the permitted token is not the required asset.
+    Permit2TokenMismatch => "permit2_token_mismatch",
+    /// Permit2: the permit is not signed by the payer.
+    Permit2InvalidSignature => "invalid_permit2_signature",
+    /// Permit2: the payer has not approved Permit2 for enough of the token.
+    Permit2AllowanceRequired => "permit2_allowance_required",
+    /// Permit2: simulating the settlement failed for another reason.
+    Permit2SimulationFailed => "permit2_simulation_failed",
+    /// Permit2: the payer's balance is below the amount.
+    Permit2InsufficientBalance => "permit2_insufficient_balance",
+    /// Permit2: the x402 proxy has no code on the chain.
+    Permit2ProxyNotDeployed => "permit2_proxy_not_deployed",
+    /// Permit2: the permit's nonce was used already.
+    Permit2InvalidNonce => "permit2_invalid_nonce",
+    /// `upto`: the scheme of the payload or requirements is not `upto`.
+    UptoEvmScheme => "invalid_upto_evm_scheme",
+    /// `upto`: the payload's network differs from the requirements'.
+    UptoEvmNetworkMismatch => "invalid_upto_evm_network_mismatch",
+    /// `upto`: the amount to settle is above the permitted maximum.
+    UptoEvmSettlementExceedsAmount => "invalid_upto_evm_payload_settlement_exceeds_amount",
+    /// `upto`: the settlement transaction reverted.
+    UptoEvmTransactionFailed => "invalid_upto_evm_transaction_failed",
+    /// `upto`: the proxy refused an amount above the permitted one.
+    UptoAmountExceedsPermitted => "upto_amount_exceeds_permitted",
+    /// `upto`: the proxy refused a sender other than the witness's facilitator.
+    UptoUnauthorizedFacilitator => "upto_unauthorized_facilitator",
+    /// `upto`: the witness names another facilitator than this one.
+    UptoFacilitatorMismatch => "upto_facilitator_mismatch",
     /// `invoice` (Quittance): the option's invoice disagrees with the option, or is malformed.
     InvoiceTerms => "invalid_invoice_terms",
     /// `invoice`: the invoice is not signed by its issuer.

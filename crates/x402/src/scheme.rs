@@ -1,7 +1,7 @@
 //! The payment schemes Quittance speaks, as one enum: the one place a scheme's name on the wire is turned
 //! into a scheme.
 
-use crate::{ErrorReason, PaymentRequirements, channel, crosschain, exact, invoice};
+use crate::{ErrorReason, PaymentRequirements, channel, crosschain, exact, invoice, upto};
 
 /// A payment scheme Quittance speaks. On the wire a scheme is a name (`PaymentRequirements::scheme`), so
 /// that options of schemes nobody here knows still parse; [`Scheme::of`] says which one an option is.
@@ -15,11 +15,13 @@ pub enum Scheme {
     Channel,
     /// Quittance's `cross-chain-invoice`: an invoice on one chain paid from another through CCIP.
     CrossChainInvoice,
+    /// x402's `upto` on EVM: a Permit2 witness transfer of up to a maximum, settled for what was used.
+    Upto,
 }
 
 impl Scheme {
     /// Every scheme.
-    pub const ALL: [Self; 4] = [Self::Exact, Self::Invoice, Self::Channel, Self::CrossChainInvoice];
+    pub const ALL: [Self; 5] = [Self::Exact, Self::Invoice, Self::Channel, Self::CrossChainInvoice, Self::Upto];
 
     /// Its name on the wire.
     pub const fn name(self) -> &'static str {
@@ -28,6 +30,7 @@ impl Scheme {
             Self::Invoice => invoice::SCHEME,
             Self::Channel => channel::SCHEME,
             Self::CrossChainInvoice => crosschain::SCHEME,
+            Self::Upto => upto::SCHEME,
         }
     }
 
@@ -42,6 +45,7 @@ impl Scheme {
             Self::Exact => ErrorReason::ExactEvmNonceAlreadyUsed,
             Self::Invoice | Self::CrossChainInvoice => ErrorReason::InvoiceAlreadyPaid,
             Self::Channel => ErrorReason::ChannelVoucherNotIncreasing,
+            Self::Upto => ErrorReason::Permit2InvalidNonce,
         }
     }
 }
@@ -69,6 +73,6 @@ mod tests {
         for scheme in Scheme::ALL {
             assert_eq!(scheme.name().parse(), Ok(scheme));
         }
-        assert_eq!("upto".parse::<Scheme>(), Err(ErrorReason::UnsupportedScheme));
+        assert_eq!("batch-settlement".parse::<Scheme>(), Err(ErrorReason::UnsupportedScheme));
     }
 }

@@ -3,6 +3,7 @@
 
 mod doubt;
 mod local;
+mod upto;
 
 use alloy::{primitives::U256, providers::Provider, signers::local::PrivateKeySigner};
 use axum::{Json, Router, http::StatusCode, routing::get};

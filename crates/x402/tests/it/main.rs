@@ -9,3 +9,4 @@ mod invoice;
 mod network;
 mod receipt;
 mod types;
+mod upto;
