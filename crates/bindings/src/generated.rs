@@ -7,16 +7,6 @@ pub const EVM_VERSION: &str = "prague";
 /// The Solidity compiler the artifacts were built with.
 pub const SOLC_VERSION: &str = "0.8.37+commit.f401782d.Emscripten.clang";
 
-/// Bindings for `BatchSettlement` (deployable, from `contracts/batch/BatchSettlement.sol`), with the types its ABI uses.
-pub mod batch_settlement {
-    #![allow(missing_docs)]
-    alloy::sol!(
-        #[sol(rpc, all_derives)]
-        BatchSettlement,
-        "artifacts/BatchSettlement.json"
-    );
-}
-pub use batch_settlement::BatchSettlement;
 /// Bindings for `AuthCaptureCollector` (deployable, from `contracts/escrow/AuthCaptureCollector.sol`), with the types its ABI uses.
 pub mod auth_capture_collector {
     #![allow(missing_docs)]
@@ -27,6 +17,17 @@ pub mod auth_capture_collector {
     );
 }
 pub use auth_capture_collector::AuthCaptureCollector;
+
+/// Bindings for `BatchSettlement` (deployable, from `contracts/batch/BatchSettlement.sol`), with the types its ABI uses.
+pub mod batch_settlement {
+    #![allow(missing_docs)]
+    alloy::sol!(
+        #[sol(rpc, all_derives)]
+        BatchSettlement,
+        "artifacts/BatchSettlement.json"
+    );
+}
+pub use batch_settlement::BatchSettlement;
 
 /// Bindings for `BurnMintTokenPool` (deployable, from `node_modules/@chainlink/contracts-ccip/contracts/pools/BurnMintTokenPool.sol`), with the types its ABI uses.
 pub mod burn_mint_token_pool {
@@ -83,16 +84,6 @@ pub mod erc3009_deposit_collector {
 }
 pub use erc3009_deposit_collector::Erc3009DepositCollector;
 
-/// Bindings for `IBatchSettlement` (from `contracts/interfaces/IBatchSettlement.sol`), with the types its ABI uses.
-pub mod i_batch_settlement {
-    #![allow(missing_docs)]
-    alloy::sol!(
-        #[sol(rpc, all_derives)]
-        IBatchSettlement,
-        "artifacts/IBatchSettlement.json"
-    );
-}
-pub use i_batch_settlement::IBatchSettlement;
 /// Bindings for `IAuthCaptureCollector` (from `contracts/interfaces/IAuthCaptureCollector.sol`), with the types its ABI uses.
 pub mod i_auth_capture_collector {
     #![allow(missing_docs)]
@@ -103,6 +94,17 @@ pub mod i_auth_capture_collector {
     );
 }
 pub use i_auth_capture_collector::IAuthCaptureCollector;
+
+/// Bindings for `IBatchSettlement` (from `contracts/interfaces/IBatchSettlement.sol`), with the types its ABI uses.
+pub mod i_batch_settlement {
+    #![allow(missing_docs)]
+    alloy::sol!(
+        #[sol(rpc, all_derives)]
+        IBatchSettlement,
+        "artifacts/IBatchSettlement.json"
+    );
+}
+pub use i_batch_settlement::IBatchSettlement;
 
 /// Bindings for `ICrossChainInvoice` (from `contracts/interfaces/ICrossChainInvoice.sol`), with the types its ABI uses.
 pub mod i_cross_chain_invoice {
