@@ -60,11 +60,11 @@ contract BatchSettlement is IBatchSettlement, ReentrancyGuardTransient {
         (uint128 balance, uint128 claimed) = (state.balance, state.totalClaimed);
         if (uint256(balance) + amount > type(uint128).max) revert BalanceOverflow();
         IERC20 token = IERC20(config.token);
+        state.balance = balance + amount;
         uint256 held = token.balanceOf(address(this));
         IDepositCollector(collector).collect(config.payer, config.token, amount, id, collectorData);
         uint256 received = token.balanceOf(address(this)) - held;
         if (received != amount) revert DepositMismatch(amount, received);
-        state.balance = balance + amount;
         if (balance == claimed && claimed == 0) emit ChannelCreated(id, config);
         emit Deposited(id, config.payer, collector, amount);
     }
