@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod amount;
 pub mod ccip;
 pub mod cre;
 pub mod demo;

@@ -4,11 +4,14 @@ use clap::{Args, Parser, Subcommand};
 use quittance_chain::RpcChain;
 use quittance_cli::{demo, keys::KeySource, server};
 use quittance_facilitator::{Facilitator, SettleConfig, SqliteLedger, http};
-use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc, time::Duration};
 
 #[derive(Parser)]
 #[command(name = "quittance", version, about = "x402 agent payments on EVM chains")]
 struct Cli {
+    /// Log what Quittance does in detail on stderr (`RUST_LOG` chooses finer filters).
+    #[arg(long, short, global = true)]
+    verbose: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -83,10 +86,11 @@ struct FacilitatorArgs {
 }
 
 #[tokio::main]
-async fn main() -> eyre::Result<()> {
+async fn main() -> ExitCode {
     let cli = Cli::parse();
     // The demo narrates in plain words; services log what they do.
     let default_filter = match cli.command {
+        _ if cli.verbose => "info,quittance=debug",
         Command::Demo(_) => "warn",
         Command::Pay(_) | Command::VerifyReceipt(_) | Command::Deploy(_) | Command::Simulate(_) | Command::Cre(_) => {
             "warn"
@@ -99,7 +103,22 @@ async fn main() -> eyre::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    match cli.command {
+    match run(cli.command).await {
+        Ok(()) => ExitCode::SUCCESS,
+        // A sentence, and what led to it; no source locations or backtraces: they are not the user's concern
+        // (`--verbose` and `RUST_LOG` show what happened).
+        Err(err) => {
+            eprintln!("error: {err}");
+            for cause in err.chain().skip(1) {
+                eprintln!("  because: {cause}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> eyre::Result<()> {
+    match command {
         Command::Demo(args) => {
             let on = if args.anvil { demo::DemoChain::Anvil } else { demo::DemoChain::InProcess };
             let report = demo::run(on, |line| println!("• {line}")).await?;
@@ -128,7 +147,7 @@ async fn main() -> eyre::Result<()> {
                     .await
                     .map_err(|err| eyre::eyre!("could not watch the chain at {url}: {err}"))?;
             }
-            let listener = tokio::net::TcpListener::bind(args.listen).await?;
+            let listener = server::bind(args.listen).await?;
             let watching = facilitator.destinations().collect::<Vec<_>>().join(", ");
             println!(
                 "facilitator {} on {} listening on http://{} (ledger {}){}",

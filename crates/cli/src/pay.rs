@@ -1,6 +1,9 @@
 //! `quittance pay <url>`: the agent from the shell.
 
-use crate::keys::KeySource;
+use crate::{
+    amount::{Amount, format_units},
+    keys::KeySource,
+};
 use alloy::primitives::{Address, U256};
 use quittance_agent::{
     Agent, Budget, ChainFunds, Declared, Paid, Policy, SpendRecord, http_client, named_purchase, purchase,
@@ -28,18 +31,25 @@ pub struct PayArgs {
     /// whether a payment in doubt was taken, and checks its voucher channels.
     #[arg(long, value_parser = crate::serve::network_url)]
     pub funds_rpc: Vec<(String, reqwest::Url)>,
-    /// The most one request may cost, in the token's smallest unit.
-    #[arg(long, default_value = "50000")]
-    pub max_per_request: U256,
+    /// The most one request may cost, in whole tokens (`0.05` or `$0.05`), or in the token's smallest unit
+    /// with `--units`.
+    #[arg(long, default_value = "0.05")]
+    pub max_per_request: Amount,
     /// The most one host may be paid per period.
-    #[arg(long, default_value = "1000000")]
-    pub max_per_host: U256,
+    #[arg(long, default_value = "1")]
+    pub max_per_host: Amount,
     /// The period of `--max-per-host`, in seconds.
     #[arg(long, default_value = "3600")]
     pub period_seconds: u64,
     /// The most the agent may ever spend.
-    #[arg(long, default_value = "5000000")]
-    pub budget: U256,
+    #[arg(long, default_value = "5")]
+    pub budget: Amount,
+    /// The decimals of the tokens the amounts above are in whole tokens of (6: USDC and the test stablecoin).
+    #[arg(long, default_value = "6")]
+    pub decimals: u8,
+    /// Read the amounts above in the tokens' smallest unit (`10000` is a cent of USDC) instead.
+    #[arg(long)]
+    pub units: bool,
     /// Pay through voucher channels where offered, depositing enough for this many requests at a time
     /// (within the budgets); 0 never opens a channel.
     #[arg(long, default_value = "0")]
@@ -101,11 +111,14 @@ pub async fn run(args: PayArgs) -> eyre::Result<()> {
     if networks.is_empty() {
         networks.push("eip155:31337".into());
     }
+    let amount = |flag: &str, amount: &Amount| {
+        amount.resolve(args.decimals, args.units).map_err(|e| eyre::eyre!("--{flag}: {e}"))
+    };
     let budget = Budget {
-        per_request: args.max_per_request,
-        per_host: args.max_per_host,
+        per_request: amount("max-per-request", &args.max_per_request)?,
+        per_host: amount("max-per-host", &args.max_per_host)?,
         period: Duration::from_secs(args.period_seconds),
-        total: args.budget,
+        total: amount("budget", &args.budget)?,
     };
     let policy = Policy {
         budgets: tokens.into_iter().map(|token| (token, budget.clone())).collect::<BTreeMap<_, _>>(),
@@ -188,7 +201,8 @@ pub async fn run(args: PayArgs) -> eyre::Result<()> {
         println!("{status} {body}");
         match (&paid.payment, &paid.receipt) {
             (Some(payment), Some(receipt)) => println!(
-                "paid {} ({}) to {}: settled={} transaction {}",
+                "paid {} ({} units, {}) to {}: settled={} transaction {}",
+                payment.accepted.amount.parse::<U256>().map_or_else(|_| "?".into(), |a| format_units(a, args.decimals)),
                 payment.accepted.amount,
                 payment.accepted.scheme,
                 payment.accepted.pay_to,

@@ -1,7 +1,7 @@
 //! `quittance serve`: an example paid API behind the paywall, settled by a facilitator over HTTP.
 
-use crate::{keys::KeySource, server};
-use alloy::primitives::{Address, U256};
+use crate::{amount::Amount, keys::KeySource, server};
+use alloy::primitives::Address;
 use axum::{Json, Router, extract::DefaultBodyLimit, routing::get};
 use quittance_bindings::TestStablecoin;
 use quittance_chain::{Chain, RpcChain};
@@ -27,9 +27,13 @@ pub struct ServeArgs {
     /// The token prices are in (an EIP-3009 token such as USDC).
     #[arg(long, required_unless_present = "deployment")]
     pub token: Option<Address>,
-    /// The price of `/report`, in the token's smallest unit (10000 = one cent of USDC).
-    #[arg(long, default_value = "10000")]
-    pub amount: U256,
+    /// The price of `/report`, in whole tokens (`0.01` or `$0.01` is a cent of a dollar stablecoin), or in
+    /// the token's smallest unit with `--units`.
+    #[arg(long, default_value = "0.01")]
+    pub amount: Amount,
+    /// Read `--amount` in the token's smallest unit (`10000` is a cent of USDC) instead of whole tokens.
+    #[arg(long)]
+    pub units: bool,
     /// Who is paid.
     #[arg(long)]
     pub pay_to: Address,
@@ -164,12 +168,16 @@ pub async fn run(args: ServeArgs) -> eyre::Result<()> {
     let domain = quittance_chain::read(&chain, token, TestStablecoin::eip712DomainCall {})
         .await
         .map_err(|e| eyre::eyre!("could not read the token's EIP-712 domain (ERC-5267 eip712Domain()): {e}"))?;
+    let decimals = quittance_chain::read(&chain, token, TestStablecoin::decimalsCall {})
+        .await
+        .map_err(|e| eyre::eyre!("could not read the decimals of the token {token}: {e}"))?;
+    let amount = args.amount.resolve(decimals, args.units).map_err(|e| eyre::eyre!("--amount: {e}"))?;
     let price = Price {
         network,
         asset: token,
         asset_name: domain.name,
         asset_version: domain.version,
-        amount: args.amount,
+        amount,
         pay_to: args.pay_to,
         max_timeout_seconds: 120,
         description: "A market report".into(),
@@ -197,8 +205,9 @@ pub async fn run(args: ServeArgs) -> eyre::Result<()> {
             route.network
         );
     }
-    let listener = tokio::net::TcpListener::bind(args.listen).await?;
-    let public_url = args.public_url.unwrap_or_else(|| format!("http://{}", args.listen));
+    let listener = server::bind(args.listen).await?;
+    let bound = listener.local_addr()?;
+    let public_url = args.public_url.unwrap_or_else(|| format!("http://{bound}"));
     let store = Arc::new(
         SqliteStore::open(&args.store)
             .map_err(|err| eyre::eyre!("could not open the payment store {}: {err}", args.store.display()))?,
@@ -215,7 +224,10 @@ pub async fn run(args: ServeArgs) -> eyre::Result<()> {
             get(|| async { Json(serde_json::json!({"report": "markets are up"})) }).layer(paywall.price(price)),
         )
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
-    println!("serving {public_url}/report (paid) on {}", listener.local_addr()?);
+    println!(
+        "serving {public_url}/report (paid, {} of the token {token}) on {bound}",
+        crate::amount::format_units(amount, decimals)
+    );
     server::serve(listener, app, args.server.limits(args.request_timeout_secs)).await?;
     Ok(())
 }

@@ -79,6 +79,17 @@ pub struct Limits {
     pub request_timeout: Duration,
 }
 
+/// Binds `address`, saying which address could not be bound and why (another process on the port, most
+/// often).
+pub async fn bind(address: std::net::SocketAddr) -> eyre::Result<TcpListener> {
+    TcpListener::bind(address).await.map_err(|err| match err.kind() {
+        std::io::ErrorKind::AddrInUse => {
+            eyre::eyre!("cannot listen on {address}: another process uses it (pick another with --listen)")
+        }
+        _ => eyre::eyre!("cannot listen on {address}: {err}"),
+    })
+}
+
 /// Serves `app` on `listener` within `limits`, until the process stops. Only a failure to accept that is not
 /// about one connection (e.g. the listener closed) ends it; running out of descriptors waits a moment and
 /// goes on.

@@ -116,7 +116,7 @@ async fn an_agent_funded_on_one_chain_buys_on_the_other_from_the_shell() -> eyre
             .arg(&manifest_a)
             .args(["--facilitator-url", &format!("http://127.0.0.1:{port_b}/")])
             .args(["--facilitator-for", &format!("eip155:31337=http://127.0.0.1:{port_a}/")])
-            .args(["--pay-to", &payee.to_string(), "--amount", "250000", "--listen"])
+            .args(["--pay-to", &payee.to_string(), "--amount", "$0.25", "--listen"])
             .arg(format!("127.0.0.1:{port_serve}"))
             .env("QUITTANCE_ISSUER_KEY", hex_key(&seller))
             .stdout(Stdio::null())
@@ -127,7 +127,7 @@ async fn an_agent_funded_on_one_chain_buys_on_the_other_from_the_shell() -> eyre
     wait_for(&format!("http://127.0.0.1:{port_b}/health")).await?;
 
     let output = Command::new(quittance)
-        .args(["pay", &format!("http://127.0.0.1:{port_serve}/report"), "--json", "--max-per-request", "250000"])
+        .args(["pay", &format!("http://127.0.0.1:{port_serve}/report"), "--json", "--max-per-request", "0.25"])
         .arg("--record")
         .arg(dir.path().join("spend.sqlite"))
         .arg("--deployment")

@@ -134,7 +134,7 @@ async fn serve_and_pay_complete_the_loop_from_the_shell() -> eyre::Result<()> {
             .env("QUITTANCE_AGENT_KEY", hex_key(&agent))
             .output()
     };
-    let output = pay("10000")?;
+    let output = pay("0.01")?;
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let result: Value = serde_json::from_slice(&output.stdout)?;
     assert_eq!(result["status"], 200);
@@ -164,7 +164,7 @@ async fn serve_and_pay_complete_the_loop_from_the_shell() -> eyre::Result<()> {
     assert!(!verify(&tampered_file)?.status.success(), "a tampered receipt must not verify");
 
     // The spend record remembers: a budget of one payment stops the second, and nothing moves.
-    let output = pay("10000")?;
+    let output = pay("0.01")?;
     assert!(!output.status.success(), "a second payment must exceed the budget");
     assert!(String::from_utf8_lossy(&output.stderr).contains("policy"), "{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(token.balanceOf(payee).call().await?, U256::from(10_000u64));
@@ -200,7 +200,7 @@ async fn pay_through_a_voucher_channel_from_the_shell_and_the_facilitator_claims
         Command::new(quittance)
             .args(["serve", "--rpc-url", anvil.endpoint().as_str()])
             .args(["--facilitator-url", &format!("http://127.0.0.1:{facilitator_port}/")])
-            .args(["--token", &token.address().to_string(), "--pay-to", &payee.to_string(), "--amount", "1000"])
+            .args(["--token", &token.address().to_string(), "--pay-to", &payee.to_string(), "--amount", "0.001"])
             .args(["--channels", &channels.address().to_string(), "--listen", &format!("127.0.0.1:{serve_port}")])
             .stdout(Stdio::null())
             .stderr(Stdio::null())

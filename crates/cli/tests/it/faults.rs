@@ -380,7 +380,7 @@ impl Net {
                 .args(["--purchase", &format!("agent {agent} #{n} at paywall {paywall}")])
                 .arg("--record")
                 .arg(&id.record)
-                .args(["--budget", "1000000000000", "--max-per-host", "1000000000000"])
+                .args(["--budget", "1000000", "--max-per-host", "1000000"])
                 .env("QUITTANCE_AGENT_KEY", hex_key(&id.key));
             let ran = run(command, TRY_TIMEOUT, kill_after).await;
             if ran.killed {

@@ -4,6 +4,7 @@ mod ccip;
 mod commands;
 mod cre;
 mod demo;
+mod errors;
 mod faults;
 mod invoice;
 mod keys;
