@@ -145,9 +145,9 @@ fn assert_refused(answer: &Value, reason: ErrorReason) {
     assert_eq!(answer["paymentRequired"]["error"], reason.to_string(), "{answer}");
 }
 
-/// Our paywall for a metered `/report` (at most [`MAXIMUM`], its handler reporting [`USAGE`]), settled by
+/// Our paywall for a metered `/report` (at most [`MAXIMUM`], its handler reporting `usage`), settled by
 /// our in-process facilitator; returns its URL.
-async fn our_paywall(world: &World) -> eyre::Result<String> {
+async fn our_paywall(world: &World, usage: u64) -> eyre::Result<String> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let price = Price {
@@ -166,9 +166,9 @@ async fn our_paywall(world: &World) -> eyre::Result<String> {
         cross_chain: Vec::new(),
     };
     let paywall = Paywall::new(world.facilitator.clone(), base.clone());
-    let handler = || async {
+    let handler = move || async move {
         let mut headers = HeaderMap::new();
-        let usage = json!({"amount": USAGE.to_string()}).to_string();
+        let usage = json!({"amount": usage.to_string()}).to_string();
         headers.insert(upto::SETTLEMENT_OVERRIDES, usage.parse().expect("a header value"));
         (headers, Json(json!({"report": "markets are up"})))
     };
@@ -213,7 +213,7 @@ async fn the_official_upto_client_pays_our_paywall_settled_by_our_facilitator() 
     let world = World::new().await?;
     let payer = funded_payer(&world).await?;
     // Two paywalls in front of the same facilitator, each with its own store: the second gets the replay.
-    let (url, other) = (our_paywall(&world).await?, our_paywall(&world).await?);
+    let (url, other) = (our_paywall(&world, USAGE).await?, our_paywall(&world, USAGE).await?);
     let before = balances(&world, payer.address()).await?;
     let report = official_client(&world, &payer, &url, &other).await?;
 
@@ -295,4 +295,26 @@ async fn the_official_upto_client_and_server_are_settled_by_our_facilitator_over
     assert_served(&world, &report["first"], world.facilitator.address()).await?;
     assert_refused(&report["replay"], ErrorReason::Permit2InvalidNonce);
     assert_paid_usage(&world, payer.address(), before).await
+}
+
+#[tokio::test]
+async fn a_request_that_used_nothing_is_served_for_nothing_and_its_payment_is_spent() -> eyre::Result<()> {
+    let world = World::new().await?;
+    let payer = funded_payer(&world).await?;
+    let (url, other) = (our_paywall(&world, 0).await?, our_paywall(&world, 0).await?);
+    let before = balances(&world, payer.address()).await?;
+    let report = official_client(&world, &payer, &url, &other).await?;
+
+    let first = &report["first"];
+    assert_eq!(first["status"], 200, "{report}");
+    // Settled for 0 as the official facilitator answers it: a success, no transaction.
+    let settled = &first["paymentResponse"];
+    assert_eq!(
+        (&settled["success"], &settled["transaction"], &settled["amount"]),
+        (&json!(true), &json!(""), &json!("0"))
+    );
+    assert_eq!(balances(&world, payer.address()).await?, before, "nothing moved");
+    // The facilitator's ledger remembers it: the same payment is refused elsewhere, for any amount.
+    assert_refused(&report["replay"], ErrorReason::Permit2InvalidNonce);
+    Ok(())
 }
