@@ -25,11 +25,14 @@ use alloy::{
     primitives::{Address, B256, Bytes, Log, TxKind, U256},
     sol_types::{SolCall, SolEvent},
 };
-use quittance_bindings::{CrossChainInvoicePayer, IERC3009, InvoiceRegistry, TestStablecoin, VoucherChannels};
+use quittance_bindings::{
+    CrossChainInvoicePayer, IERC3009, InvoiceRegistry, TestStablecoin, VoucherChannels, X402UptoPermit2Proxy,
+};
 use quittance_chain::{Call, Chain, ChainError, Fees, Receipt};
 use quittance_x402::{
     ErrorReason, SettleResponse, VerifyRequest,
     receipt::{NO_INVOICE, PaymentReceipt, SignedReceipt},
+    upto::UPTO_PROXY_ADDRESS,
 };
 use serde_json::{Map, Value, json};
 use std::time::Duration;
@@ -87,7 +90,8 @@ impl Backoff {
 #[derive(Debug, Clone)]
 pub(crate) struct Settlement {
     pub(crate) payer: Address,
-    /// The contract called: the token (`exact`), the registry (`invoice`) or the channels contract.
+    /// The contract called: the token (`exact`), the registry (`invoice`), the channels contract or the
+    /// `upto` proxy.
     pub(crate) to: Address,
     pub(crate) data: Bytes,
     /// The ether sent with it (a cross-chain payment's CCIP fee).
@@ -109,6 +113,9 @@ pub(crate) enum Expected {
     Call,
     /// The cross-chain sender's `PaymentSent(messageId, …, payer, …)`: the payment left the source chain.
     PaymentSent { contract: Address, payer: Address },
+    /// Nothing moves and nothing is sent (an `upto` payment settled for 0): once the payment is checked
+    /// again, simulation included, the settlement is concluded as a success without a transaction.
+    Nothing,
 }
 
 /// What the engine checks again, now, before it signs.
@@ -201,6 +208,9 @@ impl<C: Chain + 'static> Facilitator<C> {
     /// The settlement's life, from claimed to concluded (or left to the reconciler, in flight).
     async fn drive(&self, key: B256, settlement: Settlement, recheck: Recheck) -> SettleResponse {
         let payer = Some(settlement.payer);
+        if let Expected::Nothing = settlement.expected {
+            return self.conclude_unsent(key, &settlement, &recheck).await;
+        }
         let call =
             Call { from: self.core.address, to: settlement.to, data: settlement.data.clone(), value: settlement.value };
         let check = async {
@@ -314,6 +324,29 @@ impl<C: Chain + 'static> Facilitator<C> {
         self.sign(tx).map_err(|reason| FacilitatorError::Sign(reason.to_string()))
     }
 
+    /// Concludes a settlement that sends nothing ([`Expected::Nothing`]): checked in full now, then recorded
+    /// as settled with no transaction, so that the same payment is never settled again for another amount.
+    async fn conclude_unsent(&self, key: B256, settlement: &Settlement, recheck: &Recheck) -> SettleResponse {
+        let payer = Some(settlement.payer);
+        if let Recheck::Payment(request) = recheck
+            && let Err(refusal) = self.check(request, Simulation::Run).await
+        {
+            self.release(key);
+            return self.failure(refusal.reason, payer, None);
+        }
+        let response = SettleResponse {
+            success: true,
+            error_reason: None,
+            error_message: None,
+            payer: payer.map(|p| p.to_checksum(None)),
+            transaction: String::new(),
+            network: self.core.network.clone(),
+            amount: Some("0".into()),
+            extra: None,
+        };
+        self.finish(key, response)
+    }
+
     /// Polls for a receipt until the configured timeout; a chain that fails is asked again.
     async fn wait_receipt(&self, tx_hash: B256) -> Option<Receipt> {
         let deadline = tokio::time::Instant::now() + self.core.config.receipt_timeout;
@@ -341,7 +374,10 @@ impl<C: Chain + 'static> Facilitator<C> {
                 Ok(Some(Entry::Final(response))) => return Some(response),
                 Ok(Some(Entry::Submitted(submission))) => {
                     if let Ok(Some(receipt)) = self.core.chain.receipt(submission.tx.hash).await {
-                        return Some(self.conclude(key, settlement, &receipt));
+                        // What the recorded transaction must show: another request for the same payment
+                        // may ask for another amount (`upto`), but only the recorded one was sent.
+                        let sent = settlement_of_raw(&submission.tx.raw);
+                        return Some(self.conclude(key, sent.as_ref().unwrap_or(settlement), &receipt));
                     }
                     Some(submission.tx.hash)
                 }
@@ -509,7 +545,7 @@ impl<C: Chain + 'static> Facilitator<C> {
                 None
             }
             // A channel's deposit, claims or their settlement: no payment to attest yet.
-            Expected::Deposited { .. } | Expected::Call => None,
+            Expected::Deposited { .. } | Expected::Call | Expected::Nothing => None,
             Expected::InvoicePaid { invoice_id, payee, token, amount, .. } => {
                 extra.insert("invoiceId".to_owned(), json!(invoice_id));
                 Some((payee, token, amount, invoice_id))
@@ -541,7 +577,7 @@ impl<C: Chain + 'static> Facilitator<C> {
             payer: Some(settlement.payer.to_checksum(None)),
             transaction: receipt.transaction_hash.to_string(),
             network: self.core.network.clone(),
-            amount: None,
+            amount: settled_amount(settlement),
             extra: (!extra.is_empty()).then_some(extra),
         }
     }
@@ -587,10 +623,22 @@ impl<C: Chain + 'static> Facilitator<C> {
     }
 }
 
+/// The amount a successful settlement answers with, as the official facilitator does for `upto`: what
+/// was taken of the permitted maximum.
+fn settled_amount(settlement: &Settlement) -> Option<String> {
+    match settlement.expected {
+        Expected::Transfer { value, .. } if settlement.to == UPTO_PROXY_ADDRESS => Some(value.to_string()),
+        _ => None,
+    }
+}
+
 /// Whether the receipt's logs show the money moving as signed.
 fn expected_log(expected: &Expected, logs: &[Log]) -> bool {
-    if let Expected::Call = expected {
-        return true;
+    match expected {
+        Expected::Call => return true,
+        // Nothing is sent for it: no receipt can show it.
+        Expected::Nothing => return false,
+        _ => {}
     }
     logs.iter().any(|log| match *expected {
         Expected::Transfer { token, from, to, value } => {
@@ -610,7 +658,7 @@ fn expected_log(expected: &Expected, logs: &[Log]) -> bool {
             log.address == contract
                 && CrossChainInvoicePayer::PaymentSent::decode_log_data(&log.data).is_ok_and(|e| e.payer == payer)
         }
-        Expected::Call => true,
+        Expected::Call | Expected::Nothing => false,
     })
 }
 
@@ -625,6 +673,11 @@ fn settlement_of_raw(raw: &Bytes) -> Option<Settlement> {
     if let Ok(call) = IERC3009::transferWithAuthorization_0Call::abi_decode(&input) {
         let expected = Expected::Transfer { token: to, from: call.from, to: call.to, value: call.value };
         return Some(settlement(call.from, U256::ZERO, expected));
+    }
+    if let Ok(call) = X402UptoPermit2Proxy::settleCall::abi_decode(&input) {
+        let token = call.permit.permitted.token;
+        let expected = Expected::Transfer { token, from: call.owner, to: call.witness.to, value: call.amount };
+        return Some(settlement(call.owner, U256::ZERO, expected));
     }
     let chain_id = envelope.chain_id()?;
     if let Ok(call) = VoucherChannels::depositCall::abi_decode(&input) {

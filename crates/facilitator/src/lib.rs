@@ -9,6 +9,7 @@ mod invoice;
 mod ledger;
 mod scheme;
 mod settle;
+mod upto;
 mod verify;
 
 pub use channel::ClaimReport;
@@ -43,7 +44,7 @@ pub enum FacilitatorError {
 }
 
 /// A facilitator for one chain: verifies and settles x402 payments of the `exact`, `invoice` and `channel`
-/// schemes, and `cross-chain-invoice` payments from its chain to the chains it watches
+/// schemes, `upto` (through x402's Permit2 proxy, where the chain has it), and `cross-chain-invoice` payments from its chain to the chains it watches
 /// ([`Facilitator::with_destination`]), recording every settlement in a durable [`Ledger`] so that none is
 /// lost or made twice. Clones share one facilitator (its settlements run in tasks of their own).
 #[derive(Debug)]
@@ -74,6 +75,8 @@ struct Core<C> {
     deployed: std::sync::Mutex<HashSet<Address>>,
     /// Chains it watches (sends nothing to) by CAIP-2 network: the destinations of cross-chain payments.
     destinations: BTreeMap<String, C>,
+    /// Whether Permit2 and x402's `upto` proxy had code when it started: only then is `upto` offered.
+    upto: bool,
 }
 
 impl<C: Chain + 'static> Facilitator<C> {
@@ -92,6 +95,10 @@ impl<C: Chain + 'static> Facilitator<C> {
         let address = signer.address();
         let pending = chain.pending_nonce(address).await?;
         let nonce = ledger.highest_nonce()?.map_or(pending, |recorded| pending.max(recorded + 1));
+        let (permit2, proxy) = tokio::try_join!(
+            chain.code(quittance_x402::upto::PERMIT2_ADDRESS),
+            chain.code(quittance_x402::upto::UPTO_PROXY_ADDRESS)
+        )?;
         let facilitator = Self {
             core: Arc::new(Core {
                 address,
@@ -105,6 +112,7 @@ impl<C: Chain + 'static> Facilitator<C> {
                 driven: Default::default(),
                 deployed: Default::default(),
                 destinations: BTreeMap::new(),
+                upto: !permit2.is_empty() && !proxy.is_empty(),
             }),
         };
         facilitator.reconcile_pass(true).await?;
@@ -133,7 +141,8 @@ impl<C: Chain> Facilitator<C> {
         &self.core.chain
     }
 
-    /// What it serves, as `/supported` answers.
+    /// What it serves, as `/supported` answers: `upto` only where Permit2 and x402's upto proxy had code
+    /// when it started.
     pub fn supported(&self) -> SupportedResponse {
         let kind = |scheme: Scheme| SupportedKind {
             x402_version: X402_V2,
@@ -141,7 +150,17 @@ impl<C: Chain> Facilitator<C> {
             network: self.core.network.clone(),
             extra: None,
         };
+        // `upto`, on a chain with Permit2 and x402's upto proxy, names the facilitator that may settle (the
+        // permit's witness) as the official one does: an official server copies it into its requirements'
+        // `extra.facilitatorAddress`.
+        let facilitator_address = serde_json::Map::from_iter([(
+            quittance_x402::upto::FACILITATOR_ADDRESS.to_owned(),
+            self.core.address.to_checksum(None).into(),
+        )]);
         let mut kinds = vec![kind(Scheme::Exact), kind(Scheme::Invoice), kind(Scheme::Channel)];
+        if self.core.upto {
+            kinds.push(SupportedKind { extra: Some(facilitator_address), ..kind(Scheme::Upto) });
+        }
         if !self.core.destinations.is_empty() {
             // Paid here, settled on one of the watched networks.
             let destinations = self.core.destinations.keys().cloned().collect::<Vec<_>>();

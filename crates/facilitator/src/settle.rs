@@ -9,7 +9,7 @@
 
 use crate::{
     Entry, Facilitator, channel::Channel, cross_chain::CrossChain, engine::Settlement, exact::Exact, invoice::Invoice,
-    scheme::SchemeRules, verify::Refusal,
+    scheme::SchemeRules, upto::Upto, verify::Refusal,
 };
 use alloy::{
     primitives::{Address, B256, U256, keccak256},
@@ -40,7 +40,7 @@ impl<C: Chain + 'static> Facilitator<C> {
             Scheme::Invoice => Invoice::settle(self, request).await,
             Scheme::Channel => Channel::settle(self, request).await,
             Scheme::CrossChainInvoice => CrossChain::settle(self, request).await,
-            Scheme::Upto => self.failure(ErrorReason::UnsupportedScheme, None, None),
+            Scheme::Upto => Upto::settle(self, request).await,
         }
     }
 
@@ -55,7 +55,7 @@ impl<C: Chain + 'static> Facilitator<C> {
             Scheme::Invoice => Invoice::identify(self, request).await,
             Scheme::Channel => Channel::identify(self, request).await,
             Scheme::CrossChainInvoice => CrossChain::identify(self, request).await,
-            Scheme::Upto => Err(ErrorReason::UnsupportedScheme.into()),
+            Scheme::Upto => Upto::identify(self, request).await,
         }
     }
 

@@ -3,6 +3,7 @@
 
 use crate::{
     Facilitator, channel::Channel, cross_chain::CrossChain, exact::Exact, invoice::Invoice, scheme::SchemeRules,
+    upto::Upto,
 };
 use alloy::{
     primitives::{Address, B256, Bytes, U256},
@@ -122,8 +123,7 @@ impl<C: Chain + 'static> Facilitator<C> {
             Scheme::Invoice => Invoice::check(self, request, simulation).await,
             Scheme::Channel => Channel::check(self, request, simulation).await,
             Scheme::CrossChainInvoice => CrossChain::check(self, request, simulation).await,
-            // `upto` settles through x402's Permit2 proxy, which this facilitator does not drive yet.
-            Scheme::Upto => Err(ErrorReason::UnsupportedScheme.into()),
+            Scheme::Upto => Upto::check(self, request, simulation).await,
         }
     }
 

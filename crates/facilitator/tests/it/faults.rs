@@ -22,23 +22,23 @@ use std::{
 
 /// The in-memory chain, with faults on broadcast.
 #[derive(Clone, Debug)]
-struct Faulty {
-    chain: RevmChain,
+pub(crate) struct Faulty {
+    pub(crate) chain: RevmChain,
     /// The next broadcasts reach the chain but their answer is lost (an error is returned).
-    lose_answers: Arc<AtomicU32>,
+    pub(crate) lose_answers: Arc<AtomicU32>,
     /// Broadcasts never reach the chain (the node is unreachable).
-    unreachable: Arc<AtomicBool>,
+    pub(crate) unreachable: Arc<AtomicBool>,
     /// Every transaction that reached the chain.
     reached: Arc<Mutex<Vec<B256>>>,
 }
 
 impl Faulty {
-    fn new(chain: RevmChain) -> Self {
+    pub(crate) fn new(chain: RevmChain) -> Self {
         Self { chain, lose_answers: Default::default(), unreachable: Default::default(), reached: Default::default() }
     }
 
     /// How many transactions reached the chain, and how many of them reverted.
-    async fn mined(&self) -> eyre::Result<(usize, usize)> {
+    pub(crate) async fn mined(&self) -> eyre::Result<(usize, usize)> {
         let reached = self.reached.lock().map_err(|_| eyre::eyre!("poisoned"))?.clone();
         let mut reverted = 0;
         for hash in &reached {

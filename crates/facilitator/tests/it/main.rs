@@ -6,6 +6,7 @@ mod faults;
 mod http;
 mod revm;
 mod settle;
+mod upto;
 mod verify;
 
 pub(crate) use quittance_testkit::{PRICE, TIMEOUT, World, fast, request};

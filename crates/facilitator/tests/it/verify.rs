@@ -27,7 +27,13 @@ async fn valid_exact_and_invoice_payments_verify_and_the_facilitator_says_what_i
 
     let supported = world.facilitator.supported();
     let kinds: Vec<_> = supported.kinds.iter().map(|k| (k.scheme.as_str(), k.network.as_str())).collect();
-    assert_eq!(kinds, [("exact", "eip155:31337"), ("invoice", "eip155:31337"), ("channel", "eip155:31337")]);
+    assert_eq!(
+        kinds,
+        [("exact", "eip155:31337"), ("invoice", "eip155:31337"), ("channel", "eip155:31337"), ("upto", "eip155:31337")]
+    );
+    // `upto` names the account that may settle, as the official facilitator does.
+    let upto = &supported.kinds[3].extra.as_ref().expect("upto's extra")["facilitatorAddress"];
+    assert_eq!(upto, &serde_json::json!(world.facilitator.address().to_checksum(None)));
     assert_eq!(supported.signers["eip155:*"], [world.facilitator.address().to_checksum(None)]);
     Ok(())
 }
@@ -47,9 +53,9 @@ async fn requests_the_facilitator_does_not_serve_are_refused() -> eyre::Result<(
     let response = world.facilitator.verify(&request(payment.clone(), other_network)).await;
     assert_eq!(refused(&response), &ErrorReason::InvalidNetwork);
 
-    let mut upto = option;
-    upto.scheme = "upto".into();
-    assert_eq!(refused(&world.facilitator.verify(&request(payment, upto)).await), &ErrorReason::UnsupportedScheme);
+    let mut unknown = option;
+    unknown.scheme = "stream".into();
+    assert_eq!(refused(&world.facilitator.verify(&request(payment, unknown)).await), &ErrorReason::UnsupportedScheme);
     Ok(())
 }
 
