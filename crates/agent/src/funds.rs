@@ -2,7 +2,7 @@
 //! taken, and what a voucher channel holds.
 
 use alloy::primitives::{Address, B256, U256};
-use quittance_bindings::{IERC3009, InvoiceRegistry, TestStablecoin, VoucherChannels};
+use quittance_bindings::{IERC3009, InvoiceRegistry, TestPermitToken, TestStablecoin, VoucherChannels};
 use quittance_chain::{Chain, read};
 use std::{collections::BTreeMap, fmt, future::Future, pin::Pin};
 
@@ -96,6 +96,19 @@ pub trait Funds: Send + Sync + fmt::Debug {
         let _ = (network, contract, id);
         Box::pin(async { None })
     }
+
+    /// How much of `asset` `owner` lets Permit2 spend on `network` (`exact` over Permit2 needs it, or an
+    /// EIP-2612 permit).
+    fn permit2_allowance<'a>(&'a self, network: &'a str, asset: Address, owner: Address) -> Answer<'a, U256> {
+        let _ = (network, asset, owner);
+        Box::pin(async { None })
+    }
+
+    /// `owner`'s EIP-2612 nonce at `asset` on `network` (what its next `permit` signs).
+    fn permit_nonce<'a>(&'a self, network: &'a str, asset: Address, owner: Address) -> Answer<'a, U256> {
+        let _ = (network, asset, owner);
+        Box::pin(async { None })
+    }
 }
 
 /// Chains, one per network, read for balances, payments and channels.
@@ -145,6 +158,21 @@ impl<C: Chain + fmt::Debug> Funds for ChainFunds<C> {
 
     fn genesis<'a>(&'a self, network: &'a str) -> Answer<'a, B256> {
         Box::pin(async move { warn_none(self.chains.get(network)?.genesis_hash().await, network, "block 0") })
+    }
+
+    fn permit2_allowance<'a>(&'a self, network: &'a str, asset: Address, owner: Address) -> Answer<'a, U256> {
+        Box::pin(async move {
+            let chain = self.chains.get(network)?;
+            let call = TestPermitToken::allowanceCall { owner, spender: quittance_x402::permit2::PERMIT2_ADDRESS };
+            warn_none(read(chain, asset, call).await, network, "an allowance to Permit2")
+        })
+    }
+
+    fn permit_nonce<'a>(&'a self, network: &'a str, asset: Address, owner: Address) -> Answer<'a, U256> {
+        Box::pin(async move {
+            let chain = self.chains.get(network)?;
+            warn_none(read(chain, asset, TestPermitToken::noncesCall { owner }).await, network, "an EIP-2612 nonce")
+        })
     }
 
     fn trace<'a>(&'a self, network: &'a str, mark: &'a Mark) -> Answer<'a, ChainWord> {

@@ -18,7 +18,8 @@ use alloy::{
 };
 use quittance_x402::{
     Ambient, ErrorReason, PAYMENT_REQUIRED, PaymentPayload, PaymentRequired, PaymentRequirements, Scheme,
-    SettleResponse, crosschain, decode_header, exact, invoice, payment_identifier, upto,
+    SettleResponse, crosschain, decode_header, eip2612_gas_sponsoring, exact, exact_permit2, invoice,
+    payment_identifier, upto,
 };
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
@@ -78,6 +79,21 @@ pub enum AgentError {
         /// The payment id sent.
         id: Option<String>,
     },
+    /// The only payable option is `exact` over Permit2, the wallet has not approved Permit2 for the token,
+    /// and the server offers no `eip2612GasSponsoring` (or the token's EIP-2612 nonce cannot be read): the
+    /// agent sends no approval of its own. Approve Permit2 once from the wallet, then pay again.
+    #[error(
+        "the wallet has not approved Permit2 ({permit2}) for {asset} on {network}, and the server offers no \
+         eip2612GasSponsoring the agent can use: approve Permit2 for the token once, then pay again"
+    )]
+    Permit2Approval {
+        /// The option's network.
+        network: String,
+        /// The token.
+        asset: String,
+        /// Permit2's address.
+        permit2: Address,
+    },
     /// The spend record failed (nothing new was paid).
     #[error(transparent)]
     Record(#[from] RecordError),
@@ -117,6 +133,10 @@ pub const RESENDS: u32 = 2;
 
 /// Balances by network and token, as far as the agent knows them.
 type Balances = BTreeMap<(String, Address), U256>;
+
+/// What the agent knows, per network and token of an `exact` over Permit2 option, of its allowance to
+/// Permit2 and its EIP-2612 nonce.
+type Permit2States = BTreeMap<(String, Address), (Option<U256>, Option<U256>)>;
 
 /// The HTTP client an agent uses unless told otherwise: at most [`CONNECT_TIMEOUT`] to connect and
 /// `timeout` for a whole answer (the default agent: [`REQUEST_TIMEOUT`]).
@@ -259,7 +279,8 @@ impl Agent {
         }
         self.check_channels(&offer).await?;
         let balances = self.balances(&offer).await;
-        let (id, payment) = self.pay(&offer, &url, &host, &key, now, &balances)?;
+        let permit2 = self.permit2_states(&offer).await;
+        let (id, payment) = self.pay(&offer, &url, &host, &key, now, &balances, &permit2)?;
         match self.deliver(&key, id, payment, &retry, true).await? {
             doubt::Delivered::Paid(paid) => Ok(*paid),
             doubt::Delivered::Refused(reason) => Err(AgentError::Refused(reason)),
@@ -308,6 +329,78 @@ impl Agent {
         balances
     }
 
+    /// What the agent's chains say of its allowance to Permit2 and EIP-2612 nonce, for each `exact` over
+    /// Permit2 option's token.
+    async fn permit2_states(&self, offer: &PaymentRequired) -> Permit2States {
+        let mut states = Permit2States::new();
+        let Some(funds) = &self.funds else { return states };
+        for option in offer.accepts.iter().filter(|o| exact_permit2::applies(o)) {
+            let Ok(asset) = option.asset.parse::<Address>() else { continue };
+            let key = (option.network.clone(), asset);
+            if states.contains_key(&key) {
+                continue;
+            }
+            let (allowance, nonce) = tokio::join!(
+                funds.permit2_allowance(&option.network, asset, self.address()),
+                funds.permit_nonce(&option.network, asset, self.address()),
+            );
+            states.insert(key, (allowance, nonce));
+        }
+        states
+    }
+
+    /// Signs an `exact` over Permit2 payment: the Permit2 permit alone when the wallet approved Permit2 for
+    /// enough (or when no chain tells: the facilitator then says), and an EIP-2612 permit to Permit2 along
+    /// when it did not and the server offers `eip2612GasSponsoring`. `None` when it can do neither.
+    fn pay_exact_permit2(
+        &self,
+        offer: &PaymentRequired,
+        option: &PaymentRequirements,
+        now: u64,
+        states: &Permit2States,
+    ) -> Result<Option<PaymentPayload>, AgentError> {
+        let sign = |e: &dyn std::fmt::Display| AgentError::Sign(e.to_string());
+        let terms = exact_permit2::ExactPermit2Terms::from_requirements(option).map_err(|e| sign(&e))?;
+        let mut payment = exact_permit2::pay(
+            option,
+            Some(offer.resource.clone()),
+            &self.signer,
+            self.address(),
+            now,
+            quittance_x402::permit2::nonce_from(self.ambient.random().0),
+        )
+        .map_err(|e| sign(&e))?;
+        let (allowance, nonce) = states.get(&(option.network.clone(), terms.asset)).copied().unwrap_or_default();
+        match allowance {
+            None => return Ok(Some(payment)),
+            Some(allowance) if allowance >= terms.amount => return Ok(Some(payment)),
+            Some(_) => {}
+        }
+        let (Some(nonce), Some(name), Some(version), true) = (
+            nonce,
+            option.extra_str("name"),
+            option.extra_str("version"),
+            eip2612_gas_sponsoring::declared(offer.extensions.as_ref()),
+        ) else {
+            return Ok(None);
+        };
+        let deadline = U256::from(now.saturating_add(option.max_timeout_seconds));
+        let info = eip2612_gas_sponsoring::sign(
+            &self.signer,
+            self.address(),
+            terms.asset,
+            name,
+            version,
+            terms.chain_id,
+            nonce,
+            deadline,
+            terms.amount,
+        )
+        .map_err(|e| sign(&e))?;
+        eip2612_gas_sponsoring::attach(&mut payment, &info);
+        Ok(Some(payment))
+    }
+
     /// Adds a payment identifier to `payment` when the server declared the extension (x402
     /// `payment-identifier`): recorded with the payment and sent with it every time, so that a server keeping
     /// answers by id answers a retry from its store.
@@ -322,6 +415,7 @@ impl Agent {
     }
 
     /// Chooses, checks against the policy and the balances known, signs and records a payment for `offer`.
+    #[allow(clippy::too_many_arguments)]
     fn pay(
         &self,
         offer: &PaymentRequired,
@@ -330,8 +424,10 @@ impl Agent {
         key: &str,
         now: u64,
         balances: &Balances,
+        permit2: &Permit2States,
     ) -> Result<(Option<i64>, PaymentPayload), AgentError> {
         let mut refusals = Vec::new();
+        let mut unapproved = None;
         let mut options: Vec<&PaymentRequirements> = offer.accepts.iter().collect();
         // Prefer a channel when the policy opens them (no chain round trip per request), then the invoice
         // (its payment leaves a proof in the registry), then `exact`, then an invoice paid from another
@@ -359,6 +455,16 @@ impl Agent {
                 Ok((asset, amount, _)) => {
                     let resource = quittance_x402::ResourceInfo { url: url.into(), ..offer.resource.clone() };
                     let payment = match Scheme::of(option) {
+                        Ok(Scheme::Exact) if exact_permit2::applies(option) => {
+                            match self.pay_exact_permit2(offer, option, now, permit2) {
+                                Ok(Some(payment)) => Ok(payment),
+                                Ok(None) => {
+                                    unapproved = Some((option.network.clone(), option.asset.clone()));
+                                    continue;
+                                }
+                                Err(err) => Err(err),
+                            }
+                        }
                         Ok(Scheme::Invoice) => invoice::pay(option, &resource, &self.signer, self.address(), now)
                             .map_err(|e| AgentError::Sign(e.to_string())),
                         Ok(Scheme::CrossChainInvoice) => {
@@ -399,6 +505,13 @@ impl Agent {
                 }
                 Err(refusal) => refusals.push(refusal),
             }
+        }
+        if let Some((network, asset)) = unapproved {
+            return Err(AgentError::Permit2Approval {
+                network,
+                asset,
+                permit2: quittance_x402::permit2::PERMIT2_ADDRESS,
+            });
         }
         Err(AgentError::Policy(refusals))
     }
@@ -454,6 +567,10 @@ fn valid_before(payment: &PaymentPayload) -> Option<u64> {
     }
     if Scheme::of(&payment.accepted) == Ok(Scheme::Upto) {
         let permit: upto::UptoPayload = serde_json::from_value(payment.payload.clone()).ok()?;
+        return permit.permit2_authorization.deadline.try_into().ok();
+    }
+    if exact_permit2::applies(&payment.accepted) {
+        let permit: exact_permit2::ExactPermit2Payload = serde_json::from_value(payment.payload.clone()).ok()?;
         return permit.permit2_authorization.deadline.try_into().ok();
     }
     let exact: exact::ExactEvmPayload = serde_json::from_value(payment.payload.clone()).ok()?;

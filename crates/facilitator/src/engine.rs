@@ -679,6 +679,9 @@ fn settlement_of_raw(raw: &Bytes) -> Option<Settlement> {
         let expected = Expected::Transfer { token, from: call.owner, to: call.witness.to, value: call.amount };
         return Some(settlement(call.owner, U256::ZERO, expected));
     }
+    if let Some((owner, expected)) = crate::exact_permit2::expected_of_call(&input) {
+        return Some(settlement(owner, U256::ZERO, expected));
+    }
     let chain_id = envelope.chain_id()?;
     if let Ok(call) = VoucherChannels::depositCall::abi_decode(&input) {
         let channel_id = crate::channel::x402_config(&call.config).id(chain_id, to);

@@ -4,6 +4,7 @@ mod channel;
 mod cross_chain;
 mod engine;
 mod exact;
+mod exact_permit2;
 pub mod http;
 mod invoice;
 mod ledger;
@@ -169,7 +170,8 @@ impl<C: Chain> Facilitator<C> {
         }
         SupportedResponse {
             kinds,
-            extensions: vec![],
+            // `exact` over Permit2 settles payments carrying an EIP-2612 permit to Permit2.
+            extensions: vec![quittance_x402::eip2612_gas_sponsoring::EIP2612_GAS_SPONSORING.to_owned()],
             signers: BTreeMap::from([("eip155:*".to_owned(), vec![self.core.address.to_checksum(None)])]),
         }
     }

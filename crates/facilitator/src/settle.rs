@@ -8,8 +8,8 @@
 //! serves a replayed payment.
 
 use crate::{
-    Entry, Facilitator, channel::Channel, cross_chain::CrossChain, engine::Settlement, exact::Exact, invoice::Invoice,
-    scheme::SchemeRules, upto::Upto, verify::Refusal,
+    Entry, Facilitator, channel::Channel, cross_chain::CrossChain, engine::Settlement, exact::Exact,
+    exact_permit2::ExactPermit2, invoice::Invoice, scheme::SchemeRules, upto::Upto, verify::Refusal,
 };
 use alloy::{
     primitives::{Address, B256, U256, keccak256},
@@ -18,7 +18,7 @@ use alloy::{
 use quittance_bindings::{InvoiceRegistry, TestStablecoin};
 use quittance_chain::{Chain, ChainError};
 use quittance_x402::{
-    ErrorReason, SETTLED_BEFORE, Scheme, SettleResponse, VerifyRequest,
+    ErrorReason, SETTLED_BEFORE, Scheme, SettleResponse, VerifyRequest, exact_permit2,
     receipt::{NO_INVOICE, PaymentReceipt},
 };
 use serde_json::Value;
@@ -36,6 +36,9 @@ impl<C: Chain + 'static> Facilitator<C> {
             Err(refusal) => return self.failure(refusal.reason, None, None),
         };
         match scheme {
+            Scheme::Exact if exact_permit2::applies(&request.payment_requirements) => {
+                ExactPermit2::settle(self, request).await
+            }
             Scheme::Exact => Exact::settle(self, request).await,
             Scheme::Invoice => Invoice::settle(self, request).await,
             Scheme::Channel => Channel::settle(self, request).await,
@@ -51,6 +54,9 @@ impl<C: Chain + 'static> Facilitator<C> {
         request: &VerifyRequest,
     ) -> Result<Option<(B256, Settlement)>, Refusal> {
         match scheme {
+            Scheme::Exact if exact_permit2::applies(&request.payment_requirements) => {
+                ExactPermit2::identify(self, request).await
+            }
             Scheme::Exact => Exact::identify(self, request).await,
             Scheme::Invoice => Invoice::identify(self, request).await,
             Scheme::Channel => Channel::identify(self, request).await,
@@ -75,8 +81,9 @@ impl<C: Chain + 'static> Facilitator<C> {
                 tracing::info!(%key, "a settled payment came again");
                 let mut extra = response.extra.clone().unwrap_or_default();
                 extra.insert(SETTLED_BEFORE.to_owned(), Value::Bool(true));
-                let reason = Scheme::of(&request.payment_requirements)
-                    .map_or(ErrorReason::InvoiceAlreadyPaid, Scheme::used_reason);
+                let requirements = &request.payment_requirements;
+                let reason = Scheme::of(requirements)
+                    .map_or(ErrorReason::InvoiceAlreadyPaid, |scheme| scheme.used_reason_for(requirements));
                 SettleResponse {
                     success: false,
                     error_reason: Some(reason),
@@ -103,7 +110,9 @@ impl<C: Chain + 'static> Facilitator<C> {
         let payer = Some(settlement.payer);
         let reason = match self.core.ledger.get(key) {
             Ok(None) => return Ok(None),
-            Ok(Some(Entry::Final(response))) if response.success => scheme.used_reason(),
+            Ok(Some(Entry::Final(response))) if response.success => {
+                scheme.used_reason_for(&request.payment_requirements)
+            }
             Ok(Some(Entry::Final(response))) => response.error_reason.unwrap_or(ErrorReason::UnexpectedVerifyError),
             Ok(Some(_)) => ErrorReason::SettlementPending,
             Err(err) => {

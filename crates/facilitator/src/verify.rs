@@ -2,8 +2,8 @@
 //! simulation of the settlement transaction. Nothing is sent.
 
 use crate::{
-    Facilitator, channel::Channel, cross_chain::CrossChain, exact::Exact, invoice::Invoice, scheme::SchemeRules,
-    upto::Upto,
+    Facilitator, channel::Channel, cross_chain::CrossChain, exact::Exact, exact_permit2::ExactPermit2,
+    invoice::Invoice, scheme::SchemeRules, upto::Upto,
 };
 use alloy::{
     primitives::{Address, B256, Bytes, U256},
@@ -12,7 +12,7 @@ use alloy::{
 };
 use quittance_bindings::IERC3009;
 use quittance_chain::{Call, Chain, ChainError};
-use quittance_x402::{ErrorReason, PaymentRequirements, Scheme, VerifyRequest, VerifyResponse, X402_V2};
+use quittance_x402::{ErrorReason, PaymentRequirements, Scheme, VerifyRequest, VerifyResponse, X402_V2, exact_permit2};
 
 sol! {
     /// What the facilitator reads from any ERC-20 / EIP-3009 token to explain a failed simulation.
@@ -119,6 +119,9 @@ impl<C: Chain + 'static> Facilitator<C> {
     /// simulation of the settlement runs.
     pub(crate) async fn check(&self, request: &VerifyRequest, simulation: Simulation) -> Result<Address, Refusal> {
         match self.preflight(request)? {
+            Scheme::Exact if exact_permit2::applies(&request.payment_requirements) => {
+                ExactPermit2::check(self, request, simulation).await
+            }
             Scheme::Exact => Exact::check(self, request, simulation).await,
             Scheme::Invoice => Invoice::check(self, request, simulation).await,
             Scheme::Channel => Channel::check(self, request, simulation).await,

@@ -14,8 +14,8 @@ use axum::{
 use quittance_x402::{
     Ambient, ErrorReason, PAYMENT_REQUIRED, PAYMENT_RESPONSE, PAYMENT_SIGNATURE, PaymentPayload, PaymentPayloadV1,
     PaymentRequired, PaymentRequirementsResponseV1, PaymentRequirementsV1, ResourceInfo, Scheme, SettleResponse,
-    SettlementResponseV1, VerifyRequest, X_PAYMENT, X_PAYMENT_RESPONSE, X402_V1, X402_V2, decode_header, encode_header,
-    payment_identifier, upto,
+    SettlementResponseV1, VerifyRequest, X_PAYMENT, X_PAYMENT_RESPONSE, X402_V1, X402_V2, decode_header,
+    eip2612_gas_sponsoring, encode_header, payment_identifier, upto,
 };
 use std::{
     collections::HashMap,
@@ -115,6 +115,8 @@ struct Guard<F> {
     price: Price,
     /// Priced `upto` the price's amount, settled by this facilitator: the handler reports its usage.
     upto: Option<alloy::primitives::Address>,
+    /// Priced in `exact` over Permit2 only; `true`: declaring `eip2612GasSponsoring` too.
+    permit2: Option<bool>,
 }
 
 impl<F: FacilitatorClient> Paywall<F> {
@@ -157,7 +159,7 @@ impl<F: FacilitatorClient> Paywall<F> {
 
     /// The layer that puts `price` in front of a route (`get(handler).layer(paywall.price(price))`).
     pub fn price(&self, price: Price) -> PaywallLayer<F> {
-        PaywallLayer { guard: Arc::new(Guard { paywall: self.clone(), price, upto: None }) }
+        PaywallLayer { guard: Arc::new(Guard { paywall: self.clone(), price, upto: None, permit2: None }) }
     }
 
     /// The layer that puts a metered route behind the paywall: `price.amount` is the most a request may
@@ -168,7 +170,16 @@ impl<F: FacilitatorClient> Paywall<F> {
     /// maximum (the maximum when the handler reports nothing or something unreadable; nothing moves on
     /// chain for 0).
     pub fn price_upto(&self, price: Price, facilitator: alloy::primitives::Address) -> PaywallLayer<F> {
-        PaywallLayer { guard: Arc::new(Guard { paywall: self.clone(), price, upto: Some(facilitator) }) }
+        PaywallLayer { guard: Arc::new(Guard { paywall: self.clone(), price, upto: Some(facilitator), permit2: None }) }
+    }
+
+    /// The layer that puts `price` in front of a route paid with x402's `exact` over Permit2 (any ERC-20:
+    /// a Permit2 permit of the exact amount to x402's exact proxy, [`Price::exact_permit2_option`]), as the
+    /// only option. With `eip2612` (the token has EIP-2612, and `price.asset_name` / `asset_version` are its
+    /// EIP-712 domain) the 402 declares `eip2612GasSponsoring`: a payer who has not approved Permit2 signs
+    /// an EIP-2612 permit along, and the facilitator approves and settles in one transaction.
+    pub fn price_exact_permit2(&self, price: Price, eip2612: bool) -> PaywallLayer<F> {
+        PaywallLayer { guard: Arc::new(Guard { paywall: self.clone(), price, upto: None, permit2: Some(eip2612) }) }
     }
 }
 
@@ -266,21 +277,28 @@ impl<F: FacilitatorClient> Guard<F> {
     /// The 402: the v2 options base64 in `PAYMENT-REQUIRED`, and the v1 answer as the JSON body.
     fn payment_required(&self, resource: &ResourceInfo, error: Option<ErrorReason>) -> Response {
         let ambient = &self.paywall.ambient;
-        let accepts = match self.upto {
-            Some(facilitator) => vec![self.price.upto_option(facilitator)],
-            None => self.price.options(&resource.url, ambient.now(), ambient.random()),
+        let accepts = match (self.upto, self.permit2) {
+            (Some(facilitator), _) => vec![self.price.upto_option(facilitator)],
+            (None, Some(_)) => vec![self.price.exact_permit2_option()],
+            (None, None) => self.price.options(&resource.url, ambient.now(), ambient.random()),
         };
+        let mut extensions = self.paywall.payment_identifier.map(|required| {
+            serde_json::Map::from_iter([(
+                payment_identifier::PAYMENT_IDENTIFIER.to_owned(),
+                payment_identifier::declare(required),
+            )])
+        });
+        if self.permit2 == Some(true) {
+            extensions
+                .get_or_insert_with(serde_json::Map::new)
+                .insert(eip2612_gas_sponsoring::EIP2612_GAS_SPONSORING.to_owned(), eip2612_gas_sponsoring::declare());
+        }
         let required = PaymentRequired {
             x402_version: X402_V2,
             error: error.as_ref().map(ToString::to_string),
             resource: resource.clone(),
             accepts,
-            extensions: self.paywall.payment_identifier.map(|required| {
-                serde_json::Map::from_iter([(
-                    payment_identifier::PAYMENT_IDENTIFIER.to_owned(),
-                    payment_identifier::declare(required),
-                )])
-            }),
+            extensions,
         };
         let v1 = PaymentRequirementsResponseV1 {
             x402_version: X402_V1,
@@ -296,8 +314,8 @@ impl<F: FacilitatorClient> Guard<F> {
 
     /// The `exact` option in v1 form, for networks that have a v1 name.
     fn v1_option(&self, resource: &ResourceInfo) -> Option<PaymentRequirementsV1> {
-        // x402 v1 has no `upto`.
-        self.upto.is_none().then_some(())?;
+        // x402 v1 has no `upto`, and no `exact` over Permit2.
+        (self.upto.is_none() && self.permit2.is_none()).then_some(())?;
         let name = self.price.network.parse::<quittance_x402::Network>().ok()?.v1_name()?;
         let option = self.price.exact_option();
         Some(PaymentRequirementsV1 {
@@ -328,13 +346,16 @@ impl<F: FacilitatorClient> Guard<F> {
             Ok(id) => id,
             Err(err) => return bad_request(&err.to_string()),
         };
-        let matched = match self.upto {
-            Some(facilitator) => {
+        let matched = match (self.upto, self.permit2) {
+            (Some(facilitator), _) => {
                 quittance_x402::find_matching(&[self.price.upto_option(facilitator)], &payment.accepted)
                     .cloned()
                     .ok_or(ErrorReason::InvalidPaymentRequirements)
             }
-            None => self.price.match_option(&payment.accepted, &resource.url, self.paywall.ambient.now()),
+            (None, Some(_)) => quittance_x402::find_matching(&[self.price.exact_permit2_option()], &payment.accepted)
+                .cloned()
+                .ok_or(ErrorReason::InvalidPaymentRequirements),
+            (None, None) => self.price.match_option(&payment.accepted, &resource.url, self.paywall.ambient.now()),
         };
         let requirements = match matched {
             Ok(requirements) => requirements,
@@ -441,8 +462,8 @@ impl<F: FacilitatorClient> Guard<F> {
         let Some(seen) = reservation else { return self.fresh(&run, request, next, false).await };
         if seen.fingerprint != fingerprint {
             tracing::info!("a payment that was used for another request came again");
-            let used =
-                Scheme::of(&payment.accepted).map_or(ErrorReason::InvalidPaymentRequirements, Scheme::used_reason);
+            let used = Scheme::of(&payment.accepted)
+                .map_or(ErrorReason::InvalidPaymentRequirements, |s| s.used_reason_for(&payment.accepted));
             return self.payment_required(resource, Some(used));
         }
         if let Stage::Done(answer) = &seen.stage {

@@ -4,7 +4,7 @@ use alloy::{
     primitives::{Address, B256, U256},
     signers::local::PrivateKeySigner,
 };
-use quittance_x402::{ErrorReason, PaymentRequirements, Scheme, channel, crosschain, invoice, upto};
+use quittance_x402::{ErrorReason, PaymentRequirements, Scheme, channel, crosschain, exact_permit2, invoice, upto};
 use serde_json::{Map, Value};
 
 /// The price of a route, in one token on one network.
@@ -100,6 +100,15 @@ impl Price {
         option.scheme = Scheme::Upto.name().into();
         option.extra.insert("assetTransferMethod".into(), Value::from("permit2"));
         option.extra.insert(upto::FACILITATOR_ADDRESS.into(), Value::from(facilitator.to_checksum(None)));
+        option
+    }
+
+    /// The `exact` option over Permit2 for this price (`extra.assetTransferMethod: "permit2"`): any ERC-20,
+    /// paid with a Permit2 permit of the exact amount to x402's exact proxy. `extra` keeps the token's
+    /// EIP-712 `name` and `version`, which an `eip2612GasSponsoring` client signs its EIP-2612 permit with.
+    pub fn exact_permit2_option(&self) -> PaymentRequirements {
+        let mut option = self.exact_option();
+        option.extra.insert(exact_permit2::ASSET_TRANSFER_METHOD.into(), Value::from(exact_permit2::PERMIT2));
         option
     }
 

@@ -4,6 +4,8 @@
 //! token's own EIP-712 domain (`extra.name`, `extra.version`, the network's chain id, the asset). A
 //! facilitator submits it and pays the gas. This module builds the payload for clients and runs every check
 //! a verifier can run without a chain; the facilitator adds the chain's (code, balance, nonce, simulation).
+//! Requirements with `extra.assetTransferMethod: "permit2"` are paid over Permit2 instead
+//! ([`crate::exact_permit2`]).
 
 use crate::{ErrorReason, PaymentPayload, PaymentRequirements, ResourceInfo, X402_V2};
 use alloy::{
@@ -134,6 +136,10 @@ impl ExactTerms {
     pub fn from_requirements(requirements: &PaymentRequirements) -> Result<Self, ErrorReason> {
         if requirements.scheme != SCHEME {
             return Err(ErrorReason::ExactEvmScheme);
+        }
+        // Paid over Permit2 instead: `crate::exact_permit2`.
+        if crate::exact_permit2::applies(requirements) {
+            return Err(ErrorReason::UnsupportedPayloadType);
         }
         Self::of_token(requirements)
     }

@@ -125,6 +125,26 @@ reasons! {
     Permit2ProxyNotDeployed => "permit2_proxy_not_deployed",
     /// Permit2: the permit's nonce was used already.
     Permit2InvalidNonce => "permit2_invalid_nonce",
+    /// Permit2: the proxy refused a zero amount.
+    Permit2InvalidAmount => "permit2_invalid_amount",
+    /// Permit2: the proxy refused a zero recipient.
+    Permit2InvalidDestination => "permit2_invalid_destination",
+    /// Permit2: the proxy refused a zero owner.
+    Permit2InvalidOwner => "permit2_invalid_owner",
+    /// Permit2: the proxy refused a payment before the witness's `validAfter`.
+    Permit2PaymentTooEarly => "permit2_payment_too_early",
+    /// `eip2612GasSponsoring`: the EIP-2612 permit approves another amount than the Permit2 permit moves.
+    Permit2612AmountMismatch => "permit2_2612_amount_mismatch",
+    /// `eip2612GasSponsoring`: the extension's info is malformed.
+    InvalidEip2612ExtensionFormat => "invalid_eip2612_extension_format",
+    /// `eip2612GasSponsoring`: the EIP-2612 permit's owner is not the payer.
+    Eip2612FromMismatch => "eip2612_from_mismatch",
+    /// `eip2612GasSponsoring`: the EIP-2612 permit is for another token than the payment's.
+    Eip2612AssetMismatch => "eip2612_asset_mismatch",
+    /// `eip2612GasSponsoring`: the EIP-2612 permit approves another spender than Permit2.
+    Eip2612SpenderNotPermit2 => "eip2612_spender_not_permit2",
+    /// `eip2612GasSponsoring`: the EIP-2612 permit's deadline has passed (or is too close).
+    Eip2612DeadlineExpired => "eip2612_deadline_expired",
     /// `upto`: the scheme of the payload or requirements is not `upto`.
     UptoEvmScheme => "invalid_upto_evm_scheme",
     /// `upto`: the payload's network differs from the requirements'.

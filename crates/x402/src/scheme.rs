@@ -7,7 +7,8 @@ use crate::{ErrorReason, PaymentRequirements, channel, crosschain, exact, invoic
 /// that options of schemes nobody here knows still parse; [`Scheme::of`] says which one an option is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Scheme {
-    /// x402's `exact` on EVM: an EIP-3009 transfer of the exact amount.
+    /// x402's `exact` on EVM: an EIP-3009 transfer of the exact amount, or with
+    /// `extra.assetTransferMethod: "permit2"` a Permit2 witness transfer of it through x402's exact proxy.
     Exact,
     /// Quittance's `invoice`: a seller-signed invoice paid through the registry.
     Invoice,
@@ -47,6 +48,17 @@ impl Scheme {
             Self::Channel => ErrorReason::ChannelVoucherNotIncreasing,
             Self::Upto => ErrorReason::Permit2InvalidNonce,
         }
+    }
+}
+
+impl Scheme {
+    /// The reason a used payment for `requirements` of this scheme is refused with: [`Scheme::used_reason`],
+    /// but Permit2's used nonce for `exact` paid over Permit2.
+    pub fn used_reason_for(self, requirements: &PaymentRequirements) -> ErrorReason {
+        if self == Self::Exact && crate::exact_permit2::applies(requirements) {
+            return ErrorReason::Permit2InvalidNonce;
+        }
+        self.used_reason()
     }
 }
 

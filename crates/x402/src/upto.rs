@@ -12,23 +12,19 @@
 //! with the official SDK's reason codes; the facilitator adds the chain's (code, allowance, balance,
 //! nonce, simulation).
 
-use crate::{ErrorReason, PaymentPayload, PaymentRequirements, ResourceInfo, X402_V2, exact::decimal};
+pub use crate::permit2::{DEADLINE_MARGIN, PERMIT2_ADDRESS, Permitted, permit2_domain};
+use crate::{
+    ErrorReason, PaymentPayload, PaymentRequirements, ResourceInfo, X402_V2, exact::decimal, permit2::TokenPermissions,
+};
 use alloy::{
     primitives::{Address, B256, Bytes, U256, address},
     signers::SignerSync,
     sol,
-    sol_types::{Eip712Domain, SolStruct},
+    sol_types::SolStruct,
 };
 use serde::{Deserialize, Serialize};
 
 sol! {
-    /// Permit2's token and amount.
-    #[derive(Debug, PartialEq, Eq)]
-    struct TokenPermissions {
-        address token;
-        uint256 amount;
-    }
-
     /// The `upto` witness: who is paid, who may settle, and from when.
     #[derive(Debug, PartialEq, Eq)]
     struct Witness {
@@ -51,9 +47,6 @@ sol! {
 /// The scheme's name on the wire.
 pub const SCHEME: &str = "upto";
 
-/// Permit2, at its canonical address on every chain.
-pub const PERMIT2_ADDRESS: Address = address!("0x000000000022D473030F116dDEE9F6B43aC78BA3");
-
 /// x402's `x402UptoPermit2Proxy`, at its canonical address on every chain: the permit's spender.
 pub const UPTO_PROXY_ADDRESS: Address = address!("0x4020A4f3b7b90ccA423B9fabCc0CE57C6C240002");
 
@@ -64,14 +57,6 @@ pub const FACILITATOR_ADDRESS: &str = "facilitatorAddress";
 /// token's smallest unit, or `{"amount":"50%"}` of the maximum), as the official server reads it. A server
 /// removes it from the answer it gives.
 pub const SETTLEMENT_OVERRIDES: &str = "settlement-overrides";
-
-/// A permit must stay valid at least this many seconds past now (the official facilitator's margin).
-pub const DEADLINE_MARGIN: u64 = 6;
-
-/// Permit2's EIP-712 domain on `chain_id`: named `Permit2`, no version.
-pub fn permit2_domain(chain_id: u64) -> Eip712Domain {
-    Eip712Domain::new(Some("Permit2".into()), None, Some(U256::from(chain_id)), Some(PERMIT2_ADDRESS), None)
-}
 
 /// The payload of an `upto` payment, as it travels in `PaymentPayload.payload`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,16 +88,6 @@ pub struct Permit2Authorization {
     pub witness: WitnessFields,
 }
 
-/// The permitted token and maximum.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Permitted {
-    /// The token.
-    pub token: Address,
-    /// The maximum.
-    #[serde(with = "decimal")]
-    pub amount: U256,
-}
-
 /// The witness's fields.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -129,7 +104,7 @@ pub struct WitnessFields {
 impl From<&Permit2Authorization> for PermitWitnessTransferFrom {
     fn from(a: &Permit2Authorization) -> Self {
         Self {
-            permitted: TokenPermissions { token: a.permitted.token, amount: a.permitted.amount },
+            permitted: (&a.permitted).into(),
             spender: a.spender,
             nonce: a.nonce,
             deadline: a.deadline,

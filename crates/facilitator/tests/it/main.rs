@@ -2,6 +2,7 @@
 //! each bad payment must get.
 
 mod channel;
+mod exact_permit2;
 mod faults;
 mod http;
 mod revm;

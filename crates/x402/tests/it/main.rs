@@ -5,6 +5,7 @@ mod channel;
 mod codec;
 mod crosschain;
 mod exact;
+mod exact_permit2;
 mod invoice;
 mod network;
 mod receipt;
