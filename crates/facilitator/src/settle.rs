@@ -36,6 +36,7 @@ impl<C: Chain + 'static> Facilitator<C> {
             Err(refusal) => return self.failure(refusal.reason, None, None),
         };
         match scheme {
+            Scheme::BatchSettlement => self.failure(ErrorReason::UnsupportedScheme, None, None),
             Scheme::Exact => Exact::settle(self, request).await,
             Scheme::Invoice => Invoice::settle(self, request).await,
             Scheme::Channel => Channel::settle(self, request).await,
@@ -51,6 +52,7 @@ impl<C: Chain + 'static> Facilitator<C> {
         request: &VerifyRequest,
     ) -> Result<Option<(B256, Settlement)>, Refusal> {
         match scheme {
+            Scheme::BatchSettlement => Err(ErrorReason::UnsupportedScheme.into()),
             Scheme::Exact => Exact::identify(self, request).await,
             Scheme::Invoice => Invoice::identify(self, request).await,
             Scheme::Channel => Channel::identify(self, request).await,
