@@ -419,6 +419,8 @@ pub(crate) fn mark_of(payment: &PaymentPayload) -> Option<(String, Mark, u64)> {
     let accepted = &payment.accepted;
     let payload = payment.payload.clone();
     let (mark, valid_before): (Mark, U256) = match Scheme::of(accepted).ok()? {
+        // The agent does not pay `batch-settlement` yet.
+        Scheme::BatchSettlement => return None,
         Scheme::Exact => {
             let signed: exact::ExactEvmPayload = serde_json::from_value(payload).ok()?;
             let a = signed.authorization;

@@ -36,6 +36,7 @@ impl<C: Chain + 'static> Facilitator<C> {
             Err(refusal) => return self.failure(refusal.reason, None, None),
         };
         match scheme {
+            Scheme::BatchSettlement => self.failure(ErrorReason::UnsupportedScheme, None, None),
             Scheme::Exact if exact_permit2::applies(&request.payment_requirements) => {
                 ExactPermit2::settle(self, request).await
             }
@@ -54,6 +55,7 @@ impl<C: Chain + 'static> Facilitator<C> {
         request: &VerifyRequest,
     ) -> Result<Option<(B256, Settlement)>, Refusal> {
         match scheme {
+            Scheme::BatchSettlement => Err(ErrorReason::UnsupportedScheme.into()),
             Scheme::Exact if exact_permit2::applies(&request.payment_requirements) => {
                 ExactPermit2::identify(self, request).await
             }

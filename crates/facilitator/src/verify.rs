@@ -119,6 +119,8 @@ impl<C: Chain + 'static> Facilitator<C> {
     /// simulation of the settlement runs.
     pub(crate) async fn check(&self, request: &VerifyRequest, simulation: Simulation) -> Result<Address, Refusal> {
         match self.preflight(request)? {
+            // `batch-settlement` is not driven by this facilitator yet (the protocol is in `quittance_x402`).
+            Scheme::BatchSettlement => Err(ErrorReason::UnsupportedScheme.into()),
             Scheme::Exact if exact_permit2::applies(&request.payment_requirements) => {
                 ExactPermit2::check(self, request, simulation).await
             }

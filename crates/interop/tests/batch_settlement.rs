@@ -1,12 +1,25 @@
 //! The official SDK's batch-settlement client and facilitator run unchanged against Quittance's BatchSettlement
 //! contract at the canonical address on anvil: a deposit, a claim and a settlement move exactly the amounts, and
-//! a replayed deposit is refused with the SDK's reason code.
+//! a replayed deposit is refused with the SDK's reason code. And Quittance's protocol module
+//! (`quittance_x402::batch_settlement`) agrees with the SDK and the contract: the same channel ids, digests and
+//! signatures, our checks accept the SDK's payloads, and the SDK's facilitator accepts and settles ours.
 
-use alloy::primitives::{B256, U256};
+use alloy::{
+    primitives::{B256, Bytes, U256},
+    signers::local::PrivateKeySigner,
+};
+use quittance_bindings::{BatchSettlement, batch_settlement::IBatchSettlement, relayout};
 use quittance_chain::RpcChain;
-use quittance_deploy::{BATCH_SETTLEMENT, install_batch_settlement};
+use quittance_deploy::{BATCH_SETTLEMENT, ERC3009_DEPOSIT_COLLECTOR, install_batch_settlement};
 use quittance_testkit::World;
-use serde_json::Value;
+use quittance_x402::{
+    PaymentPayload, PaymentRequirements,
+    batch_settlement::{
+        self, BatchSettlementExtra, BatchSettlementPayload, BatchTerms, ChannelConfig, ChannelState, ClaimPayload,
+        DepositAuthorization, EnrichedRefundPayload, SettleAction, SettlePayload, SignedVoucher, VoucherClaim,
+    },
+};
+use serde_json::{Value, json};
 use std::{path::PathBuf, process::Stdio, time::Duration};
 use tokio::{io::AsyncBufReadExt, process::Command};
 
@@ -84,5 +97,184 @@ async fn official_client_and_facilitator_deposit_claim_and_settle_on_our_contrac
         U256::from(DEPOSIT - VOUCHER),
         "the rest stays escrowed"
     );
+    Ok(())
+}
+
+const CHAIN: u64 = 31337;
+const OUR_DEPOSIT: u128 = 100_000;
+const SDK_DEPOSIT: u128 = 50_000;
+const PRICE: u128 = 10_000;
+
+/// Every string in lowercase: the SDK echoes addresses as given, we write them in lowercase hex.
+fn lowercase(value: &Value) -> Value {
+    match value {
+        Value::String(s) => Value::String(s.to_lowercase()),
+        Value::Array(a) => Value::Array(a.iter().map(lowercase).collect()),
+        Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), lowercase(v))).collect()),
+        other => other.clone(),
+    }
+}
+
+fn voucher_of(payment: &PaymentPayload) -> eyre::Result<SignedVoucher> {
+    let payload: BatchSettlementPayload = serde_json::from_value(payment.payload.clone())?;
+    Ok(payload.voucher().clone())
+}
+
+fn unix_now() -> eyre::Result<u64> {
+    Ok(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs())
+}
+
+#[tokio::test]
+async fn our_protocol_module_agrees_with_the_official_sdk_and_the_contract() -> eyre::Result<()> {
+    let world = World::new().await?;
+    install_batch_settlement(&RpcChain::http(world.endpoint.clone())).await?;
+    run("multicall3.mjs", &[("QUITTANCE_RPC_URL", world.endpoint.to_string())]).await?;
+    let payer = &world.agent;
+    let authorizer = PrivateKeySigner::random();
+    let token = *world.token.address();
+    let before = (world.token.balanceOf(payer.address()).call().await?, world.token.balanceOf(world.payee).call().await?);
+
+    let requirements: PaymentRequirements = serde_json::from_value(json!({
+        "scheme": "batch-settlement", "network": "eip155:31337", "amount": PRICE.to_string(),
+        "asset": token.to_checksum(None), "payTo": world.payee.to_checksum(None), "maxTimeoutSeconds": 300,
+        "extra": BatchSettlementExtra::new(authorizer.address(), 900, "USD Coin", "2", OUR_DEPOSIT).to_map(),
+    }))?;
+    let terms = BatchTerms::from_requirements(&requirements)?;
+    let config = ChannelConfig::for_terms(&terms, payer.address(), payer.address(), B256::ZERO);
+    let id = config.id(CHAIN);
+
+    // Our payloads: a deposit with the first voucher, the second voucher, a refund; a claim of the second
+    // voucher, the settlement of the claims, and the refund of the rest as a server sends them.
+    let now = unix_now()?;
+    let deposit = batch_settlement::pay_deposit(
+        &requirements,
+        None,
+        &config,
+        OUR_DEPOSIT,
+        PRICE,
+        payer,
+        payer,
+        now,
+        B256::repeat_byte(0x33),
+    )?;
+    let voucher = batch_settlement::pay_voucher(&requirements, None, &config, 2 * PRICE, payer)?;
+    let refund = batch_settlement::pay_refund(&requirements, None, &config, 2 * PRICE, payer, None)?;
+    let claims = vec![VoucherClaim::new(config, &voucher_of(&voucher)?, 2 * PRICE)];
+    let claim_signature = batch_settlement::sign_claim_batch(&authorizer, &claims, CHAIN)?;
+    let claim = SettleAction::Claim(ClaimPayload { claims: claims.clone(), claim_authorizer_signature: Some(claim_signature) });
+    let settle = SettleAction::Settle(SettlePayload { receiver: world.payee, token });
+    let rest = OUR_DEPOSIT - 2 * PRICE;
+    let enriched = SettleAction::Refund(EnrichedRefundPayload {
+        channel_config: config,
+        voucher: voucher_of(&refund)?,
+        amount: rest,
+        refund_nonce: U256::ZERO,
+        claims: vec![],
+        refund_authorizer_signature: Some(batch_settlement::sign_refund(&authorizer, id, rest, U256::ZERO, CHAIN)?),
+        claim_authorizer_signature: None,
+    });
+    let action = |a: &SettleAction| -> eyre::Result<PaymentPayload> {
+        Ok(PaymentPayload { payload: serde_json::to_value(a)?, ..deposit.clone() })
+    };
+    let ours = json!({
+        "deposit": deposit, "voucher": voucher, "refund": refund,
+        "claim": action(&claim)?, "settle": action(&settle)?, "enrichedRefund": action(&enriched)?,
+    });
+
+    let reports = run(
+        "batch-payloads.mjs",
+        &[
+            ("QUITTANCE_RPC_URL", world.endpoint.to_string()),
+            ("QUITTANCE_PAYER_KEY", B256::from(payer.to_bytes()).to_string()),
+            ("QUITTANCE_AUTHORIZER_KEY", B256::from(authorizer.to_bytes()).to_string()),
+            ("QUITTANCE_FACILITATOR_KEY", B256::from(world.facilitator_key.to_bytes()).to_string()),
+            ("QUITTANCE_REQUIREMENTS", serde_json::to_string(&requirements)?),
+            ("QUITTANCE_VOUCHER", PRICE.to_string()),
+            ("QUITTANCE_SDK_DEPOSIT", SDK_DEPOSIT.to_string()),
+            ("QUITTANCE_OURS", ours.to_string()),
+        ],
+    )
+    .await?;
+    let step = |name: &str| reports.iter().find(|r| r["step"] == name).cloned().unwrap_or_default();
+
+    // The SDK's ids, digests and signatures are ours.
+    let sdk = step("sdk");
+    assert_eq!(serde_json::from_value::<ChannelConfig>(sdk["config"].clone())?, config, "the official client's channel");
+    assert_eq!(sdk["channelId"].as_str().map(str::parse::<B256>).transpose()?, Some(id));
+    let sdk_voucher: SignedVoucher = serde_json::from_value(sdk["voucher"].clone())?;
+    assert_eq!(sdk_voucher, batch_settlement::sign_voucher(payer, id, PRICE, CHAIN)?, "byte for byte");
+    let digest = |key: &str| sdk[key].as_str().map(str::parse::<B256>).transpose();
+    assert_eq!(digest("voucherDigest")?, Some(batch_settlement::voucher_digest(id, PRICE, CHAIN)));
+    assert_eq!(digest("refundDigest")?, Some(batch_settlement::refund_digest(id, U256::from(7), PRICE, CHAIN)));
+    assert_eq!(digest("claimBatchDigest")?, Some(batch_settlement::claim_batch_digest(&claims, CHAIN)));
+    let sdk_refund: Bytes = serde_json::from_value(sdk["refundSignature"].clone())?;
+    assert_eq!(sdk_refund, batch_settlement::sign_refund(&authorizer, id, PRICE, U256::from(7), CHAIN)?);
+
+    // The SDK's deposit passes our checks and keeps its shape through our types.
+    let sdk_deposit = PaymentPayload { payload: sdk["deposit"].clone(), ..deposit.clone() };
+    let checked = batch_settlement::check(&sdk_deposit, &requirements, unix_now()?)?;
+    checked.check_eoa_signatures()?;
+    checked.check_channel(&ChannelState::default())?;
+    checked.check_charge(0)?;
+    let parsed: BatchSettlementPayload = serde_json::from_value(sdk["deposit"].clone())?;
+    assert_eq!(lowercase(&serde_json::to_value(&parsed)?), lowercase(&sdk["deposit"]), "field for field");
+
+    // The SDK takes our payloads for what they are, and its facilitator (holding no authorizer key) verifies
+    // and settles them on our contract.
+    let guards = step("guards");
+    for kind in ["deposit", "voucher", "refund", "claim", "settle", "enrichedRefund"] {
+        assert_eq!(guards[kind], true, "{kind}: {guards}");
+    }
+    for name in ["verifyDeposit", "verifyVoucher", "verifyRefund"] {
+        assert_eq!(step(name)["isValid"], true, "{name}: {reports:?}");
+    }
+    for name in ["settleDeposit", "claim", "settle", "refund"] {
+        assert_eq!(step(name)["success"], true, "{name}: {reports:?}");
+    }
+    assert_eq!(step("verifyDeposit")["channelId"], json!(format!("{id:#x}")), "the verify extra names the channel");
+
+    // The contract computes the same id and digests.
+    let contract = BatchSettlement::new(BATCH_SETTLEMENT, world.rpc.clone());
+    let on_chain: IBatchSettlement::ChannelConfig = relayout(&config.to_eip712());
+    assert_eq!(contract.getChannelId(on_chain.clone()).call().await?, id);
+    assert_eq!(contract.getVoucherDigest(id, PRICE).call().await?, batch_settlement::voucher_digest(id, PRICE, CHAIN));
+    assert_eq!(
+        contract.getRefundDigest(id, U256::from(7), PRICE).call().await?,
+        batch_settlement::refund_digest(id, U256::from(7), PRICE, CHAIN)
+    );
+    let rows = claims
+        .iter()
+        .map(|c| IBatchSettlement::VoucherClaim {
+            voucher: IBatchSettlement::Voucher {
+                channel: on_chain.clone(),
+                maxClaimableAmount: c.voucher.max_claimable_amount,
+            },
+            signature: c.signature.clone(),
+            totalClaimed: c.total_claimed,
+        })
+        .collect::<Vec<_>>();
+    assert_eq!(contract.getClaimBatchDigest(rows).call().await?, batch_settlement::claim_batch_digest(&claims, CHAIN));
+
+    // The SDK's deposit lands on chain with our collector data.
+    let BatchSettlementPayload::Deposit(sdk_payload) = parsed else { eyre::bail!("not a deposit") };
+    let DepositAuthorization::Erc3009Authorization(authorization) = &sdk_payload.deposit.authorization else {
+        eyre::bail!("not an ERC-3009 deposit")
+    };
+    let data = batch_settlement::erc3009_collector_data(authorization);
+    let receipt = contract
+        .deposit(on_chain, SDK_DEPOSIT, ERC3009_DEPOSIT_COLLECTOR, data)
+        .send()
+        .await?
+        .with_timeout(Some(std::time::Duration::from_secs(30)))
+        .get_receipt()
+        .await?;
+    assert!(receipt.status(), "the deposit went through");
+    let channel = contract.channels(id).call().await?;
+    assert_eq!((channel.balance, channel.totalClaimed), (2 * PRICE + SDK_DEPOSIT, 2 * PRICE));
+
+    let after = (world.token.balanceOf(payer.address()).call().await?, world.token.balanceOf(world.payee).call().await?);
+    assert_eq!(before.0 - after.0, U256::from(2 * PRICE + SDK_DEPOSIT), "our deposit came back but the claim");
+    assert_eq!(after.1 - before.1, U256::from(2 * PRICE), "the receiver got exactly the claim");
+    assert_eq!(world.token.balanceOf(BATCH_SETTLEMENT).call().await?, U256::from(SDK_DEPOSIT), "the SDK's deposit stays");
     Ok(())
 }

@@ -185,6 +185,7 @@ impl Price {
         now: u64,
     ) -> Result<PaymentRequirements, ErrorReason> {
         match Scheme::of(accepted)? {
+            Scheme::BatchSettlement => Err(ErrorReason::UnsupportedScheme),
             Scheme::Exact => quittance_x402::find_matching(&[self.exact_option()], accepted)
                 .cloned()
                 .ok_or(ErrorReason::InvalidPaymentRequirements),

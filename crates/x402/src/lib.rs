@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod ambient;
+pub mod batch_settlement;
 pub mod channel;
 mod codec;
 pub mod crosschain;

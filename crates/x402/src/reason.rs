@@ -189,6 +189,108 @@ reasons! {
     ChannelInsufficientDeposit => "invalid_channel_insufficient_deposit",
     /// `channel`: the channel is closed or its payer asked to withdraw.
     ChannelClosing => "invalid_channel_closing",
+    /// `batch-settlement`: the channel holds nothing (never funded, or drained).
+    BatchChannelNotFound => "invalid_batch_settlement_evm_channel_not_found",
+    /// `batch-settlement`: the channel's token (or the permit's) is not the required asset.
+    BatchTokenMismatch => "invalid_batch_settlement_evm_token_mismatch",
+    /// `batch-settlement`: the voucher is not signed by the channel's payer authorizer (or, with none, the payer).
+    BatchInvalidVoucherSignature => "invalid_batch_settlement_evm_voucher_signature",
+    /// `batch-settlement`: the voucher's cumulative amount is above what the channel holds (with the deposit it carries).
+    BatchCumulativeExceedsBalance => "invalid_batch_settlement_evm_cumulative_exceeds_balance",
+    /// `batch-settlement`: the voucher's cumulative amount is not above what was claimed already.
+    BatchCumulativeAmountBelowClaimed => "invalid_batch_settlement_evm_cumulative_below_claimed",
+    /// `batch-settlement`: the payer holds less than the deposit.
+    BatchInsufficientBalance => "invalid_batch_settlement_evm_insufficient_balance",
+    /// `batch-settlement`: the deposit transaction reverted or could not be sent.
+    BatchDepositTransactionFailed => "invalid_batch_settlement_evm_deposit_transaction_failed",
+    /// `batch-settlement`: the claim transaction reverted or could not be sent.
+    BatchClaimTransactionFailed => "invalid_batch_settlement_evm_claim_transaction_failed",
+    /// `batch-settlement`: the settle transaction reverted or could not be sent.
+    BatchSettleTransactionFailed => "invalid_batch_settlement_evm_settle_transaction_failed",
+    /// `batch-settlement`: the scheme of the payload or requirements is not `batch-settlement`.
+    BatchInvalidScheme => "invalid_batch_settlement_evm_scheme",
+    /// `batch-settlement`: the payload's network differs from the requirements'.
+    BatchNetworkMismatch => "invalid_batch_settlement_evm_network_mismatch",
+    /// `batch-settlement`: `extra.name` / `extra.version` (the token's EIP-712 domain) are missing.
+    BatchMissingEip712Domain => "invalid_batch_settlement_evm_missing_eip712_domain",
+    /// `batch-settlement`: the deposit authorization expires too soon (or has expired).
+    BatchValidBeforeExpired => "invalid_batch_settlement_evm_payload_authorization_valid_before",
+    /// `batch-settlement`: the deposit authorization is not valid yet.
+    BatchValidAfterInFuture => "invalid_batch_settlement_evm_payload_authorization_valid_after",
+    /// `batch-settlement`: the deposit's `ReceiveWithAuthorization` is not signed by the payer.
+    BatchInvalidReceiveAuthorizationSignature => "invalid_batch_settlement_evm_receive_authorization_signature",
+    /// `batch-settlement`: an ERC-3009 deposit carries no `erc3009Authorization`.
+    BatchErc3009AuthorizationRequired => "invalid_batch_settlement_evm_erc3009_authorization_required",
+    /// `batch-settlement`: the refund transaction reverted or could not be sent.
+    BatchRefundTransactionFailed => "invalid_batch_settlement_evm_refund_transaction_failed",
+    /// `batch-settlement`: the payload is malformed or of a `type` this operation does not take.
+    BatchInvalidPayloadType => "invalid_batch_settlement_evm_payload_type",
+    /// `batch-settlement`: the channel's withdrawal delay is outside 15 minutes to 30 days.
+    BatchWithdrawDelayOutOfRange => "invalid_batch_settlement_evm_withdraw_delay_out_of_range",
+    /// `batch-settlement`: the voucher's channel id is not the id of the channel config it comes with.
+    BatchChannelIdMismatch => "invalid_batch_settlement_evm_channel_id_mismatch",
+    /// `batch-settlement`: the channel id is not 32 bytes of hex.
+    BatchInvalidChannelId => "invalid_batch_settlement_evm_channel_id_invalid",
+    /// `batch-settlement`: the channel pays someone other than `payTo`.
+    BatchReceiverMismatch => "invalid_batch_settlement_evm_receiver_mismatch",
+    /// `batch-settlement`: the channel's receiver authorizer is not the one the requirements name (or they name none).
+    BatchReceiverAuthorizerMismatch => "invalid_batch_settlement_evm_receiver_authorizer_mismatch",
+    /// `batch-settlement`: the channel's withdrawal delay differs from `extra.withdrawDelay`.
+    BatchWithdrawDelayMismatch => "invalid_batch_settlement_evm_withdraw_delay_mismatch",
+    /// `batch-settlement`: the facilitator's authorizer key is not the channel's receiver authorizer.
+    BatchAuthorizerAddressMismatch => "invalid_batch_settlement_evm_authorizer_address_mismatch",
+    /// `batch-settlement`: an authorizer signature is missing and the facilitator has no authorizer key.
+    BatchAuthorizerNotConfigured => "invalid_batch_settlement_evm_authorizer_not_configured",
+    /// `batch-settlement`: simulating the deposit failed.
+    BatchDepositSimulationFailed => "invalid_batch_settlement_evm_deposit_simulation_failed",
+    /// `batch-settlement`: the deposit is below the server's minimum (`extra.minDeposit`).
+    BatchDepositBelowMinDeposit => "invalid_batch_settlement_evm_deposit_below_min_deposit",
+    /// `batch-settlement`: the ERC-6492 signature deploys its wallet with a factory not allowed.
+    BatchFactoryNotAllowed => "invalid_batch_settlement_evm_eip6492_factory_not_allowed",
+    /// `batch-settlement`: deploying the payer's ERC-6492 wallet failed.
+    BatchSmartWalletDeploymentFailed => "invalid_batch_settlement_evm_smart_wallet_deployment_failed",
+    /// `batch-settlement`: simulating the claim failed.
+    BatchClaimSimulationFailed => "invalid_batch_settlement_evm_claim_simulation_failed",
+    /// `batch-settlement`: simulating the settle failed.
+    BatchSettleSimulationFailed => "invalid_batch_settlement_evm_settle_simulation_failed",
+    /// `batch-settlement`: the receiver has no claimed, unsettled amount of the token.
+    BatchNothingToSettle => "invalid_batch_settlement_evm_nothing_to_settle",
+    /// `batch-settlement`: the refund's settlement answer is malformed.
+    BatchRefundPayload => "invalid_batch_settlement_evm_refund_payload",
+    /// `batch-settlement`: simulating the refund failed.
+    BatchRefundSimulationFailed => "invalid_batch_settlement_evm_refund_simulation_failed",
+    /// `batch-settlement`: reading the channel's state from the chain failed.
+    BatchRpcReadFailed => "invalid_batch_settlement_evm_rpc_read_failed",
+    /// `batch-settlement`: a Permit2 deposit carries no `permit2Authorization`.
+    BatchPermit2AuthorizationRequired => "invalid_batch_settlement_evm_permit2_authorization_required",
+    /// `batch-settlement`: the deposit permit's spender is not the Permit2 deposit collector.
+    BatchPermit2InvalidSpender => "invalid_batch_settlement_evm_permit2_invalid_spender",
+    /// `batch-settlement`: the deposit permit's amount differs from the deposit's.
+    BatchPermit2AmountMismatch => "invalid_batch_settlement_evm_permit2_amount_mismatch",
+    /// `batch-settlement`: the deposit permit's deadline has passed (or is too close).
+    BatchPermit2DeadlineExpired => "invalid_batch_settlement_evm_permit2_deadline_expired",
+    /// `batch-settlement`: the deposit permit is not signed by the payer.
+    BatchPermit2InvalidSignature => "invalid_batch_settlement_evm_permit2_invalid_signature",
+    /// `batch-settlement`: the payer has not approved Permit2 for enough of the token.
+    BatchPermit2AllowanceRequired => "invalid_batch_settlement_evm_permit2_allowance_required",
+    /// `batch-settlement`: the EIP-2612 permit's amount differs from the deposit's.
+    BatchEip2612AmountMismatch => "invalid_batch_settlement_evm_eip2612_amount_mismatch",
+    /// `batch-settlement`: the ERC-20 approval extension is offered but the facilitator cannot use it.
+    BatchErc20ApprovalUnavailable => "invalid_batch_settlement_evm_erc20_approval_unavailable",
+    /// `batch-settlement`: the voucher is not the server's charged total plus this request's price (the client resyncs from the 402's `channelState`).
+    BatchCumulativeAmountMismatch => "invalid_batch_settlement_evm_cumulative_amount_mismatch",
+    /// `batch-settlement`: the channel is serving another request.
+    BatchChannelBusy => "invalid_batch_settlement_evm_channel_busy",
+    /// `batch-settlement`: the server could not read or reserve its record of the channel.
+    BatchVerificationStateUnavailable => "invalid_batch_settlement_evm_verification_state_unavailable",
+    /// `batch-settlement`: the charge would exceed the voucher's cumulative amount.
+    BatchChargeExceedsSignedCumulative => "invalid_batch_settlement_evm_charge_exceeds_signed_cumulative",
+    /// `batch-settlement`: the server has no record of the channel.
+    BatchMissingChannel => "invalid_batch_settlement_evm_missing_channel",
+    /// `batch-settlement`: the channel has nothing left to refund.
+    BatchRefundNoBalance => "invalid_batch_settlement_evm_refund_no_balance",
+    /// `batch-settlement`: the refund amount is not a positive integer.
+    BatchRefundAmountInvalid => "invalid_batch_settlement_evm_refund_amount_invalid",
 }
 
 impl fmt::Display for ErrorReason {

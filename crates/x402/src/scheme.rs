@@ -1,7 +1,7 @@
 //! The payment schemes Quittance speaks, as one enum: the one place a scheme's name on the wire is turned
 //! into a scheme.
 
-use crate::{ErrorReason, PaymentRequirements, channel, crosschain, exact, invoice, upto};
+use crate::{ErrorReason, PaymentRequirements, batch_settlement, channel, crosschain, exact, invoice, upto};
 
 /// A payment scheme Quittance speaks. On the wire a scheme is a name (`PaymentRequirements::scheme`), so
 /// that options of schemes nobody here knows still parse; [`Scheme::of`] says which one an option is.
@@ -18,11 +18,15 @@ pub enum Scheme {
     CrossChainInvoice,
     /// x402's `upto` on EVM: a Permit2 witness transfer of up to a maximum, settled for what was used.
     Upto,
+    /// x402's `batch-settlement` on EVM: cumulative vouchers over a deposit in `x402BatchSettlement`, claimed
+    /// in batches.
+    BatchSettlement,
 }
 
 impl Scheme {
     /// Every scheme.
-    pub const ALL: [Self; 5] = [Self::Exact, Self::Invoice, Self::Channel, Self::CrossChainInvoice, Self::Upto];
+    pub const ALL: [Self; 6] =
+        [Self::Exact, Self::Invoice, Self::Channel, Self::CrossChainInvoice, Self::Upto, Self::BatchSettlement];
 
     /// Its name on the wire.
     pub const fn name(self) -> &'static str {
@@ -32,6 +36,7 @@ impl Scheme {
             Self::Channel => channel::SCHEME,
             Self::CrossChainInvoice => crosschain::SCHEME,
             Self::Upto => upto::SCHEME,
+            Self::BatchSettlement => batch_settlement::SCHEME,
         }
     }
 
@@ -47,6 +52,8 @@ impl Scheme {
             Self::Invoice | Self::CrossChainInvoice => ErrorReason::InvoiceAlreadyPaid,
             Self::Channel => ErrorReason::ChannelVoucherNotIncreasing,
             Self::Upto => ErrorReason::Permit2InvalidNonce,
+            // The official client resyncs its channel from this code (as from `cumulative_amount_mismatch`).
+            Self::BatchSettlement => ErrorReason::BatchCumulativeAmountBelowClaimed,
         }
     }
 }
@@ -85,6 +92,6 @@ mod tests {
         for scheme in Scheme::ALL {
             assert_eq!(scheme.name().parse(), Ok(scheme));
         }
-        assert_eq!("batch-settlement".parse::<Scheme>(), Err(ErrorReason::UnsupportedScheme));
+        assert_eq!("authCapture".parse::<Scheme>(), Err(ErrorReason::UnsupportedScheme));
     }
 }
