@@ -11,8 +11,8 @@ use crate::{
 };
 use alloy::primitives::{Address, U256};
 use quittance_x402::{
-    ErrorReason, PAYMENT_SIGNATURE, PaymentPayload, Scheme, channel, crosschain, encode_header, exact, invoice,
-    payment_identifier,
+    ErrorReason, PAYMENT_SIGNATURE, PaymentPayload, Scheme, channel, crosschain, encode_header, exact, exact_permit2,
+    invoice, payment_identifier, upto,
 };
 use std::time::Duration;
 
@@ -421,6 +421,11 @@ pub(crate) fn mark_of(payment: &PaymentPayload) -> Option<(String, Mark, u64)> {
     let (mark, valid_before): (Mark, U256) = match Scheme::of(accepted).ok()? {
         // The agent does not pay `batch-settlement` yet.
         Scheme::BatchSettlement => return None,
+        Scheme::Exact if exact_permit2::applies(accepted) => {
+            let signed: exact_permit2::ExactPermit2Payload = serde_json::from_value(payload).ok()?;
+            let a = signed.permit2_authorization;
+            (Mark::Permit2 { owner: a.from, nonce: a.nonce }, a.deadline)
+        }
         Scheme::Exact => {
             let signed: exact::ExactEvmPayload = serde_json::from_value(payload).ok()?;
             let a = signed.authorization;
@@ -448,8 +453,13 @@ pub(crate) fn mark_of(payment: &PaymentPayload) -> Option<(String, Mark, u64)> {
             let valid_before = U256::from_str_radix(&deposit.valid_before, 10).ok()?;
             (Mark::Authorization { token: terms.token.asset, authorizer: signed.config.payer, nonce }, valid_before)
         }
-        // Permit2's nonce bitmap is not traced yet: an `upto` payment in doubt stays so until answered.
-        Scheme::Upto => return None,
+        // Settled for less than the maximum, an `upto` payment still reads as taken: the record keeps the
+        // maximum charged, which is never less than what moved.
+        Scheme::Upto => {
+            let signed: upto::UptoPayload = serde_json::from_value(payload).ok()?;
+            let a = signed.permit2_authorization;
+            (Mark::Permit2 { owner: a.from, nonce: a.nonce }, a.deadline)
+        }
     };
     Some((accepted.network.clone(), mark, valid_before.try_into().unwrap_or(u64::MAX)))
 }

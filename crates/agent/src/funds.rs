@@ -2,7 +2,9 @@
 //! taken, and what a voucher channel holds.
 
 use alloy::primitives::{Address, B256, U256};
-use quittance_bindings::{IERC3009, InvoiceRegistry, TestPermitToken, TestStablecoin, VoucherChannels};
+use quittance_bindings::{
+    IERC3009, ISignatureTransfer, InvoiceRegistry, TestPermitToken, TestStablecoin, VoucherChannels,
+};
 use quittance_chain::{Chain, read};
 use std::{collections::BTreeMap, fmt, future::Future, pin::Pin};
 
@@ -35,6 +37,15 @@ pub enum Mark {
         id: B256,
         /// Who the agent is.
         payer: Address,
+    },
+    /// A Permit2 signature transfer (`exact` over Permit2, `upto`): the bit of the owner's unordered `nonce`
+    /// in Permit2's `nonceBitmap`. A set bit is read as taken: Permit2 sets it when it transfers, and
+    /// otherwise only when the owner invalidates the nonce, which this agent never does.
+    Permit2 {
+        /// The signer (Permit2's owner).
+        owner: Address,
+        /// The permit's unordered nonce.
+        nonce: U256,
     },
 }
 
@@ -185,6 +196,16 @@ impl<C: Chain + fmt::Debug> Funds for ChainFunds<C> {
                 Mark::Authorization { token, authorizer, nonce } => {
                     let used = read(chain, token, IERC3009::authorizationStateCall { authorizer, nonce }).await;
                     if warn_none(used, network, "an authorization")? { Seen::Taken } else { Seen::Open }
+                }
+                Mark::Permit2 { owner, nonce } => {
+                    let (word, bit) = quittance_x402::permit2::nonce_position(nonce);
+                    let call = ISignatureTransfer::nonceBitmapCall { owner, wordPosition: word };
+                    let bits = read(chain, quittance_x402::permit2::PERMIT2_ADDRESS, call).await;
+                    if warn_none(bits, network, "a Permit2 nonce")? & bit == U256::ZERO {
+                        Seen::Open
+                    } else {
+                        Seen::Taken
+                    }
                 }
                 Mark::Invoice { registry, id, payer } => {
                     let record = read(chain, registry, InvoiceRegistry::recordOfCall { id }).await;

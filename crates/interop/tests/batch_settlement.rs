@@ -132,7 +132,8 @@ async fn our_protocol_module_agrees_with_the_official_sdk_and_the_contract() -> 
     let payer = &world.agent;
     let authorizer = PrivateKeySigner::random();
     let token = *world.token.address();
-    let before = (world.token.balanceOf(payer.address()).call().await?, world.token.balanceOf(world.payee).call().await?);
+    let before =
+        (world.token.balanceOf(payer.address()).call().await?, world.token.balanceOf(world.payee).call().await?);
 
     let requirements: PaymentRequirements = serde_json::from_value(json!({
         "scheme": "batch-settlement", "network": "eip155:31337", "amount": PRICE.to_string(),
@@ -161,7 +162,8 @@ async fn our_protocol_module_agrees_with_the_official_sdk_and_the_contract() -> 
     let refund = batch_settlement::pay_refund(&requirements, None, &config, 2 * PRICE, payer, None)?;
     let claims = vec![VoucherClaim::new(config, &voucher_of(&voucher)?, 2 * PRICE)];
     let claim_signature = batch_settlement::sign_claim_batch(&authorizer, &claims, CHAIN)?;
-    let claim = SettleAction::Claim(ClaimPayload { claims: claims.clone(), claim_authorizer_signature: Some(claim_signature) });
+    let claim =
+        SettleAction::Claim(ClaimPayload { claims: claims.clone(), claim_authorizer_signature: Some(claim_signature) });
     let settle = SettleAction::Settle(SettlePayload { receiver: world.payee, token });
     let rest = OUR_DEPOSIT - 2 * PRICE;
     let enriched = SettleAction::Refund(EnrichedRefundPayload {
@@ -199,7 +201,11 @@ async fn our_protocol_module_agrees_with_the_official_sdk_and_the_contract() -> 
 
     // The SDK's ids, digests and signatures are ours.
     let sdk = step("sdk");
-    assert_eq!(serde_json::from_value::<ChannelConfig>(sdk["config"].clone())?, config, "the official client's channel");
+    assert_eq!(
+        serde_json::from_value::<ChannelConfig>(sdk["config"].clone())?,
+        config,
+        "the official client's channel"
+    );
     assert_eq!(sdk["channelId"].as_str().map(str::parse::<B256>).transpose()?, Some(id));
     let sdk_voucher: SignedVoucher = serde_json::from_value(sdk["voucher"].clone())?;
     assert_eq!(sdk_voucher, batch_settlement::sign_voucher(payer, id, PRICE, CHAIN)?, "byte for byte");
@@ -231,7 +237,11 @@ async fn our_protocol_module_agrees_with_the_official_sdk_and_the_contract() -> 
     for name in ["settleDeposit", "claim", "settle", "refund"] {
         assert_eq!(step(name)["success"], true, "{name}: {reports:?}");
     }
-    assert_eq!(step("verifyDeposit")["channelId"], json!(format!("{id:#x}")), "the verify extra names the channel");
+    assert_eq!(
+        step("verifyDeposit")["extra"]["channelId"],
+        json!(format!("{id:#x}")),
+        "the verify extra names the channel"
+    );
 
     // The contract computes the same id and digests.
     let contract = BatchSettlement::new(BATCH_SETTLEMENT, world.rpc.clone());
@@ -272,9 +282,14 @@ async fn our_protocol_module_agrees_with_the_official_sdk_and_the_contract() -> 
     let channel = contract.channels(id).call().await?;
     assert_eq!((channel.balance, channel.totalClaimed), (2 * PRICE + SDK_DEPOSIT, 2 * PRICE));
 
-    let after = (world.token.balanceOf(payer.address()).call().await?, world.token.balanceOf(world.payee).call().await?);
+    let after =
+        (world.token.balanceOf(payer.address()).call().await?, world.token.balanceOf(world.payee).call().await?);
     assert_eq!(before.0 - after.0, U256::from(2 * PRICE + SDK_DEPOSIT), "our deposit came back but the claim");
     assert_eq!(after.1 - before.1, U256::from(2 * PRICE), "the receiver got exactly the claim");
-    assert_eq!(world.token.balanceOf(BATCH_SETTLEMENT).call().await?, U256::from(SDK_DEPOSIT), "the SDK's deposit stays");
+    assert_eq!(
+        world.token.balanceOf(BATCH_SETTLEMENT).call().await?,
+        U256::from(SDK_DEPOSIT),
+        "the SDK's deposit stays"
+    );
     Ok(())
 }

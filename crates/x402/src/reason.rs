@@ -299,6 +299,8 @@ impl fmt::Display for ErrorReason {
     }
 }
 
+impl std::error::Error for ErrorReason {}
+
 impl Serialize for ErrorReason {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())

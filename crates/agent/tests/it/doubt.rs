@@ -401,3 +401,65 @@ async fn a_spend_record_of_a_chain_that_was_reset_is_refused_before_anything_is_
     assert_eq!(local.transfers_from(local.agent.address()).await?, 1);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_permit2_payment_whose_answer_was_lost_is_read_as_taken_in_permit2s_nonce_bitmap() -> eyre::Result<()> {
+    let local = Local::new().await?;
+    local.approve_permit2(&local.agent).await?;
+    // Settled and its answer lost; sent again, the facilitator calls its Permit2 nonce used.
+    let used = Fate::Refuse("permit2_invalid_nonce");
+    let proxy = Proxy::with_plan([Fate::LoseAnswer, used, used]);
+    let (base, served) = local.serve(proxy.clone()).await?;
+    let record = Arc::new(SpendRecord::in_memory()?);
+    let url = format!("{base}/permit2");
+    let before = local.balance(local.agent.address()).await?;
+
+    // Without a chain, the agent cannot tell: in doubt, and counted.
+    let blind = local.agent_without_chain(&local.agent, &record, local.policy(10 * PRICE));
+    let spend = match blind.get(&url).await {
+        Err(AgentError::InDoubt { state: SpendState::InDoubt, spend, .. }) => spend,
+        other => panic!("expected a payment in doubt, got {other:?}"),
+    };
+    assert_eq!(served.load(Ordering::SeqCst), 1);
+    assert_eq!(record.spent_total(local.token, u64::MAX - 1)?, U256::from(PRICE), "counted while in doubt");
+
+    // With the chain: the nonce's bit is set, so it was taken; sent again it is refused, and never paid anew.
+    let agent = local.agent_with_chain(&local.agent, &record, local.policy(10 * PRICE));
+    match agent.get(&url).await {
+        Err(AgentError::InDoubt { state: SpendState::Charged, spend: again, .. }) => assert_eq!(again, spend),
+        other => panic!("expected the payment charged, got {other:?}"),
+    }
+    assert_eq!(proxy.distinct(), 1, "the same payment, never a new one");
+    assert_eq!(local.transfers_from(local.agent.address()).await?, 1);
+    assert_eq!(before - local.balance(local.agent.address()).await?, U256::from(PRICE));
+    assert_eq!(record.settled_total(local.token)?, U256::from(PRICE), "counted as settled");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_permit2_payment_never_delivered_is_read_unused_after_its_deadline_and_paid_anew() -> eyre::Result<()> {
+    let local = Local::new().await?;
+    local.approve_permit2(&local.agent).await?;
+    let proxy = Proxy::with_plan([Fate::Pending, Fate::Pending]);
+    let (base, _) = local.serve(proxy.clone()).await?;
+    let record = Arc::new(SpendRecord::in_memory()?);
+    let url = format!("{base}/permit2");
+    let agent = local
+        .agent_with_chain(&local.agent, &record, local.policy(10 * PRICE))
+        .with_pending_timeout(Duration::from_millis(1500));
+    match agent.get(&url).await {
+        Err(AgentError::Refused(ErrorReason::SettlementPending)) => {}
+        other => panic!("expected the payment in flight, got {other:?}"),
+    }
+    let pending = record.all_unresolved()?.remove(0);
+    assert_eq!(pending.state, SpendState::InDoubt);
+
+    // Past its deadline, unused in Permit2: refused, and a new payment is signed and served once.
+    local.advance(600).await?;
+    let paid = agent.get(&url).await?;
+    assert_eq!(paid.response.status(), 200);
+    let expired = record.spend(pending.id)?.expect("recorded");
+    assert_eq!((expired.state, expired.note.as_deref()), (SpendState::Refused, Some("expired_unused")));
+    assert_eq!(local.transfers_from(local.agent.address()).await?, 1);
+    Ok(())
+}

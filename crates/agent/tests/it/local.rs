@@ -65,6 +65,7 @@ impl Local {
         }
         let manifest =
             quittance_deploy::deploy(&chain, &deployer, deployer.address(), &[agent.address()], |_| {}).await?;
+        quittance_deploy::install_permit2(&chain).await?;
         let contract = |name: &str| manifest.address(name).ok_or_else(|| eyre::eyre!("no {name}"));
         let config = SettleConfig {
             receipt_timeout: Duration::from_secs(10),
@@ -165,7 +166,19 @@ impl Local {
         Ok(())
     }
 
-    /// Serves, behind `proxy`, `/report` (invoice and exact), `/exact` (exact only) and `/tick` (a voucher
+    /// Lets Permit2 spend `key`'s tokens (what `exact` over Permit2 needs), paying the gas for it.
+    pub(crate) async fn approve_permit2(&self, key: &PrivateKeySigner) -> eyre::Result<()> {
+        use alloy::sol_types::SolCall;
+        self.chain.set_balance(key.address(), U256::from(10u64).pow(U256::from(18))).await?;
+        let mut owner = quittance_chain::Sender::new(&self.chain, key).await?;
+        let approve =
+            TestStablecoin::approveCall { spender: quittance_x402::permit2::PERMIT2_ADDRESS, value: U256::MAX };
+        owner.send(self.token, approve.abi_encode().into()).await?;
+        Ok(())
+    }
+
+    /// Serves, behind `proxy`, `/report` (invoice and exact), `/exact` (exact only), `/permit2` (exact over
+    /// Permit2 only) and `/tick` (a voucher
     /// channel, a tenth of the price); returns the proxy's origin (the one the paywall describes resources
     /// and issues invoices for) and how many times each handler ran.
     pub(crate) async fn serve(&self, proxy: Arc<Proxy>) -> eyre::Result<(String, Arc<AtomicUsize>)> {
@@ -210,6 +223,7 @@ impl Local {
         };
         let app = Router::new()
             .route("/report", get(handler(served.clone())).layer(paywall.price(price.clone())))
+            .route("/permit2", get(handler(served.clone())).layer(paywall.price_exact_permit2(price.clone(), false)))
             .route("/exact", get(handler(served.clone())).layer(paywall.price(Price { invoices: None, ..price })))
             .route("/tick", get(handler(served.clone())).layer(paywall.price(tick)));
         let upstream_url = format!("http://{}", upstream.local_addr()?);
