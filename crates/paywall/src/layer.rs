@@ -302,7 +302,9 @@ impl<F: FacilitatorClient> Guard<F> {
         };
         let v1 = PaymentRequirementsResponseV1 {
             x402_version: X402_V1,
-            error: error.map(|e| e.to_string()).unwrap_or_else(|| "X-PAYMENT header is required".into()),
+            error: error.map(|e| e.to_string()).unwrap_or_else(|| {
+                "payment required: send a PAYMENT-SIGNATURE header (x402 v2) or X-PAYMENT (v1)".into()
+            }),
             accepts: self.v1_option(resource).into_iter().collect(),
         };
         let mut response = (StatusCode::PAYMENT_REQUIRED, axum::Json(v1)).into_response();

@@ -249,14 +249,19 @@ mod amount {
 #[serde(rename_all = "camelCase")]
 pub struct ChannelConfig {
     /// Who deposits and gets the rest back.
+    #[serde(with = "crate::exact::checksummed")]
     pub payer: Address,
     /// Who signs the vouchers (the zero address: the payer, by ECDSA or ERC-1271).
+    #[serde(with = "crate::exact::checksummed")]
     pub payer_authorizer: Address,
     /// Who is paid.
+    #[serde(with = "crate::exact::checksummed")]
     pub receiver: Address,
     /// Who authorizes claims and refunds.
+    #[serde(with = "crate::exact::checksummed")]
     pub receiver_authorizer: Address,
     /// The token.
+    #[serde(with = "crate::exact::checksummed")]
     pub token: Address,
     /// Seconds between a withdrawal request and its end: the receiver's time to claim.
     pub withdraw_delay: u32,
@@ -367,10 +372,12 @@ pub struct Erc3009Authorization {
 #[serde(rename_all = "camelCase")]
 pub struct Permit2Authorization {
     /// The payer.
+    #[serde(with = "crate::exact::checksummed")]
     pub from: Address,
     /// The token and the deposit.
     pub permitted: Permitted,
     /// Who may spend it: [`PERMIT2_DEPOSIT_COLLECTOR_ADDRESS`].
+    #[serde(with = "crate::exact::checksummed")]
     pub spender: Address,
     /// Permit2's unordered nonce.
     #[serde(with = "decimal")]
@@ -565,8 +572,10 @@ pub struct ClaimPayload {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SettlePayload {
     /// The receiver.
+    #[serde(with = "crate::exact::checksummed")]
     pub receiver: Address,
     /// The token.
+    #[serde(with = "crate::exact::checksummed")]
     pub token: Address,
 }
 
@@ -689,6 +698,7 @@ pub struct VoucherStateExtra {
 pub struct BatchSettlementExtra {
     /// Who authorizes claims and refunds (non-zero): the server's key, or its facilitator's from
     /// `/supported`.
+    #[serde(with = "crate::exact::checksummed")]
     pub receiver_authorizer: Address,
     /// The withdrawal delay channels must have, in seconds (the client uses [`MIN_WITHDRAW_DELAY`] when
     /// absent).

@@ -96,6 +96,7 @@ pub struct ChannelExtra {
     /// The token's EIP-712 version.
     pub version: String,
     /// The `VoucherChannels` contract.
+    #[serde(with = "crate::exact::checksummed")]
     pub contract: Address,
     /// The shortest withdrawal delay the server accepts, in seconds: its time to claim.
     pub min_withdraw_delay: u64,

@@ -57,14 +57,17 @@ pub struct CrossChainExtra {
     /// The source token's EIP-712 version.
     pub version: String,
     /// The `CrossChainInvoicePayer` on the source network.
+    #[serde(with = "crate::exact::checksummed")]
     pub sender: Address,
     /// The destination's CCIP chain selector, as a decimal string (it does not fit a JSON number).
     pub destination_chain_selector: String,
     /// The `CrossChainInvoiceReceiver` on the destination network.
+    #[serde(with = "crate::exact::checksummed")]
     pub receiver: Address,
     /// The gas the receiver's execution may use on the destination.
     pub gas_limit: u64,
     /// The invoice registry on the destination network.
+    #[serde(with = "crate::exact::checksummed")]
     pub registry: Address,
     /// The seller's invoice (its `network` is the destination).
     pub invoice: Invoice,
@@ -82,6 +85,7 @@ pub struct CrossChainPayload {
     /// The authorization (to the sender contract; its nonce binds the whole payment).
     pub authorization: Authorization,
     /// Who gets the tokens on the destination if the invoice cannot be settled there.
+    #[serde(with = "crate::exact::checksummed")]
     pub refund_to: Address,
 }
 

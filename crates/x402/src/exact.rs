@@ -51,8 +51,10 @@ pub struct ExactEvmPayload {
 #[serde(rename_all = "camelCase")]
 pub struct Authorization {
     /// The payer.
+    #[serde(with = "crate::exact::checksummed")]
     pub from: Address,
     /// The payee.
+    #[serde(with = "crate::exact::checksummed")]
     pub to: Address,
     /// The amount.
     #[serde(with = "decimal")]
@@ -91,6 +93,21 @@ impl From<&Authorization> for TransferWithAuthorization {
             validBefore: a.valid_before,
             nonce: a.nonce,
         }
+    }
+}
+
+/// EIP-55 serde for an `Address`: written checksummed, as the official clients write addresses (some
+/// facilitators, web3.py's among them, refuse lower-case ones); read in any case.
+pub(crate) mod checksummed {
+    use alloy::primitives::Address;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(value: &Address, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&value.to_checksum(None))
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Address, D::Error> {
+        Address::deserialize(deserializer)
     }
 }
 

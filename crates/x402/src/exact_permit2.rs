@@ -73,10 +73,12 @@ pub struct ExactPermit2Payload {
 #[serde(rename_all = "camelCase")]
 pub struct Permit2Authorization {
     /// The payer (Permit2's owner).
+    #[serde(with = "crate::exact::checksummed")]
     pub from: Address,
     /// The token and the exact amount.
     pub permitted: Permitted,
     /// Who may spend it: [`EXACT_PROXY_ADDRESS`].
+    #[serde(with = "crate::exact::checksummed")]
     pub spender: Address,
     /// Permit2's unordered nonce (random, 256 bits).
     #[serde(with = "decimal")]
@@ -93,6 +95,7 @@ pub struct Permit2Authorization {
 #[serde(rename_all = "camelCase")]
 pub struct WitnessFields {
     /// The payee.
+    #[serde(with = "crate::exact::checksummed")]
     pub to: Address,
     /// Valid from this unix time.
     #[serde(with = "decimal")]

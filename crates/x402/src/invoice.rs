@@ -95,6 +95,7 @@ pub struct InvoiceExtra {
     /// The token's EIP-712 version.
     pub version: String,
     /// The invoice registry.
+    #[serde(with = "crate::exact::checksummed")]
     pub registry: Address,
     /// The seller's invoice.
     pub invoice: Invoice,

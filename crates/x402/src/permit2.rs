@@ -45,6 +45,7 @@ pub fn permit2_domain(chain_id: u64) -> Eip712Domain {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Permitted {
     /// The token.
+    #[serde(with = "crate::exact::checksummed")]
     pub token: Address,
     /// The amount (for `upto`: the maximum).
     #[serde(with = "decimal")]

@@ -39,6 +39,7 @@ pub struct SignedReceipt {
     /// What was settled.
     pub receipt: PaymentReceipt,
     /// The facilitator that signed it.
+    #[serde(with = "crate::exact::checksummed")]
     pub facilitator: Address,
     /// Its EIP-712 signature.
     pub signature: Bytes,

@@ -73,10 +73,12 @@ pub struct UptoPayload {
 #[serde(rename_all = "camelCase")]
 pub struct Permit2Authorization {
     /// The payer (Permit2's owner).
+    #[serde(with = "crate::exact::checksummed")]
     pub from: Address,
     /// The token and the maximum.
     pub permitted: Permitted,
     /// Who may spend it: [`UPTO_PROXY_ADDRESS`].
+    #[serde(with = "crate::exact::checksummed")]
     pub spender: Address,
     /// Permit2's unordered nonce (random, 256 bits).
     #[serde(with = "decimal")]
@@ -93,8 +95,10 @@ pub struct Permit2Authorization {
 #[serde(rename_all = "camelCase")]
 pub struct WitnessFields {
     /// The payee.
+    #[serde(with = "crate::exact::checksummed")]
     pub to: Address,
     /// The only account that may settle.
+    #[serde(with = "crate::exact::checksummed")]
     pub facilitator: Address,
     /// Valid from this unix time.
     #[serde(with = "decimal")]

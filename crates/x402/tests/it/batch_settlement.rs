@@ -157,7 +157,7 @@ fn a_deposit_has_the_sdks_wire_form_and_passes_every_check() {
     let p = &payment.payload;
     assert_eq!(p["type"], "deposit");
     let config = &p["channelConfig"];
-    let hex = |a: Address| json!(format!("{a:#x}"));
+    let hex = |a: Address| json!(a.to_checksum(None));
     assert_eq!(config["payer"], hex(payer().address()));
     assert_eq!(config["withdrawDelay"], json!(900), "a JSON number, as the SDK compares it");
     assert_eq!(config["salt"], json!(format!("{:#x}", B256::ZERO)));
@@ -483,11 +483,11 @@ fn permit2_deposits_parse_and_their_fields_are_checked() {
 #[test]
 fn the_sdks_messages_round_trip_field_for_field() {
     let config = json!({
-        "payer": "0x3c44cdddb6a900fa2b585dd299e03d12fa4293bc",
-        "payerAuthorizer": "0x3c44cdddb6a900fa2b585dd299e03d12fa4293bc",
-        "receiver": "0x90f79bf6eb2c4f870365e785982e1f101e93b906",
-        "receiverAuthorizer": "0x70997970c51812dc3a010c7d01b50e0d17dc79c8",
-        "token": "0x5fbdb2315678afecb367f032d93f642f64180aa3",
+        "payer": "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC",
+        "payerAuthorizer": "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC",
+        "receiver": "0x90F79bf6EB2c4f870365E785982E1f101E93b906",
+        "receiverAuthorizer": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+        "token": "0x5FbDB2315678afecb367f032d93F642f64180aa3",
         "withdrawDelay": 900,
         "salt": "0x0000000000000000000000000000000000000000000000000000000000000000"
     });
@@ -513,8 +513,8 @@ fn the_sdks_messages_round_trip_field_for_field() {
     let actions = [
         json!({"type": "claim", "claims": [claim]}),
         json!({"type": "claim", "claims": [claim, claim], "claimAuthorizerSignature": signature}),
-        json!({"type": "settle", "receiver": "0x90f79bf6eb2c4f870365e785982e1f101e93b906",
-               "token": "0x5fbdb2315678afecb367f032d93f642f64180aa3"}),
+        json!({"type": "settle", "receiver": "0x90F79bf6EB2c4f870365E785982E1f101E93b906",
+               "token": "0x5FbDB2315678afecb367f032d93F642f64180aa3"}),
         json!({"type": "refund", "channelConfig": config, "voucher": voucher, "amount": "90000",
                "refundNonce": "0", "claims": [claim], "refundAuthorizerSignature": signature,
                "claimAuthorizerSignature": signature}),
@@ -541,7 +541,7 @@ fn the_sdks_messages_round_trip_field_for_field() {
                           "voucherState": {"signedMaxClaimable": "20000", "signature": signature}});
     let parsed: PaymentResponseExtra = serde_json::from_value(response.clone()).expect("parses");
     assert_eq!(Value::Object(parsed.to_map()), response);
-    let extra = json!({"receiverAuthorizer": "0x70997970c51812dc3a010c7d01b50e0d17dc79c8", "withdrawDelay": 900,
+    let extra = json!({"receiverAuthorizer": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "withdrawDelay": 900,
                        "name": "USD Coin", "version": "2", "assetTransferMethod": "eip3009", "minDeposit": "100000",
                        "channelState": state, "voucherState": {"signedMaxClaimable": "20000"}});
     let parsed: BatchSettlementExtra = serde_json::from_value(extra.clone()).expect("parses");

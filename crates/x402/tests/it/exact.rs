@@ -193,3 +193,18 @@ fn clients_refuse_requirements_they_cannot_pay() {
     let err = exact::pay(&no_domain, None, &signer, signer.address(), NOW, NONCE).expect_err("no domain");
     assert!(matches!(err, exact::SignError::Requirements(ErrorReason::ExactEvmMissingEip712Domain)));
 }
+
+#[test]
+fn addresses_are_written_checksummed_and_read_in_any_case() {
+    let payment = paid();
+    let authorization = &payment.payload["authorization"];
+    assert_eq!(authorization["from"], json!(payer().address().to_checksum(None)));
+    assert_eq!(authorization["to"], json!(SELLER.to_checksum(None)));
+    assert_ne!(authorization["from"], json!(format!("{:#x}", payer().address())), "not lower case");
+
+    let mut lower = payment.payload.clone();
+    lower["authorization"]["from"] = json!(format!("{:#x}", payer().address()));
+    lower["authorization"]["to"] = json!(format!("{SELLER:#x}"));
+    let read: ExactEvmPayload = serde_json::from_value(lower).expect("lower case is read");
+    assert_eq!((read.authorization.from, read.authorization.to), (payer().address(), SELLER));
+}

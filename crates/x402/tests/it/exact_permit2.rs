@@ -92,7 +92,7 @@ fn the_signing_hash_and_the_eip2612_signature_are_the_official_sdks() {
 fn a_signed_payment_has_the_sdks_wire_form_and_passes_every_offline_check() {
     let payment = paid();
     assert_eq!(payment.accepted, requirements(), "the chosen option is echoed unchanged");
-    let hex = |address: Address| json!(format!("{address:#x}"));
+    let hex = |address: Address| json!(address.to_checksum(None));
     let a = &payment.payload["permit2Authorization"];
     assert_eq!(a["from"], hex(payer().address()));
     assert_eq!(a["permitted"], json!({"token": hex(TOKEN), "amount": "10000"}));

@@ -65,8 +65,8 @@ fn the_signing_hash_is_the_official_sdks() {
 fn a_signed_payment_has_the_sdks_wire_form_and_passes_every_offline_check() {
     let payment = paid();
     assert_eq!(payment.accepted, requirements(), "the chosen option is echoed unchanged");
-    // Addresses travel in lowercase hex (the SDK compares them through viem's `getAddress`).
-    let hex = |address: Address| json!(format!("{address:#x}"));
+    // Addresses travel EIP-55 checksummed, as the official clients write them.
+    let hex = |address: Address| json!(address.to_checksum(None));
     let a = &payment.payload["permit2Authorization"];
     assert_eq!(a["from"], hex(payer().address()));
     assert_eq!(a["permitted"], json!({"token": hex(TOKEN), "amount": "10000"}));
