@@ -320,7 +320,7 @@ async fn our_agent_pays_an_official_permit2_server_settled_by_the_official_facil
     let payment = paid.payment.clone().ok_or_else(|| eyre::eyre!("no payment"))?;
     assert_eq!(
         payment.payload["permit2Authorization"]["spender"],
-        json!(format!("{:#x}", quittance_deploy::EXACT_PERMIT2_PROXY))
+        json!(quittance_deploy::EXACT_PERMIT2_PROXY.to_checksum(None))
     );
     assert!(payment.extensions.as_ref().is_none_or(|e| !e.contains_key("eip2612GasSponsoring")), "approved already");
     let body: Value = paid.response.json().await?;
