@@ -3,10 +3,20 @@
 # shellcheck shell=bash
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+# Foundry's npm platform package for this machine (all four are optional dependencies; npm installs the one
+# that matches): linux-amd64, linux-arm64, darwin-amd64 or darwin-arm64.
+foundry_platform() {
+  local os arch
+  case "$(uname -s)" in Linux) os=linux ;; Darwin) os=darwin ;; *) echo "unsupported system: $(uname -s)" >&2; return 1 ;; esac
+  case "$(uname -m)" in x86_64 | amd64) arch=amd64 ;; aarch64 | arm64) arch=arm64 ;; *) echo "unsupported machine: $(uname -m)" >&2; return 1 ;; esac
+  echo "$os-$arch"
+}
+FOUNDRY_PLATFORM="$(foundry_platform)"
 FOUNDRY_BIN="$ROOT/node_modules/@foundry-rs"
-FORGE="$FOUNDRY_BIN/forge-linux-amd64/bin/forge"
-ANVIL="$FOUNDRY_BIN/anvil-linux-amd64/bin/anvil"
-CAST="$FOUNDRY_BIN/cast-linux-amd64/bin/cast"
+FORGE="$FOUNDRY_BIN/forge-$FOUNDRY_PLATFORM/bin/forge"
+ANVIL="$FOUNDRY_BIN/anvil-$FOUNDRY_PLATFORM/bin/anvil"
+CAST="$FOUNDRY_BIN/cast-$FOUNDRY_PLATFORM/bin/cast"
 export QUITTANCE_ANVIL="$ANVIL"
 TSC="$ROOT/node_modules/.bin/tsc"
 

@@ -8,8 +8,22 @@ use std::path::{Path, PathBuf};
 /// Environment variable naming the anvil binary to use instead of the one under `node_modules`.
 pub const ANVIL_ENV: &str = "QUITTANCE_ANVIL";
 
-/// Where npm installs anvil, relative to the repository root.
-const ANVIL_IN_NODE_MODULES: &str = "node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil";
+/// The suffix of Foundry's npm platform package for the machine this is built for (the four platform
+/// packages are optional dependencies; npm installs the one that matches).
+pub const FOUNDRY_PLATFORM: &str = if cfg!(all(target_os = "macos", target_arch = "aarch64")) {
+    "darwin-arm64"
+} else if cfg!(target_os = "macos") {
+    "darwin-amd64"
+} else if cfg!(target_arch = "aarch64") {
+    "linux-arm64"
+} else {
+    "linux-amd64"
+};
+
+/// Where npm installs anvil for this platform, relative to the repository root.
+fn anvil_in_node_modules() -> PathBuf {
+    PathBuf::from(format!("node_modules/@foundry-rs/anvil-{FOUNDRY_PLATFORM}/bin/anvil"))
+}
 
 /// Finds the anvil binary: `$QUITTANCE_ANVIL`, else the repository's `node_modules` (searched from the
 /// working directory upwards, then from this crate's source tree), else `anvil` on `PATH`.
@@ -22,7 +36,7 @@ pub fn anvil_path() -> PathBuf {
     [from_cwd, Some(from_source)]
         .into_iter()
         .flatten()
-        .flat_map(|start| start.ancestors().map(|dir| dir.join(ANVIL_IN_NODE_MODULES)).collect::<Vec<_>>())
+        .flat_map(|start| start.ancestors().map(|dir| dir.join(anvil_in_node_modules())).collect::<Vec<_>>())
         .find(|candidate| candidate.is_file())
         .unwrap_or_else(|| PathBuf::from("anvil"))
 }

@@ -157,7 +157,7 @@ async fn an_agent_funded_on_one_chain_buys_on_the_other_from_the_shell() -> eyre
 #[tokio::test]
 async fn the_cross_chain_forge_script_deploys_and_configures_from_the_environment() -> eyre::Result<()> {
     let repository = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let forge = repository.join("node_modules/@foundry-rs/forge-linux-amd64/bin/forge");
+    let forge = repository.join("tools/bin/forge");
     let anvil = spawn_anvil_with_chain_id(1337)?;
     let owner = PrivateKeySigner::from(anvil.keys()[0].clone());
     let dir = tempfile::tempdir()?;

@@ -290,7 +290,7 @@ async fn deploy_refuses_a_chain_that_is_not_local_unless_told() -> eyre::Result<
 #[tokio::test]
 async fn the_forge_script_and_quittance_deploy_give_the_same_addresses_and_manifest() -> eyre::Result<()> {
     let repository = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let forge = repository.join("node_modules/@foundry-rs/forge-linux-amd64/bin/forge");
+    let forge = repository.join("tools/bin/forge");
     let quittance = env!("CARGO_BIN_EXE_quittance");
     let dir = tempfile::tempdir()?;
     let agent = PrivateKeySigner::from_bytes(&keccak256("forge agent"))?;

@@ -1,5 +1,5 @@
 use crate::Scratch;
-use std::process::Command;
+use std::{path::Path, process::Command};
 
 const TOKEN: &str = "contracts/tokens/TestStablecoin.sol";
 const TOKEN_ARTIFACT: &str = "crates/bindings/artifacts/TestStablecoin.json";
@@ -66,7 +66,7 @@ fn broken_solidity_fails_forge_build() {
         "contracts/Broken.sol",
         "// SPDX-License-Identifier: MIT\npragma solidity 0.8.37;\ncontract Broken { uint256 x = ; }\n",
     );
-    let forge = scratch.root.join("node_modules/@foundry-rs/forge-linux-amd64/bin/forge");
+    let forge = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/bin/forge");
     let output = Command::new(forge).arg("build").current_dir(&scratch.root).output().expect("forge runs");
     let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(!output.status.success(), "forge build must fail on broken Solidity:\n{text}");
