@@ -4,11 +4,13 @@ mod answer;
 mod channels;
 mod doubt;
 mod funds;
+mod middleware;
 mod policy;
 mod record;
 
 pub use doubt::Resolution;
 pub use funds::{Answer, ChainFunds, ChainWord, ChannelSeen, Funds, Mark, Seen};
+pub use middleware::{Paying, Payment, PurchaseId};
 pub use policy::{Budget, Policy, PolicyRefusal};
 pub use record::{Declared, OpenChannel, RecordError, Spend, SpendRecord, SpendState};
 

@@ -3,6 +3,7 @@
 
 mod doubt;
 mod local;
+mod middleware;
 mod upto;
 
 use alloy::{primitives::U256, providers::Provider, signers::local::PrivateKeySigner};
