@@ -6,14 +6,18 @@
   var content = document.getElementById("content");
   var REASONS = {
     insufficient_funds: "your balance of the token is too low",
-    invalid_exact_evm_payload_signature: "the wallet's signature does not match the payment",
+    invalid_exact_evm_insufficient_balance: "your balance of the token is too low",
+    invalid_exact_evm_signature: "the wallet's signature does not match the payment",
+    invalid_exact_evm_failed_to_parse_signature: "the wallet's signature could not be read",
     invalid_exact_evm_payload_authorization_valid_before: "the signed payment expired; pay again",
     invalid_exact_evm_payload_authorization_valid_after: "the signed payment is not valid yet; check your clock",
-    invalid_exact_evm_payload_authorization_value: "the signed amount is not the price",
-    invalid_exact_evm_payload_recipient_mismatch: "the payment goes to someone other than the seller",
+    invalid_exact_evm_payload_authorization_value_mismatch: "the signed amount is not the price",
+    invalid_exact_evm_recipient_mismatch: "the payment goes to someone other than the seller",
+    invalid_exact_evm_nonce_already_used: "this signed payment was already used; pay again",
+    invalid_exact_evm_network_mismatch: "the wallet signed for another network",
     invalid_network: "the wallet is on another network",
     invalid_payload: "the payment could not be read",
-    settlement_pending: "the payment is being settled; try again in a moment"
+    settlement_pending: "the payment is being settled; reload in a moment"
   };
   function say(text) { status.textContent = text; }
   // Keccak-256 (for EIP-55 checksummed addresses).

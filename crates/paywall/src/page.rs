@@ -151,6 +151,10 @@ small,code{overflow-wrap:anywhere}button{font:inherit;padding:.6rem 1.2rem;borde
 background:#1d4ed8;color:#fff;cursor:pointer}button:disabled{opacity:.5}\
 pre{background:#f0f0f0;padding:1rem;white-space:pre-wrap;overflow-wrap:anywhere}";
 
+/// The page's Content-Security-Policy: inline script and style only, `fetch` to its own origin.
+const CSP: &str = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; \
+                   base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
 /// The wallet button: the `exact` EIP-3009 `TransferWithAuthorization`, as the agent signs it.
 const SCRIPT: &str = include_str!("page.js");
 
@@ -168,5 +172,8 @@ pub fn into_page(config: &PageConfig, response: axum::response::Response) -> axu
     };
     parts.headers.insert(header::CONTENT_TYPE, axum::http::HeaderValue::from_static("text/html; charset=utf-8"));
     parts.headers.remove(header::CONTENT_LENGTH);
+    // The page's own inline script and style, requests to its own origin, nothing else.
+    parts.headers.insert(header::CONTENT_SECURITY_POLICY, axum::http::HeaderValue::from_static(CSP));
+    parts.headers.insert(header::X_CONTENT_TYPE_OPTIONS, axum::http::HeaderValue::from_static("nosniff"));
     axum::response::Response::from_parts(parts, axum::body::Body::from(render(config, &required)))
 }

@@ -8,7 +8,8 @@ import { join } from "node:path";
 import WebSocket from "ws";
 import { privateKeyToAccount } from "viem/accounts";
 
-const { PAGE_URL, PAYER_KEY, CHAIN_ID, CHROMIUM = "chromium" } = process.env;
+// WRONG_VALUE: a faulty wallet that signs this value instead of the one the page asked for.
+const { PAGE_URL, PAYER_KEY, CHAIN_ID, CHROMIUM = "chromium", WRONG_VALUE } = process.env;
 const account = privateKeyToAccount(PAYER_KEY);
 const profile = mkdtempSync(join(tmpdir(), "quittance-chromium-"));
 const browser = spawn(CHROMIUM, ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
@@ -77,6 +78,7 @@ async function answer(method, params) {
       const { EIP712Domain, ...types } = typed.types;
       const message = { ...typed.message };
       for (const field of types[typed.primaryType]) if (field.type.startsWith("uint")) message[field.name] = BigInt(message[field.name]);
+      if (WRONG_VALUE) message.value = BigInt(WRONG_VALUE);
       return account.signTypedData({ domain: typed.domain, types, primaryType: typed.primaryType, message });
     }
     default:

@@ -42,6 +42,7 @@ async fn a_browser_gets_a_page_with_the_same_headers_and_an_api_client_json() ->
     assert_eq!(status, StatusCode::PAYMENT_REQUIRED);
     assert!(html_headers[header::CONTENT_TYPE].to_str()?.starts_with("text/html"));
     assert!(html_headers.contains_key(quittance_x402::PAYMENT_REQUIRED), "the offer header stays");
+    assert!(html_headers[header::CONTENT_SECURITY_POLICY].to_str()?.contains("default-src 'none'"));
     assert!(page.contains("Pay with wallet") && page.contains("a report") && page.contains("http://127.0.0.1/report"));
     assert!(!page.contains("src=\"http") && !page.contains("href=\"http"), "nothing from elsewhere");
 
@@ -112,6 +113,48 @@ fn chromium() -> Option<String> {
     None
 }
 
+/// Opens `url` in headless Chromium with the test wallet (signing `wrong_value` instead, if given), clicks
+/// pay, and returns what the page showed (`tests/it/browser.mjs`).
+async fn drive(world: &World, chromium: &str, url: &str, wrong_value: Option<u64>) -> eyre::Result<Value> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/browser.mjs");
+    let mut command = std::process::Command::new("node");
+    command
+        .arg(script)
+        .env("PAGE_URL", url)
+        .env("PAYER_KEY", alloy::hex::encode_prefixed(world.agent.to_bytes()))
+        .env("CHAIN_ID", world.facilitator.network().trim_start_matches("eip155:"))
+        .env("CHROMIUM", chromium);
+    if let Some(value) = wrong_value {
+        command.env("WRONG_VALUE", value.to_string());
+    }
+    let output = tokio::task::spawn_blocking(move || command.output()).await??;
+    eyre::ensure!(output.status.success(), "the browser run failed: {}", String::from_utf8_lossy(&output.stderr));
+    Ok(serde_json::from_slice(&output.stdout)?)
+}
+
+#[tokio::test]
+async fn a_refused_payment_is_explained_on_the_page_and_moves_nothing() -> eyre::Result<()> {
+    let Some(chromium) = chromium() else { return Ok(()) };
+    let world = World::new().await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let paywall = Paywall::new(world.facilitator.clone(), base.clone());
+    let priced = Price { settle_before_serving: true, ..price(&world) };
+    let app = Router::new().route("/report", get_report().layer(paywall.price(priced)));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let payer_before = world.token.balanceOf(world.agent.address()).call().await?;
+
+    let seen = drive(&world, &chromium, &format!("{base}/report"), Some(PRICE + 1)).await?;
+    assert_eq!(
+        seen["status"], "Not paid: the wallet's signature does not match the payment (invalid_exact_evm_signature).",
+        "{seen}"
+    );
+    assert_eq!(seen["content"], Value::Null);
+    assert_eq!(world.token.balanceOf(world.agent.address()).call().await?, payer_before);
+    assert_eq!(world.token.balanceOf(world.payee).call().await?, U256::ZERO);
+    Ok(())
+}
+
 #[tokio::test]
 async fn headless_chromium_pays_through_the_page_with_a_wallet_and_a_replay_is_not_charged() -> eyre::Result<()> {
     let Some(chromium) = chromium() else { return Ok(()) };
@@ -136,22 +179,7 @@ async fn headless_chromium_pays_through_the_page_with_a_wallet_and_a_replay_is_n
     let payer_before = world.token.balanceOf(world.agent.address()).call().await?;
     let payee_before = world.token.balanceOf(world.payee).call().await?;
 
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/browser.mjs");
-    let chain_id = world.facilitator.network().trim_start_matches("eip155:").to_owned();
-    let key = alloy::hex::encode_prefixed(world.agent.to_bytes());
-    let url = format!("{base}/report");
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("node")
-            .arg(script)
-            .env("PAGE_URL", url)
-            .env("PAYER_KEY", key)
-            .env("CHAIN_ID", chain_id)
-            .env("CHROMIUM", chromium)
-            .output()
-    })
-    .await??;
-    assert!(output.status.success(), "the browser run failed: {}", String::from_utf8_lossy(&output.stderr));
-    let seen: Value = serde_json::from_slice(&output.stdout)?;
+    let seen = drive(&world, &chromium, &format!("{base}/report"), None).await?;
     assert_eq!(seen["title"], "Reports");
     assert_eq!(seen["description"], "a <fresh> report", "seller text shown as text");
     let human = quittance_paywall::page::human_amount(U256::from(PRICE), 6);
