@@ -19,6 +19,7 @@
     invalid_payload: "the payment could not be read",
     settlement_pending: "the payment is being settled; reload in a moment"
   };
+  button.hidden = false; // without JavaScript the page shows the price and the noscript instructions only
   function say(text) { status.textContent = text; }
   // Keccak-256 (for EIP-55 checksummed addresses).
   var M = (1n << 64n) - 1n;

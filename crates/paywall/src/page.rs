@@ -133,7 +133,7 @@ pub fn render(config: &PageConfig, required: &PaymentRequired) -> String {
 <noscript><p>Paying from this page needs JavaScript and a browser wallet. Any x402 client can pay instead: it
 reads the offer in the <code>PAYMENT-REQUIRED</code> header and sends the signed payment in
 <code>PAYMENT-SIGNATURE</code>.</p></noscript>
-<p><button id="pay" type="button">Pay with wallet</button></p>
+<p><button id="pay" type="button" hidden>Pay with wallet</button></p>
 <p id="status" role="status" aria-live="polite"></p>
 <pre id="content" hidden></pre>
 </main>
