@@ -48,6 +48,20 @@ ensure_node_modules() {
   echo "$want" > "$stamp"
 }
 
+# Headless Chromium and its WebDriver (Debian's `chromium` and `chromium-driver`), for the paywall page's
+# browser test: installed with apt-get when missing (as root, or through sudo); `apt-get update` only if the
+# first install fails.
+ensure_chromium() {
+  if command -v chromium > /dev/null && command -v chromedriver > /dev/null; then
+    return
+  fi
+  local apt=(apt-get)
+  if [[ "$(id -u)" != 0 ]]; then apt=(sudo apt-get); fi
+  step "apt-get install chromium chromium-driver (the paywall page's browser test)"
+  DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y -q chromium chromium-driver \
+    || { "${apt[@]}" update -q && DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y -q chromium chromium-driver; }
+}
+
 # The Python analysis tools (halmos, slither), pinned with hashes in tools/analysis/requirements.txt, in a
 # git-ignored virtual environment that is made again only when it is missing or was made from another lock file.
 ANALYSIS_VENV="$ROOT/.tools/venv"

@@ -43,6 +43,8 @@ pub struct Paywall<F> {
     turns: Arc<Turns>,
     /// The `payment-identifier` extension: declared (`Some`), and whether an id is required.
     payment_identifier: Option<bool>,
+    /// The page browsers get with a 402 (`None`: JSON for browsers too).
+    page: Option<Arc<crate::page::PageConfig>>,
 }
 
 impl<F> Clone for Paywall<F> {
@@ -55,6 +57,7 @@ impl<F> Clone for Paywall<F> {
             instance: self.instance,
             turns: self.turns.clone(),
             payment_identifier: self.payment_identifier,
+            page: self.page.clone(),
         }
     }
 }
@@ -135,6 +138,7 @@ impl<F: FacilitatorClient> Paywall<F> {
             instance: B256::random(),
             turns: Arc::default(),
             payment_identifier: Some(false),
+            page: Some(Arc::default()),
         }
     }
 
@@ -143,6 +147,14 @@ impl<F: FacilitatorClient> Paywall<F> {
     /// previous run left at once; what another server left is taken over after two minutes).
     pub fn with_store(self, store: Arc<dyn PaymentStore>, instance: &str) -> Self {
         Self { store, instance: keccak256(instance), ..self }
+    }
+
+    /// The same paywall with `page` as the 402 browsers see (see [`crate::page`]); `None` turns the page off,
+    /// so that browsers get the JSON API clients get. On by default with [`PageConfig::default`].
+    ///
+    /// [`PageConfig::default`]: crate::PageConfig
+    pub fn with_page(self, page: Option<crate::page::PageConfig>) -> Self {
+        Self { page: page.map(Arc::new), ..self }
     }
 
     /// The same paywall declaring x402's `payment-identifier` extension in its 402s (`Some(true)`: and
@@ -263,7 +275,11 @@ where
             Err(reason) => guard.payment_required(&resource, Some(reason)),
         }
     } else {
-        guard.payment_required(&resource, None)
+        let response = guard.payment_required(&resource, None);
+        match &guard.paywall.page {
+            Some(page) if crate::page::wants_html(headers) => crate::page::into_page(page, response),
+            _ => response,
+        }
     }
 }
 

@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 mod once;
+mod page;
 mod upto;
 
 pub(crate) fn price(world: &World) -> Price {
