@@ -682,6 +682,9 @@ fn settlement_of_raw(raw: &Bytes) -> Option<Settlement> {
     if let Some((owner, expected)) = crate::exact_permit2::expected_of_call(&input) {
         return Some(settlement(owner, U256::ZERO, expected));
     }
+    if let Some((payer, expected)) = crate::batch_settlement::expected_of_call(&input) {
+        return Some(settlement(payer, U256::ZERO, expected));
+    }
     let chain_id = envelope.chain_id()?;
     if let Ok(call) = VoucherChannels::depositCall::abi_decode(&input) {
         let channel_id = crate::channel::x402_config(&call.config).id(chain_id, to);

@@ -2,8 +2,8 @@
 //! simulation of the settlement transaction. Nothing is sent.
 
 use crate::{
-    Facilitator, channel::Channel, cross_chain::CrossChain, exact::Exact, exact_permit2::ExactPermit2,
-    invoice::Invoice, scheme::SchemeRules, upto::Upto,
+    Facilitator, batch_settlement::BatchSettlement, channel::Channel, cross_chain::CrossChain, exact::Exact,
+    exact_permit2::ExactPermit2, invoice::Invoice, scheme::SchemeRules, upto::Upto,
 };
 use alloy::{
     primitives::{Address, B256, Bytes, U256},
@@ -119,8 +119,7 @@ impl<C: Chain + 'static> Facilitator<C> {
     /// simulation of the settlement runs.
     pub(crate) async fn check(&self, request: &VerifyRequest, simulation: Simulation) -> Result<Address, Refusal> {
         match self.preflight(request)? {
-            // `batch-settlement` is not driven by this facilitator yet (the protocol is in `quittance_x402`).
-            Scheme::BatchSettlement => Err(ErrorReason::UnsupportedScheme.into()),
+            Scheme::BatchSettlement => BatchSettlement::check(self, request, simulation).await,
             Scheme::Exact if exact_permit2::applies(&request.payment_requirements) => {
                 ExactPermit2::check(self, request, simulation).await
             }

@@ -1,0 +1,265 @@
+//! `batch-settlement` on the in-memory chain, with x402's batch-settlement contract and its ERC-3009 deposit
+//! collector installed at their canonical addresses: a deposit and its first voucher verified and the
+//! deposit settled once, then vouchers on the funded channel; a voucher over the deposit, for another
+//! channel or tampered, and a replayed deposit, refused with the SDK's codes and nothing moved; a deposit
+//! whose answer was lost settled with one transaction.
+
+use crate::{fast, faults::Faulty, request, settle::settled_before};
+use alloy::{
+    primitives::{Address, B256, U256, keccak256},
+    signers::local::PrivateKeySigner,
+};
+use quittance_bindings::{IBatchSettlement, TestStablecoin};
+use quittance_chain::{Chain, DevChain, revm::RevmChain};
+use quittance_facilitator::{Facilitator, Ledger, SqliteLedger};
+use quittance_x402::{
+    ErrorReason, PaymentPayload, PaymentRequirements, SettleResponse,
+    batch_settlement::{self, BATCH_SETTLEMENT_ADDRESS, BatchSettlementExtra, ChannelConfig, MIN_WITHDRAW_DELAY},
+};
+use std::sync::{Arc, atomic::Ordering};
+
+/// What one request costs.
+const PRICE: u128 = 1_000;
+/// What the payer deposits: ten requests.
+const DEPOSIT: u128 = 10_000;
+
+struct Setup {
+    chain: Faulty,
+    payer: PrivateKeySigner,
+    token: Address,
+    payee: Address,
+    facilitator: Facilitator<Faulty>,
+    ledger: Arc<SqliteLedger>,
+}
+
+async fn setup() -> eyre::Result<Setup> {
+    let chain = RevmChain::new(31337, 1_750_000_000);
+    let owner = PrivateKeySigner::from_bytes(&keccak256("batch owner"))?;
+    let key = PrivateKeySigner::from_bytes(&keccak256("batch facilitator"))?;
+    let payer = PrivateKeySigner::from_bytes(&keccak256("batch payer"))?;
+    let payee = PrivateKeySigner::from_bytes(&keccak256("batch payee"))?.address();
+    for account in [owner.address(), key.address(), payer.address()] {
+        chain.set_balance(account, U256::from(10u64).pow(U256::from(20))).await?;
+    }
+    quittance_deploy::install_batch_settlement(&chain).await?;
+    let manifest = quittance_deploy::deploy(&chain, &owner, owner.address(), &[payer.address()], |_| {}).await?;
+    let token = manifest.address("TestStablecoin").ok_or_else(|| eyre::eyre!("no token"))?;
+    let chain = Faulty::new(chain);
+    let ledger = Arc::new(SqliteLedger::in_memory()?);
+    let facilitator = Facilitator::new(chain.clone(), key, ledger.clone(), fast()).await?;
+    Ok(Setup { chain, payer, token, payee, facilitator, ledger })
+}
+
+impl Setup {
+    /// The seller's option: [`PRICE`] a request, claims authorized by a key of its own.
+    fn option(&self) -> PaymentRequirements {
+        let extra = BatchSettlementExtra::new(Address::repeat_byte(0xa1), MIN_WITHDRAW_DELAY, "USD Coin", "2", DEPOSIT);
+        serde_json::from_value(serde_json::json!({
+            "scheme": "batch-settlement", "network": "eip155:31337", "amount": PRICE.to_string(),
+            "asset": self.token, "payTo": self.payee, "maxTimeoutSeconds": 120, "extra": extra.to_map(),
+        }))
+        .expect("valid option")
+    }
+
+    /// The payer's channel with `salt`, as the official client opens it.
+    fn channel(&self, option: &PaymentRequirements, salt: B256) -> ChannelConfig {
+        let terms = batch_settlement::BatchTerms::from_requirements(option).expect("valid terms");
+        ChannelConfig::for_terms(&terms, self.payer.address(), Address::ZERO, salt)
+    }
+
+    /// A deposit of `amount` into `config` with a voucher for `voucher`.
+    async fn deposit(
+        &self,
+        option: &PaymentRequirements,
+        config: &ChannelConfig,
+        amount: u128,
+        voucher: u128,
+    ) -> eyre::Result<PaymentPayload> {
+        let now = self.chain.timestamp().await?;
+        Ok(batch_settlement::pay_deposit(
+            option,
+            None,
+            config,
+            amount,
+            voucher,
+            &self.payer,
+            &self.payer,
+            now,
+            B256::random(),
+        )?)
+    }
+
+    /// A voucher for `voucher` on `config`.
+    fn voucher(
+        &self,
+        option: &PaymentRequirements,
+        config: &ChannelConfig,
+        voucher: u128,
+    ) -> eyre::Result<PaymentPayload> {
+        Ok(batch_settlement::pay_voucher(option, None, config, voucher, &self.payer)?)
+    }
+
+    async fn balance(&self, account: Address) -> eyre::Result<U256> {
+        Ok(quittance_chain::read(&self.chain.chain, self.token, TestStablecoin::balanceOfCall { account }).await?)
+    }
+
+    /// The payer's and the contract's balances.
+    async fn balances(&self) -> eyre::Result<(U256, U256)> {
+        Ok((self.balance(self.payer.address()).await?, self.balance(BATCH_SETTLEMENT_ADDRESS).await?))
+    }
+
+    /// What the channel holds in the contract.
+    async fn channel_balance(&self, config: &ChannelConfig) -> eyre::Result<u128> {
+        let call = IBatchSettlement::channelsCall { channelId: config.id(31337) };
+        Ok(quittance_chain::read(&self.chain.chain, BATCH_SETTLEMENT_ADDRESS, call).await?.balance)
+    }
+}
+
+/// Exactly `amount` went from the payer into the contract since `before`.
+async fn moved(setup: &Setup, before: (U256, U256), amount: u128) -> eyre::Result<()> {
+    let after = setup.balances().await?;
+    assert_eq!(before.0 - after.0, U256::from(amount), "the payer paid exactly the deposit");
+    assert_eq!(after.1 - before.1, U256::from(amount), "the contract holds exactly the deposit");
+    Ok(())
+}
+
+fn refused(response: &SettleResponse, reason: ErrorReason) {
+    assert!(!response.success, "expected a refusal: {response:?}");
+    assert_eq!(response.error_reason, Some(reason), "{response:?}");
+    assert_eq!(response.transaction, "", "nothing was sent: {response:?}");
+}
+
+async fn verify_refuses(setup: &Setup, payment: &PaymentPayload, option: &PaymentRequirements, reason: ErrorReason) {
+    let verdict = setup.facilitator.verify(&request(payment.clone(), option.clone())).await;
+    assert!(!verdict.is_valid, "{verdict:?}");
+    assert_eq!(verdict.invalid_reason, Some(reason), "{verdict:?}");
+}
+
+#[tokio::test]
+async fn a_deposit_settles_once_then_vouchers_verify_and_a_replayed_deposit_is_refused() -> eyre::Result<()> {
+    let setup = setup().await?;
+    assert!(setup.facilitator.supported().kinds.iter().any(|k| k.scheme == "batch-settlement"));
+    let option = setup.option();
+    let config = setup.channel(&option, B256::ZERO);
+    let deposit = setup.deposit(&option, &config, DEPOSIT, PRICE).await?;
+    let verified = setup.facilitator.verify(&request(deposit.clone(), option.clone())).await;
+    assert!(verified.is_valid, "{verified:?}");
+    assert_eq!(verified.payer, Some(setup.payer.address().to_checksum(None)));
+
+    let before = setup.balances().await?;
+    let settled = setup.facilitator.settle(&request(deposit.clone(), option.clone())).await;
+    assert!(settled.success, "{settled:?}");
+    moved(&setup, before, DEPOSIT).await?;
+    assert_eq!(setup.channel_balance(&config).await?, DEPOSIT);
+
+    // Vouchers on the funded channel, up to the deposit.
+    for cumulative in [2 * PRICE, DEPOSIT] {
+        let voucher = setup.voucher(&option, &config, cumulative)?;
+        let verdict = setup.facilitator.verify(&request(voucher, option.clone())).await;
+        assert!(verdict.is_valid, "{cumulative}: {verdict:?}");
+    }
+
+    // The same deposit again: answered from the ledger, nothing sent.
+    let again = setup.facilitator.settle(&request(deposit.clone(), option.clone())).await;
+    settled_before(&again, ErrorReason::BatchCumulativeAmountBelowClaimed, &settled.transaction);
+    verify_refuses(&setup, &deposit, &option, ErrorReason::BatchCumulativeAmountBelowClaimed).await;
+    // A facilitator that lost its ledger: the simulation of the used authorization fails.
+    let forgetful = Facilitator::new(
+        setup.chain.clone(),
+        PrivateKeySigner::from_bytes(&keccak256("batch facilitator"))?,
+        Arc::new(SqliteLedger::in_memory()?),
+        fast(),
+    )
+    .await?;
+    let verdict = forgetful.verify(&request(deposit.clone(), option.clone())).await;
+    assert_eq!(verdict.invalid_reason, Some(ErrorReason::BatchDepositSimulationFailed), "{verdict:?}");
+    let (reached, reverted) = setup.chain.mined().await?;
+    assert_eq!((reached, reverted), (1, 0), "one deposit sent");
+    moved(&setup, before, DEPOSIT).await
+}
+
+#[tokio::test]
+async fn vouchers_over_the_deposit_for_another_channel_or_tampered_are_refused_and_move_nothing() -> eyre::Result<()> {
+    let setup = setup().await?;
+    let option = setup.option();
+    let config = setup.channel(&option, B256::ZERO);
+    let before = setup.balances().await?;
+
+    // A deposit whose voucher is over the deposit.
+    let over = setup.deposit(&option, &config, DEPOSIT, DEPOSIT + 1).await?;
+    verify_refuses(&setup, &over, &option, ErrorReason::BatchCumulativeExceedsBalance).await;
+    refused(
+        &setup.facilitator.settle(&request(over, option.clone())).await,
+        ErrorReason::BatchCumulativeExceedsBalance,
+    );
+
+    // A deposit whose authorization signature is tampered with.
+    let mut tampered = setup.deposit(&option, &config, DEPOSIT, PRICE).await?;
+    let signature = &mut tampered.payload["deposit"]["authorization"]["erc3009Authorization"]["signature"];
+    *signature = serde_json::json!(flip(signature.as_str().unwrap_or_default()));
+    verify_refuses(&setup, &tampered, &option, ErrorReason::BatchInvalidReceiveAuthorizationSignature).await;
+    refused(
+        &setup.facilitator.settle(&request(tampered, option.clone())).await,
+        ErrorReason::BatchInvalidReceiveAuthorizationSignature,
+    );
+    assert!(setup.ledger.unfinished()?.is_empty(), "nothing claimed");
+    moved(&setup, before, 0).await?;
+
+    // Fund the channel, then: a voucher over the deposit, one for an unfunded channel, one naming another
+    // channel than its config, one tampered with.
+    let deposit = setup.deposit(&option, &config, DEPOSIT, PRICE).await?;
+    assert!(setup.facilitator.settle(&request(deposit, option.clone())).await.success);
+    verify_refuses(
+        &setup,
+        &setup.voucher(&option, &config, DEPOSIT + 1)?,
+        &option,
+        ErrorReason::BatchCumulativeExceedsBalance,
+    )
+    .await;
+    let unfunded = setup.channel(&option, B256::repeat_byte(7));
+    verify_refuses(&setup, &setup.voucher(&option, &unfunded, PRICE)?, &option, ErrorReason::BatchChannelNotFound)
+        .await;
+    let mut elsewhere = setup.voucher(&option, &config, 2 * PRICE)?;
+    elsewhere.payload["voucher"]["channelId"] = serde_json::json!(unfunded.id(31337));
+    verify_refuses(&setup, &elsewhere, &option, ErrorReason::BatchChannelIdMismatch).await;
+    let mut forged = setup.voucher(&option, &config, 2 * PRICE)?;
+    let signature = &mut forged.payload["voucher"]["signature"];
+    *signature = serde_json::json!(flip(signature.as_str().unwrap_or_default()));
+    verify_refuses(&setup, &forged, &option, ErrorReason::BatchInvalidVoucherSignature).await;
+    // A voucher is kept by the server, never settled on its own.
+    let voucher = setup.voucher(&option, &config, 2 * PRICE)?;
+    assert!(!setup.facilitator.settle(&request(voucher, option.clone())).await.success);
+    let (reached, _) = setup.chain.mined().await?;
+    assert_eq!(reached, 1, "only the good deposit was sent");
+    moved(&setup, before, DEPOSIT).await
+}
+
+/// A hex signature with one bit of `r` flipped.
+fn flip(signature: &str) -> String {
+    let mut chars: Vec<char> = signature.chars().collect();
+    if let Some(c) = chars.get_mut(10) {
+        *c = if *c == '0' { '1' } else { '0' };
+    }
+    chars.into_iter().collect()
+}
+
+#[tokio::test]
+async fn a_deposit_whose_answer_was_lost_is_sent_once() -> eyre::Result<()> {
+    let setup = setup().await?;
+    let option = setup.option();
+    let config = setup.channel(&option, B256::ZERO);
+    let deposit = setup.deposit(&option, &config, DEPOSIT, PRICE).await?;
+    let before = setup.balances().await?;
+    // The node takes the deposit but its answer is lost.
+    setup.chain.lose_answers.store(1, Ordering::SeqCst);
+    let first = setup.facilitator.settle(&request(deposit.clone(), option.clone())).await;
+    let retried = setup.facilitator.settle(&request(deposit.clone(), option.clone())).await;
+    let settled = [&first, &retried];
+    assert_eq!(settled.iter().filter(|r| r.success).count(), 1, "one success: {first:?} {retried:?}");
+    let (reached, reverted) = setup.chain.mined().await?;
+    assert_eq!((reached, reverted), (1, 0), "one transaction, not reverted");
+    assert!(setup.ledger.unfinished()?.is_empty());
+    moved(&setup, before, DEPOSIT).await?;
+    assert_eq!(setup.channel_balance(&config).await?, DEPOSIT);
+    Ok(())
+}
