@@ -23,6 +23,8 @@ use crate::{
     scheme::SchemeRules,
     verify::{Refusal, Simulation, unexpected},
 };
+use alloy::primitives::{Bytes, keccak256};
+use alloy::sol_types::SolValue;
 use alloy::{
     primitives::{Address, B256, U256},
     sol,
@@ -33,8 +35,8 @@ use quittance_chain::{Chain, ChainError};
 use quittance_x402::{
     ErrorReason, VerifyRequest,
     batch_settlement::{
-        self, BATCH_SETTLEMENT_ADDRESS, BatchSettlementPayload, ChannelConfig, ChannelState, Checked,
-        DepositAuthorization, ERC3009_DEPOSIT_COLLECTOR_ADDRESS, SettleAction,
+        self, BATCH_SETTLEMENT_ADDRESS, BatchSettlementPayload, ChannelConfig, ChannelState, Checked, ClaimPayload,
+        DepositAuthorization, ERC3009_DEPOSIT_COLLECTOR_ADDRESS, SettleAction, SettlePayload,
     },
 };
 
@@ -225,15 +227,19 @@ impl SchemeRules for BatchSettlement {
         Ok(Some((facilitator.payment_key(checked.terms.asset, payer, nonce), settlement)))
     }
 
-    /// Settles a server's `/settle` action: a `deposit` through the engine, once per deposit. Claims, the
-    /// settle sweep and refunds are not sent by this facilitator yet.
+    /// Settles a server's `/settle` action through the engine: a `deposit` once per deposit, a `claim` of
+    /// many channels' vouchers once per claim, a `settle` sweep once per receiver's claimed total. Cooperative
+    /// refunds are not sent by this facilitator yet.
     async fn settle<C: Chain + 'static>(
         facilitator: &Facilitator<C>,
         request: &VerifyRequest,
     ) -> quittance_x402::SettleResponse {
         match SettleAction::of(&request.payment_payload) {
             Ok(SettleAction::Deposit(_)) => {}
-            Ok(_) => return facilitator.failure(ErrorReason::UnsupportedScheme, None, None),
+            Ok(SettleAction::Claim(claim)) => return settle_claim(facilitator, request, &claim).await,
+            Ok(SettleAction::Settle(sweep)) => return settle_sweep(facilitator, request, sweep).await,
+            // Cooperative refunds are not sent by this facilitator yet.
+            Ok(SettleAction::Refund(_)) => return facilitator.failure(ErrorReason::BatchRefundPayload, None, None),
             Err(reason) => return facilitator.failure(reason, None, None),
         }
         let (key, settlement) = match Self::identify(facilitator, request).await {
@@ -245,4 +251,103 @@ impl SchemeRules for BatchSettlement {
         let response = facilitator.execute(key, settlement, recheck).await;
         facilitator.answer_once(key, request, response)
     }
+}
+
+/// A settlement the facilitator sends on its own account (claims and sweeps), checked by its receipt.
+fn own_call<C: Chain>(facilitator: &Facilitator<C>, data: Bytes, expected: Expected) -> Settlement {
+    Settlement {
+        payer: facilitator.address(),
+        to: BATCH_SETTLEMENT_ADDRESS,
+        data,
+        value: U256::ZERO,
+        expected,
+        valid_before: None,
+    }
+}
+
+/// Sends a `claim`: every row checked offline (the total within its voucher, the voucher signed by its
+/// channel's voucher signer), the receiver authorizer's `ClaimBatch` signature (signed by this facilitator
+/// when it is the channels' receiver authorizer and the server sent none), then simulated. Keyed by the
+/// call itself: the same claim asked again is answered from the ledger.
+async fn settle_claim<C: Chain + 'static>(
+    facilitator: &Facilitator<C>,
+    request: &VerifyRequest,
+    claim: &ClaimPayload,
+) -> quittance_x402::SettleResponse {
+    let chain_id = facilitator.core.chain_id;
+    let Some(first) = claim.claims.first() else {
+        return facilitator.failure(ErrorReason::BatchInvalidPayloadType, None, None);
+    };
+    let receiver = first.voucher.channel.receiver;
+    if let Some(reason) = claim.claims.iter().find_map(|row| row.check(chain_id).err()) {
+        return facilitator.failure(reason, Some(receiver), None);
+    }
+    let signature = match &claim.claim_authorizer_signature {
+        Some(signature) => signature.clone(),
+        None if first.voucher.channel.receiver_authorizer == facilitator.address() => {
+            match batch_settlement::sign_claim_batch(&facilitator.core.signer, &claim.claims, chain_id) {
+                Ok(signature) => signature,
+                Err(_) => return facilitator.failure(ErrorReason::UnexpectedSettleError, Some(receiver), None),
+            }
+        }
+        None => return facilitator.failure(ErrorReason::BatchAuthorizerNotConfigured, Some(receiver), None),
+    };
+    let rows = claim
+        .claims
+        .iter()
+        .map(|row| IBatchSettlement::VoucherClaim {
+            voucher: IBatchSettlement::Voucher {
+                channel: contract_config(&row.voucher.channel),
+                maxClaimableAmount: row.voucher.max_claimable_amount,
+            },
+            signature: row.signature.clone(),
+            totalClaimed: row.total_claimed,
+        })
+        .collect();
+    let call = IBatchSettlement::claimWithSignatureCall { voucherClaims: rows, authorizerSignature: signature };
+    let data: Bytes = call.abi_encode().into();
+    let key = keccak256((U256::from(chain_id), BATCH_SETTLEMENT_ADDRESS, data.clone()).abi_encode());
+    if facilitator.core.ledger.get(key).ok().flatten().is_none() {
+        match facilitator.simulate(BATCH_SETTLEMENT_ADDRESS, data.to_vec()).await {
+            Ok(_) => {}
+            Err(ChainError::Reverted { .. }) => {
+                return facilitator.failure(ErrorReason::BatchClaimSimulationFailed, Some(receiver), None);
+            }
+            Err(_) => return facilitator.failure(ErrorReason::UnexpectedSettleError, Some(receiver), None),
+        }
+    }
+    let response =
+        facilitator.execute(key, own_call(facilitator, data, Expected::Call), crate::engine::Recheck::Nothing).await;
+    facilitator.answer_once(key, request, response)
+}
+
+/// Sends a `settle` sweep of what claims credited `receiver` in `token` and was not settled yet. Keyed by the
+/// receiver, the token and its claimed total: a sweep asked again before new claims is answered from the
+/// ledger; one after new claims sends the new amount.
+async fn settle_sweep<C: Chain + 'static>(
+    facilitator: &Facilitator<C>,
+    request: &VerifyRequest,
+    sweep: SettlePayload,
+) -> quittance_x402::SettleResponse {
+    let SettlePayload { receiver, token } = sweep;
+    let state =
+        match facilitator.read(BATCH_SETTLEMENT_ADDRESS, IBatchSettlement::receiversCall { receiver, token }).await {
+            Ok(state) => state,
+            Err(refusal) => return facilitator.failure(refusal.reason, Some(receiver), None),
+        };
+    let key = facilitator.payment_key(token, receiver, B256::from(U256::from(state.totalClaimed)));
+    let held = facilitator.core.ledger.get(key).ok().flatten().is_some();
+    if !held && state.totalClaimed == state.totalSettled {
+        return facilitator.failure(ErrorReason::BatchNothingToSettle, Some(receiver), None);
+    }
+    let expected = Expected::Transfer {
+        token,
+        from: BATCH_SETTLEMENT_ADDRESS,
+        to: receiver,
+        value: U256::from(state.totalClaimed - state.totalSettled),
+    };
+    let data: Bytes = IBatchSettlement::settleCall { receiver, token }.abi_encode().into();
+    let response =
+        facilitator.execute(key, own_call(facilitator, data, expected), crate::engine::Recheck::Nothing).await;
+    facilitator.answer_once(key, request, response)
 }

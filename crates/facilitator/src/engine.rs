@@ -690,7 +690,9 @@ fn settlement_of_raw(raw: &Bytes) -> Option<Settlement> {
         let channel_id = crate::channel::x402_config(&call.config).id(chain_id, to);
         return Some(settlement(call.config.payer, U256::ZERO, Expected::Deposited { contract: to, channel_id }));
     }
-    if VoucherChannels::claimCall::abi_decode(&input).is_ok() || VoucherChannels::settleCall::abi_decode(&input).is_ok()
+    if VoucherChannels::claimCall::abi_decode(&input).is_ok()
+        || VoucherChannels::settleCall::abi_decode(&input).is_ok()
+        || quittance_bindings::IBatchSettlement::claimWithSignatureCall::abi_decode(&input).is_ok()
     {
         let payer = envelope.recover_signer().ok()?;
         return Some(settlement(payer, U256::ZERO, Expected::Call));

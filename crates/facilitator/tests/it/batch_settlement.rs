@@ -2,7 +2,7 @@
 //! collector installed at their canonical addresses: a deposit and its first voucher verified and the
 //! deposit settled once, then vouchers on the funded channel; a voucher over the deposit, for another
 //! channel or tampered, and a replayed deposit, refused with the SDK's codes and nothing moved; a deposit
-//! whose answer was lost settled with one transaction.
+//! whose answer was lost settled with one transaction; claims of many channels and their sweep sent once each.
 
 use crate::{fast, faults::Faulty, request, settle::settled_before};
 use alloy::{
@@ -14,7 +14,10 @@ use quittance_chain::{Chain, DevChain, revm::RevmChain};
 use quittance_facilitator::{Facilitator, Ledger, SqliteLedger};
 use quittance_x402::{
     ErrorReason, PaymentPayload, PaymentRequirements, SettleResponse,
-    batch_settlement::{self, BATCH_SETTLEMENT_ADDRESS, BatchSettlementExtra, ChannelConfig, MIN_WITHDRAW_DELAY},
+    batch_settlement::{
+        self, BATCH_SETTLEMENT_ADDRESS, BatchSettlementExtra, ChannelConfig, ClaimPayload, MIN_WITHDRAW_DELAY,
+        SettleAction, SettlePayload, VoucherClaim,
+    },
 };
 use std::sync::{Arc, atomic::Ordering};
 
@@ -53,7 +56,12 @@ async fn setup() -> eyre::Result<Setup> {
 impl Setup {
     /// The seller's option: [`PRICE`] a request, claims authorized by a key of its own.
     fn option(&self) -> PaymentRequirements {
-        let extra = BatchSettlementExtra::new(Address::repeat_byte(0xa1), MIN_WITHDRAW_DELAY, "USD Coin", "2", DEPOSIT);
+        self.option_authorized_by(Address::repeat_byte(0xa1))
+    }
+
+    /// The seller's option with claims and refunds authorized by `authorizer`.
+    fn option_authorized_by(&self, authorizer: Address) -> PaymentRequirements {
+        let extra = BatchSettlementExtra::new(authorizer, MIN_WITHDRAW_DELAY, "USD Coin", "2", DEPOSIT);
         serde_json::from_value(serde_json::json!({
             "scheme": "batch-settlement", "network": "eip155:31337", "amount": PRICE.to_string(),
             "asset": self.token, "payTo": self.payee, "maxTimeoutSeconds": 120, "extra": extra.to_map(),
@@ -261,5 +269,57 @@ async fn a_deposit_whose_answer_was_lost_is_sent_once() -> eyre::Result<()> {
     assert!(setup.ledger.unfinished()?.is_empty());
     moved(&setup, before, DEPOSIT).await?;
     assert_eq!(setup.channel_balance(&config).await?, DEPOSIT);
+    Ok(())
+}
+
+/// A server's `/settle` of `action`, in the envelope of `payment`.
+fn action(payment: &PaymentPayload, action: &SettleAction) -> eyre::Result<PaymentPayload> {
+    let mut payment = payment.clone();
+    payment.payload = serde_json::to_value(action)?;
+    Ok(payment)
+}
+
+#[tokio::test]
+async fn claims_of_many_channels_and_their_sweep_are_sent_once_each() -> eyre::Result<()> {
+    let setup = setup().await?;
+    // The facilitator is the receiver authorizer: it signs the claim batch itself.
+    let option = setup.option_authorized_by(setup.facilitator.address());
+    let (one, two) = (setup.channel(&option, B256::ZERO), setup.channel(&option, B256::repeat_byte(2)));
+    let mut claims = Vec::new();
+    for (config, charged) in [(&one, 3 * PRICE), (&two, 4 * PRICE)] {
+        let deposit = setup.deposit(&option, config, DEPOSIT, PRICE).await?;
+        assert!(setup.facilitator.settle(&request(deposit, option.clone())).await.success);
+        let voucher = batch_settlement::sign_voucher(&setup.payer, config.id(31337), charged, 31337)?;
+        claims.push(VoucherClaim::new(*config, &voucher, charged));
+    }
+    let envelope = setup.voucher(&option, &one, PRICE)?;
+    let payee_before = setup.balance(setup.payee).await?;
+
+    // A row claiming more than its voucher: refused, nothing sent.
+    let mut greedy = claims.clone();
+    greedy[0].total_claimed += 1;
+    let over =
+        action(&envelope, &SettleAction::Claim(ClaimPayload { claims: greedy, claim_authorizer_signature: None }))?;
+    refused(
+        &setup.facilitator.settle(&request(over, option.clone())).await,
+        ErrorReason::BatchChargeExceedsSignedCumulative,
+    );
+
+    let claim = action(&envelope, &SettleAction::Claim(ClaimPayload { claims, claim_authorizer_signature: None }))?;
+    let claimed = setup.facilitator.settle(&request(claim.clone(), option.clone())).await;
+    assert!(claimed.success, "{claimed:?}");
+    let again = setup.facilitator.settle(&request(claim, option.clone())).await;
+    settled_before(&again, ErrorReason::BatchCumulativeAmountBelowClaimed, &claimed.transaction);
+
+    let sweep = action(&envelope, &SettleAction::Settle(SettlePayload { receiver: setup.payee, token: setup.token }))?;
+    let swept = setup.facilitator.settle(&request(sweep.clone(), option.clone())).await;
+    assert!(swept.success, "{swept:?}");
+    assert_eq!(setup.balance(setup.payee).await? - payee_before, U256::from(7 * PRICE), "the payee got both claims");
+    let again = setup.facilitator.settle(&request(sweep, option.clone())).await;
+    settled_before(&again, ErrorReason::BatchCumulativeAmountBelowClaimed, &swept.transaction);
+    assert_eq!(setup.balance(setup.payee).await? - payee_before, U256::from(7 * PRICE), "swept once");
+    assert_eq!(setup.balance(BATCH_SETTLEMENT_ADDRESS).await?, U256::from(2 * DEPOSIT - 7 * PRICE));
+    let (reached, reverted) = setup.chain.mined().await?;
+    assert_eq!((reached, reverted), (4, 0), "two deposits, one claim, one sweep");
     Ok(())
 }
