@@ -140,6 +140,22 @@ async fn check_signatures<C: Chain + 'static>(facilitator: &Facilitator<C>, chec
         })
 }
 
+/// A valid payment's `/verify` answer's `extra`: the channel's id and state on chain (before the deposit, if
+/// any), as the official facilitator answers (the SDK's `BatchSettlementChannelStateExtra`, flat).
+pub(crate) async fn verify_extra<C: Chain + 'static>(
+    facilitator: &Facilitator<C>,
+    request: &VerifyRequest,
+) -> Option<serde_json::Map<String, serde_json::Value>> {
+    let checked = batch_settlement::check_terms(&request.payment_payload, &request.payment_requirements).ok()?;
+    let state = channel_state(facilitator, checked.channel_id()).await.ok()?;
+    let extra = batch_settlement::ChannelStateExtra {
+        channel_id: checked.channel_id(),
+        state,
+        charged_cumulative_amount: None,
+    };
+    Some(extra.to_map())
+}
+
 /// The channel's state in the contract.
 async fn channel_state<C: Chain + 'static>(
     facilitator: &Facilitator<C>,

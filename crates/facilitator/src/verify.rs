@@ -82,6 +82,7 @@ impl<C: Chain + 'static> Facilitator<C> {
                     invalid_reason: None,
                     invalid_message: None,
                     payer: Some(payer.to_checksum(None)),
+                    extra: self.verify_extra(request).await,
                 }
             }
             Err(refusal) => {
@@ -91,8 +92,18 @@ impl<C: Chain + 'static> Facilitator<C> {
                     invalid_reason: Some(refusal.reason),
                     invalid_message: None,
                     payer: refusal.payer.map(|p| p.to_checksum(None)),
+                    extra: None,
                 }
             }
+        }
+    }
+
+    /// What a valid payment's answer carries besides its payer: for `batch-settlement`, the channel's state
+    /// on chain, as the official facilitator answers.
+    async fn verify_extra(&self, request: &VerifyRequest) -> Option<serde_json::Map<String, serde_json::Value>> {
+        match Scheme::of(&request.payment_requirements) {
+            Ok(Scheme::BatchSettlement) => crate::batch_settlement::verify_extra(self, request).await,
+            _ => None,
         }
     }
 

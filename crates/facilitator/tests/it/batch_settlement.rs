@@ -165,6 +165,12 @@ async fn a_deposit_settles_once_then_vouchers_verify_and_a_replayed_deposit_is_r
         let voucher = setup.voucher(&option, &config, cumulative)?;
         let verdict = setup.facilitator.verify(&request(voucher, option.clone())).await;
         assert!(verdict.is_valid, "{cumulative}: {verdict:?}");
+        // The channel's state, as the official facilitator answers it.
+        let extra = serde_json::Value::Object(verdict.extra.unwrap_or_default());
+        assert_eq!(extra["channelId"], serde_json::json!(config.id(31337)));
+        assert_eq!(extra["balance"], serde_json::json!(DEPOSIT.to_string()));
+        assert_eq!(extra["totalClaimed"], serde_json::json!("0"));
+        assert_eq!(extra["refundNonce"], serde_json::json!("0"));
     }
 
     // The same deposit again: answered from the ledger, nothing sent.
