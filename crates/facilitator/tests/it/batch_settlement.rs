@@ -2,7 +2,7 @@
 //! collector installed at their canonical addresses: a deposit and its first voucher verified and the
 //! deposit settled once, then vouchers on the funded channel; a voucher over the deposit, for another
 //! channel or tampered, and a replayed deposit, refused with the SDK's codes and nothing moved; a deposit
-//! whose answer was lost settled with one transaction; claims of many channels and their sweep sent once each.
+//! whose answer was lost settled with one transaction, and one in doubt at a crash concluded on restart; claims of many channels and their sweep sent once each.
 
 use crate::{fast, faults::Faulty, request, settle::settled_before};
 use alloy::{
@@ -328,4 +328,37 @@ async fn claims_of_many_channels_and_their_sweep_are_sent_once_each() -> eyre::R
     let (reached, reverted) = setup.chain.mined().await?;
     assert_eq!((reached, reverted), (4, 0), "two deposits, one claim, one sweep");
     Ok(())
+}
+
+#[tokio::test]
+async fn a_deposit_in_doubt_at_a_crash_is_concluded_from_the_chain_on_restart() -> eyre::Result<()> {
+    let setup = setup().await?;
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("ledger.sqlite");
+    let key = PrivateKeySigner::from_bytes(&keccak256("batch facilitator"))?;
+    let option = setup.option();
+    let config = setup.channel(&option, B256::ZERO);
+    let deposit = setup.deposit(&option, &config, DEPOSIT, PRICE).await?;
+    let before = setup.balances().await?;
+    {
+        let facilitator =
+            Facilitator::new(setup.chain.clone(), key.clone(), Arc::new(SqliteLedger::open(&path)?), fast()).await?;
+        // The node takes the deposit but its answer is lost, then goes away: the process stops in doubt.
+        setup.chain.lose_answers.store(1, Ordering::SeqCst);
+        let first = facilitator.settle(&request(deposit.clone(), option.clone())).await;
+        assert_eq!(first.error_reason, Some(ErrorReason::SettlementPending), "{first:?}");
+        setup.chain.unreachable.store(true, Ordering::SeqCst);
+    }
+    setup.chain.unreachable.store(false, Ordering::SeqCst);
+    assert_eq!(SqliteLedger::open(&path)?.unfinished()?.len(), 1, "recorded before it was sent");
+    // On start the deposit is concluded from its receipt (its calldata read back); asked again, it is the
+    // one recorded settlement.
+    let ledger = Arc::new(SqliteLedger::open(&path)?);
+    let restarted = Facilitator::new(setup.chain.clone(), key, ledger.clone(), fast()).await?;
+    let again = restarted.settle(&request(deposit, option)).await;
+    assert!(again.success, "{again:?}");
+    assert!(ledger.unfinished()?.is_empty());
+    let (reached, reverted) = setup.chain.mined().await?;
+    assert_eq!((reached, reverted), (1, 0), "one deposit, never twice");
+    moved(&setup, before, DEPOSIT).await
 }
