@@ -682,12 +682,17 @@ fn settlement_of_raw(raw: &Bytes) -> Option<Settlement> {
     if let Some((owner, expected)) = crate::exact_permit2::expected_of_call(&input) {
         return Some(settlement(owner, U256::ZERO, expected));
     }
+    if let Some((payer, expected)) = crate::batch_settlement::expected_of_call(&input) {
+        return Some(settlement(payer, U256::ZERO, expected));
+    }
     let chain_id = envelope.chain_id()?;
     if let Ok(call) = VoucherChannels::depositCall::abi_decode(&input) {
         let channel_id = crate::channel::x402_config(&call.config).id(chain_id, to);
         return Some(settlement(call.config.payer, U256::ZERO, Expected::Deposited { contract: to, channel_id }));
     }
-    if VoucherChannels::claimCall::abi_decode(&input).is_ok() || VoucherChannels::settleCall::abi_decode(&input).is_ok()
+    if VoucherChannels::claimCall::abi_decode(&input).is_ok()
+        || VoucherChannels::settleCall::abi_decode(&input).is_ok()
+        || quittance_bindings::IBatchSettlement::claimWithSignatureCall::abi_decode(&input).is_ok()
     {
         let payer = envelope.recover_signer().ok()?;
         return Some(settlement(payer, U256::ZERO, Expected::Call));

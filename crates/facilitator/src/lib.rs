@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod batch_settlement;
 mod channel;
 mod cross_chain;
 mod engine;
@@ -45,7 +46,8 @@ pub enum FacilitatorError {
 }
 
 /// A facilitator for one chain: verifies and settles x402 payments of the `exact`, `invoice` and `channel`
-/// schemes, `upto` (through x402's Permit2 proxy, where the chain has it), and `cross-chain-invoice` payments from its chain to the chains it watches
+/// schemes, `upto` (through x402's Permit2 proxy, where the chain has it), `batch-settlement` deposits and
+/// vouchers (against x402's batch-settlement contract, where the chain has it), and `cross-chain-invoice` payments from its chain to the chains it watches
 /// ([`Facilitator::with_destination`]), recording every settlement in a durable [`Ledger`] so that none is
 /// lost or made twice. Clones share one facilitator (its settlements run in tasks of their own).
 #[derive(Debug)]
@@ -78,6 +80,8 @@ struct Core<C> {
     destinations: BTreeMap<String, C>,
     /// Whether Permit2 and x402's `upto` proxy had code when it started: only then is `upto` offered.
     upto: bool,
+    /// Whether x402's batch-settlement contract had code when it started: only then is it offered.
+    batch_settlement: bool,
 }
 
 impl<C: Chain + 'static> Facilitator<C> {
@@ -96,9 +100,10 @@ impl<C: Chain + 'static> Facilitator<C> {
         let address = signer.address();
         let pending = chain.pending_nonce(address).await?;
         let nonce = ledger.highest_nonce()?.map_or(pending, |recorded| pending.max(recorded + 1));
-        let (permit2, proxy) = tokio::try_join!(
+        let (permit2, proxy, batch) = tokio::try_join!(
             chain.code(quittance_x402::upto::PERMIT2_ADDRESS),
-            chain.code(quittance_x402::upto::UPTO_PROXY_ADDRESS)
+            chain.code(quittance_x402::upto::UPTO_PROXY_ADDRESS),
+            chain.code(quittance_x402::batch_settlement::BATCH_SETTLEMENT_ADDRESS)
         )?;
         let facilitator = Self {
             core: Arc::new(Core {
@@ -114,6 +119,7 @@ impl<C: Chain + 'static> Facilitator<C> {
                 deployed: Default::default(),
                 destinations: BTreeMap::new(),
                 upto: !permit2.is_empty() && !proxy.is_empty(),
+                batch_settlement: !batch.is_empty(),
             }),
         };
         facilitator.reconcile_pass(true).await?;
@@ -143,7 +149,7 @@ impl<C: Chain> Facilitator<C> {
     }
 
     /// What it serves, as `/supported` answers: `upto` only where Permit2 and x402's upto proxy had code
-    /// when it started.
+    /// when it started, `batch-settlement` only where x402's batch-settlement contract had.
     pub fn supported(&self) -> SupportedResponse {
         let kind = |scheme: Scheme| SupportedKind {
             x402_version: X402_V2,
@@ -161,6 +167,9 @@ impl<C: Chain> Facilitator<C> {
         let mut kinds = vec![kind(Scheme::Exact), kind(Scheme::Invoice), kind(Scheme::Channel)];
         if self.core.upto {
             kinds.push(SupportedKind { extra: Some(facilitator_address), ..kind(Scheme::Upto) });
+        }
+        if self.core.batch_settlement {
+            kinds.push(kind(Scheme::BatchSettlement));
         }
         if !self.core.destinations.is_empty() {
             // Paid here, settled on one of the watched networks.

@@ -8,8 +8,9 @@
 //! serves a replayed payment.
 
 use crate::{
-    Entry, Facilitator, channel::Channel, cross_chain::CrossChain, engine::Settlement, exact::Exact,
-    exact_permit2::ExactPermit2, invoice::Invoice, scheme::SchemeRules, upto::Upto, verify::Refusal,
+    Entry, Facilitator, batch_settlement::BatchSettlement, channel::Channel, cross_chain::CrossChain,
+    engine::Settlement, exact::Exact, exact_permit2::ExactPermit2, invoice::Invoice, scheme::SchemeRules, upto::Upto,
+    verify::Refusal,
 };
 use alloy::{
     primitives::{Address, B256, U256, keccak256},
@@ -36,7 +37,7 @@ impl<C: Chain + 'static> Facilitator<C> {
             Err(refusal) => return self.failure(refusal.reason, None, None),
         };
         match scheme {
-            Scheme::BatchSettlement => self.failure(ErrorReason::UnsupportedScheme, None, None),
+            Scheme::BatchSettlement => BatchSettlement::settle(self, request).await,
             Scheme::Exact if exact_permit2::applies(&request.payment_requirements) => {
                 ExactPermit2::settle(self, request).await
             }
@@ -55,7 +56,7 @@ impl<C: Chain + 'static> Facilitator<C> {
         request: &VerifyRequest,
     ) -> Result<Option<(B256, Settlement)>, Refusal> {
         match scheme {
-            Scheme::BatchSettlement => Err(ErrorReason::UnsupportedScheme.into()),
+            Scheme::BatchSettlement => BatchSettlement::identify(self, request).await,
             Scheme::Exact if exact_permit2::applies(&request.payment_requirements) => {
                 ExactPermit2::identify(self, request).await
             }

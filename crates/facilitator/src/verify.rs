@@ -2,8 +2,8 @@
 //! simulation of the settlement transaction. Nothing is sent.
 
 use crate::{
-    Facilitator, channel::Channel, cross_chain::CrossChain, exact::Exact, exact_permit2::ExactPermit2,
-    invoice::Invoice, scheme::SchemeRules, upto::Upto,
+    Facilitator, batch_settlement::BatchSettlement, channel::Channel, cross_chain::CrossChain, exact::Exact,
+    exact_permit2::ExactPermit2, invoice::Invoice, scheme::SchemeRules, upto::Upto,
 };
 use alloy::{
     primitives::{Address, B256, Bytes, U256},
@@ -82,6 +82,7 @@ impl<C: Chain + 'static> Facilitator<C> {
                     invalid_reason: None,
                     invalid_message: None,
                     payer: Some(payer.to_checksum(None)),
+                    extra: self.verify_extra(request).await,
                 }
             }
             Err(refusal) => {
@@ -91,8 +92,18 @@ impl<C: Chain + 'static> Facilitator<C> {
                     invalid_reason: Some(refusal.reason),
                     invalid_message: None,
                     payer: refusal.payer.map(|p| p.to_checksum(None)),
+                    extra: None,
                 }
             }
+        }
+    }
+
+    /// What a valid payment's answer carries besides its payer: for `batch-settlement`, the channel's state
+    /// on chain, as the official facilitator answers.
+    async fn verify_extra(&self, request: &VerifyRequest) -> Option<serde_json::Map<String, serde_json::Value>> {
+        match Scheme::of(&request.payment_requirements) {
+            Ok(Scheme::BatchSettlement) => crate::batch_settlement::verify_extra(self, request).await,
+            _ => None,
         }
     }
 
@@ -119,8 +130,7 @@ impl<C: Chain + 'static> Facilitator<C> {
     /// simulation of the settlement runs.
     pub(crate) async fn check(&self, request: &VerifyRequest, simulation: Simulation) -> Result<Address, Refusal> {
         match self.preflight(request)? {
-            // `batch-settlement` is not driven by this facilitator yet (the protocol is in `quittance_x402`).
-            Scheme::BatchSettlement => Err(ErrorReason::UnsupportedScheme.into()),
+            Scheme::BatchSettlement => BatchSettlement::check(self, request, simulation).await,
             Scheme::Exact if exact_permit2::applies(&request.payment_requirements) => {
                 ExactPermit2::check(self, request, simulation).await
             }

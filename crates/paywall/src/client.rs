@@ -150,6 +150,7 @@ impl<F: FacilitatorClient> FacilitatorClient for ByNetwork<F> {
                 invalid_reason: Some(ErrorReason::InvalidNetwork),
                 invalid_message: Some(format!("no facilitator for {}", request.payment_requirements.network)),
                 payer: None,
+                extra: None,
             }),
         }
     }

@@ -133,6 +133,9 @@ pub struct VerifyResponse {
     /// Who pays.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payer: Option<String>,
+    /// What the scheme adds to a valid payment's answer (`batch-settlement`: the channel's state on chain).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// A facilitator's `/settle` answer, and the server's receipt in `PAYMENT-RESPONSE` (v2).

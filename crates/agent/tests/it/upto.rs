@@ -19,7 +19,7 @@ struct Accepting;
 
 impl FacilitatorClient for Accepting {
     async fn verify(&self, _: &VerifyRequest) -> Result<VerifyResponse, ClientError> {
-        Ok(VerifyResponse { is_valid: true, invalid_reason: None, invalid_message: None, payer: None })
+        Ok(VerifyResponse { is_valid: true, invalid_reason: None, invalid_message: None, payer: None, extra: None })
     }
 
     async fn settle(&self, request: &VerifyRequest) -> Result<SettleResponse, ClientError> {

@@ -32,7 +32,7 @@ struct Recording {
 impl FacilitatorClient for Recording {
     async fn verify(&self, request: &VerifyRequest) -> Result<VerifyResponse, ClientError> {
         assert_eq!(request.payment_requirements.amount, "10000", "verify sees the maximum");
-        Ok(VerifyResponse { is_valid: true, invalid_reason: None, invalid_message: None, payer: None })
+        Ok(VerifyResponse { is_valid: true, invalid_reason: None, invalid_message: None, payer: None, extra: None })
     }
 
     async fn settle(&self, request: &VerifyRequest) -> Result<SettleResponse, ClientError> {
