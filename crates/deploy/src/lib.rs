@@ -1,8 +1,13 @@
 #![doc = include_str!("../README.md")]
 
+pub mod auth_capture;
 pub mod batch_settlement;
 pub mod permit2;
 
+pub use auth_capture::{
+    AUTH_CAPTURE_EIP3009_COLLECTOR, AUTH_CAPTURE_ESCROW, AUTH_CAPTURE_PERMIT2_COLLECTOR, AUTH_CAPTURE_REFUND_COLLECTOR,
+    install_auth_capture,
+};
 pub use batch_settlement::{BATCH_SETTLEMENT, ERC3009_DEPOSIT_COLLECTOR, install_batch_settlement};
 pub use permit2::{EXACT_PERMIT2_PROXY, PERMIT2, UPTO_PERMIT2_PROXY, install_permit2};
 

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod ambient;
+pub mod auth_capture;
 pub mod batch_settlement;
 pub mod channel;
 mod codec;
