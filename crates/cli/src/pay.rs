@@ -23,8 +23,9 @@ pub struct PayArgs {
     /// with its `TestStablecoin` and, when `quittance ccip deploy` recorded one, its Cross-Chain Token.
     #[arg(long)]
     pub deployment: Vec<PathBuf>,
-    /// The CAIP-2 networks the agent pays on (default: the deployments', or eip155:31337).
-    #[arg(long)]
+    /// The CAIP-2 networks the agent pays on (default: the deployments', or eip155:31337): EVM networks,
+    /// written `eip155:<chain id>` (`eip155:8453` for Base).
+    #[arg(long, value_parser = evm_network)]
     pub network: Vec<String>,
     /// Where the agent reads a network's chain, as `<CAIP-2 network>=<JSON-RPC URL>` (repeat per network):
     /// it then skips options it cannot fund (paying across chains when its funds are elsewhere), reads
@@ -222,4 +223,16 @@ pub async fn run(args: PayArgs) -> eyre::Result<()> {
         eyre::bail!("the server answered {status}");
     }
     Ok(())
+}
+
+/// Parses an EVM CAIP-2 network (`eip155:8453`); an x402 v1 name (`base`) is refused with the CAIP-2 name it
+/// stands for.
+pub(crate) fn evm_network(text: &str) -> Result<String, String> {
+    if let Ok(network) = quittance_x402::Network::from_v1_name(text) {
+        return Err(format!("{text:?} is an x402 v1 name: write the CAIP-2 network {network}"));
+    }
+    let network: quittance_x402::Network =
+        text.parse().map_err(|e: quittance_x402::NetworkError| format!("{e}: write it like eip155:8453"))?;
+    network.chain_id().map_err(|e| format!("{e}: the agent pays on EVM networks, written eip155:<chain id>"))?;
+    Ok(network.to_string())
 }

@@ -73,3 +73,18 @@ fn a_chain_that_does_not_answer_is_named() {
     assert!(stderr.starts_with("error: the facilitator could not start (chain http://127.0.0.1:9/)"), "{stderr}");
     assert!(!stderr.contains("Location:") && !stderr.contains("Backtrace"), "{stderr}");
 }
+
+#[test]
+fn networks_are_checked_against_caip2() {
+    let pay = |network: &str| quittance(&["pay", "http://127.0.0.1:9/report", "--token", TOKEN, "--network", network]);
+    for (network, expected) in [
+        ("base", "\"base\" is an x402 v1 name: write the CAIP-2 network eip155:8453"),
+        ("nowhere", "\"nowhere\" is not a CAIP-2 network (namespace:reference): write it like eip155:8453"),
+        ("solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp", "is not an EVM network"),
+    ] {
+        let output = pay(network);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{stderr}");
+        assert!(stderr.contains(expected), "{stderr} lacks {expected:?}");
+    }
+}
