@@ -32,6 +32,10 @@ pub struct PayArgs {
     /// A request header, `Name: value` (repeat for more).
     #[arg(long = "header", short = 'H')]
     pub headers: Vec<String>,
+    /// Print the response's headers on stderr, the x402 ones (`PAYMENT-RESPONSE`, `PAYMENT-REQUIRED`, their
+    /// v1 names) decoded from base64 JSON.
+    #[arg(long)]
+    pub show_headers: bool,
     /// The CAIP-2 networks the agent pays on (default: the deployments', or eip155:31337): EVM networks,
     /// written `eip155:<chain id>` (`eip155:8453` for Base).
     #[arg(long, value_parser = evm_network)]
@@ -195,6 +199,12 @@ pub async fn run(args: PayArgs) -> eyre::Result<()> {
         },
     };
     let status = paid.response.status().as_u16();
+    if args.show_headers {
+        eprintln!("< {:?} {}", paid.response.version(), paid.response.status());
+        for (name, value) in paid.response.headers() {
+            eprintln!("< {name}: {}", show_header(name.as_str(), value));
+        }
+    }
     let text = paid.response.text().await?;
     let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
     if args.json {
@@ -281,4 +291,22 @@ fn build_request(
         *request.body_mut() = Some(body.into());
     }
     Ok(request)
+}
+
+/// A header's value as `--show-headers` prints it: an x402 header decoded (base64 JSON), others as sent.
+fn show_header(name: &str, value: &reqwest::header::HeaderValue) -> String {
+    let text = String::from_utf8_lossy(value.as_bytes()).into_owned();
+    let x402 = [
+        quittance_x402::PAYMENT_RESPONSE,
+        quittance_x402::PAYMENT_REQUIRED,
+        quittance_x402::PAYMENT_SIGNATURE,
+        quittance_x402::X_PAYMENT,
+        quittance_x402::X_PAYMENT_RESPONSE,
+    ];
+    if x402.iter().any(|h| h.eq_ignore_ascii_case(name))
+        && let Ok(decoded) = quittance_x402::decode_header::<serde_json::Value>(&text)
+    {
+        return decoded.to_string();
+    }
+    text
 }

@@ -116,7 +116,7 @@ async fn serve_sells_every_route_of_its_table() -> eyre::Result<()> {
 
     let pay = |path: &str| {
         Command::new(quittance)
-            .args(["pay", &format!("{origin}{path}"), "--json"])
+            .args(["pay", &format!("{origin}{path}"), "--json", "--show-headers"])
             .args(["--token", &token.address().to_string(), "--budget", "1"])
             .arg("--record")
             .arg(dir.path().join("spend.sqlite"))
@@ -129,6 +129,8 @@ async fn serve_sells_every_route_of_its_table() -> eyre::Result<()> {
     assert_eq!(report["status"], 200);
     assert_eq!(report["body"]["report"], "markets are up");
     let output = pay("/forecast")?;
+    let headers = String::from_utf8_lossy(&output.stderr);
+    assert!(headers.contains("< payment-response: {"), "the receipt header is decoded: {headers}");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let forecast: serde_json::Value = serde_json::from_slice(&output.stdout)?;
     assert_eq!(forecast["status"], 200);
