@@ -8,6 +8,7 @@ pub mod deploy;
 pub mod keys;
 pub mod pay;
 pub mod receipt;
+pub mod routes;
 pub mod serve;
 pub mod server;
 pub mod simulate;

@@ -23,8 +23,22 @@ pub struct PayArgs {
     /// with its `TestStablecoin` and, when `quittance ccip deploy` recorded one, its Cross-Chain Token.
     #[arg(long)]
     pub deployment: Vec<PathBuf>,
-    /// The CAIP-2 networks the agent pays on (default: the deployments', or eip155:31337).
+    /// The request's method (default GET, or POST with `--data`).
+    #[arg(long = "request", short = 'X')]
+    pub method: Option<String>,
+    /// The request's body (`@file` reads it from a file).
+    #[arg(long, short = 'd')]
+    pub data: Option<String>,
+    /// A request header, `Name: value` (repeat for more).
+    #[arg(long = "header", short = 'H')]
+    pub headers: Vec<String>,
+    /// Print the response's headers on stderr, the x402 ones (`PAYMENT-RESPONSE`, `PAYMENT-REQUIRED`, their
+    /// v1 names) decoded from base64 JSON.
     #[arg(long)]
+    pub show_headers: bool,
+    /// The CAIP-2 networks the agent pays on (default: the deployments', or eip155:31337): EVM networks,
+    /// written `eip155:<chain id>` (`eip155:8453` for Base).
+    #[arg(long, value_parser = evm_network)]
     pub network: Vec<String>,
     /// Where the agent reads a network's chain, as `<CAIP-2 network>=<JSON-RPC URL>` (repeat per network):
     /// it then skips options it cannot fund (paying across chains when its funds are elsewhere), reads
@@ -143,10 +157,12 @@ pub async fn run(args: PayArgs) -> eyre::Result<()> {
         agent = agent.with_funds(Arc::new(funds));
     }
     // What earlier runs left in doubt first: sent again while valid, read on chain where it can be.
-    let url = reqwest::Url::parse(&args.url)?;
+    let url = reqwest::Url::parse(&args.url)
+        .map_err(|e| eyre::eyre!("{:?} is not a URL ({e}): write it like http://127.0.0.1:8080/report", args.url))?;
+    let request = build_request(&url, args.method.as_deref(), args.data.as_deref(), &args.headers)?;
     let this_purchase = match &args.purchase {
         Some(id) => named_purchase(id),
-        None => purchase(&reqwest::Method::GET, &url),
+        None => purchase(request.method(), &url),
     };
     let mut resolved = Vec::new();
     let mut answered: Option<Paid> = None;
@@ -178,11 +194,17 @@ pub async fn run(args: PayArgs) -> eyre::Result<()> {
     let paid = match answered {
         Some(paid) => paid,
         None => match &args.purchase {
-            Some(id) => agent.send_purchase(reqwest::Client::new().get(url.clone()).build()?, id).await?,
-            None => agent.get(url.as_str()).await?,
+            Some(id) => agent.send_purchase(request, id).await?,
+            None => agent.send(request).await?,
         },
     };
     let status = paid.response.status().as_u16();
+    if args.show_headers {
+        eprintln!("< {:?} {}", paid.response.version(), paid.response.status());
+        for (name, value) in paid.response.headers() {
+            eprintln!("< {name}: {}", show_header(name.as_str(), value));
+        }
+    }
     let text = paid.response.text().await?;
     let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
     if args.json {
@@ -222,4 +244,69 @@ pub async fn run(args: PayArgs) -> eyre::Result<()> {
         eyre::bail!("the server answered {status}");
     }
     Ok(())
+}
+
+/// Parses an EVM CAIP-2 network (`eip155:8453`); an x402 v1 name (`base`) is refused with the CAIP-2 name it
+/// stands for.
+pub(crate) fn evm_network(text: &str) -> Result<String, String> {
+    if let Ok(network) = quittance_x402::Network::from_v1_name(text) {
+        return Err(format!("{text:?} is an x402 v1 name: write the CAIP-2 network {network}"));
+    }
+    let network: quittance_x402::Network =
+        text.parse().map_err(|e: quittance_x402::NetworkError| format!("{e}: write it like eip155:8453"))?;
+    network.chain_id().map_err(|e| format!("{e}: the agent pays on EVM networks, written eip155:<chain id>"))?;
+    Ok(network.to_string())
+}
+
+/// The request `pay` sends: `method` (default GET, or POST with a body), `data` as its body (`@file` read from
+/// the file), and `headers` as `Name: value`.
+fn build_request(
+    url: &reqwest::Url,
+    method: Option<&str>,
+    data: Option<&str>,
+    headers: &[String],
+) -> eyre::Result<reqwest::Request> {
+    let method = match method {
+        Some(name) => reqwest::Method::from_bytes(name.to_ascii_uppercase().as_bytes())
+            .map_err(|_| eyre::eyre!("-X {name:?} is not an HTTP method: write it like POST"))?,
+        None if data.is_some() => reqwest::Method::POST,
+        None => reqwest::Method::GET,
+    };
+    let mut request = reqwest::Request::new(method, url.clone());
+    for header in headers {
+        let (name, value) = header
+            .split_once(':')
+            .ok_or_else(|| eyre::eyre!("-H {header:?} is not a header: write it like 'Accept: application/json'"))?;
+        let name = reqwest::header::HeaderName::from_bytes(name.trim().as_bytes())
+            .map_err(|_| eyre::eyre!("-H {header:?}: {:?} is not a header name", name.trim()))?;
+        let value = reqwest::header::HeaderValue::from_str(value.trim())
+            .map_err(|_| eyre::eyre!("-H {header:?}: the value is not a header value"))?;
+        request.headers_mut().append(name, value);
+    }
+    if let Some(data) = data {
+        let body = match data.strip_prefix('@') {
+            Some(path) => std::fs::read(path).map_err(|e| eyre::eyre!("--data @{path}: cannot read {path}: {e}"))?,
+            None => data.as_bytes().to_vec(),
+        };
+        *request.body_mut() = Some(body.into());
+    }
+    Ok(request)
+}
+
+/// A header's value as `--show-headers` prints it: an x402 header decoded (base64 JSON), others as sent.
+fn show_header(name: &str, value: &reqwest::header::HeaderValue) -> String {
+    let text = String::from_utf8_lossy(value.as_bytes()).into_owned();
+    let x402 = [
+        quittance_x402::PAYMENT_RESPONSE,
+        quittance_x402::PAYMENT_REQUIRED,
+        quittance_x402::PAYMENT_SIGNATURE,
+        quittance_x402::X_PAYMENT,
+        quittance_x402::X_PAYMENT_RESPONSE,
+    ];
+    if x402.iter().any(|h| h.eq_ignore_ascii_case(name))
+        && let Ok(decoded) = quittance_x402::decode_header::<serde_json::Value>(&text)
+    {
+        return decoded.to_string();
+    }
+    text
 }

@@ -1,8 +1,13 @@
 //! `quittance serve`: an example paid API behind the paywall, settled by a facilitator over HTTP.
 
-use crate::{amount::Amount, keys::KeySource, server};
+use crate::{
+    amount::Amount,
+    keys::KeySource,
+    routes::{self, Route, RouteScheme},
+    server,
+};
 use alloy::primitives::Address;
-use axum::{Json, Router, extract::DefaultBodyLimit, routing::get};
+use axum::{Json, Router, extract::DefaultBodyLimit, http::header, routing::get};
 use quittance_bindings::TestStablecoin;
 use quittance_chain::{Chain, RpcChain};
 use quittance_paywall::{
@@ -34,9 +39,14 @@ pub struct ServeArgs {
     /// Read `--amount` in the token's smallest unit (`10000` is a cent of USDC) instead of whole tokens.
     #[arg(long)]
     pub units: bool,
-    /// Who is paid.
+    /// Who is paid (routes of `--config` may name their own payee).
+    #[arg(long, required_unless_present = "config")]
+    pub pay_to: Option<Address>,
+    /// A route table (TOML; see `crates/cli/routes.example.toml`): many paid routes, each with its price,
+    /// schemes, payee, settle mode, description, MIME type and answer, and the token's EIP-712 domain for
+    /// tokens without `eip712Domain()`. Without it, `serve` sells one route, `/report`, as the flags say.
     #[arg(long)]
-    pub pay_to: Address,
+    pub config: Option<PathBuf>,
     /// Offer Quittance invoices of this registry too (needs the issuer's key).
     #[arg(long)]
     pub registry: Option<Address>,
@@ -107,6 +117,13 @@ pub(crate) fn network_url(text: &str) -> Result<(String, reqwest::Url), String> 
 
 /// Serves `GET /report` (paid) and `GET /` (free) until stopped.
 pub async fn run(args: ServeArgs) -> eyre::Result<()> {
+    let table = args.config.as_deref().map(routes::read).transpose()?;
+    let config_name = args.config.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+    let table_token = table.as_ref().and_then(|t| t.token.clone()).unwrap_or(routes::TokenConfig {
+        address: None,
+        name: None,
+        version: None,
+    });
     let manifest = args.deployment.as_ref().map(quittance_deploy::Manifest::read).transpose()?;
     let from_manifest = |name: &str| manifest.as_ref().and_then(|m| m.address(name));
     let ccip = manifest.as_ref().and_then(|m| m.ccip.as_ref());
@@ -138,8 +155,9 @@ pub async fn run(args: ServeArgs) -> eyre::Result<()> {
     };
     // Cross-chain payments arrive in this chain's Cross-Chain Token, so prices are in it.
     let default_token = if routes.is_empty() { from_manifest("TestStablecoin") } else { ccip.map(|c| c.token) };
-    let token = args
-        .token
+    let token = table_token
+        .address
+        .or(args.token)
         .or(default_token)
         .ok_or_else(|| eyre::eyre!("no --token, and the deployment has no TestStablecoin"))?;
     eyre::ensure!(
@@ -164,32 +182,93 @@ pub async fn run(args: ServeArgs) -> eyre::Result<()> {
     let chain_id =
         chain.chain_id().await.map_err(|e| eyre::eyre!("could not reach the chain at {}: {e}", args.rpc_url))?;
     let network = quittance_x402::Network::eip155(chain_id).to_string();
-    // The token's EIP-712 domain, as the token declares it (ERC-5267).
-    let domain = quittance_chain::read(&chain, token, TestStablecoin::eip712DomainCall {})
-        .await
-        .map_err(|e| eyre::eyre!("could not read the token's EIP-712 domain (ERC-5267 eip712Domain()): {e}"))?;
+    // The token's EIP-712 domain: as the route table gives it, or as the token declares it (ERC-5267).
+    let (asset_name, asset_version) = match (table_token.name.clone(), table_token.version.clone()) {
+        (Some(name), Some(version)) => (name, version),
+        (name, version) => {
+            let domain =
+                quittance_chain::read(&chain, token, TestStablecoin::eip712DomainCall {}).await.map_err(|e| {
+                    eyre::eyre!(
+                        "could not read the EIP-712 domain of the token {token} (ERC-5267 eip712Domain()): {e}; give \
+                     it as name and version under [token] in a --config route table"
+                    )
+                })?;
+            (name.unwrap_or(domain.name), version.unwrap_or(domain.version))
+        }
+    };
     let decimals = quittance_chain::read(&chain, token, TestStablecoin::decimalsCall {})
         .await
         .map_err(|e| eyre::eyre!("could not read the decimals of the token {token}: {e}"))?;
-    let amount = args.amount.resolve(decimals, args.units).map_err(|e| eyre::eyre!("--amount: {e}"))?;
-    let price = Price {
-        network,
-        asset: token,
-        asset_name: domain.name,
-        asset_version: domain.version,
-        amount,
-        pay_to: args.pay_to,
-        max_timeout_seconds: 120,
-        description: "A market report".into(),
-        mime_type: "application/json".into(),
-        invoices,
-        settle_before_serving: false,
-        channels: channels.map(|contract| ChannelOffer { contract, min_withdraw_delay: args.min_withdraw_delay }),
-        cross_chain: routes,
+    let channels = channels.map(|contract| ChannelOffer { contract, min_withdraw_delay: args.min_withdraw_delay });
+    // The routes sold: the table's, or `/report` as the flags say.
+    let sold = match &table {
+        Some(table) => table.routes.clone(),
+        None => vec![Route {
+            path: "/report".into(),
+            price: args.amount.clone(),
+            units: args.units,
+            scheme: RouteScheme::Exact,
+            invoice: invoices.is_some(),
+            channel: channels.is_some(),
+            pay_to: args.pay_to,
+            settle_before_serving: false,
+            description: "A market report".into(),
+            mime_type: "application/json".into(),
+            body: serde_json::to_vec(&serde_json::json!({"report": "markets are up"}))?,
+            max_timeout_seconds: 120,
+        }],
     };
+    let mut priced = Vec::new();
+    for route in &sold {
+        let in_route = |field: &str, message: String| match &table {
+            Some(_) => eyre::eyre!("{config_name}: route {}: {field}: {message}", route.path),
+            None => eyre::eyre!("--{}: {message}", if field == "price" { "amount" } else { field }),
+        };
+        let amount = route.price.resolve(decimals, route.units).map_err(|e| in_route("price", e.to_string()))?;
+        let pay_to = route
+            .pay_to
+            .or(args.pay_to)
+            .ok_or_else(|| in_route("pay_to", "missing: name the payee here or pass --pay-to".into()))?;
+        let route_invoices = match (route.invoice, &invoices) {
+            (false, _) => None,
+            (true, Some(issuer)) => Some(issuer.clone()),
+            (true, None) => {
+                return Err(in_route(
+                    "invoice",
+                    "needs a registry (--registry or the deployment's) and the issuer's key (--issuer-key-env or \
+                     --issuer-key-file)"
+                        .into(),
+                ));
+            }
+        };
+        let route_channels = match (route.channel, &channels) {
+            (false, _) => None,
+            (true, Some(offer)) => Some(*offer),
+            (true, None) => {
+                return Err(in_route("channel", "needs --channels or a deployment with VoucherChannels".into()));
+            }
+        };
+        let price = Price {
+            network: network.clone(),
+            asset: token,
+            asset_name: asset_name.clone(),
+            asset_version: asset_version.clone(),
+            amount,
+            pay_to,
+            max_timeout_seconds: route.max_timeout_seconds,
+            description: route.description.clone(),
+            mime_type: route.mime_type.clone(),
+            invoices: route_invoices,
+            settle_before_serving: route.settle_before_serving,
+            channels: route_channels,
+            cross_chain: if route.scheme == RouteScheme::Exact { routes.clone() } else { Vec::new() },
+        };
+        priced.push((route.clone(), price));
+    }
+    let price = priced[0].1.clone();
     let facilitator_timeout = Duration::from_secs(args.facilitator_timeout_secs);
     let facilitator = |url| Arc::new(HttpFacilitator::with_timeout(url, facilitator_timeout));
-    let mut facilitators = ByNetwork::new().with(price.network.clone(), facilitator(args.facilitator_url));
+    let mut facilitators = ByNetwork::new().with(price.network.clone(), facilitator(args.facilitator_url.clone()));
     for (network, url) in args.facilitator_for {
         facilitators = facilitators.with(network, facilitator(url));
     }
@@ -205,6 +284,7 @@ pub async fn run(args: ServeArgs) -> eyre::Result<()> {
             route.network
         );
     }
+    let facilitator_address = check_supported(&args.facilitator_url, facilitator_timeout, &network, &priced).await?;
     let listener = server::bind(args.listen).await?;
     let bound = listener.local_addr()?;
     let public_url = args.public_url.unwrap_or_else(|| format!("http://{bound}"));
@@ -217,19 +297,85 @@ pub async fn run(args: ServeArgs) -> eyre::Result<()> {
     let paywall = Paywall::new(Arc::new(facilitators), public_url.clone())
         .with_store(store, &instance)
         .with_payment_identifier(Some(args.require_payment_id));
-    let app = Router::new()
-        .route("/", get(|| async { Json(serde_json::json!({"paid": ["/report"]})) }))
-        .route(
-            "/report",
-            get(|| async { Json(serde_json::json!({"report": "markets are up"})) }).layer(paywall.price(price)),
-        )
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
-    println!(
-        "serving {public_url}/report (paid, {} of the token {token}) on {bound}",
-        crate::amount::format_units(amount, decimals)
-    );
+    let paths: Vec<String> = priced.iter().map(|(route, _)| route.path.clone()).collect();
+    let mut app = Router::new().route("/", get(move || async move { Json(serde_json::json!({ "paid": paths })) }));
+    for (route, price) in priced {
+        let line = format!(
+            "serving {public_url}{} (paid, {} of the token {token}, {}{}) on {bound}",
+            route.path,
+            crate::amount::format_units(price.amount, decimals),
+            route.scheme.file_name(),
+            if route.settle_before_serving { ", settled before serving" } else { "" }
+        );
+        let (mime, body) = (route.mime_type.clone(), route.body.clone());
+        let handler = get(move || async move { ([(header::CONTENT_TYPE, mime)], body) });
+        let layer = match route.scheme {
+            RouteScheme::Exact => paywall.price(price),
+            RouteScheme::ExactPermit2 => paywall.price_exact_permit2(price, false),
+            RouteScheme::Upto => paywall.price_upto(price, facilitator_address.unwrap_or_default()),
+        };
+        app = app.route(&route.path, handler.layer(layer));
+        println!("{line}");
+    }
+    let app = app.layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
     server::serve(listener, app, args.server.limits(args.request_timeout_secs)).await?;
     Ok(())
+}
+
+/// How long `serve` waits at start for a facilitator that does not accept connections yet.
+const FACILITATOR_START_GRACE: Duration = Duration::from_secs(10);
+
+/// Checks that the facilitator at `url` serves every scheme the routes offer on `network` (its `GET
+/// /supported`), with an error naming the facilitator and what it lacks; gives the facilitator's address for
+/// `upto` (its `extra.facilitatorAddress`) when a route needs it.
+async fn check_supported(
+    url: &reqwest::Url,
+    timeout: Duration,
+    network: &str,
+    priced: &[(Route, Price)],
+) -> eyre::Result<Option<Address>> {
+    let supported_url = url.join("supported").map_err(|e| eyre::eyre!("the facilitator URL {url}: {e}"))?;
+    let client = reqwest::Client::builder().timeout(timeout).build()?;
+    // A facilitator started alongside may not listen yet: it gets a few seconds.
+    let deadline = tokio::time::Instant::now() + FACILITATOR_START_GRACE;
+    let response = loop {
+        match client.get(supported_url.clone()).send().await {
+            Ok(response) => break response,
+            Err(err) if err.is_connect() && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(err) => eyre::bail!("could not reach the facilitator at {url} ({supported_url}): {err}"),
+        }
+    };
+    let status = response.status();
+    eyre::ensure!(status.is_success(), "the facilitator at {url} answered {status} to GET /supported");
+    let supported: quittance_x402::SupportedResponse = response
+        .json()
+        .await
+        .map_err(|e| eyre::eyre!("the facilitator at {url} answered GET /supported with something unreadable: {e}"))?;
+    let mut needed = Vec::new();
+    for (route, price) in priced {
+        needed.push((route.scheme.wire_name(), &route.path));
+        if price.invoices.is_some() {
+            needed.push(("invoice", &route.path));
+        }
+        if price.channels.is_some() {
+            needed.push(("channel", &route.path));
+        }
+    }
+    let kind = |scheme: &str| supported.kinds.iter().find(|k| k.scheme == scheme && k.network == network);
+    for (scheme, path) in needed {
+        eyre::ensure!(
+            kind(scheme).is_some(),
+            "the facilitator at {url} does not support the scheme {scheme} on {network} (route {path}): see its \
+             GET /supported, or start `quittance facilitator` on that chain"
+        );
+    }
+    Ok(kind("upto")
+        .and_then(|k| k.extra.as_ref())
+        .and_then(|extra| extra.get("facilitatorAddress"))
+        .and_then(|a| a.as_str())
+        .and_then(|a| a.parse().ok()))
 }
 
 /// How long the store keeps the answers payments bought: a week, longer than any payment stays valid.

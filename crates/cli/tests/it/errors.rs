@@ -73,3 +73,42 @@ fn a_chain_that_does_not_answer_is_named() {
     assert!(stderr.starts_with("error: the facilitator could not start (chain http://127.0.0.1:9/)"), "{stderr}");
     assert!(!stderr.contains("Location:") && !stderr.contains("Backtrace"), "{stderr}");
 }
+
+#[test]
+fn networks_are_checked_against_caip2() {
+    let pay = |network: &str| quittance(&["pay", "http://127.0.0.1:9/report", "--token", TOKEN, "--network", network]);
+    for (network, expected) in [
+        ("base", "\"base\" is an x402 v1 name: write the CAIP-2 network eip155:8453"),
+        ("nowhere", "\"nowhere\" is not a CAIP-2 network (namespace:reference): write it like eip155:8453"),
+        ("solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp", "is not an EVM network"),
+    ] {
+        let output = pay(network);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{stderr}");
+        assert!(stderr.contains(expected), "{stderr} lacks {expected:?}");
+    }
+}
+
+#[test]
+fn requests_that_cannot_be_built_are_refused_by_name() {
+    let pay = |extra: &[&str]| {
+        let mut args = vec!["pay", "http://127.0.0.1:9/report", "--token", TOKEN];
+        args.extend_from_slice(extra);
+        quittance(&args)
+    };
+    assert_refused(&pay(&["-X", "PO ST"]), "error: -X \"PO ST\" is not an HTTP method: write it like POST");
+    assert_refused(
+        &pay(&["-H", "Accept"]),
+        "error: -H \"Accept\" is not a header: write it like 'Accept: application/json'",
+    );
+    assert_refused(&pay(&["-H", "Bad Name: x"]), "error: -H \"Bad Name: x\": \"Bad Name\" is not a header name");
+    let output = pay(&["-d", "@/nonexistent/body.json"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.starts_with("error: --data @/nonexistent/body.json: cannot read /nonexistent/body.json"),
+        "{stderr}"
+    );
+    let output = quittance(&["pay", "notaurl", "--token", TOKEN]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.starts_with("error: \"notaurl\" is not a URL"), "{stderr}");
+}

@@ -9,4 +9,5 @@ mod faults;
 mod invoice;
 mod keys;
 mod limits;
+mod routes;
 mod simulate;

@@ -1,0 +1,146 @@
+//! `quittance serve --config`: the example route table loads, bad tables are refused naming the file, the
+//! route and the field, and a served table sells each route at its own price (as processes on anvil).
+
+use crate::commands::{Killed, free_port, hex_key, wait_for};
+use alloy::{
+    network::EthereumWallet,
+    primitives::{U256, keccak256},
+    providers::ProviderBuilder,
+    signers::local::PrivateKeySigner,
+};
+use quittance_bindings::TestStablecoin;
+use quittance_chain::anvil::spawn_anvil;
+use quittance_cli::routes::{self, RouteScheme};
+use std::{
+    path::Path,
+    process::{Command, Stdio},
+};
+
+const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/routes.example.toml");
+
+#[test]
+fn the_example_route_table_loads() {
+    let table = routes::read(Path::new(EXAMPLE)).expect("the example is valid");
+    let paths: Vec<&str> = table.routes.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(paths, ["/report", "/forecast"]);
+    let forecast = &table.routes[1];
+    assert!(forecast.units && forecast.settle_before_serving);
+    assert_eq!(forecast.scheme, RouteScheme::Exact);
+    assert_eq!(forecast.mime_type, "text/plain");
+    assert_eq!(forecast.body, b"sunny, 24 C");
+    assert_eq!(table.routes[0].price.resolve(6, false), Ok(U256::from(10_000)));
+}
+
+#[test]
+fn bad_route_tables_name_the_file_the_route_and_the_field() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let check = |text: &str, expected: &str| {
+        let file = dir.path().join("routes.toml");
+        std::fs::write(&file, text).expect("written");
+        let err = routes::read(&file).expect_err(text).to_string();
+        let prefix = format!("{}: ", file.display());
+        assert!(err.starts_with(&prefix), "{err}");
+        assert!(err[prefix.len()..].contains(expected), "{err} lacks {expected:?}");
+    };
+    let route = |extra: &str| format!("[[route]]\npath = \"/a\"\nbody = \"x\"\n{extra}\n");
+    check("", "no routes");
+    check(&route("price = \"0\""), "route /a: price: the amount must be more than zero");
+    check(&route("price = \"ten\""), "route /a: price: \"ten\" is not an amount");
+    check(&route("price = \"1\"\nscheme = \"fast\""), "unknown variant `fast`");
+    check(&route("price = \"1\"\nprise = \"1\""), "unknown field `prise`");
+    check(&route("price = \"1\"\npay_to = \"0x12\""), "pay_to");
+    check(&route("price = \"1\"\nscheme = \"upto\"\ninvoice = true"), "route /a: invoice: only an `exact` route");
+    check(&route("price = \"1\"\nfile = \"x.txt\""), "route /a: file: give a body or a file, not both");
+    check("[[route]]\npath = \"/a\"\nprice = \"1\"\n", "route /a: body: missing");
+    check("[[route]]\npath = \"a\"\nprice = \"1\"\nbody = \"x\"\n", "route a: path: \"a\" is not a path");
+    check(&format!("{}{}", route("price = \"1\""), route("price = \"2\"")), "route /a: path: appears twice");
+    check("[[route]]\npath = \"/a\"\nprice = \"1\"\nfile = \"missing.txt\"\n", "route /a: file: cannot read");
+}
+
+/// `serve --config` with the example table sells both routes at their prices (the second settled before
+/// serving), advertises the port it bound with `:0`, and refuses a facilitator that lacks a scheme.
+#[tokio::test]
+async fn serve_sells_every_route_of_its_table() -> eyre::Result<()> {
+    let anvil = spawn_anvil()?;
+    let deployer = PrivateKeySigner::from(anvil.keys()[0].clone());
+    let rpc = ProviderBuilder::new().wallet(EthereumWallet::from(deployer.clone())).connect_http(anvil.endpoint_url());
+    let token = TestStablecoin::deploy(&rpc, "USD Coin".into(), "USDC".into(), "2".into(), deployer.address()).await?;
+    let agent = PrivateKeySigner::from_bytes(&keccak256("routes agent"))?;
+    let payee = PrivateKeySigner::from_bytes(&keccak256("routes payee"))?.address();
+    token.mint(agent.address(), U256::from(1_000_000u64)).send().await?.get_receipt().await?;
+
+    let dir = tempfile::tempdir()?;
+    let facilitator_port = free_port();
+    let quittance = env!("CARGO_BIN_EXE_quittance");
+    let _facilitator = Killed(
+        Command::new(quittance)
+            .args(["facilitator", "--rpc-url", anvil.endpoint().as_str()])
+            .args(["--listen", &format!("127.0.0.1:{facilitator_port}")])
+            .arg("--ledger")
+            .arg(dir.path().join("ledger.sqlite"))
+            .env("QUITTANCE_FACILITATOR_KEY", hex_key(&PrivateKeySigner::from(anvil.keys()[1].clone())))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?,
+    );
+    wait_for(&format!("http://127.0.0.1:{facilitator_port}/health")).await?;
+    let serve = |facilitator: &str| {
+        let mut command = Command::new(quittance);
+        command
+            .args(["serve", "--rpc-url", anvil.endpoint().as_str(), "--config", EXAMPLE])
+            .args(["--facilitator-url", facilitator])
+            .args(["--token", &token.address().to_string(), "--pay-to", &payee.to_string()])
+            .args(["--listen", "127.0.0.1:0"])
+            .arg("--store")
+            .arg(dir.path().join("store.sqlite"));
+        command
+    };
+    let mut child = serve(&format!("http://127.0.0.1:{facilitator_port}/")).stdout(Stdio::piped()).spawn()?;
+    let stdout = child.stdout.take().ok_or_else(|| eyre::eyre!("no stdout"))?;
+    let _server = Killed(child);
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+    let first = lines.next().ok_or_else(|| eyre::eyre!("serve printed nothing"))??;
+    let second = lines.next().ok_or_else(|| eyre::eyre!("serve printed one line"))??;
+    let origin = first
+        .strip_prefix("serving ")
+        .and_then(|rest| rest.split("/report").next())
+        .ok_or_else(|| eyre::eyre!("unexpected line {first}"))?
+        .to_owned();
+    assert!(!origin.ends_with(":0"), "the bound port is advertised: {first}");
+    assert!(first.contains("0.01 of the token"), "{first}");
+    assert!(
+        second.contains("/forecast (paid, 0.025 of the token") && second.contains("settled before serving"),
+        "{second}"
+    );
+    wait_for(&format!("{origin}/")).await?;
+
+    let pay = |path: &str| {
+        Command::new(quittance)
+            .args(["pay", &format!("{origin}{path}"), "--json", "--show-headers"])
+            .args(["--token", &token.address().to_string(), "--budget", "1"])
+            .arg("--record")
+            .arg(dir.path().join("spend.sqlite"))
+            .env("QUITTANCE_AGENT_KEY", hex_key(&agent))
+            .output()
+    };
+    let output = pay("/report")?;
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    assert_eq!(report["status"], 200);
+    assert_eq!(report["body"]["report"], "markets are up");
+    let output = pay("/forecast")?;
+    let headers = String::from_utf8_lossy(&output.stderr);
+    assert!(headers.contains("< payment-response: {"), "the receipt header is decoded: {headers}");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let forecast: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    assert_eq!(forecast["status"], 200);
+    assert_eq!(token.balanceOf(payee).call().await?, U256::from(35_000u64));
+
+    // A facilitator that does not answer is named.
+    let dead = format!("http://127.0.0.1:{}/", free_port());
+    let output = serve(&dead).output()?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains(&format!("could not reach the facilitator at {dead}")), "{stderr}");
+    Ok(())
+}
