@@ -11,7 +11,8 @@ use axum::{Json, Router, extract::DefaultBodyLimit, http::header, routing::get};
 use quittance_bindings::TestStablecoin;
 use quittance_chain::{Chain, RpcChain};
 use quittance_paywall::{
-    ByNetwork, ChannelOffer, CrossChainRoute, HttpFacilitator, InvoiceIssuer, PaymentStore, Paywall, Price, SqliteStore,
+    ByNetwork, ChannelOffer, CrossChainRoute, HttpFacilitator, InvoiceIssuer, PageConfig, PaymentStore, Paywall, Price,
+    SqliteStore,
 };
 use quittance_x402::crosschain::Lane;
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
@@ -294,7 +295,10 @@ pub async fn run(args: ServeArgs) -> eyre::Result<()> {
     );
     let instance = args.instance.unwrap_or_else(|| args.listen.to_string());
     prune_every_hour(store.clone());
+    // Browsers get the paywall page, with prices in whole tokens of the token served.
+    let page = PageConfig { tokens: vec![(token, asset_name.clone(), decimals)], ..PageConfig::default() };
     let paywall = Paywall::new(Arc::new(facilitators), public_url.clone())
+        .with_page(Some(page))
         .with_store(store, &instance)
         .with_payment_identifier(Some(args.require_payment_id));
     let paths: Vec<String> = priced.iter().map(|(route, _)| route.path.clone()).collect();

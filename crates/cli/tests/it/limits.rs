@@ -216,20 +216,41 @@ async fn idle_connections_are_capped_and_closed_after_the_idle_timeout() -> eyre
     Ok(())
 }
 
-/// A listener that accepts connections and never answers; counts what it accepted.
+/// A listener that reads requests and never answers them (but `GET /supported`, answered as a facilitator
+/// offering `exact` on the local chain, so `serve` starts); counts the requests it holds.
 async fn silent() -> eyre::Result<(SocketAddr, Arc<AtomicUsize>)> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let count = accepted.clone();
+    let asked = Arc::new(AtomicUsize::new(0));
+    let count = asked.clone();
     tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((stream, _)) = listener.accept().await {
-            count.fetch_add(1, Ordering::SeqCst);
-            held.push(stream);
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let count = count.clone();
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(n @ 1..) => request.extend_from_slice(&buf[..n]),
+                        _ => return,
+                    }
+                }
+                if request.starts_with(b"GET /supported ") {
+                    // What `serve` checks at start: exact on the local chain.
+                    let body = r#"{"kinds":[{"x402Version":2,"scheme":"exact","network":"eip155:31337"}]}"#;
+                    let answer = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = stream.write_all(answer.as_bytes()).await;
+                    return;
+                }
+                count.fetch_add(1, Ordering::SeqCst);
+                std::future::pending::<()>().await;
+            });
         }
     });
-    Ok((addr, accepted))
+    Ok((addr, asked))
 }
 
 /// A proxy to `upstream` that stops answering when `silent` is set: requests on any connection, old or
