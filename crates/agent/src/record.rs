@@ -526,6 +526,32 @@ impl SpendRecord {
         })
     }
 
+    /// The newest `limit` payments, whatever their state, newest first (what `quittance spend` shows).
+    pub fn recent(&self, limit: usize) -> Result<Vec<Spend>, RecordError> {
+        self.with(|c| {
+            let query = format!("SELECT {SPEND_COLUMNS} FROM spends ORDER BY id DESC LIMIT ?1");
+            let mut statement = c.prepare_cached(&query)?;
+            let rows = statement.query_map(params![i64::try_from(limit).unwrap_or(i64::MAX)], raw_spend)?;
+            rows.map(|row| row?.parse()).collect()
+        })
+    }
+
+    /// Every channel recorded, with its key, in key order.
+    pub fn channels(&self) -> Result<Vec<(String, OpenChannel)>, RecordError> {
+        let keys: Vec<String> = self.with(|c| {
+            let mut statement = c.prepare_cached("SELECT key FROM channels ORDER BY key")?;
+            let rows = statement.query_map([], |r| r.get(0))?;
+            Ok(rows.collect::<Result<Vec<String>, _>>()?)
+        })?;
+        let mut channels = Vec::with_capacity(keys.len());
+        for key in keys {
+            if let Some(channel) = self.channel(&key)? {
+                channels.push((key, channel));
+            }
+        }
+        Ok(channels)
+    }
+
     /// The channel recorded under `key`.
     pub fn channel(&self, key: &str) -> Result<Option<OpenChannel>, RecordError> {
         self.with(|c| {

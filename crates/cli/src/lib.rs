@@ -12,3 +12,4 @@ pub mod routes;
 pub mod serve;
 pub mod server;
 pub mod simulate;
+pub mod spend;

@@ -38,6 +38,8 @@ enum Command {
     Simulate(quittance_cli::simulate::SimulateArgs),
     /// Check a facilitator's signed receipt offline, and against a chain with --rpc-url.
     VerifyReceipt(quittance_cli::receipt::VerifyReceiptArgs),
+    /// Show the agent's spend record: payments and where each stands, voucher channels, totals per token.
+    Spend(quittance_cli::spend::SpendArgs),
 }
 
 #[derive(Args)]
@@ -92,9 +94,12 @@ async fn main() -> ExitCode {
     let default_filter = match cli.command {
         _ if cli.verbose => "info,quittance=debug",
         Command::Demo(_) => "warn",
-        Command::Pay(_) | Command::VerifyReceipt(_) | Command::Deploy(_) | Command::Simulate(_) | Command::Cre(_) => {
-            "warn"
-        }
+        Command::Pay(_)
+        | Command::VerifyReceipt(_)
+        | Command::Spend(_)
+        | Command::Deploy(_)
+        | Command::Simulate(_)
+        | Command::Cre(_) => "warn",
         Command::Facilitator(_) | Command::Serve(_) | Command::Ccip(_) => "warn,quittance=info",
     };
     tracing_subscriber::fmt()
@@ -182,6 +187,7 @@ async fn run(command: Command) -> eyre::Result<()> {
         Command::Deploy(args) => quittance_cli::deploy::run(args).await?,
         Command::Pay(args) => quittance_cli::pay::run(args).await?,
         Command::VerifyReceipt(args) => quittance_cli::receipt::run(args).await?,
+        Command::Spend(args) => quittance_cli::spend::run(args)?,
         Command::Cre(command) => quittance_cli::cre::run(command).await?,
         Command::Ccip(command) => quittance_cli::ccip::run(command).await?,
         Command::Simulate(args) => {

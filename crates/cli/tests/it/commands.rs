@@ -168,6 +168,31 @@ async fn serve_and_pay_complete_the_loop_from_the_shell() -> eyre::Result<()> {
     assert!(!output.status.success(), "a second payment must exceed the budget");
     assert!(String::from_utf8_lossy(&output.stderr).contains("policy"), "{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(token.balanceOf(payee).call().await?, U256::from(10_000u64));
+
+    // `spend` shows the one payment, settled, and its token's total; a record that is not there is named.
+    let spend = |record: &std::path::Path, json: bool| {
+        let mut command = Command::new(quittance);
+        command.arg("spend").arg("--record").arg(record);
+        if json {
+            command.arg("--json");
+        }
+        command.output()
+    };
+    let output = spend(&dir.path().join("spend.sqlite"), true)?;
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let shown: Value = serde_json::from_slice(&output.stdout)?;
+    let payments = shown["payments"].as_array().expect("payments");
+    assert_eq!(payments.len(), 1, "{shown}");
+    assert_eq!(payments[0]["state"], "settled");
+    assert_eq!(payments[0]["amount"], "10000");
+    assert_eq!(payments[0]["scheme"], "invoice");
+    assert_eq!(shown["totals"][0]["taken"], "10000");
+    assert_eq!(shown["totals"][0]["inDoubt"], "0");
+    let table = String::from_utf8(spend(&dir.path().join("spend.sqlite"), false)?.stdout)?;
+    assert!(table.contains("settled 0.01 (10000 units)"), "{table}");
+    let missing = spend(&dir.path().join("nothing.sqlite"), false)?;
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("nothing.sqlite"), "the missing file is named");
     Ok(())
 }
 
@@ -224,6 +249,20 @@ async fn pay_through_a_voucher_channel_from_the_shell_and_the_facilitator_claims
     }
     // One deposit of ten requests; three vouchers; the facilitator claims them within a few seconds.
     assert_eq!(token.balanceOf(agent.address()).call().await?, U256::from(1_000_000u64 - 10_000));
+    // `spend` shows the channel: ten requests deposited, three paid through it.
+    let output = Command::new(quittance)
+        .arg("spend")
+        .arg("--json")
+        .arg("--record")
+        .arg(dir.path().join("spend.sqlite"))
+        .output()?;
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let shown: Value = serde_json::from_slice(&output.stdout)?;
+    let channels = shown["channels"].as_array().expect("channels");
+    assert_eq!(channels.len(), 1, "{shown}");
+    assert_eq!(channels[0]["deposited"], "10000");
+    assert_eq!(channels[0]["paid"], "3000");
+    assert_eq!(channels[0]["receiver"], payee.to_checksum(None));
     let started = Instant::now();
     while token.balanceOf(payee).call().await? != U256::from(3_000u64) {
         assert!(started.elapsed() < Duration::from_secs(20), "the facilitator did not claim the vouchers");
