@@ -89,18 +89,6 @@ async fn installs_on_anvil() -> eyre::Result<()> {
     check(&RpcChain::http(anvil.endpoint_url())).await
 }
 
-alloy::sol! {
-    /// EIP-3009's `ReceiveWithAuthorization`, as the client signs it in the token's domain.
-    struct ReceiveWithAuthorization {
-        address from;
-        address to;
-        uint256 value;
-        uint256 validAfter;
-        uint256 validBefore;
-        bytes32 nonce;
-    }
-}
-
 fn call(call: impl alloy::sol_types::SolCall) -> alloy::primitives::Bytes {
     call.abi_encode().into()
 }
@@ -117,7 +105,10 @@ async fn a_client_authorization_lands_in_our_escrow_and_is_captured_voided_and_r
     };
     use quittance_bindings::{IPaymentEscrow, InvoiceRegistry, PaymentEscrow, TestStablecoin};
     use quittance_chain::Sender;
-    use quittance_x402::auth_capture::{Extra, Payload};
+    use quittance_x402::{
+        auth_capture::{Extra, Payload},
+        channel::ReceiveWithAuthorization,
+    };
 
     let chain = RevmChain::new(31337, 1_750_000_000);
     let key = |name: &str| PrivateKeySigner::from_bytes(&keccak256(name));
