@@ -17,9 +17,18 @@
 //! A refusal proves that nothing was taken only when the payment had never been sent before: the same
 //! refusal for a payment sent before (its answer lost) may come from the chain or the server having moved on
 //! since (a used nonce, an expiry, new prices), so it leaves the payment in doubt, for the chain to resolve.
+//!
+//! A v1 server's answers are read as their v2 equivalents: its 402 (the offer and the error in the JSON body)
+//! as a `PAYMENT-REQUIRED` header ([`from_v1`]), its `X-PAYMENT-RESPONSE` as the receipt.
 
-use quittance_x402::{ErrorReason, PAYMENT_REQUIRED, PAYMENT_RESPONSE, PaymentRequired, SettleResponse, decode_header};
+use quittance_x402::{
+    ErrorReason, PAYMENT_REQUIRED, PAYMENT_RESPONSE, PaymentRequired, PaymentRequirementsResponseV1, SettleResponse,
+    SettlementResponseV1, X_PAYMENT_RESPONSE, X402_V1, decode_header, encode_header,
+};
 use std::time::Duration;
+
+/// The most of a v1 402's body read for its offer.
+const V1_BODY_LIMIT: usize = 256 * 1024;
 
 /// What the answer to a paid request says of the payment.
 #[derive(Debug)]
@@ -129,13 +138,45 @@ pub(crate) fn classify_error(err: &reqwest::Error) -> Verdict {
     Verdict::InDoubt { why, resend: true }
 }
 
-/// The server's receipt in `PAYMENT-RESPONSE`, if it sent one.
-fn receipt(response: &reqwest::Response) -> Option<SettleResponse> {
-    response
-        .headers()
-        .get(PAYMENT_RESPONSE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| decode_header::<SettleResponse>(v).ok())
+/// The server's receipt in `PAYMENT-RESPONSE` (or a v1 server's `X-PAYMENT-RESPONSE`), if it sent one.
+pub(crate) fn receipt(response: &reqwest::Response) -> Option<SettleResponse> {
+    let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok());
+    match header(PAYMENT_RESPONSE) {
+        Some(v2) => decode_header::<SettleResponse>(v2).ok(),
+        None => decode_header::<SettlementResponseV1>(header(X_PAYMENT_RESPONSE)?).ok().map(|v1| v1.to_v2()),
+    }
+}
+
+/// A 402 of a server that speaks x402 v1 only (no `PAYMENT-REQUIRED` header, the offer and the error as
+/// `{"x402Version":1,…}` in the body) with its offer in v2 form added as a `PAYMENT-REQUIRED` header (still
+/// `x402Version` 1, see [`PaymentRequirementsResponseV1::to_v2`]), so that the rest of the agent reads one form;
+/// the body is kept. Any other answer is returned as it came. Fails only if reading the body fails.
+pub(crate) async fn from_v1(response: reqwest::Response) -> Result<reqwest::Response, reqwest::Error> {
+    if response.status() != reqwest::StatusCode::PAYMENT_REQUIRED || response.headers().contains_key(PAYMENT_REQUIRED)
+    {
+        return Ok(response);
+    }
+    let (status, version, headers) = (response.status(), response.version(), response.headers().clone());
+    let mut response = response;
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        body.extend_from_slice(&chunk);
+        if body.len() > V1_BODY_LIMIT {
+            break;
+        }
+    }
+    let offer = serde_json::from_slice::<PaymentRequirementsResponseV1>(&body)
+        .ok()
+        .filter(|v1| v1.x402_version == X402_V1)
+        .and_then(|v1| encode_header(&v1.to_v2()).parse::<reqwest::header::HeaderValue>().ok());
+    let mut rebuilt = http::Response::new(body);
+    *rebuilt.status_mut() = status;
+    *rebuilt.version_mut() = version;
+    *rebuilt.headers_mut() = headers;
+    if let Some(offer) = offer {
+        rebuilt.headers_mut().insert(PAYMENT_REQUIRED, offer);
+    }
+    Ok(reqwest::Response::from(rebuilt))
 }
 
 /// The reason a 402 gives in its `PAYMENT-REQUIRED` error (`payment_required` when it gives none).

@@ -11,7 +11,7 @@ use crate::{
 };
 use alloy::primitives::{Address, U256};
 use quittance_x402::{
-    ErrorReason, PAYMENT_SIGNATURE, PaymentPayload, Scheme, channel, crosschain, encode_header, exact, exact_permit2,
+    ErrorReason, PAYMENT_SIGNATURE, PaymentPayload, PaymentPayloadV1, Scheme, X_PAYMENT, X402_V1, channel, crosschain, encode_header, exact, exact_permit2,
     invoice, payment_identifier, upto,
 };
 use std::time::Duration;
@@ -153,13 +153,25 @@ impl Agent {
         request: &reqwest::Request,
         first: bool,
     ) -> Result<Delivered, AgentError> {
-        let header = encode_header(&payment).parse().map_err(|_| AgentError::Sign("header".into()))?;
+        // A payment for a v1 server's offer goes in `X-PAYMENT`, in v1 form.
+        let (name, header) = if payment.x402_version == X402_V1 {
+            let v1 = PaymentPayloadV1::from_v2(&payment).map_err(|e| AgentError::Sign(e.to_string()))?;
+            (X_PAYMENT, encode_header(&v1))
+        } else {
+            (PAYMENT_SIGNATURE, encode_header(&payment))
+        };
+        let header: reqwest::header::HeaderValue =
+            header.parse().map_err(|_| AgentError::Sign("the payment header".into()))?;
         let started = tokio::time::Instant::now();
         let (mut first, mut resends) = (first, 0);
         loop {
             let mut attempt = request.try_clone().ok_or(AgentError::NotRetryable)?;
-            attempt.headers_mut().insert(PAYMENT_SIGNATURE, reqwest::header::HeaderValue::clone(&header));
-            let answer = self.http.execute(attempt).await;
+            attempt.headers_mut().insert(name, reqwest::header::HeaderValue::clone(&header));
+            let sent = attempt.headers().clone();
+            let answer = match self.http.execute(attempt).await {
+                Ok(response) => answer::from_v1(response).await,
+                Err(err) => Err(err),
+            };
             let verdict = match &answer {
                 Ok(response) => answer::classify(response, first),
                 Err(err) => answer::classify_error(err),
@@ -181,6 +193,7 @@ impl Agent {
                         payment: Some(payment),
                         spend: id,
                         state,
+                        sent,
                     })));
                 }
                 Verdict::Refused(reason) => {
@@ -256,6 +269,7 @@ impl Agent {
                         payment: Some(payment),
                         spend: id,
                         state,
+                        sent,
                     })))
                 }
                 (Ok(_), None) => Err(AgentError::Refused(ErrorReason::from_code(&why))),

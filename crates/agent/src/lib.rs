@@ -21,7 +21,7 @@ use alloy::{
 use quittance_x402::{
     Ambient, ErrorReason, PAYMENT_REQUIRED, PaymentPayload, PaymentRequired, PaymentRequirements, Scheme,
     SettleResponse, crosschain, decode_header, eip2612_gas_sponsoring, exact, exact_permit2, invoice,
-    payment_identifier, upto,
+    payment_identifier, upto, X402_V1,
 };
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
@@ -115,6 +115,8 @@ pub struct Paid {
     /// Where that spend stands after this answer: settled, or in doubt (or charged) when the answer does not
     /// say it was served.
     pub state: Option<SpendState>,
+    /// The headers of the request that got this answer, with the payment's header when it was paid.
+    pub sent: reqwest::header::HeaderMap,
 }
 
 /// Seconds a payment sent again must still be valid for.
@@ -262,16 +264,21 @@ impl Agent {
             };
         }
 
-        let response = self.http.execute(request).await?;
+        let sent = request.headers().clone();
+        let response = answer::from_v1(self.http.execute(request).await?).await?;
         if response.status() != reqwest::StatusCode::PAYMENT_REQUIRED {
-            return Ok(Paid { response, receipt: None, payment: None, spend: None, state: None });
+            return Ok(Paid { response, receipt: None, payment: None, spend: None, state: None, sent });
         }
-        let offer: PaymentRequired = response
+        let mut offer: PaymentRequired = response
             .headers()
             .get(PAYMENT_REQUIRED)
             .ok_or_else(|| AgentError::NoOffer("no PAYMENT-REQUIRED header".into()))
             .and_then(|v| v.to_str().map_err(|e| AgentError::NoOffer(e.to_string())))
             .and_then(|v| decode_header(v).map_err(|e| AgentError::NoOffer(e.to_string())))?;
+        if offer.x402_version == X402_V1 {
+            // x402 v1 has `exact` over EIP-3009 only.
+            offer.accepts.retain(|o| o.scheme == "exact" && !exact_permit2::applies(o));
+        }
 
         let url = retry.url().to_string();
         let host = retry.url().host_str().unwrap_or_default().to_owned();
@@ -501,6 +508,8 @@ impl Agent {
                         }
                     };
                     self.identify(offer, &mut payment)?;
+                    // Sent back in the version of the offer (a v1 server gets it in `X-PAYMENT`).
+                    payment.x402_version = offer.x402_version;
                     let valid_before = valid_before(&payment).unwrap_or(now);
                     let id = self.record.signed(key, host, asset, amount, &payment, valid_before, now)?;
                     return Ok((Some(id), payment));

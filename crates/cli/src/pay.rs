@@ -32,8 +32,9 @@ pub struct PayArgs {
     /// A request header, `Name: value` (repeat for more).
     #[arg(long = "header", short = 'H')]
     pub headers: Vec<String>,
-    /// Print the response's headers on stderr, the x402 ones (`PAYMENT-RESPONSE`, `PAYMENT-REQUIRED`, their
-    /// v1 names) decoded from base64 JSON.
+    /// Print the headers of the request that got the answer (`>`, with the payment's) and of the answer
+    /// (`<`) on stderr, the x402 ones (`PAYMENT-SIGNATURE`, `PAYMENT-RESPONSE`, `PAYMENT-REQUIRED`, their v1
+    /// names) decoded from base64 JSON.
     #[arg(long)]
     pub show_headers: bool,
     /// The CAIP-2 networks the agent pays on (default: the deployments', or eip155:31337): EVM networks,
@@ -47,7 +48,7 @@ pub struct PayArgs {
     pub funds_rpc: Vec<(String, reqwest::Url)>,
     /// The most one request may cost, in whole tokens (`0.05` or `$0.05`), or in the token's smallest unit
     /// with `--units`.
-    #[arg(long, default_value = "0.05")]
+    #[arg(long, visible_alias = "max", default_value = "0.05")]
     pub max_per_request: Amount,
     /// The most one host may be paid per period.
     #[arg(long, default_value = "1")]
@@ -160,6 +161,7 @@ pub async fn run(args: PayArgs) -> eyre::Result<()> {
     let url = reqwest::Url::parse(&args.url)
         .map_err(|e| eyre::eyre!("{:?} is not a URL ({e}): write it like http://127.0.0.1:8080/report", args.url))?;
     let request = build_request(&url, args.method.as_deref(), args.data.as_deref(), &args.headers)?;
+    let request_line = (request.method().clone(), request.url().clone());
     let this_purchase = match &args.purchase {
         Some(id) => named_purchase(id),
         None => purchase(request.method(), &url),
@@ -200,6 +202,10 @@ pub async fn run(args: PayArgs) -> eyre::Result<()> {
     };
     let status = paid.response.status().as_u16();
     if args.show_headers {
+        eprintln!("> {} {}", request_line.0, request_line.1);
+        for (name, value) in &paid.sent {
+            eprintln!("> {name}: {}", show_header(name.as_str(), value));
+        }
         eprintln!("< {:?} {}", paid.response.version(), paid.response.status());
         for (name, value) in paid.response.headers() {
             eprintln!("< {name}: {}", show_header(name.as_str(), value));

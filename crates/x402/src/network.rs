@@ -22,6 +22,9 @@ pub enum NetworkError {
     /// Not a v1 network name this crate knows.
     #[error("{0:?} is not a known x402 v1 network name")]
     UnknownV1Name(String),
+    /// The network has no x402 v1 name, so a v1 server cannot be paid on it.
+    #[error("{0} has no x402 v1 name")]
+    NoV1Name(String),
 }
 
 /// v1 names of EVM networks and their chain ids, as the official SDK lists them.

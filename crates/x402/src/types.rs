@@ -283,6 +283,73 @@ pub struct SettlementResponseV1 {
     pub payer: String,
 }
 
+impl PaymentRequirementsResponseV1 {
+    /// The v2 form of a v1 402, for a client that pays as it pays v2 servers: each option whose network has
+    /// a v1 name becomes a v2 option on its CAIP-2 network (`maxAmountRequired` as the `amount`); the others
+    /// are left out. `x402Version` stays 1, so that the payment is sent back in v1 form.
+    pub fn to_v2(&self) -> PaymentRequired {
+        let accepts: Vec<PaymentRequirements> = self.accepts.iter().filter_map(|o| o.to_v2().ok()).collect();
+        let first = self.accepts.first();
+        PaymentRequired {
+            x402_version: X402_V1,
+            error: Some(self.error.clone()).filter(|e| !e.is_empty()),
+            resource: ResourceInfo {
+                url: first.map(|o| o.resource.clone()).unwrap_or_default(),
+                description: first.map(|o| o.description.clone()),
+                mime_type: first.and_then(|o| o.mime_type.clone()),
+            },
+            accepts,
+            extensions: None,
+        }
+    }
+}
+
+impl PaymentRequirementsV1 {
+    /// This option in v2 form; fails for a network name v1 does not define.
+    pub fn to_v2(&self) -> Result<PaymentRequirements, crate::NetworkError> {
+        Ok(PaymentRequirements {
+            scheme: self.scheme.clone(),
+            network: Network::from_v1_name(&self.network)?.to_string(),
+            amount: self.max_amount_required.clone(),
+            asset: self.asset.clone(),
+            pay_to: self.pay_to.clone(),
+            max_timeout_seconds: self.max_timeout_seconds,
+            extra: self.extra.clone().unwrap_or_default(),
+        })
+    }
+}
+
+impl PaymentPayloadV1 {
+    /// The v1 form of a payment signed for an option of a v1 402 ([`PaymentRequirementsResponseV1::to_v2`]):
+    /// its scheme, its network's v1 name and the signed payload. Fails for a network v1 does not name.
+    pub fn from_v2(payment: &PaymentPayload) -> Result<Self, crate::NetworkError> {
+        let network = payment.accepted.network()?;
+        let name = network.v1_name().ok_or_else(|| crate::NetworkError::NoV1Name(network.to_string()))?;
+        Ok(Self {
+            x402_version: X402_V1,
+            scheme: payment.accepted.scheme.clone(),
+            network: name.to_owned(),
+            payload: payment.payload.clone(),
+        })
+    }
+}
+
+impl SettlementResponseV1 {
+    /// This receipt in v2 form: the network's CAIP-2 name (the v1 name kept when it is unknown).
+    pub fn to_v2(&self) -> SettleResponse {
+        SettleResponse {
+            success: self.success,
+            error_reason: self.error_reason.clone(),
+            error_message: None,
+            payer: Some(self.payer.clone()).filter(|p| !p.is_empty()),
+            transaction: self.transaction.clone(),
+            network: Network::from_v1_name(&self.network).map_or_else(|_| self.network.clone(), |n| n.to_string()),
+            amount: None,
+            extra: None,
+        }
+    }
+}
+
 /// Finds the offered option a client chose: the one whose core fields (`scheme`, `network`, `amount`,
 /// `asset`, `payTo`, `maxTimeoutSeconds`) equal the echoed `accepted` and whose `extra` entries all appear,
 /// unchanged, in `accepted.extra`. This is how the official server matches.

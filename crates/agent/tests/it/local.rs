@@ -21,7 +21,7 @@ use quittance_facilitator::{Facilitator, SettleConfig, SqliteLedger};
 use quittance_paywall::{ChannelOffer, InvoiceIssuer, Paywall, Price};
 use quittance_x402::{
     Ambient, PAYMENT_REQUIRED, PAYMENT_RESPONSE, PAYMENT_SIGNATURE, PaymentPayload, PaymentRequired, ResourceInfo,
-    SettleResponse, decode_header, encode_header, payment_identifier,
+    SettleResponse, X_PAYMENT, decode_header, encode_header, payment_identifier,
 };
 use serde_json::json;
 use std::{
@@ -54,8 +54,13 @@ pub(crate) struct Local {
 impl Local {
     /// A fresh chain, the contracts deployed, the agent funded.
     pub(crate) async fn new() -> eyre::Result<Self> {
+        Self::on_chain(31337).await
+    }
+
+    /// The same on a chain with this id.
+    pub(crate) async fn on_chain(chain_id: u64) -> eyre::Result<Self> {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
-        let chain = RevmChain::new(31337, now);
+        let chain = RevmChain::new(chain_id, now);
         let key = |name: &str| PrivateKeySigner::from_bytes(&keccak256(format!("agent tests {name}")));
         let (deployer, facilitator_key, agent, seller) =
             (key("deployer")?, key("facilitator")?, key("agent")?, key("seller")?);
@@ -75,9 +80,29 @@ impl Local {
         let facilitator = Arc::new(
             Facilitator::new(chain.clone(), facilitator_key, Arc::new(SqliteLedger::in_memory()?), config).await?,
         );
+        // Quittance deploys its test token on local chain ids only: elsewhere the test deploys one itself.
+        let token = match manifest.address("TestStablecoin") {
+            Some(token) => token,
+            None => {
+                use alloy::sol_types::SolConstructor;
+                let args = TestStablecoin::constructorCall {
+                    name_: "USD Coin".into(),
+                    symbol_: "USDC".into(),
+                    version_: "2".into(),
+                    owner_: deployer.address(),
+                };
+                let init = [TestStablecoin::BYTECODE.as_ref(), &args.abi_encode()].concat();
+                let mut sender = quittance_chain::Sender::new(&chain, &deployer).await?;
+                let (token, _) = sender.create(init.into(), 5_000_000).await?;
+                use alloy::sol_types::SolCall;
+                let mint = TestStablecoin::mintCall { to: agent.address(), amount: U256::from(1_000_000_000u64) };
+                sender.send(token, mint.abi_encode().into()).await?;
+                token
+            }
+        };
         Ok(Self {
             network: facilitator.network().into(),
-            token: contract("TestStablecoin")?,
+            token,
             registry: contract("InvoiceRegistry")?,
             channels: contract("VoucherChannels")?,
             now: Arc::new(AtomicU64::new(now)),
@@ -266,6 +291,9 @@ pub(crate) struct Proxy {
     /// Declares x402 `payment-identifier` in 402s and keeps answers by payment id, answering a payment id
     /// seen before from its store (409 for another payload under the same id).
     pub(crate) store: Option<Mutex<HashMap<String, (String, StoredAnswer)>>>,
+    /// Speaks x402 v1 only, as a server written for v1 does: the v2 headers (`PAYMENT-REQUIRED`,
+    /// `PAYMENT-RESPONSE`) are taken out of answers, and a v2 payment (`PAYMENT-SIGNATURE`) is answered 400.
+    pub(crate) v1_only: bool,
 }
 
 /// An answer kept by payment id.
@@ -300,6 +328,11 @@ impl Proxy {
         })
     }
 
+    /// A v1-only server (see [`Proxy::v1_only`]) that will treat the next paid requests as `plan` says.
+    pub(crate) fn v1_only(plan: impl IntoIterator<Item = Fate>) -> Arc<Self> {
+        Arc::new(Self { plan: Mutex::new(plan.into_iter().collect()), v1_only: true, ..Self::default() })
+    }
+
     /// The payments it saw, decoded.
     pub(crate) fn seen(&self) -> Vec<PaymentPayload> {
         self.payments.lock().expect("the lock").iter().map(|header| decode_header(header).expect("a payment")).collect()
@@ -323,7 +356,11 @@ pub(crate) fn start_proxy(proxy: Arc<Proxy>, front: tokio::net::TcpListener, ups
 type ProxyState = (Arc<Proxy>, String, reqwest::Client);
 
 async fn relay(State((proxy, upstream, http)): State<ProxyState>, request: Request) -> Response {
-    let paid = request.headers().get(PAYMENT_SIGNATURE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    if proxy.v1_only && request.headers().contains_key(PAYMENT_SIGNATURE) {
+        return (StatusCode::BAD_REQUEST, "this server speaks x402 v1").into_response();
+    }
+    let payment_header = if proxy.v1_only { X_PAYMENT } else { PAYMENT_SIGNATURE };
+    let paid = request.headers().get(payment_header).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let fate = match &paid {
         Some(header) => {
             proxy.payments.lock().expect("the lock").push(header.clone());
@@ -350,6 +387,10 @@ async fn relay(State((proxy, upstream, http)): State<ProxyState>, request: Reque
                 Fate::Refuse(reason) | Fate::SettledBefore(reason) => reason,
                 _ => "settlement_pending",
             };
+            if proxy.v1_only {
+                let body = json!({"x402Version": 1, "error": error, "accepts": []});
+                return (StatusCode::PAYMENT_REQUIRED, Json(body)).into_response();
+            }
             let required = PaymentRequired {
                 x402_version: 2,
                 error: Some(error.into()),
@@ -380,7 +421,11 @@ async fn relay(State((proxy, upstream, http)): State<ProxyState>, request: Reque
         Ok(answer) => answer,
         Err(err) => return (StatusCode::BAD_GATEWAY, err.to_string()).into_response(),
     };
-    let answer = if proxy.store.is_some() { declare_payment_id(answer) } else { answer };
+    let mut answer = if proxy.store.is_some() { declare_payment_id(answer) } else { answer };
+    if proxy.v1_only {
+        answer.headers.remove(PAYMENT_REQUIRED);
+        answer.headers.remove(PAYMENT_RESPONSE);
+    }
     if let (Some(store), Some(id), Some(header)) = (&proxy.store, id, &paid) {
         store.lock().expect("the lock").insert(id, (header.clone(), answer.clone()));
     }

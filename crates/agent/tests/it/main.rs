@@ -5,6 +5,7 @@ mod doubt;
 mod local;
 mod middleware;
 mod upto;
+mod v1;
 
 use alloy::{primitives::U256, providers::Provider, signers::local::PrivateKeySigner};
 use axum::{Json, Router, http::StatusCode, routing::get};
