@@ -152,8 +152,7 @@ pub(crate) fn receipt(response: &reqwest::Response) -> Option<SettleResponse> {
 /// `x402Version` 1, see [`PaymentRequirementsResponseV1::to_v2`]), so that the rest of the agent reads one form;
 /// the body is kept. Any other answer is returned as it came. Fails only if reading the body fails.
 pub(crate) async fn from_v1(response: reqwest::Response) -> Result<reqwest::Response, reqwest::Error> {
-    if response.status() != reqwest::StatusCode::PAYMENT_REQUIRED || response.headers().contains_key(PAYMENT_REQUIRED)
-    {
+    if response.status() != reqwest::StatusCode::PAYMENT_REQUIRED || response.headers().contains_key(PAYMENT_REQUIRED) {
         return Ok(response);
     }
     let (status, version, headers) = (response.status(), response.version(), response.headers().clone());

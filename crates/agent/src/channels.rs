@@ -1,7 +1,7 @@
 //! Paying through voucher channels: one deposit, then a voucher per request with no chain round trip.
 
 use crate::{Agent, AgentError, PolicyRefusal, record::OpenChannel};
-use alloy::primitives::{U256, aliases::U40};
+use alloy::primitives::{Address, U256, aliases::U40};
 use quittance_x402::{PaymentPayload, PaymentRequired, PaymentRequirements, ResourceInfo, channel};
 
 /// Why a channel option was not paid.
@@ -29,6 +29,15 @@ impl From<crate::RecordError> for Decline {
 pub(crate) fn channel_key(option: &PaymentRequirements) -> Option<String> {
     let terms = channel::ChannelTerms::from_requirements(option).ok()?;
     Some(format!("{} {} {} {}", option.network, terms.contract, terms.token.pay_to, terms.token.asset))
+}
+
+/// Where the channel recorded under `key` lives: its network and its channels contract (the first two parts
+/// of the key [`channel_key`] writes).
+pub fn channel_place(key: &str) -> Option<(String, Address)> {
+    let mut parts = key.split(' ');
+    let network = parts.next()?.to_owned();
+    let contract = parts.next()?.parse().ok()?;
+    Some((network, contract))
 }
 
 impl Agent {

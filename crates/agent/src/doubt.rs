@@ -11,8 +11,8 @@ use crate::{
 };
 use alloy::primitives::{Address, U256};
 use quittance_x402::{
-    ErrorReason, PAYMENT_SIGNATURE, PaymentPayload, PaymentPayloadV1, Scheme, X_PAYMENT, X402_V1, channel, crosschain, encode_header, exact, exact_permit2,
-    invoice, payment_identifier, upto,
+    ErrorReason, PAYMENT_SIGNATURE, PaymentPayload, PaymentPayloadV1, Scheme, X_PAYMENT, X402_V1, channel, crosschain,
+    encode_header, exact, exact_permit2, invoice, payment_identifier, upto,
 };
 use std::time::Duration;
 

@@ -8,6 +8,7 @@ mod middleware;
 mod policy;
 mod record;
 
+pub use channels::channel_place;
 pub use doubt::Resolution;
 pub use funds::{Answer, ChainFunds, ChainWord, ChannelSeen, Funds, Mark, Seen};
 pub use middleware::{Paying, Payment, PurchaseId};
@@ -20,8 +21,8 @@ use alloy::{
 };
 use quittance_x402::{
     Ambient, ErrorReason, PAYMENT_REQUIRED, PaymentPayload, PaymentRequired, PaymentRequirements, Scheme,
-    SettleResponse, crosschain, decode_header, eip2612_gas_sponsoring, exact, exact_permit2, invoice,
-    payment_identifier, upto, X402_V1,
+    SettleResponse, X402_V1, crosschain, decode_header, eip2612_gas_sponsoring, exact, exact_permit2, invoice,
+    payment_identifier, upto,
 };
 use std::{
     collections::{BTreeMap, HashMap, HashSet},

@@ -2,6 +2,7 @@
 
 pub mod amount;
 pub mod ccip;
+pub mod channel;
 pub mod cre;
 pub mod demo;
 pub mod deploy;

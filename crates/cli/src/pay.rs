@@ -1,9 +1,6 @@
 //! `quittance pay <url>`: the agent from the shell.
 
-use crate::{
-    amount::{Amount, format_units},
-    keys::KeySource,
-};
+use crate::amount::{Amount, format_units};
 use alloy::primitives::{Address, U256};
 use quittance_agent::{
     Agent, Budget, ChainFunds, Declared, Paid, Policy, SpendRecord, http_client, named_purchase, purchase,
@@ -72,12 +69,9 @@ pub struct PayArgs {
     /// The spend record (an SQLite file), so budgets hold across runs.
     #[arg(long, default_value = "quittance-spend.sqlite")]
     pub record: PathBuf,
-    /// File holding the agent's hex private key.
-    #[arg(long, conflicts_with = "key_env")]
-    pub key_file: Option<PathBuf>,
-    /// Environment variable holding the agent's hex private key.
-    #[arg(long, default_value = "QUITTANCE_AGENT_KEY")]
-    pub key_env: String,
+    /// The agent's key.
+    #[command(flatten)]
+    pub key: crate::keys::KeyArgs,
     /// Seconds the agent waits for a whole answer (10 at most to connect); a payment whose answer does not
     /// come in time is in doubt, and sent again.
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
@@ -107,10 +101,7 @@ fn declaration(text: &str) -> Result<(i64, Declared), String> {
 /// second time for a purchase whose payment is in doubt); the process fails if the payment is refused or
 /// stays in doubt.
 pub async fn run(args: PayArgs) -> eyre::Result<()> {
-    let key = match args.key_file {
-        Some(path) => KeySource::File(path),
-        None => KeySource::Env(args.key_env),
-    };
+    let key = args.key.source();
     let mut tokens = args.token.clone();
     let mut networks = args.network.clone();
     for path in &args.deployment {

@@ -93,11 +93,12 @@ pub fn run(args: SpendArgs) -> eyre::Result<()> {
     }
     if !channels.is_empty() {
         println!("\nvoucher channels:");
-        for (_, channel) in &channels {
+        for (key, channel) in &channels {
             let deposited = U256::from(channel.deposited);
             let paid = U256::from(channel.paid);
+            let id = channel_id(key, channel).map_or_else(|| "?".to_owned(), |id| id.to_string());
             println!(
-                "  to {} in token {}: deposited {}, paid {}, left {}",
+                "  {id} to {} in token {}: deposited {}, paid {}, left {}",
                 channel.config.receiver,
                 channel.config.token,
                 amount(deposited),
@@ -105,6 +106,7 @@ pub fn run(args: SpendArgs) -> eyre::Result<()> {
                 amount(deposited.saturating_sub(paid))
             );
         }
+        println!("  (`quittance channel withdraw --rpc-url <the chain>` gets what is left back)");
     }
     if !totals.is_empty() {
         println!("\ntotals of the payments shown:");
@@ -162,9 +164,17 @@ fn payment_json(spend: &Spend) -> Value {
     })
 }
 
+/// The channel's id on its chain (`None` for a key the record did not write).
+fn channel_id(key: &str, channel: &OpenChannel) -> Option<alloy::primitives::B256> {
+    let (network, contract) = quittance_agent::channel_place(key)?;
+    let chain_id = network.parse::<quittance_x402::Network>().ok()?.chain_id().ok()?;
+    Some(channel.config.id(chain_id, contract))
+}
+
 fn channel_json(key: &str, channel: &OpenChannel) -> Value {
     json!({
         "key": key,
+        "id": channel_id(key, channel),
         "receiver": channel.config.receiver.to_checksum(None),
         "token": channel.config.token.to_checksum(None),
         "deposited": channel.deposited.to_string(),

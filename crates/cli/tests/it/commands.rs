@@ -1,9 +1,10 @@
 //! The commands as a user runs them, as processes against anvil: `facilitator`, `serve` and `pay`.
 
 use alloy::{
-    network::EthereumWallet,
+    network::{EthereumWallet, TransactionBuilder},
     primitives::{U256, keccak256},
-    providers::ProviderBuilder,
+    providers::{Provider, ProviderBuilder},
+    rpc::types::TransactionRequest,
     signers::local::PrivateKeySigner,
 };
 use quittance_bindings::{InvoiceRegistry, TestStablecoin};
@@ -268,6 +269,42 @@ async fn pay_through_a_voucher_channel_from_the_shell_and_the_facilitator_claims
         assert!(started.elapsed() < Duration::from_secs(20), "the facilitator did not claim the vouchers");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+
+    // `channel withdraw`, with the agent's key in an encrypted keystore: it asks to withdraw, says when that
+    // is ready, and after the channel's delay gets back exactly what was not claimed; the record forgets it.
+    let keystore = dir.path().join("keystore");
+    std::fs::create_dir(&keystore)?;
+    PrivateKeySigner::encrypt_keystore(&keystore, &mut rand::thread_rng(), agent.to_bytes(), "horse", Some("agent"))?;
+    let gas = TransactionRequest::default().with_to(agent.address()).with_value(U256::from(10u64).pow(U256::from(17)));
+    rpc.send_transaction(gas).await?.get_receipt().await?;
+    let withdraw = |password: &str| {
+        Command::new(quittance)
+            .args(["channel", "withdraw", "--rpc-url", anvil.endpoint().as_str(), "--keystore"])
+            .arg(keystore.join("agent"))
+            .arg("--record")
+            .arg(dir.path().join("spend.sqlite"))
+            .env("QUITTANCE_KEYSTORE_PASSWORD", password)
+            .output()
+    };
+    let stdout = |output: &std::process::Output| String::from_utf8_lossy(&output.stdout).into_owned();
+    let wrong = withdraw("battery")?;
+    assert!(!wrong.status.success());
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("cannot unlock the keystore"), "{wrong:?}");
+    let requested = withdraw("horse")?;
+    assert!(requested.status.success(), "{}", String::from_utf8_lossy(&requested.stderr));
+    assert!(stdout(&requested).contains("withdrawal requested; the receiver may claim"), "{}", stdout(&requested));
+    let waiting = withdraw("horse")?;
+    assert!(stdout(&waiting).contains("withdrawal requested; ready at"), "{}", stdout(&waiting));
+    assert_eq!(token.balanceOf(agent.address()).call().await?, U256::from(1_000_000u64 - 10_000), "nothing yet");
+    rpc.raw_request::<_, Value>("evm_increaseTime".into(), (3601,)).await?;
+    rpc.raw_request::<_, Value>("evm_mine".into(), ()).await?;
+    let withdrawn = withdraw("horse")?;
+    assert!(withdrawn.status.success(), "{}", String::from_utf8_lossy(&withdrawn.stderr));
+    assert!(stdout(&withdrawn).contains("withdrew 0.007 (7000 units"), "{}", stdout(&withdrawn));
+    assert_eq!(token.balanceOf(agent.address()).call().await?, U256::from(1_000_000u64 - 3_000), "the rest back");
+    assert_eq!(token.balanceOf(payee).call().await?, U256::from(3_000u64));
+    let again = withdraw("horse")?;
+    assert!(stdout(&again).contains("no voucher channels"), "{}", stdout(&again));
     Ok(())
 }
 
