@@ -7,6 +7,7 @@ mod funds;
 mod middleware;
 mod policy;
 mod record;
+mod signer;
 
 pub use channels::channel_place;
 pub use doubt::Resolution;
@@ -14,11 +15,9 @@ pub use funds::{Answer, ChainFunds, ChainWord, ChannelSeen, Funds, Mark, Seen};
 pub use middleware::{Paying, Payment, PurchaseId};
 pub use policy::{Budget, Policy, PolicyRefusal};
 pub use record::{Declared, OpenChannel, RecordError, Spend, SpendRecord, SpendState};
+pub use signer::PaymentSigner;
 
-use alloy::{
-    primitives::{Address, U256},
-    signers::local::PrivateKeySigner,
-};
+use alloy::primitives::{Address, U256};
 use quittance_x402::{
     Ambient, ErrorReason, PAYMENT_REQUIRED, PaymentPayload, PaymentRequired, PaymentRequirements, Scheme,
     SettleResponse, X402_V1, crosschain, decode_header, eip2612_gas_sponsoring, exact, exact_permit2, invoice,
@@ -152,7 +151,7 @@ pub fn http_client(timeout: Duration) -> Result<reqwest::Client, AgentError> {
 /// An agent that pays for HTTP resources on its own, within its policy.
 #[derive(Debug, Clone)]
 pub struct Agent {
-    signer: PrivateKeySigner,
+    signer: PaymentSigner,
     policy: Policy,
     record: Arc<SpendRecord>,
     http: reqwest::Client,
@@ -169,10 +168,11 @@ pub struct Agent {
 }
 
 impl Agent {
-    /// An agent paying with `signer`, within `policy`, remembering payments in `record`.
-    pub fn new(signer: PrivateKeySigner, policy: Policy, record: Arc<SpendRecord>) -> Self {
+    /// An agent paying with `signer` (a local key, or any alloy signer as a [`PaymentSigner`]),
+    /// within `policy`, remembering payments in `record`.
+    pub fn new(signer: impl Into<PaymentSigner>, policy: Policy, record: Arc<SpendRecord>) -> Self {
         Self {
-            signer,
+            signer: signer.into(),
             policy,
             record,
             http: http_client(REQUEST_TIMEOUT).unwrap_or_default(),
@@ -438,6 +438,8 @@ impl Agent {
     ) -> Result<(Option<i64>, PaymentPayload), AgentError> {
         let mut refusals = Vec::new();
         let mut unapproved = None;
+        // Why the last option the policy allowed could not be signed.
+        let mut unsigned = None;
         let mut options: Vec<&PaymentRequirements> = offer.accepts.iter().collect();
         // Prefer a channel when the policy opens them (no chain round trip per request), then the invoice
         // (its payment leaves a proof in the registry), then `exact`, then an invoice paid from another
@@ -505,6 +507,7 @@ impl Agent {
                         Ok(payment) => payment,
                         Err(err) => {
                             tracing::warn!(%err, scheme = %option.scheme, "option not payable");
+                            unsigned = Some(err);
                             continue;
                         }
                     };
@@ -525,7 +528,10 @@ impl Agent {
                 permit2: quittance_x402::permit2::PERMIT2_ADDRESS,
             });
         }
-        Err(AgentError::Policy(refusals))
+        match unsigned {
+            Some(err) if refusals.is_empty() => Err(err),
+            _ => Err(AgentError::Policy(refusals)),
+        }
     }
 
     /// Whether the policy allows `option` now; returns its token, amount, and what was spent on the token in

@@ -4,6 +4,7 @@
 mod doubt;
 mod local;
 mod middleware;
+mod signer;
 mod upto;
 mod v1;
 

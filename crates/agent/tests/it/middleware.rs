@@ -48,3 +48,28 @@ async fn the_middleware_refuses_what_the_policy_forbids() -> eyre::Result<()> {
     assert_eq!(world.token.balanceOf(world.payee).call().await?, U256::ZERO, "nothing paid");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_body_that_cannot_be_sent_twice_is_refused_before_anything_is_sent() -> eyre::Result<()> {
+    use super::local::{Local, PRICE as LOCAL_PRICE, Proxy};
+    let local = Local::new().await?;
+    let proxy = Proxy::with_plan([]);
+    let (base, served) = local.serve(proxy.clone()).await?;
+    let record = std::sync::Arc::new(quittance_agent::SpendRecord::in_memory()?);
+    let agent = local.agent_without_chain(&local.agent_key(), &record, local.policy(10 * LOCAL_PRICE));
+    let client = ClientBuilder::new(reqwest::Client::new()).with(Paying::new(agent)).build();
+
+    // A body behind `http_body::Body` (a stream, a file, another service's body) is read once.
+    let err = client
+        .post(format!("{base}/exact"))
+        .body(reqwest::Body::wrap(String::from("{}")))
+        .send()
+        .await
+        .expect_err("a stream cannot be sent again with a payment");
+    let reqwest_middleware::Error::Middleware(err) = err else { panic!("expected the agent's error, got {err:?}") };
+    assert!(matches!(err.downcast_ref::<AgentError>(), Some(AgentError::NotRetryable)), "{err:?}");
+    assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 0);
+    assert!(proxy.payments.lock().expect("the lock").is_empty(), "nothing was paid");
+    assert!(record.recent(10)?.is_empty());
+    Ok(())
+}
