@@ -77,6 +77,12 @@ pub struct ServeArgs {
     /// address it listens on).
     #[arg(long)]
     pub instance: Option<String>,
+    /// The title and heading of the page browsers get for a paid route.
+    #[arg(long, default_value = "Payment required")]
+    pub page_title: String,
+    /// Answer browsers with the bare 402 (JSON and headers) instead of the paywall page.
+    #[arg(long)]
+    pub no_page: bool,
     /// Require x402's `payment-identifier` on every payment (it is always declared and honoured).
     #[arg(long)]
     pub require_payment_id: bool,
@@ -296,9 +302,10 @@ pub async fn run(args: ServeArgs) -> eyre::Result<()> {
     let instance = args.instance.unwrap_or_else(|| args.listen.to_string());
     prune_every_hour(store.clone());
     // Browsers get the paywall page, with prices in whole tokens of the token served.
-    let page = PageConfig { tokens: vec![(token, asset_name.clone(), decimals)], ..PageConfig::default() };
+    let page = (!args.no_page)
+        .then(|| PageConfig { title: args.page_title.clone(), tokens: vec![(token, asset_name.clone(), decimals)] });
     let paywall = Paywall::new(Arc::new(facilitators), public_url.clone())
-        .with_page(Some(page))
+        .with_page(page)
         .with_store(store, &instance)
         .with_payment_identifier(Some(args.require_payment_id));
     let paths: Vec<String> = priced.iter().map(|(route, _)| route.path.clone()).collect();

@@ -84,20 +84,21 @@ async fn serve_sells_every_route_of_its_table() -> eyre::Result<()> {
             .spawn()?,
     );
     wait_for(&format!("http://127.0.0.1:{facilitator_port}/health")).await?;
-    let serve = |facilitator: &str| {
+    let serve = |facilitator: &str, listen: &str| {
         let mut command = Command::new(quittance);
         command
             .args(["serve", "--rpc-url", anvil.endpoint().as_str(), "--config", EXAMPLE])
-            .args(["--facilitator-url", facilitator])
+            .args(["--facilitator-url", facilitator, "--page-title", "Market reports"])
             .args(["--token", &token.address().to_string(), "--pay-to", &payee.to_string()])
-            .args(["--listen", "127.0.0.1:0"])
+            .args(["--listen", listen])
             .arg("--store")
             .arg(dir.path().join("store.sqlite"));
         command
     };
-    let mut child = serve(&format!("http://127.0.0.1:{facilitator_port}/")).stdout(Stdio::piped()).spawn()?;
+    let mut child =
+        serve(&format!("http://127.0.0.1:{facilitator_port}/"), "127.0.0.1:0").stdout(Stdio::piped()).spawn()?;
     let stdout = child.stdout.take().ok_or_else(|| eyre::eyre!("no stdout"))?;
-    let _server = Killed(child);
+    let server = Killed(child);
     let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
     let first = lines.next().ok_or_else(|| eyre::eyre!("serve printed nothing"))??;
     let second = lines.next().ok_or_else(|| eyre::eyre!("serve printed one line"))??;
@@ -141,9 +142,46 @@ async fn serve_sells_every_route_of_its_table() -> eyre::Result<()> {
     assert_eq!(forecast["status"], 200);
     assert_eq!(token.balanceOf(payee).call().await?, U256::from(35_000u64));
 
+    // A browser gets the paywall page, titled as asked; with --no-page the bare 402.
+    let browser = |url: &str| {
+        reqwest::Client::new()
+            .get(url)
+            .header("accept", "text/html,application/xhtml+xml")
+            .header("user-agent", "Mozilla/5.0 (X11; Linux x86_64)")
+            .send()
+    };
+    let page = browser(&format!("{origin}/report")).await?;
+    assert_eq!(page.status(), 402);
+    assert!(page.text().await?.contains("<title>Market reports</title>"), "the page's title");
+    drop(server);
+    let port = free_port();
+    let mut bare = serve(&format!("http://127.0.0.1:{facilitator_port}/"), &format!("127.0.0.1:{port}"));
+    bare.arg("--no-page").stdout(Stdio::null()).stderr(Stdio::null());
+    let _bare = Killed(bare.spawn()?);
+    wait_for(&format!("http://127.0.0.1:{port}/")).await?;
+    let answer = browser(&format!("http://127.0.0.1:{port}/report")).await?;
+    assert_eq!(answer.status(), 402);
+    assert!(answer.headers().contains_key("payment-required"));
+    assert_eq!(answer.json::<serde_json::Value>().await?["x402Version"], 1, "the bare 402's body, not a page");
+
+    // A facilitator that does not settle a scheme a route offers is named, with the scheme and the network.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let lacking = format!("http://{}/", listener.local_addr()?);
+    let kinds = serde_json::json!({"kinds": [{"x402Version": 2, "scheme": "upto", "network": "eip155:31337"}]});
+    let app = axum::Router::new().route("/supported", axum::routing::get(move || async move { axum::Json(kinds) }));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let mut refused = serve(&lacking, "127.0.0.1:0");
+    let output = tokio::task::spawn_blocking(move || refused.output()).await??;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains(&format!("the facilitator at {lacking} does not support the scheme exact on eip155:31337")),
+        "{stderr}"
+    );
+
     // A facilitator that does not answer is named.
     let dead = format!("http://127.0.0.1:{}/", free_port());
-    let output = serve(&dead).output()?;
+    let output = serve(&dead, "127.0.0.1:0").output()?;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
     assert!(stderr.contains(&format!("could not reach the facilitator at {dead}")), "{stderr}");
