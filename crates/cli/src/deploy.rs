@@ -85,6 +85,9 @@ pub async fn run(args: DeployArgs) -> eyre::Result<()> {
         Event::Funded(account) => println!("  {account} now holds 1,000 test dollars"),
     })
     .await?;
+    if local {
+        install_canonical(&chain, manifest.address("PaymentEscrow")).await?;
+    }
     let out = args.out.unwrap_or_else(|| PathBuf::from(format!("deployments/{chain_id}.json")));
     let mut manifest = manifest;
     // What was there already keeps the deploying transaction an earlier manifest recorded, and the chain's
@@ -109,5 +112,35 @@ pub async fn run(args: DeployArgs) -> eyre::Result<()> {
     }
     manifest.write(&out)?;
     println!("manifest written to {}", out.display());
+    Ok(())
+}
+
+/// On a local chain, the contracts the official x402 SDK expects at fixed addresses: Permit2 and x402's
+/// Permit2 proxies (`exact` over Permit2, `upto`), `batch-settlement`'s contract and deposit collector, and
+/// `auth-capture`'s collector (ours, sponsoring into the deployed `PaymentEscrow`). Each is put there with
+/// `anvil_setCode` when its address holds no code; what is there already is left alone.
+async fn install_canonical(chain: &RpcChain, escrow: Option<Address>) -> eyre::Result<()> {
+    use quittance_deploy::{
+        AUTH_CAPTURE_EIP3009_COLLECTOR, BATCH_SETTLEMENT, PERMIT2, install_auth_capture, install_batch_settlement,
+        install_permit2,
+    };
+    let absent = |address| async move { chain.code(address).await.map(|code| code.is_empty()) };
+    if absent(PERMIT2).await? {
+        install_permit2(chain).await?;
+        println!("  Permit2 and x402's Permit2 proxies installed at their canonical addresses ({PERMIT2}, …)");
+    }
+    if absent(BATCH_SETTLEMENT).await? {
+        install_batch_settlement(chain).await?;
+        println!("  batch-settlement's contract installed at its canonical address {BATCH_SETTLEMENT}");
+    }
+    if let Some(escrow) = escrow
+        && absent(AUTH_CAPTURE_EIP3009_COLLECTOR).await?
+    {
+        install_auth_capture(chain, escrow).await?;
+        println!(
+            "  auth-capture's collector installed at its canonical address {AUTH_CAPTURE_EIP3009_COLLECTOR}, \
+             sponsoring into the PaymentEscrow {escrow}"
+        );
+    }
     Ok(())
 }

@@ -187,3 +187,113 @@ async fn serve_sells_every_route_of_its_table() -> eyre::Result<()> {
     assert!(stderr.contains(&format!("could not reach the facilitator at {dead}")), "{stderr}");
     Ok(())
 }
+
+/// On a chain `quittance deploy` prepared (Permit2, the proxies at their canonical addresses), a table of an
+/// `exact`-over-Permit2 route and an `upto` route is sold to `quittance pay`: each moves exactly its price
+/// (`upto` with no usage reported settles its maximum), through Permit2, from an agent that approved it once.
+#[tokio::test]
+async fn serve_sells_permit2_and_upto_routes_on_a_deployed_chain() -> eyre::Result<()> {
+    use alloy::{network::TransactionBuilder, providers::Provider, rpc::types::TransactionRequest};
+    let anvil = spawn_anvil()?;
+    let deployer = PrivateKeySigner::from(anvil.keys()[0].clone());
+    let agent = PrivateKeySigner::from_bytes(&keccak256("permit2 routes agent"))?;
+    let payee = PrivateKeySigner::from_bytes(&keccak256("permit2 routes payee"))?.address();
+    let dir = tempfile::tempdir()?;
+    let quittance = env!("CARGO_BIN_EXE_quittance");
+    let manifest = dir.path().join("31337.json");
+    let deployed = Command::new(quittance)
+        .args(["deploy", "--rpc-url", anvil.endpoint().as_str(), "--fund", &agent.address().to_string(), "--out"])
+        .arg(&manifest)
+        .env("QUITTANCE_DEPLOYER_KEY", hex_key(&deployer))
+        .output()?;
+    assert!(deployed.status.success(), "{}", String::from_utf8_lossy(&deployed.stderr));
+    let said = String::from_utf8_lossy(&deployed.stdout);
+    assert!(said.contains("Permit2 and x402's Permit2 proxies installed"), "{said}");
+    let token = quittance_deploy::Manifest::read(&manifest)?.address("TestStablecoin").expect("the test token");
+
+    // The agent approves Permit2 once (the agent itself never sends an approval).
+    let rpc = ProviderBuilder::new().wallet(EthereumWallet::from(deployer.clone())).connect_http(anvil.endpoint_url());
+    let gas = TransactionRequest::default().with_to(agent.address()).with_value(U256::from(10u64).pow(U256::from(17)));
+    rpc.send_transaction(gas).await?.get_receipt().await?;
+    let as_agent =
+        ProviderBuilder::new().wallet(EthereumWallet::from(agent.clone())).connect_http(anvil.endpoint_url());
+    let erc20 = TestStablecoin::new(token, &as_agent);
+    erc20.approve(quittance_deploy::PERMIT2, U256::MAX).send().await?.get_receipt().await?;
+    let before = erc20.balanceOf(agent.address()).call().await?;
+
+    let table = dir.path().join("routes.toml");
+    std::fs::write(
+        &table,
+        r#"
+[[route]]
+path = "/permit2"
+price = "$0.01"
+scheme = "exact-permit2"
+description = "Paid through Permit2"
+body = "permit2 answer"
+
+[[route]]
+path = "/metered"
+price = "0.05"
+scheme = "upto"
+description = "At most five cents"
+body = "metered answer"
+"#,
+    )?;
+    let facilitator_port = free_port();
+    let _facilitator = Killed(
+        Command::new(quittance)
+            .args(["facilitator", "--rpc-url", anvil.endpoint().as_str()])
+            .args(["--listen", &format!("127.0.0.1:{facilitator_port}")])
+            .arg("--ledger")
+            .arg(dir.path().join("ledger.sqlite"))
+            .env("QUITTANCE_FACILITATOR_KEY", hex_key(&PrivateKeySigner::from(anvil.keys()[1].clone())))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?,
+    );
+    wait_for(&format!("http://127.0.0.1:{facilitator_port}/health")).await?;
+    let serve_port = free_port();
+    let _server = Killed(
+        Command::new(quittance)
+            .args(["serve", "--rpc-url", anvil.endpoint().as_str(), "--config"])
+            .arg(&table)
+            .arg("--deployment")
+            .arg(&manifest)
+            .args(["--facilitator-url", &format!("http://127.0.0.1:{facilitator_port}/")])
+            .args(["--pay-to", &payee.to_string(), "--listen", &format!("127.0.0.1:{serve_port}")])
+            .arg("--store")
+            .arg(dir.path().join("store.sqlite"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?,
+    );
+    wait_for(&format!("http://127.0.0.1:{serve_port}/")).await?;
+
+    let pay = |path: &str| {
+        Command::new(quittance)
+            .args(["pay", &format!("http://127.0.0.1:{serve_port}{path}"), "--json", "--deployment"])
+            .arg(&manifest)
+            .args(["--funds-rpc", &format!("eip155:31337={}", anvil.endpoint())])
+            .arg("--record")
+            .arg(dir.path().join("spend.sqlite"))
+            .env("QUITTANCE_AGENT_KEY", hex_key(&agent))
+            .output()
+    };
+    let output = pay("/permit2")?;
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let paid: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    assert_eq!((paid["status"].as_u64(), paid["body"].as_str()), (Some(200), Some("permit2 answer")), "{paid}");
+    assert_eq!(paid["payment"]["scheme"], "exact");
+    assert_eq!(erc20.balanceOf(payee).call().await?, U256::from(10_000u64));
+
+    let output = pay("/metered")?;
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let paid: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    assert_eq!((paid["status"].as_u64(), paid["body"].as_str()), (Some(200), Some("metered answer")), "{paid}");
+    assert_eq!(paid["payment"]["scheme"], "upto");
+    assert_eq!(paid["receipt"]["amount"], "50000", "no usage reported: the maximum");
+    assert_eq!(erc20.balanceOf(payee).call().await?, U256::from(60_000u64));
+    assert_eq!(erc20.balanceOf(agent.address()).call().await?, before - U256::from(60_000u64), "exactly the prices");
+    Ok(())
+}
