@@ -339,12 +339,12 @@ impl Agent {
         balances
     }
 
-    /// What the agent's chains say of its allowance to Permit2 and EIP-2612 nonce, for each `exact` over
-    /// Permit2 option's token.
+    /// What the agent's chains say of its allowance to Permit2 and EIP-2612 nonce, for each Permit2 option's
+    /// token (`exact` over Permit2, `upto`).
     async fn permit2_states(&self, offer: &PaymentRequired) -> Permit2States {
         let mut states = Permit2States::new();
         let Some(funds) = &self.funds else { return states };
-        for option in offer.accepts.iter().filter(|o| exact_permit2::applies(o)) {
+        for option in offer.accepts.iter().filter(|o| exact_permit2::applies(o) || Scheme::of(o) == Ok(Scheme::Upto)) {
             let Ok(asset) = option.asset.parse::<Address>() else { continue };
             let key = (option.network.clone(), asset);
             if states.contains_key(&key) {
@@ -359,9 +359,7 @@ impl Agent {
         states
     }
 
-    /// Signs an `exact` over Permit2 payment: the Permit2 permit alone when the wallet approved Permit2 for
-    /// enough (or when no chain tells: the facilitator then says), and an EIP-2612 permit to Permit2 along
-    /// when it did not and the server offers `eip2612GasSponsoring`. `None` when it can do neither.
+    /// Signs an `exact` over Permit2 payment, with what approving Permit2 needs ([`Agent::approved`]).
     fn pay_exact_permit2(
         &self,
         offer: &PaymentRequired,
@@ -371,7 +369,7 @@ impl Agent {
     ) -> Result<Option<PaymentPayload>, AgentError> {
         let sign = |e: &dyn std::fmt::Display| AgentError::Sign(e.to_string());
         let terms = exact_permit2::ExactPermit2Terms::from_requirements(option).map_err(|e| sign(&e))?;
-        let mut payment = exact_permit2::pay(
+        let payment = exact_permit2::pay(
             option,
             Some(offer.resource.clone()),
             &self.signer,
@@ -380,10 +378,42 @@ impl Agent {
             quittance_x402::permit2::nonce_from(self.ambient.random().0),
         )
         .map_err(|e| sign(&e))?;
-        let (allowance, nonce) = states.get(&(option.network.clone(), terms.asset)).copied().unwrap_or_default();
+        self.approved(offer, option, now, states, (terms.asset, terms.chain_id, terms.amount), payment)
+    }
+
+    /// Signs an `upto` payment of the maximum, with what approving Permit2 needs ([`Agent::approved`]).
+    fn pay_upto(
+        &self,
+        offer: &PaymentRequired,
+        option: &PaymentRequirements,
+        now: u64,
+        states: &Permit2States,
+    ) -> Result<Option<PaymentPayload>, AgentError> {
+        let sign = |e: &dyn std::fmt::Display| AgentError::Sign(e.to_string());
+        let terms = upto::UptoTerms::from_requirements(option).map_err(|e| sign(&e))?;
+        let nonce = U256::from_be_bytes(self.ambient.random().0);
+        let payment = upto::pay(option, Some(offer.resource.clone()), &self.signer, self.address(), now, nonce)
+            .map_err(|e| sign(&e))?;
+        self.approved(offer, option, now, states, (terms.asset, terms.chain_id, terms.amount), payment)
+    }
+
+    /// A signed Permit2 payment of `amount` of `asset` as it can be sent: alone when the wallet approved
+    /// Permit2 for enough (or when no chain tells: the facilitator then says), with an EIP-2612 permit to
+    /// Permit2 along when it did not and the server offers `eip2612GasSponsoring`. `None` when it can do
+    /// neither.
+    fn approved(
+        &self,
+        offer: &PaymentRequired,
+        option: &PaymentRequirements,
+        now: u64,
+        states: &Permit2States,
+        (asset, chain_id, amount): (Address, u64, U256),
+        mut payment: PaymentPayload,
+    ) -> Result<Option<PaymentPayload>, AgentError> {
+        let (allowance, nonce) = states.get(&(option.network.clone(), asset)).copied().unwrap_or_default();
         match allowance {
             None => return Ok(Some(payment)),
-            Some(allowance) if allowance >= terms.amount => return Ok(Some(payment)),
+            Some(allowance) if allowance >= amount => return Ok(Some(payment)),
             Some(_) => {}
         }
         let (Some(nonce), Some(name), Some(version), true) = (
@@ -398,15 +428,15 @@ impl Agent {
         let info = eip2612_gas_sponsoring::sign(
             &self.signer,
             self.address(),
-            terms.asset,
+            asset,
             name,
             version,
-            terms.chain_id,
+            chain_id,
             nonce,
             deadline,
-            terms.amount,
+            amount,
         )
-        .map_err(|e| sign(&e))?;
+        .map_err(|e| AgentError::Sign(e.to_string()))?;
         eip2612_gas_sponsoring::attach(&mut payment, &info);
         Ok(Some(payment))
     }
@@ -484,15 +514,14 @@ impl Agent {
                                 .map_err(|e| AgentError::Sign(e.to_string()))
                         }
                         // The permit is for the maximum; the policy counted it, the receipt says what was used.
-                        Ok(Scheme::Upto) => upto::pay(
-                            option,
-                            Some(offer.resource.clone()),
-                            &self.signer,
-                            self.address(),
-                            now,
-                            U256::from_be_bytes(self.ambient.random().0),
-                        )
-                        .map_err(|e| AgentError::Sign(e.to_string())),
+                        Ok(Scheme::Upto) => match self.pay_upto(offer, option, now, permit2) {
+                            Ok(Some(payment)) => Ok(payment),
+                            Ok(None) => {
+                                unapproved = Some((option.network.clone(), option.asset.clone()));
+                                continue;
+                            }
+                            Err(err) => Err(err),
+                        },
                         _ => exact::pay(
                             option,
                             Some(offer.resource.clone()),

@@ -88,6 +88,10 @@ pub struct RouteConfig {
     /// Offer voucher channels too (`exact` only; needs a `VoucherChannels` contract).
     #[serde(default)]
     pub channel: bool,
+    /// Declare `eip2612GasSponsoring` (`exact-permit2` and `upto` only; the token must have EIP-2612): a
+    /// payer who never approved Permit2 signs an EIP-2612 permit along.
+    #[serde(default)]
+    pub eip2612: bool,
     /// Who is paid (default: `--pay-to`).
     #[serde(default)]
     pub pay_to: Option<Address>,
@@ -130,6 +134,8 @@ pub struct Route {
     pub invoice: bool,
     /// Offer channels too.
     pub channel: bool,
+    /// Declare `eip2612GasSponsoring`.
+    pub eip2612: bool,
     /// Who is paid, when the route names it.
     pub pay_to: Option<Address>,
     /// Settle before serving.
@@ -202,6 +208,12 @@ pub fn parse(text: &str, base: &Path) -> Result<Routes, String> {
             let what = if route.invoice { "invoice" } else { "channel" };
             return Err(field(what, format!("only an `exact` route offers it, not {:?}", route.scheme)));
         }
+        if route.eip2612 && !matches!(route.scheme, RouteScheme::ExactPermit2 | RouteScheme::Upto) {
+            return Err(field(
+                "eip2612",
+                format!("only an `exact-permit2` or `upto` route offers it, not {:?}", route.scheme),
+            ));
+        }
         let body = match (&route.body, &route.file) {
             (Some(_), Some(_)) => return Err(field("file", "give a body or a file, not both".into())),
             (Some(body), None) => body.clone().into_bytes(),
@@ -223,6 +235,7 @@ pub fn parse(text: &str, base: &Path) -> Result<Routes, String> {
             scheme: route.scheme,
             invoice: route.invoice,
             channel: route.channel,
+            eip2612: route.eip2612,
             pay_to: route.pay_to,
             settle_before_serving: route.settle_before_serving,
             description: route.description.unwrap_or_default(),

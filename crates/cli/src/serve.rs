@@ -217,6 +217,7 @@ pub async fn run(args: ServeArgs) -> eyre::Result<()> {
             scheme: RouteScheme::Exact,
             invoice: invoices.is_some(),
             channel: channels.is_some(),
+            eip2612: false,
             pay_to: args.pay_to,
             settle_before_serving: false,
             description: "A market report".into(),
@@ -322,8 +323,8 @@ pub async fn run(args: ServeArgs) -> eyre::Result<()> {
         let handler = get(move || async move { ([(header::CONTENT_TYPE, mime)], body) });
         let layer = match route.scheme {
             RouteScheme::Exact => paywall.price(price),
-            RouteScheme::ExactPermit2 => paywall.price_exact_permit2(price, false),
-            RouteScheme::Upto => paywall.price_upto(price, facilitator_address.unwrap_or_default()),
+            RouteScheme::ExactPermit2 => paywall.price_exact_permit2(price, route.eip2612),
+            RouteScheme::Upto => paywall.price_upto(price, facilitator_address.unwrap_or_default(), route.eip2612),
         };
         app = app.route(&route.path, handler.layer(layer));
         println!("{line}");

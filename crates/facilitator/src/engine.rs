@@ -25,9 +25,7 @@ use alloy::{
     primitives::{Address, B256, Bytes, Log, TxKind, U256},
     sol_types::{SolCall, SolEvent},
 };
-use quittance_bindings::{
-    CrossChainInvoicePayer, IERC3009, InvoiceRegistry, TestStablecoin, VoucherChannels, X402UptoPermit2Proxy,
-};
+use quittance_bindings::{CrossChainInvoicePayer, IERC3009, InvoiceRegistry, TestStablecoin, VoucherChannels};
 use quittance_chain::{Call, Chain, ChainError, Fees, Receipt};
 use quittance_x402::{
     ErrorReason, SettleResponse, VerifyRequest,
@@ -674,10 +672,8 @@ fn settlement_of_raw(raw: &Bytes) -> Option<Settlement> {
         let expected = Expected::Transfer { token: to, from: call.from, to: call.to, value: call.value };
         return Some(settlement(call.from, U256::ZERO, expected));
     }
-    if let Ok(call) = X402UptoPermit2Proxy::settleCall::abi_decode(&input) {
-        let token = call.permit.permitted.token;
-        let expected = Expected::Transfer { token, from: call.owner, to: call.witness.to, value: call.amount };
-        return Some(settlement(call.owner, U256::ZERO, expected));
+    if let Some((owner, expected)) = crate::upto::expected_of_call(&input) {
+        return Some(settlement(owner, U256::ZERO, expected));
     }
     if let Some((owner, expected)) = crate::exact_permit2::expected_of_call(&input) {
         return Some(settlement(owner, U256::ZERO, expected));

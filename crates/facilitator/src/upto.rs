@@ -22,7 +22,7 @@ use crate::{
     verify::{Refusal, Simulation, unexpected},
 };
 use alloy::{
-    primitives::{Address, B256, U256},
+    primitives::{Address, B256, Bytes, U256},
     sol,
     sol_types::SolCall,
 };
@@ -44,27 +44,52 @@ sol! {
 /// The `upto` scheme.
 pub(crate) struct Upto;
 
-/// The proxy's call that settles `amount` of an `upto` payment.
-pub(crate) fn settlement_call(checked: &upto::Checked, amount: U256) -> X402UptoPermit2Proxy::settleCall {
+/// The proxy's call that settles `amount` of an `upto` payment: `settle`, or `settleWithPermit` when the
+/// payment carries an EIP-2612 permit to Permit2 (`eip2612GasSponsoring`).
+pub(crate) fn settlement_data(checked: &upto::Checked, amount: U256) -> Bytes {
+    use x402_upto_permit2_proxy::{ISignatureTransfer as Permit2Types, IX402UptoPermit2Proxy::Witness};
     let a = &checked.authorization;
-    X402UptoPermit2Proxy::settleCall {
-        permit: x402_upto_permit2_proxy::ISignatureTransfer::PermitTransferFrom {
-            permitted: x402_upto_permit2_proxy::ISignatureTransfer::TokenPermissions {
-                token: a.permitted.token,
-                amount: a.permitted.amount,
+    let permit = Permit2Types::PermitTransferFrom {
+        permitted: Permit2Types::TokenPermissions { token: a.permitted.token, amount: a.permitted.amount },
+        nonce: a.nonce,
+        deadline: a.deadline,
+    };
+    let witness = Witness { to: a.witness.to, facilitator: a.witness.facilitator, validAfter: a.witness.valid_after };
+    let signature = checked.signature.clone();
+    match &checked.sponsored {
+        None => {
+            X402UptoPermit2Proxy::settleCall { permit, amount, owner: a.from, witness, signature }.abi_encode().into()
+        }
+        Some(p) => X402UptoPermit2Proxy::settleWithPermitCall {
+            permit2612: x402_upto_permit2_proxy::IX402Permit2Proxy::EIP2612Permit {
+                value: p.amount,
+                deadline: p.deadline,
+                r: p.r,
+                s: p.s,
+                v: p.v,
             },
-            nonce: a.nonce,
-            deadline: a.deadline,
-        },
-        amount,
-        owner: a.from,
-        witness: x402_upto_permit2_proxy::IX402UptoPermit2Proxy::Witness {
-            to: a.witness.to,
-            facilitator: a.witness.facilitator,
-            validAfter: a.witness.valid_after,
-        },
-        signature: checked.signature.clone(),
+            permit,
+            amount,
+            owner: a.from,
+            witness,
+            signature,
+        }
+        .abi_encode()
+        .into(),
     }
+}
+
+/// What an `upto` settlement transaction must show, read back from its calldata (after a restart): the
+/// payer, and the transfer of the amount it settles.
+pub(crate) fn expected_of_call(input: &[u8]) -> Option<(Address, Expected)> {
+    let (permit, amount, owner, witness) = match X402UptoPermit2Proxy::settleCall::abi_decode(input) {
+        Ok(call) => (call.permit, call.amount, call.owner, call.witness),
+        Err(_) => {
+            let call = X402UptoPermit2Proxy::settleWithPermitCall::abi_decode(input).ok()?;
+            (call.permit, call.amount, call.owner, call.witness)
+        }
+    };
+    Some((owner, Expected::Transfer { token: permit.permitted.token, from: owner, to: witness.to, value: amount }))
 }
 
 /// Checks that the payment is this facilitator's to settle: the witness names it (only its account can call
@@ -111,7 +136,7 @@ impl Upto {
         let settlement = Settlement {
             payer,
             to: UPTO_PROXY_ADDRESS,
-            data: settlement_call(&checked, amount).abi_encode().into(),
+            data: settlement_data(&checked, amount),
             value: U256::ZERO,
             expected,
             // Permit2 takes the permit up to and including its deadline.
@@ -190,19 +215,26 @@ impl SchemeRules for Upto {
         if balance.map_err(|r| with_payer(r.reason))? < maximum {
             return Err(with_payer(ErrorReason::Permit2InsufficientBalance));
         }
-        if allowance.map_err(|r| with_payer(r.reason))? < maximum {
+        // An EIP-2612 permit carried along approves Permit2 in the same transaction (the simulation tells
+        // whether it does); without one, the allowance must already be there.
+        let allowance = allowance.map_err(|r| with_payer(r.reason))?;
+        if checked.sponsored.is_none() && allowance < maximum {
             return Err(with_payer(ErrorReason::Permit2AllowanceRequired));
         }
         if simulation == Simulation::LeaveToEstimate {
             return Ok(payer);
         }
 
-        match facilitator.simulate(UPTO_PROXY_ADDRESS, settlement_call(&checked, maximum).abi_encode()).await {
+        match facilitator.simulate(UPTO_PROXY_ADDRESS, settlement_data(&checked, maximum).to_vec()).await {
             Ok(_) => Ok(payer),
             Err(ChainError::Reverted { .. }) => {
                 let used = nonce_used(facilitator, payer, checked.authorization.nonce).await?;
                 Err(with_payer(if used {
                     ErrorReason::Permit2InvalidNonce
+                } else if checked.sponsored.as_ref().is_some_and(|p| p.amount < maximum) {
+                    ErrorReason::Permit2612AmountMismatch
+                } else if allowance < maximum {
+                    ErrorReason::Permit2AllowanceRequired
                 } else {
                     ErrorReason::Permit2SimulationFailed
                 }))

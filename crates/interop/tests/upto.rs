@@ -172,8 +172,8 @@ async fn our_paywall(world: &World, usage: u64) -> eyre::Result<String> {
         headers.insert(upto::SETTLEMENT_OVERRIDES, usage.parse().expect("a header value"));
         (headers, Json(json!({"report": "markets are up"})))
     };
-    let app =
-        Router::new().route("/report", get(handler).layer(paywall.price_upto(price, world.facilitator.address())));
+    let app = Router::new()
+        .route("/report", get(handler).layer(paywall.price_upto(price, world.facilitator.address(), false)));
     tokio::spawn(async move { axum::serve(listener, app).await });
     Ok(format!("{base}/report"))
 }

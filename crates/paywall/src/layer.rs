@@ -118,7 +118,8 @@ struct Guard<F> {
     price: Price,
     /// Priced `upto` the price's amount, settled by this facilitator: the handler reports its usage.
     upto: Option<alloy::primitives::Address>,
-    /// Priced in `exact` over Permit2 only; `true`: declaring `eip2612GasSponsoring` too.
+    /// Priced over Permit2 (`exact` over Permit2 only, or `upto` when `upto` is set); `true`: declaring
+    /// `eip2612GasSponsoring` too.
     permit2: Option<bool>,
 }
 
@@ -180,9 +181,12 @@ impl<F: FacilitatorClient> Paywall<F> {
     /// header (`{"amount":"1234"}` in the token's smallest unit, or `{"amount":"50%"}`), as with the
     /// official server; the paywall removes the header, and settles after serving that amount capped at the
     /// maximum (the maximum when the handler reports nothing or something unreadable; nothing moves on
-    /// chain for 0).
-    pub fn price_upto(&self, price: Price, facilitator: alloy::primitives::Address) -> PaywallLayer<F> {
-        PaywallLayer { guard: Arc::new(Guard { paywall: self.clone(), price, upto: Some(facilitator), permit2: None }) }
+    /// chain for 0). With `eip2612`, as for [`Paywall::price_exact_permit2`], the 402 declares
+    /// `eip2612GasSponsoring`: a payer who has not approved Permit2 signs an EIP-2612 permit of the maximum
+    /// along, and the facilitator approves Permit2 and settles in one transaction.
+    pub fn price_upto(&self, price: Price, facilitator: alloy::primitives::Address, eip2612: bool) -> PaywallLayer<F> {
+        let guard = Guard { paywall: self.clone(), price, upto: Some(facilitator), permit2: Some(eip2612) };
+        PaywallLayer { guard: Arc::new(guard) }
     }
 
     /// The layer that puts `price` in front of a route paid with x402's `exact` over Permit2 (any ERC-20:

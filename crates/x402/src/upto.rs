@@ -10,11 +10,16 @@
 //!
 //! This module builds the payload for clients and runs every check a verifier can run without a chain,
 //! with the official SDK's reason codes; the facilitator adds the chain's (code, allowance, balance,
-//! nonce, simulation).
+//! nonce, simulation). A payer who never approved Permit2 may send an EIP-2612 permit of the maximum along
+//! when the server declares `eip2612GasSponsoring` ([`crate::eip2612_gas_sponsoring`]), as with `exact`
+//! over Permit2: the proxy's `settleWithPermit` then approves Permit2 first.
 
 pub use crate::permit2::{DEADLINE_MARGIN, PERMIT2_ADDRESS, Permitted, permit2_domain};
 use crate::{
-    ErrorReason, PaymentPayload, PaymentRequirements, ResourceInfo, X402_V2, exact::decimal, permit2::TokenPermissions,
+    ErrorReason, PaymentPayload, PaymentRequirements, ResourceInfo, X402_V2,
+    eip2612_gas_sponsoring::{self, SponsoredPermit},
+    exact::decimal,
+    permit2::TokenPermissions,
 };
 use alloy::{
     primitives::{Address, B256, Bytes, U256, address},
@@ -218,6 +223,8 @@ pub struct Checked {
     pub authorization: Permit2Authorization,
     /// The payer's signature.
     pub signature: Bytes,
+    /// The EIP-2612 permit to Permit2 the payment carries (`eip2612GasSponsoring`), if any.
+    pub sponsored: Option<SponsoredPermit>,
 }
 
 impl Checked {
@@ -245,6 +252,9 @@ impl Checked {
         }
         if a.witness.valid_after > U256::from(now) {
             return Err(ErrorReason::Permit2NotYetValid);
+        }
+        if let Some(permit) = &self.sponsored {
+            permit.check(self.payer(), a.permitted.token, now)?;
         }
         Ok(())
     }
@@ -320,7 +330,8 @@ fn check_permit(payment: &PaymentPayload, requirements: &PaymentRequirements) ->
     if authorization.permitted.token != terms.asset {
         return Err(ErrorReason::Permit2TokenMismatch);
     }
-    Ok((Checked { chain_id: terms.chain_id, authorization, signature: upto.signature }, terms.amount))
+    let sponsored = eip2612_gas_sponsoring::carried(payment)?;
+    Ok((Checked { chain_id: terms.chain_id, authorization, signature: upto.signature, sponsored }, terms.amount))
 }
 
 /// Why a handler's usage report cannot be read.

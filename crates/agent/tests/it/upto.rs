@@ -40,11 +40,12 @@ impl FacilitatorClient for Accepting {
 async fn the_agent_pays_the_maximum_and_records_what_was_used() -> eyre::Result<()> {
     let price = Price::usd("eip155:8453", "$0.01", SELLER, "metered", "text/plain")?;
     let paywall = Paywall::new(Arc::new(Accepting), "http://127.0.0.1");
-    let app = Router::new().route(
-        "/metered",
-        get(|| async { ([(upto::SETTLEMENT_OVERRIDES, r#"{"amount":"2500"}"#)], "served") })
-            .layer(paywall.price_upto(price.clone(), FACILITATOR)),
-    );
+    let app =
+        Router::new().route(
+            "/metered",
+            get(|| async { ([(upto::SETTLEMENT_OVERRIDES, r#"{"amount":"2500"}"#)], "served") })
+                .layer(paywall.price_upto(price.clone(), FACILITATOR, false)),
+        );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     tokio::spawn(async move { axum::serve(listener, app).await });

@@ -298,3 +298,104 @@ async fn a_crash_between_recording_and_broadcasting_is_concluded_on_restart_once
     assert_eq!((reached, reverted), (2, 0), "two settlements, none twice, none reverted");
     moved(&setup, before, 5_000).await
 }
+
+/// A payer who never approved Permit2, holding `amount` of the token (sent by the setup's payer).
+async fn newcomer(setup: &Setup, name: &str, amount: u64) -> eyre::Result<PrivateKeySigner> {
+    let newcomer = PrivateKeySigner::from_bytes(&keccak256(name))?;
+    let transfer = TestStablecoin::transferCall { to: newcomer.address(), value: U256::from(amount) };
+    Sender::new(&setup.chain.chain, &setup.payer).await?.send(setup.token, transfer.abi_encode().into()).await?;
+    Ok(newcomer)
+}
+
+/// `payer` adds an EIP-2612 permit of `value` of `token` to Permit2 (`eip2612GasSponsoring`).
+async fn sponsor(
+    setup: &Setup,
+    payment: &mut PaymentPayload,
+    payer: &PrivateKeySigner,
+    token: Address,
+    value: u64,
+) -> eyre::Result<()> {
+    use quittance_x402::eip2612_gas_sponsoring as sponsoring;
+    let deadline = U256::from(setup.chain.timestamp().await? + 120);
+    let info = sponsoring::sign(
+        payer,
+        payer.address(),
+        token,
+        "USD Coin",
+        "2",
+        31337,
+        U256::ZERO,
+        deadline,
+        U256::from(value),
+    )?;
+    sponsoring::attach(payment, &info);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_payer_who_never_approved_permit2_pays_with_an_eip2612_permit_once() -> eyre::Result<()> {
+    let setup = setup().await?;
+    let payer = newcomer(&setup, "upto newcomer", 100_000).await?;
+    let option = setup.option(setup.facilitator.address());
+    let mut payment = setup.pay(&option, &payer).await?;
+    let unsponsored = setup.facilitator.verify(&request(payment.clone(), option.clone())).await;
+    assert_eq!(unsponsored.invalid_reason, Some(ErrorReason::Permit2AllowanceRequired), "{unsponsored:?}");
+
+    // A permit of another token, or of less than the maximum, is refused with nothing moved.
+    let mut other = payment.clone();
+    sponsor(&setup, &mut other, &payer, setup.payee, MAXIMUM).await?;
+    let refusal = setup.facilitator.verify(&request(other, option.clone())).await;
+    assert_eq!(refusal.invalid_reason, Some(ErrorReason::Eip2612AssetMismatch), "{refusal:?}");
+    let mut short = payment.clone();
+    sponsor(&setup, &mut short, &payer, setup.token, MAXIMUM - 1).await?;
+    let refusal = setup.facilitator.verify(&request(short, option.clone())).await;
+    assert_eq!(refusal.invalid_reason, Some(ErrorReason::Permit2612AmountMismatch), "{refusal:?}");
+
+    sponsor(&setup, &mut payment, &payer, setup.token, MAXIMUM).await?;
+    let verified = setup.facilitator.verify(&request(payment.clone(), option.clone())).await;
+    assert!(verified.is_valid, "{verified:?}");
+    let (payer_before, payee_before) = (setup.balance(payer.address()).await?, setup.balance(setup.payee).await?);
+    let settled = setup.facilitator.settle(&setup.settle_request(&payment, 4_000)).await;
+    assert!(settled.success, "{settled:?}");
+    assert_eq!(settled.amount.as_deref(), Some("4000"));
+    assert_eq!(payer_before - setup.balance(payer.address()).await?, U256::from(4_000u64));
+    assert_eq!(setup.balance(setup.payee).await? - payee_before, U256::from(4_000u64));
+    let allowance = TestStablecoin::allowanceCall { owner: payer.address(), spender: upto::PERMIT2_ADDRESS };
+    let allowance = quittance_chain::read(&setup.chain.chain, setup.token, allowance).await?;
+    assert_eq!(allowance, U256::from(MAXIMUM - 4_000), "the permit approved Permit2 for the maximum");
+
+    let again = setup.facilitator.settle(&setup.settle_request(&payment, 4_000)).await;
+    settled_before(&again, ErrorReason::Permit2InvalidNonce, &settled.transaction);
+    assert_eq!(payer_before - setup.balance(payer.address()).await?, U256::from(4_000u64), "paid once");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_sponsored_payment_in_doubt_at_a_crash_is_concluded_from_its_calldata() -> eyre::Result<()> {
+    let setup = setup().await?;
+    let payer = newcomer(&setup, "upto crash newcomer", 100_000).await?;
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("ledger.sqlite");
+    let option = setup.option(setup.facilitator.address());
+    let mut payment = setup.pay(&option, &payer).await?;
+    sponsor(&setup, &mut payment, &payer, setup.token, MAXIMUM).await?;
+    let before = setup.balance(setup.payee).await?;
+    {
+        let facilitator =
+            Facilitator::new(setup.chain.clone(), setup.key.clone(), Arc::new(SqliteLedger::open(&path)?), fast())
+                .await?;
+        setup.chain.lose_answers.store(1, Ordering::SeqCst);
+        let pending = facilitator.settle(&setup.settle_request(&payment, 2_500)).await;
+        assert_eq!(pending.error_reason, Some(ErrorReason::SettlementPending), "{pending:?}");
+    }
+    let ledger = Arc::new(SqliteLedger::open(&path)?);
+    let restarted = Facilitator::new(setup.chain.clone(), setup.key.clone(), ledger.clone(), fast()).await?;
+    let settled = restarted.settle(&setup.settle_request(&payment, 2_500)).await;
+    assert!(settled.success, "{settled:?}");
+    assert_eq!(settled.amount.as_deref(), Some("2500"));
+    assert!(matches!(ledger.unfinished()?.as_slice(), []));
+    let (reached, reverted) = setup.chain.mined().await?;
+    assert_eq!((reached, reverted), (1, 0), "one settlement, sent once");
+    assert_eq!(setup.balance(setup.payee).await? - before, U256::from(2_500u64));
+    Ok(())
+}

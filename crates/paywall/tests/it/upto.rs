@@ -61,7 +61,7 @@ fn metered(facilitator: Arc<Recording>) -> Router {
                 None => ([(upto::SETTLEMENT_OVERRIDES, "")], "served").into_response_parts(),
             }
         })
-        .layer(paywall.price_upto(price.clone(), FACILITATOR))
+        .layer(paywall.price_upto(price.clone(), FACILITATOR, false))
     };
     Router::new()
         .route("/used", route(Some(r#"{"amount":"2500"}"#)))
