@@ -89,11 +89,10 @@ impl Script {
     }
 }
 
-/// The payer: anvil's account 3 (it pays its own gas for the approval), holding tokens, with Permit2
-/// approved once (an ordinary `approve`, as the SDK's client asks of a payer without an allowance).
-async fn funded_payer(world: &World) -> eyre::Result<PrivateKeySigner> {
+/// A payer holding tokens, who never approved Permit2: anvil's account `index`.
+async fn unapproved_payer(world: &World, index: usize) -> eyre::Result<PrivateKeySigner> {
     Script::start("multicall3.mjs", &[("QUITTANCE_RPC_URL", world.endpoint.to_string())])?.report().await?;
-    let payer = PrivateKeySigner::from(world._anvil.keys()[3].clone());
+    let payer = PrivateKeySigner::from(world._anvil.keys()[index].clone());
     world
         .token
         .mint(payer.address(), U256::from(100 * MAXIMUM))
@@ -102,6 +101,13 @@ async fn funded_payer(world: &World) -> eyre::Result<PrivateKeySigner> {
         .with_timeout(TIMEOUT)
         .get_receipt()
         .await?;
+    Ok(payer)
+}
+
+/// The payer: anvil's account 3 (it pays its own gas for the approval), holding tokens, with Permit2
+/// approved once (an ordinary `approve`, as the SDK's client asks of a payer without an allowance).
+async fn funded_payer(world: &World) -> eyre::Result<PrivateKeySigner> {
+    let payer = unapproved_payer(world, 3).await?;
     let rpc = ProviderBuilder::new().wallet(EthereumWallet::from(payer.clone())).connect_http(world.endpoint.clone());
     TestStablecoin::new(*world.token.address(), rpc)
         .approve(upto::PERMIT2_ADDRESS, U256::MAX)
@@ -148,6 +154,11 @@ fn assert_refused(answer: &Value, reason: ErrorReason) {
 /// Our paywall for a metered `/report` (at most [`MAXIMUM`], its handler reporting `usage`), settled by
 /// our in-process facilitator; returns its URL.
 async fn our_paywall(world: &World, usage: u64) -> eyre::Result<String> {
+    our_paywall_sponsoring(world, usage, false).await
+}
+
+/// The same, declaring `eip2612GasSponsoring` when `eip2612`.
+async fn our_paywall_sponsoring(world: &World, usage: u64, eip2612: bool) -> eyre::Result<String> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let price = Price {
@@ -173,7 +184,7 @@ async fn our_paywall(world: &World, usage: u64) -> eyre::Result<String> {
         (headers, Json(json!({"report": "markets are up"})))
     };
     let app = Router::new()
-        .route("/report", get(handler).layer(paywall.price_upto(price, world.facilitator.address(), false)));
+        .route("/report", get(handler).layer(paywall.price_upto(price, world.facilitator.address(), eip2612)));
     tokio::spawn(async move { axum::serve(listener, app).await });
     Ok(format!("{base}/report"))
 }
@@ -224,6 +235,27 @@ async fn the_official_upto_client_pays_our_paywall_settled_by_our_facilitator() 
     assert_eq!(witness["facilitator"], world.facilitator.address().to_checksum(None), "{report}");
     assert_served(&world, &report["first"], world.facilitator.address()).await?;
     assert_refused(&report["replay"], ErrorReason::Permit2InvalidNonce);
+    assert_paid_usage(&world, payer.address(), before).await
+}
+
+#[tokio::test]
+async fn the_official_upto_client_without_an_allowance_pays_our_sponsoring_paywall_with_an_eip2612_permit()
+-> eyre::Result<()> {
+    let world = World::new().await?;
+    let payer = unapproved_payer(&world, 4).await?;
+    let (url, other) =
+        (our_paywall_sponsoring(&world, USAGE, true).await?, our_paywall_sponsoring(&world, USAGE, true).await?);
+    let before = balances(&world, payer.address()).await?;
+    let report = official_client(&world, &payer, &url, &other).await?;
+
+    let permit = &report["payment"]["extensions"]["eip2612GasSponsoring"]["info"];
+    assert_eq!(permit["spender"], upto::PERMIT2_ADDRESS.to_checksum(None), "{report}");
+    assert_eq!(permit["amount"], MAXIMUM.to_string(), "a permit of the maximum: {report}");
+    assert_served(&world, &report["first"], world.facilitator.address()).await?;
+    assert_refused(&report["replay"], ErrorReason::Permit2InvalidNonce);
+    // The permit approved Permit2 for the maximum; the settlement spent the usage of it.
+    let allowance = world.token.allowance(payer.address(), upto::PERMIT2_ADDRESS).call().await?;
+    assert_eq!(allowance, U256::from(MAXIMUM - USAGE), "{report}");
     assert_paid_usage(&world, payer.address(), before).await
 }
 

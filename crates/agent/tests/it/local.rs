@@ -203,7 +203,7 @@ impl Local {
     }
 
     /// Serves, behind `proxy`, `/report` (invoice and exact), `/exact` (exact only), `/permit2` (exact over
-    /// Permit2 only) and `/tick` (a voucher
+    /// Permit2 only), `/metered` (`upto` of at most the price, sponsoring EIP-2612 permits) and `/tick` (a voucher
     /// channel, a tenth of the price); returns the proxy's origin (the one the paywall describes resources
     /// and issues invoices for) and how many times each handler ran.
     pub(crate) async fn serve(&self, proxy: Arc<Proxy>) -> eyre::Result<(String, Arc<AtomicUsize>)> {
@@ -249,6 +249,14 @@ impl Local {
         let app = Router::new()
             .route("/report", get(handler(served.clone())).layer(paywall.price(price.clone())))
             .route("/permit2", get(handler(served.clone())).layer(paywall.price_exact_permit2(price.clone(), false)))
+            .route(
+                "/metered",
+                get(handler(served.clone())).layer(paywall.price_upto(
+                    Price { invoices: None, ..price.clone() },
+                    self.facilitator.address(),
+                    true,
+                )),
+            )
             .route("/exact", get(handler(served.clone())).layer(paywall.price(Price { invoices: None, ..price })))
             .route("/tick", get(handler(served.clone())).layer(paywall.price(tick)));
         let upstream_url = format!("http://{}", upstream.local_addr()?);

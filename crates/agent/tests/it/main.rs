@@ -5,6 +5,7 @@ mod doubt;
 mod local;
 mod middleware;
 mod signer;
+mod sponsored;
 mod upto;
 mod v1;
 
