@@ -108,6 +108,22 @@ enum Scheme {
     Invoice,
     /// Quittance's `channel` scheme (one deposit, then a voucher per request; claimed after the run).
     Channel,
+    /// x402's `exact` over Permit2 (a Permit2 permit to the exact proxy; the agent approved Permit2 first).
+    ExactPermit2,
+    /// x402's `upto` (a Permit2 permit of the maximum to the upto proxy, settled for the price).
+    Upto,
+}
+
+impl Scheme {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Exact => "exact",
+            Self::Invoice => "invoice",
+            Self::Channel => "channel",
+            Self::ExactPermit2 => "exact over Permit2",
+            Self::Upto => "upto",
+        }
+    }
 }
 
 #[tokio::main]
@@ -225,16 +241,39 @@ async fn paid_get(requests: usize, warmup: usize, scheme: Scheme, remote: bool) 
         },
         cross_chain: Vec::new(),
     };
-    fn app<F: FacilitatorClient + 'static>(facilitator: Arc<F>, base: &str, price: Price) -> Router {
+    fn app<F: FacilitatorClient + 'static>(
+        facilitator: Arc<F>,
+        base: &str,
+        price: Price,
+        scheme: Scheme,
+        settler: alloy::primitives::Address,
+    ) -> Router {
         let paywall = Paywall::new(facilitator, base);
-        Router::new()
-            .route("/report", get(|| async { Json(serde_json::json!({"report": "up"})) }).layer(paywall.price(price)))
+        let layer = match scheme {
+            Scheme::ExactPermit2 => paywall.price_exact_permit2(price, false),
+            Scheme::Upto => paywall.price_upto(price, settler, false),
+            Scheme::Exact | Scheme::Invoice | Scheme::Channel => paywall.price(price),
+        };
+        Router::new().route("/report", get(|| async { Json(serde_json::json!({"report": "up"})) }).layer(layer))
     }
+    if matches!(scheme, Scheme::ExactPermit2 | Scheme::Upto) {
+        // The agent approves Permit2 once, as x402's Permit2 schemes ask of a payer.
+        let agent_rpc = alloy::providers::ProviderBuilder::new()
+            .wallet(alloy::network::EthereumWallet::from(world.agent.clone()))
+            .connect_http(world.endpoint.clone());
+        quittance_bindings::TestStablecoin::new(*world.token.address(), agent_rpc)
+            .approve(quittance_x402::permit2::PERMIT2_ADDRESS, U256::MAX)
+            .send()
+            .await?
+            .get_receipt()
+            .await?;
+    }
+    let settler = facilitator.address();
     let router = if remote {
         let facilitator_url = serve(http::router(facilitator.clone())).await?;
-        app(Arc::new(HttpFacilitator::new(facilitator_url.parse()?)), &base, price)
+        app(Arc::new(HttpFacilitator::new(facilitator_url.parse()?)), &base, price, scheme, settler)
     } else {
-        app(facilitator.clone(), &base, price)
+        app(facilitator.clone(), &base, price, scheme, settler)
     };
     tokio::spawn(async move { axum::serve(listener, router).await });
 
@@ -274,11 +313,7 @@ async fn paid_get(requests: usize, warmup: usize, scheme: Scheme, remote: bool) 
     println!("paid GET median of the first tenth {first}, of the last tenth {last}");
     println!(
         "paid GET ({}, facilitator {}): {requests} requests, median {}, p99 {}, max {}; payee received exactly {} units",
-        match scheme {
-            Scheme::Exact => "exact",
-            Scheme::Invoice => "invoice",
-            Scheme::Channel => "channel",
-        },
+        scheme.name(),
         if remote { "over HTTP" } else { "in-process" },
         ms(s.median),
         ms(s.p99),
