@@ -6,6 +6,7 @@ pub mod channel;
 pub mod cre;
 pub mod demo;
 pub mod deploy;
+pub mod facilitator;
 pub mod keys;
 pub mod pay;
 pub mod receipt;

@@ -9,6 +9,7 @@ mod exact_permit2;
 pub mod http;
 mod invoice;
 mod ledger;
+mod networks;
 mod scheme;
 mod settle;
 mod upto;
@@ -18,6 +19,7 @@ pub use channel::ClaimReport;
 pub use engine::{RETRY_AFTER_SECONDS, Reconciled, SettleConfig};
 pub use invoice::{registry_invoice, x402_invoice};
 pub use ledger::{ChannelRecord, Entry, Ledger, LedgerError, SignedTx, SqliteLedger, Submission};
+pub use networks::{Networks, NetworksError, Served};
 pub use settle::{ConfirmError, confirm_on_chain};
 
 use alloy::{primitives::Address, signers::local::PrivateKeySigner};

@@ -9,5 +9,6 @@ mod faults;
 mod invoice;
 mod keys;
 mod limits;
+mod networks;
 mod routes;
 mod simulate;
