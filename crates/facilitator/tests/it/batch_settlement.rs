@@ -146,7 +146,10 @@ async fn verify_refuses(setup: &Setup, payment: &PaymentPayload, option: &Paymen
 #[tokio::test]
 async fn a_deposit_settles_once_then_vouchers_verify_and_a_replayed_deposit_is_refused() -> eyre::Result<()> {
     let setup = setup().await?;
-    assert!(setup.facilitator.supported().kinds.iter().any(|k| k.scheme == "batch-settlement"));
+    let supported = setup.facilitator.supported();
+    let kind = supported.kinds.iter().find(|k| k.scheme == "batch-settlement").expect("batch-settlement offered");
+    let authorizer = kind.extra.as_ref().and_then(|e| e.get("receiverAuthorizer"));
+    assert_eq!(authorizer, Some(&serde_json::json!(setup.facilitator.address().to_checksum(None))));
     let option = setup.option();
     let config = setup.channel(&option, B256::ZERO);
     let deposit = setup.deposit(&option, &config, DEPOSIT, PRICE).await?;

@@ -1,0 +1,275 @@
+//! A route priced in `batch-settlement` on the in-process chain, with x402's batch-settlement contract at
+//! its canonical address and our facilitator in-process as the receiver authorizer: the deposit settled
+//! before serving, vouchers accepted one price at a time, a replayed voucher answered from the store, a
+//! voucher off the channel's count corrected with the channel's state, the vouchers kept across a restart,
+//! and claims of many channels paying the payee exactly what was served.
+
+use crate::{get_with, receipt, required};
+use alloy::{
+    primitives::{Address, B256, U256, keccak256},
+    signers::local::PrivateKeySigner,
+};
+use axum::{Json, Router, http::StatusCode, routing::get};
+use quittance_bindings::TestStablecoin;
+use quittance_chain::{DevChain, revm::RevmChain};
+use quittance_facilitator::{Facilitator, SqliteLedger};
+use quittance_paywall::{BatchOffer, BatchStore, Paywall, Price};
+use quittance_x402::{
+    Ambient, ErrorReason, PaymentPayload, PaymentRequirements, ResourceInfo,
+    batch_settlement::{self, BATCH_SETTLEMENT_ADDRESS, BatchSettlementExtra, BatchTerms, ChannelConfig},
+};
+use serde_json::json;
+use std::sync::{
+    Arc,
+    atomic::{AtomicUsize, Ordering},
+};
+
+/// What one request costs.
+const PRICE: u128 = 1_000;
+/// What a payer deposits: ten requests.
+const DEPOSIT: u128 = 10_000;
+/// The chain's clock, which the paywall reads too.
+const NOW: u64 = 1_750_000_000;
+
+struct Shop {
+    chain: RevmChain,
+    token: Address,
+    payee: Address,
+    facilitator: Arc<Facilitator<RevmChain>>,
+    payers: Vec<PrivateKeySigner>,
+}
+
+async fn shop() -> eyre::Result<Shop> {
+    let chain = RevmChain::new(31337, NOW);
+    let owner = PrivateKeySigner::from_bytes(&keccak256("paywall batch owner"))?;
+    let key = PrivateKeySigner::from_bytes(&keccak256("paywall batch facilitator"))?;
+    let payers = ["paywall batch payer one", "paywall batch payer two"]
+        .map(|seed| PrivateKeySigner::from_bytes(&keccak256(seed)))
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
+    let payee = PrivateKeySigner::from_bytes(&keccak256("paywall batch payee"))?.address();
+    for account in [owner.address(), key.address()] {
+        chain.set_balance(account, U256::from(10u64).pow(U256::from(20))).await?;
+    }
+    quittance_deploy::install_batch_settlement(&chain).await?;
+    let funded = payers.iter().map(PrivateKeySigner::address).collect::<Vec<_>>();
+    let manifest = quittance_deploy::deploy(&chain, &owner, owner.address(), &funded, |_| {}).await?;
+    let token = manifest.address("TestStablecoin").ok_or_else(|| eyre::eyre!("no token"))?;
+    let ledger = Arc::new(SqliteLedger::in_memory()?);
+    let facilitator = Arc::new(Facilitator::new(chain.clone(), key, ledger, quittance_testkit::fast()).await?);
+    Ok(Shop { chain, token, payee, facilitator, payers })
+}
+
+impl Shop {
+    fn price(&self) -> Price {
+        Price {
+            network: "eip155:31337".into(),
+            asset: self.token,
+            asset_name: "USD Coin".into(),
+            asset_version: "2".into(),
+            amount: U256::from(PRICE),
+            pay_to: self.payee,
+            max_timeout_seconds: 120,
+            description: "a metered answer".into(),
+            mime_type: "application/json".into(),
+            invoices: None,
+            settle_before_serving: false,
+            channels: None,
+            cross_chain: Vec::new(),
+        }
+    }
+
+    fn offer(&self) -> BatchOffer {
+        BatchOffer::new(self.facilitator.address())
+    }
+
+    /// The paywall over `store`, with `/meter` counting its executions in `runs` and `/broken` failing.
+    fn app(
+        &self,
+        store: Arc<BatchStore>,
+        offer: BatchOffer,
+        runs: Arc<AtomicUsize>,
+    ) -> (Router, Paywall<Facilitator<RevmChain>>) {
+        let paywall = Paywall::new(self.facilitator.clone(), "http://shop.test")
+            .with_ambient(Ambient::new(|| NOW, B256::random))
+            .with_batch_store(store);
+        let meter = get(move || {
+            let runs = runs.clone();
+            async move { Json(json!({"run": runs.fetch_add(1, Ordering::SeqCst) + 1})) }
+        })
+        .layer(paywall.price_batch_settlement(self.price(), offer));
+        let broken = get(|| async { StatusCode::INTERNAL_SERVER_ERROR })
+            .layer(paywall.price_batch_settlement(self.price(), offer));
+        (Router::new().route("/meter", meter).route("/broken", broken), paywall)
+    }
+
+    async fn balance(&self, account: Address) -> eyre::Result<U256> {
+        Ok(quittance_chain::read(&self.chain, self.token, TestStablecoin::balanceOfCall { account }).await?)
+    }
+}
+
+/// The route's 402: its one option and the resource.
+async fn offered(app: &Router) -> eyre::Result<(PaymentRequirements, ResourceInfo)> {
+    let (status, headers, _) = get_with(app, "/meter", None).await;
+    assert_eq!(status, StatusCode::PAYMENT_REQUIRED);
+    let offer = required(&headers);
+    assert_eq!(offer.accepts.len(), 1, "batch-settlement only");
+    Ok((offer.accepts[0].clone(), offer.resource))
+}
+
+/// The payer's channel, as the official client opens it (the payer signs its own vouchers).
+fn channel(option: &PaymentRequirements, payer: &PrivateKeySigner) -> eyre::Result<ChannelConfig> {
+    let terms = BatchTerms::from_requirements(option).map_err(|r| eyre::eyre!("{r}"))?;
+    Ok(ChannelConfig::for_terms(&terms, payer.address(), payer.address(), B256::ZERO))
+}
+
+fn voucher(
+    option: &PaymentRequirements,
+    config: &ChannelConfig,
+    payer: &PrivateKeySigner,
+    cumulative: u128,
+) -> eyre::Result<PaymentPayload> {
+    Ok(batch_settlement::pay_voucher(option, None, config, cumulative, payer)?)
+}
+
+/// Pays `/meter` with `payment`: the status and the handler's run number.
+async fn pay(app: &Router, payment: &PaymentPayload) -> (StatusCode, serde_json::Value, axum::http::HeaderMap) {
+    let (status, headers, body) = get_with(app, "/meter", Some(payment)).await;
+    (status, body["run"].clone(), headers)
+}
+
+#[tokio::test]
+async fn deposits_settle_vouchers_are_kept_across_a_restart_and_claims_pay_exactly_what_was_served() -> eyre::Result<()>
+{
+    let shop = shop().await?;
+    let file = tempfile::NamedTempFile::new()?;
+    let runs = Arc::new(AtomicUsize::new(0));
+    let (app, paywall) = shop.app(Arc::new(BatchStore::open(file.path())?), shop.offer(), runs.clone());
+    let (option, resource) = offered(&app).await?;
+    let extra: BatchSettlementExtra = serde_json::from_value(serde_json::Value::Object(option.extra.clone()))?;
+    assert_eq!(extra.receiver_authorizer, shop.facilitator.address());
+    assert_eq!(extra.min_deposit, Some(10 * PRICE), "ten prices, as the official server");
+    let payer = &shop.payers[0];
+    let config = channel(&option, payer)?;
+    let payer_before = shop.balance(payer.address()).await?;
+
+    // The first request: a deposit with the first voucher, settled before serving.
+    let deposit = batch_settlement::pay_deposit(
+        &option,
+        Some(resource),
+        &config,
+        DEPOSIT,
+        PRICE,
+        payer,
+        payer,
+        NOW,
+        B256::random(),
+    )?;
+    let (status, run, headers) = pay(&app, &deposit).await;
+    assert_eq!((status, run), (StatusCode::OK, json!(1)));
+    let settled = receipt(&headers);
+    assert!(settled.success && settled.transaction.starts_with("0x"), "{settled:?}");
+    let extra = settled.extra.clone().unwrap_or_default();
+    assert_eq!(extra["chargedAmount"], json!(PRICE.to_string()));
+    assert_eq!(extra["channelState"]["chargedCumulativeAmount"], json!(PRICE.to_string()));
+    assert_eq!(payer_before - shop.balance(payer.address()).await?, U256::from(DEPOSIT));
+    assert_eq!(shop.balance(BATCH_SETTLEMENT_ADDRESS).await?, U256::from(DEPOSIT));
+
+    // Then a voucher a request, each for everything so far: no transaction.
+    for n in 2..=5u128 {
+        let (status, run, headers) = pay(&app, &voucher(&option, &config, payer, n * PRICE)?).await;
+        assert_eq!((status, run), (StatusCode::OK, json!(n)), "voucher {n}");
+        let settled = receipt(&headers);
+        assert_eq!(settled.transaction, "", "a voucher sends nothing");
+        assert_eq!(
+            settled.extra.unwrap_or_default()["channelState"]["chargedCumulativeAmount"],
+            json!((n * PRICE).to_string())
+        );
+    }
+    // The same voucher again: the answer it bought, not a second run.
+    let last = voucher(&option, &config, payer, 5 * PRICE)?;
+    assert_eq!(pay(&app, &last).await.1, json!(5));
+    assert_eq!(pay(&app, &deposit).await.1, json!(1), "the deposit again: its answer");
+    // A voucher that skips a price: the corrective 402 with the channel's count and the latest voucher.
+    let (status, _, headers) = pay(&app, &voucher(&option, &config, payer, 7 * PRICE)?).await;
+    assert_eq!(status, StatusCode::PAYMENT_REQUIRED);
+    let corrective = required(&headers);
+    assert_eq!(corrective.error.as_deref(), Some(ErrorReason::BatchCumulativeAmountMismatch.to_string().as_str()));
+    let state = &corrective.accepts[0].extra;
+    assert_eq!(state["channelState"]["chargedCumulativeAmount"], json!((5 * PRICE).to_string()));
+    assert_eq!(state["channelState"]["balance"], json!(DEPOSIT.to_string()));
+    assert_eq!(state["voucherState"]["signedMaxClaimable"], json!((5 * PRICE).to_string()));
+    assert_eq!(state["voucherState"]["signature"], json!(last.payload["voucher"]["signature"]));
+    // A failing handler charges nothing: the same voucher buys the next run.
+    let sixth = voucher(&option, &config, payer, 6 * PRICE)?;
+    let (broken, _, _) = get_with(&app, "/broken", Some(&sixth)).await;
+    assert_eq!(broken, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(pay(&app, &sixth).await.1, json!(6));
+    assert_eq!(runs.load(Ordering::SeqCst), 6, "one run per voucher");
+
+    // A restart (the payment store, in memory, is lost; the batch store is the file): the vouchers stand.
+    drop((app, paywall));
+    let (app, paywall) = shop.app(Arc::new(BatchStore::open(file.path())?), shop.offer(), runs.clone());
+    let (status, _, headers) = pay(&app, &sixth).await;
+    assert_eq!(status, StatusCode::PAYMENT_REQUIRED, "a used voucher never runs twice");
+    assert_eq!(
+        required(&headers).accepts[0].extra["channelState"]["chargedCumulativeAmount"],
+        json!((6 * PRICE).to_string())
+    );
+    assert_eq!(pay(&app, &voucher(&option, &config, payer, 7 * PRICE)?).await.1, json!(7));
+
+    // A second payer's channel, three requests.
+    let other = &shop.payers[1];
+    let other_config = channel(&option, other)?;
+    let other_deposit =
+        batch_settlement::pay_deposit(&option, None, &other_config, DEPOSIT, PRICE, other, other, NOW, B256::random())?;
+    assert_eq!(pay(&app, &other_deposit).await.0, StatusCode::OK);
+    for n in 2..=3u128 {
+        assert_eq!(pay(&app, &voucher(&option, &other_config, other, n * PRICE)?).await.0, StatusCode::OK);
+    }
+    assert_eq!(runs.load(Ordering::SeqCst), 10);
+
+    // One claim of both channels, one sweep: the payee gets exactly the ten requests.
+    let payee_before = shop.balance(shop.payee).await?;
+    let done = paywall.claim_batches().await?;
+    assert_eq!((done.claims.len(), done.vouchers, done.claimed, done.settlements.len()), (1, 2, 10 * PRICE, 1));
+    assert_eq!(shop.balance(shop.payee).await? - payee_before, U256::from(10 * PRICE));
+    assert_eq!(shop.balance(BATCH_SETTLEMENT_ADDRESS).await?, U256::from(2 * DEPOSIT - 10 * PRICE));
+    // Nothing is claimed twice.
+    let again = paywall.claim_batches().await?;
+    assert_eq!((again.claims.len(), again.settlements.len()), (0, 0));
+    assert_eq!(shop.balance(shop.payee).await? - payee_before, U256::from(10 * PRICE));
+    // The channel goes on after its claim.
+    assert_eq!(pay(&app, &voucher(&option, &config, payer, 8 * PRICE)?).await.1, json!(11));
+    let later = paywall.claim_batches().await?;
+    assert_eq!((later.vouchers, later.claimed), (1, PRICE));
+    assert_eq!(shop.balance(shop.payee).await? - payee_before, U256::from(11 * PRICE));
+    Ok(())
+}
+
+#[tokio::test]
+async fn past_the_threshold_the_paywall_claims_on_its_own() -> eyre::Result<()> {
+    let shop = shop().await?;
+    let store = Arc::new(BatchStore::in_memory()?);
+    let offer = BatchOffer { claim_threshold: Some(3 * PRICE), ..shop.offer() };
+    let (app, _paywall) = shop.app(store.clone(), offer, Arc::new(AtomicUsize::new(0)));
+    let (option, _) = offered(&app).await?;
+    let payer = &shop.payers[0];
+    let config = channel(&option, payer)?;
+    let deposit =
+        batch_settlement::pay_deposit(&option, None, &config, DEPOSIT, PRICE, payer, payer, NOW, B256::random())?;
+    let payee_before = shop.balance(shop.payee).await?;
+    assert_eq!(pay(&app, &deposit).await.0, StatusCode::OK);
+    assert_eq!(pay(&app, &voucher(&option, &config, payer, 2 * PRICE)?).await.0, StatusCode::OK);
+    assert_eq!(store.unclaimed()?, 2 * PRICE, "below the threshold: nothing claimed");
+    assert_eq!(pay(&app, &voucher(&option, &config, payer, 3 * PRICE)?).await.0, StatusCode::OK);
+    for _ in 0..200 {
+        if shop.balance(shop.payee).await? > payee_before {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(shop.balance(shop.payee).await? - payee_before, U256::from(3 * PRICE));
+    assert_eq!(store.unclaimed()?, 0);
+    Ok(())
+}
