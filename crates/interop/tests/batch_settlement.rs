@@ -8,9 +8,11 @@ use alloy::{
     primitives::{B256, Bytes, U256},
     signers::local::PrivateKeySigner,
 };
+use axum::{Json, Router, routing::get};
 use quittance_bindings::{BatchSettlement, batch_settlement::IBatchSettlement, relayout};
 use quittance_chain::RpcChain;
 use quittance_deploy::{BATCH_SETTLEMENT, ERC3009_DEPOSIT_COLLECTOR, install_batch_settlement};
+use quittance_paywall::{BatchOffer, BatchStore, Paywall, Price};
 use quittance_testkit::World;
 use quittance_x402::{
     PaymentPayload, PaymentRequirements,
@@ -20,7 +22,15 @@ use quittance_x402::{
     },
 };
 use serde_json::{Value, json};
-use std::{path::PathBuf, process::Stdio, time::Duration};
+use std::{
+    path::PathBuf,
+    process::Stdio,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
 use tokio::{io::AsyncBufReadExt, process::Command};
 
 /// How long the script may take in all.
@@ -291,5 +301,139 @@ async fn our_protocol_module_agrees_with_the_official_sdk_and_the_contract() -> 
         U256::from(SDK_DEPOSIT),
         "the SDK's deposit stays"
     );
+    Ok(())
+}
+
+/// What a request to our batch-settlement paywall costs.
+const PAYWALL_PRICE: u128 = 10_000;
+
+/// Our paywall for `/meter` priced [`PAYWALL_PRICE`] in `batch-settlement`, settled and claimed by our
+/// in-process facilitator (the receiver authorizer), its channels kept in `store`; the handler counts its
+/// runs. Returns the paywall (to claim) and the route's URL.
+async fn our_batch_paywall(
+    world: &World,
+    store: Arc<BatchStore>,
+    runs: Arc<AtomicUsize>,
+) -> eyre::Result<(Paywall<quittance_facilitator::Facilitator<RpcChain>>, String)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let price = Price {
+        network: world.facilitator.network().into(),
+        asset: *world.token.address(),
+        asset_name: "USD Coin".into(),
+        asset_version: "2".into(),
+        amount: U256::from(PAYWALL_PRICE),
+        pay_to: world.payee,
+        max_timeout_seconds: 120,
+        description: "a metered answer".into(),
+        mime_type: "application/json".into(),
+        invoices: None,
+        settle_before_serving: false,
+        channels: None,
+        cross_chain: Vec::new(),
+    };
+    let paywall = Paywall::new(world.facilitator.clone(), base.clone()).with_batch_store(store);
+    let handler = move || {
+        let runs = runs.clone();
+        async move { Json(json!({"run": runs.fetch_add(1, Ordering::SeqCst) + 1})) }
+    };
+    let offer = BatchOffer::new(world.facilitator.address());
+    let app = Router::new().route("/meter", get(handler).layer(paywall.price_batch_settlement(price, offer)));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok((paywall, format!("{base}/meter")))
+}
+
+/// The official batch-settlement client pays `url` `requests` times, then replays its last payment.
+async fn official_batch_client(world: &World, url: &str, requests: usize) -> eyre::Result<Value> {
+    let reports = run(
+        "batch-client.mjs",
+        &[
+            ("QUITTANCE_RPC_URL", world.endpoint.to_string()),
+            ("QUITTANCE_URL", url.into()),
+            ("QUITTANCE_PAYER_KEY", B256::from(world.agent.to_bytes()).to_string()),
+            ("QUITTANCE_TOKEN", world.token.address().to_checksum(None)),
+            ("QUITTANCE_REQUESTS", requests.to_string()),
+        ],
+    )
+    .await?;
+    reports.into_iter().next().ok_or_else(|| eyre::eyre!("batch-client.mjs reported nothing"))
+}
+
+/// The payload types and voucher amounts an answer's request carried.
+fn sent(answer: &Value) -> Vec<(String, String)> {
+    answer["sent"]
+        .as_array()
+        .map(|sent| {
+            sent.iter()
+                .map(|s| {
+                    (
+                        s["type"].as_str().unwrap_or("").to_owned(),
+                        s["maxClaimableAmount"].as_str().unwrap_or("").to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn the_official_client_pays_our_paywall_in_batches_and_one_claim_pays_exactly_what_was_served() -> eyre::Result<()>
+{
+    let world = World::new().await?;
+    install_batch_settlement(&RpcChain::http(world.endpoint.clone())).await?;
+    run("multicall3.mjs", &[("QUITTANCE_RPC_URL", world.endpoint.to_string())]).await?;
+    let file = tempfile::NamedTempFile::new()?;
+    let store = Arc::new(BatchStore::open(file.path())?);
+    let runs = Arc::new(AtomicUsize::new(0));
+    let (paywall, url) = our_batch_paywall(&world, store.clone(), runs.clone()).await?;
+    let payer = world.agent.address();
+    let before = (world.token.balanceOf(payer).call().await?, world.token.balanceOf(world.payee).call().await?);
+    let price = |n: u128| (n * PAYWALL_PRICE).to_string();
+
+    // Three requests: a deposit of the announced minimum (ten prices) with the first voucher, then vouchers.
+    let first = official_batch_client(&world, &url, 3).await?;
+    let answers = first["answers"].as_array().cloned().unwrap_or_default();
+    assert_eq!(answers.len(), 3, "{first}");
+    for (n, answer) in answers.iter().enumerate() {
+        assert_eq!(answer["status"], 200, "{answer}");
+        let body: Value = serde_json::from_str(answer["body"].as_str().unwrap_or_default())?;
+        assert_eq!(body["run"], n + 1, "{answer}");
+        let settled = &answer["paymentResponse"];
+        assert_eq!(settled["success"], true, "{answer}");
+        assert_eq!(settled["extra"]["channelState"]["chargedCumulativeAmount"], price(n as u128 + 1), "{answer}");
+    }
+    assert_eq!(sent(&answers[0]), [("deposit".to_owned(), price(1))]);
+    assert_eq!(sent(&answers[2]), [("voucher".to_owned(), price(3))]);
+    assert!(answers[0]["paymentResponse"]["transaction"].as_str().is_some_and(|t| t.starts_with("0x")), "{first}");
+    assert_eq!(answers[1]["paymentResponse"]["transaction"], "", "a voucher sends nothing");
+    // The last voucher again: the answer it bought, not a second run.
+    assert_eq!(first["replay"]["status"], 200, "{first}");
+    assert_eq!(first["replay"]["body"], answers[2]["body"], "{first}");
+    assert_eq!(runs.load(Ordering::SeqCst), 3);
+    assert_eq!(before.0 - world.token.balanceOf(payer).call().await?, U256::from(10 * PAYWALL_PRICE));
+
+    // A new client process knows nothing of the channel: it reads the chain (nothing claimed), signs a voucher
+    // for one price, gets the corrective 402 with our count and latest voucher, resyncs and pays on.
+    let second = official_batch_client(&world, &url, 2).await?;
+    let answers = second["answers"].as_array().cloned().unwrap_or_default();
+    assert_eq!(answers.len(), 2, "{second}");
+    assert_eq!(answers[0]["status"], 200, "{second}");
+    assert_eq!(
+        sent(&answers[0]),
+        [("voucher".to_owned(), price(1)), ("voucher".to_owned(), price(4))],
+        "resynced from the corrective 402"
+    );
+    assert_eq!(sent(&answers[1]), [("voucher".to_owned(), price(5))]);
+    assert_eq!(second["replay"]["body"], answers[1]["body"], "{second}");
+    assert_eq!(runs.load(Ordering::SeqCst), 5, "one run per voucher");
+
+    // One claim and one sweep: the payee gets exactly five prices, the rest of the deposit stays escrowed.
+    let done = paywall.claim_batches().await?;
+    assert_eq!((done.claims.len(), done.vouchers, done.claimed, done.settlements.len()), (1, 1, 5 * PAYWALL_PRICE, 1));
+    let after = (world.token.balanceOf(payer).call().await?, world.token.balanceOf(world.payee).call().await?);
+    assert_eq!(before.0 - after.0, U256::from(10 * PAYWALL_PRICE), "the payer deposited once");
+    assert_eq!(after.1 - before.1, U256::from(5 * PAYWALL_PRICE), "the payee got exactly what was served");
+    assert_eq!(world.token.balanceOf(BATCH_SETTLEMENT).call().await?, U256::from(5 * PAYWALL_PRICE));
+    assert_eq!(store.unclaimed()?, 0);
     Ok(())
 }
