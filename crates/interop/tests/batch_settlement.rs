@@ -9,6 +9,7 @@ use alloy::{
     signers::local::PrivateKeySigner,
 };
 use axum::{Json, Router, routing::get};
+use quittance_agent::{Agent, Budget, ChainFunds, Policy, SpendRecord};
 use quittance_bindings::{BatchSettlement, batch_settlement::IBatchSettlement, relayout};
 use quittance_chain::RpcChain;
 use quittance_deploy::{BATCH_SETTLEMENT, ERC3009_DEPOSIT_COLLECTOR, install_batch_settlement};
@@ -23,6 +24,7 @@ use quittance_x402::{
 };
 use serde_json::{Value, json};
 use std::{
+    collections::BTreeMap,
     path::PathBuf,
     process::Stdio,
     sync::{
@@ -436,4 +438,134 @@ async fn the_official_client_pays_our_paywall_in_batches_and_one_claim_pays_exac
     assert_eq!(world.token.balanceOf(BATCH_SETTLEMENT).call().await?, U256::from(5 * PAYWALL_PRICE));
     assert_eq!(store.unclaimed()?, 0);
     Ok(())
+}
+
+/// A node service script of `interop/`, killed when dropped, with the port it listens on.
+struct Service {
+    _child: tokio::process::Child,
+    port: u16,
+}
+
+impl Service {
+    async fn start(name: &str, env: &[(&str, String)]) -> eyre::Result<Self> {
+        let mut command = Command::new("node");
+        command
+            .arg(repository().join("interop").join(name))
+            .current_dir(repository())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command.spawn()?;
+        let stdout = child.stdout.take().ok_or_else(|| eyre::eyre!("no stdout"))?;
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let line = tokio::time::timeout(SCRIPT_TIMEOUT, lines.next_line())
+            .await??
+            .ok_or_else(|| eyre::eyre!("{name} ended before it listened"))?;
+        let ready: Value = serde_json::from_str(&line)?;
+        let port = ready["port"].as_u64().ok_or_else(|| eyre::eyre!("{name} reported {ready}"))?;
+        Ok(Self { _child: child, port: u16::try_from(port)? })
+    }
+}
+
+/// An agent paying through batch-settlement channels (deposits of at most `requests` prices), reading the
+/// chain, keeping its record in `record`.
+fn batch_agent(world: &World, record: Arc<SpendRecord>, requests: u64) -> Agent {
+    let budget = Budget {
+        per_request: U256::from(PAYWALL_PRICE),
+        per_host: U256::from(1_000 * PAYWALL_PRICE),
+        period: Duration::from_secs(3600),
+        total: U256::from(1_000 * PAYWALL_PRICE),
+    };
+    let policy = Policy {
+        budgets: BTreeMap::from([(*world.token.address(), budget)]),
+        networks: vec![world.facilitator.network().into()],
+        hosts: None,
+        channel_requests: requests,
+    };
+    let funds = ChainFunds::new().with(world.facilitator.network(), RpcChain::http(world.endpoint.clone()));
+    Agent::new(world.agent.clone(), policy, record).with_funds(Arc::new(funds))
+}
+
+/// The agent pays `url` once: the handler's run number and the receipt.
+async fn agent_pays(agent: &Agent, url: &str) -> eyre::Result<(Value, quittance_x402::SettleResponse, PaymentPayload)> {
+    let paid = agent.get(url).await?;
+    assert_eq!(paid.response.status(), 200);
+    let receipt = paid.receipt.clone().ok_or_else(|| eyre::eyre!("no PAYMENT-RESPONSE"))?;
+    assert!(receipt.success, "{receipt:?}");
+    let payment = paid.payment.clone().ok_or_else(|| eyre::eyre!("no payment"))?;
+    let body: Value = paid.response.json().await?;
+    Ok((body["run"].clone(), receipt, payment))
+}
+
+fn payload_type(payment: &PaymentPayload) -> String {
+    payment.payload["type"].as_str().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn our_agent_pays_an_official_batch_settlement_server_settled_by_the_official_facilitator() -> eyre::Result<()> {
+    let world = World::new().await?;
+    install_batch_settlement(&RpcChain::http(world.endpoint.clone())).await?;
+    run("multicall3.mjs", &[("QUITTANCE_RPC_URL", world.endpoint.to_string())]).await?;
+    let official_key = PrivateKeySigner::from(world._anvil.keys()[4].clone());
+    let server = Service::start(
+        "batch-server.mjs",
+        &[
+            ("QUITTANCE_RPC_URL", world.endpoint.to_string()),
+            ("QUITTANCE_FACILITATOR_KEY", B256::from(official_key.to_bytes()).to_string()),
+            ("QUITTANCE_PAY_TO", world.payee.to_checksum(None)),
+            ("QUITTANCE_TOKEN", world.token.address().to_checksum(None)),
+            ("QUITTANCE_PRICE", PAYWALL_PRICE.to_string()),
+        ],
+    )
+    .await?;
+    let url = format!("http://127.0.0.1:{}/meter", server.port);
+    let payer = world.agent.address();
+    let before = (world.token.balanceOf(payer).call().await?, world.token.balanceOf(world.payee).call().await?);
+    let file = tempfile::NamedTempFile::new()?;
+
+    // The first request deposits the server's announced minimum (ten prices, within the policy's twenty).
+    let agent = batch_agent(&world, Arc::new(SpendRecord::open(file.path())?), 20);
+    let (run1, receipt, payment) = agent_pays(&agent, &url).await?;
+    assert_eq!((run1, payload_type(&payment)), (json!(1), "deposit".to_owned()));
+    assert!(receipt.transaction.starts_with("0x"), "{receipt:?}");
+    assert_eq!(before.0 - world.token.balanceOf(payer).call().await?, U256::from(10 * PAYWALL_PRICE));
+    for n in 2..=3 {
+        let (run, _, payment) = agent_pays(&agent, &url).await?;
+        assert_eq!((run, payload_type(&payment)), (json!(n), "voucher".to_owned()));
+        assert_eq!(payment.payload["voucher"]["maxClaimableAmount"], (n * PAYWALL_PRICE).to_string());
+    }
+    let spent = agent.record().spent_total(*world.token.address(), u64::MAX / 2)?;
+    assert_eq!(spent, U256::from(10 * PAYWALL_PRICE), "the deposit counts once against the budget");
+
+    // A restart resumes from the record: the next voucher builds on the last one.
+    drop(agent);
+    let agent = batch_agent(&world, Arc::new(SpendRecord::open(file.path())?), 20);
+    let (run, _, payment) = agent_pays(&agent, &url).await?;
+    assert_eq!((run, payment.payload["voucher"]["maxClaimableAmount"].clone()), (json!(4), json!(price_of(4))));
+
+    // An agent that lost its record opens the same channel: the server's corrective 402 resyncs it, and it
+    // pays on from the server's count without a second deposit.
+    let lost = batch_agent(&world, Arc::new(SpendRecord::in_memory()?), 20);
+    let (run, _, payment) = agent_pays(&lost, &url).await?;
+    assert_eq!((run, payload_type(&payment)), (json!(5), "voucher".to_owned()));
+    assert_eq!(payment.payload["voucher"]["maxClaimableAmount"], price_of(5));
+    assert_eq!(before.0 - world.token.balanceOf(payer).call().await?, U256::from(10 * PAYWALL_PRICE), "one deposit");
+
+    // The server claims and sweeps: the payee gets exactly the five requests.
+    let claimed: Value =
+        reqwest::Client::new().post(format!("http://127.0.0.1:{}/claim", server.port)).send().await?.json().await?;
+    assert!(claimed["settle"]["transaction"].as_str().is_some_and(|t| t.starts_with("0x")), "{claimed}");
+    let after = (world.token.balanceOf(payer).call().await?, world.token.balanceOf(world.payee).call().await?);
+    assert_eq!(after.1 - before.1, U256::from(5 * PAYWALL_PRICE), "the payee got exactly what was served");
+    assert_eq!(before.0 - after.0, U256::from(10 * PAYWALL_PRICE));
+    assert_eq!(world.token.balanceOf(BATCH_SETTLEMENT).call().await?, U256::from(5 * PAYWALL_PRICE));
+    Ok(())
+}
+
+fn price_of(n: u128) -> String {
+    (n * PAYWALL_PRICE).to_string()
 }
