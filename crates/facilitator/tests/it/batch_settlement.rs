@@ -422,6 +422,8 @@ async fn a_cooperative_refund_claims_first_and_returns_the_rest_once() -> eyre::
     assert_eq!((&state["balance"], &state["totalClaimed"]), (&json!(charged.to_string()), &json!(charged.to_string())));
     assert_eq!(setup.balance(setup.payer.address()).await? - payer_before, U256::from(DEPOSIT - charged));
     assert_eq!(setup.channel_balance(&config).await?, charged, "what was charged stays, claimed");
+    let gas = setup.chain.receipt(refunded.transaction.parse()?).await?.map(|r| r.gas_used).unwrap_or_default();
+    println!("gas: a claim and a refund in one multicall {gas}");
     // Asked again: from the ledger, nothing sent. At the used nonce: refused by the simulation.
     let again = setup.facilitator.settle(&request(asked, option.clone())).await;
     assert!(again.settled_before(), "{again:?}");

@@ -11,7 +11,7 @@ use alloy::{
 };
 use axum::{Json, Router, http::StatusCode, routing::get};
 use quittance_bindings::TestStablecoin;
-use quittance_chain::{DevChain, revm::RevmChain};
+use quittance_chain::{Chain, DevChain, revm::RevmChain};
 use quittance_facilitator::{Facilitator, SqliteLedger};
 use quittance_paywall::{BatchOffer, BatchStore, Paywall, Price};
 use quittance_x402::{
@@ -235,6 +235,17 @@ async fn deposits_settle_vouchers_are_kept_across_a_restart_and_claims_pay_exact
     assert_eq!((done.claims.len(), done.vouchers, done.claimed, done.settlements.len()), (1, 2, 10 * PRICE, 1));
     assert_eq!(shop.balance(shop.payee).await? - payee_before, U256::from(10 * PRICE));
     assert_eq!(shop.balance(BATCH_SETTLEMENT_ADDRESS).await?, U256::from(2 * DEPOSIT - 10 * PRICE));
+    let gas = |tx: &str| {
+        let hash = tx.parse::<B256>();
+        let chain = shop.chain.clone();
+        async move { Ok::<_, eyre::Report>(chain.receipt(hash?).await?.map(|r| r.gas_used).unwrap_or_default()) }
+    };
+    println!(
+        "gas: deposit {}, claim of 2 channels (10 requests) {}, sweep {}",
+        gas(&settled.transaction).await?,
+        gas(&done.claims[0]).await?,
+        gas(&done.settlements[0]).await?
+    );
     // Nothing is claimed twice.
     let again = paywall.claim_batches().await?;
     assert_eq!((again.claims.len(), again.settlements.len()), (0, 0));
