@@ -284,3 +284,52 @@ async fn past_the_threshold_the_paywall_claims_on_its_own() -> eyre::Result<()> 
     assert_eq!(store.unclaimed()?, 0);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_voucher_over_the_deposit_or_for_another_channel_is_refused_with_the_sdks_code_and_runs_nothing()
+-> eyre::Result<()> {
+    let shop = shop().await?;
+    let runs = Arc::new(AtomicUsize::new(0));
+    let (app, _paywall) = shop.app(Arc::new(BatchStore::in_memory()?), shop.offer(), runs.clone());
+    let (option, _) = offered(&app).await?;
+    let payer = &shop.payers[0];
+    let config = channel(&option, payer)?;
+    // A deposit of two prices.
+    let deposit =
+        batch_settlement::pay_deposit(&option, None, &config, 2 * PRICE, PRICE, payer, payer, NOW, B256::random())?;
+    assert_eq!(pay(&app, &deposit).await.0, StatusCode::OK);
+    assert_eq!(pay(&app, &voucher(&option, &config, payer, 2 * PRICE)?).await.0, StatusCode::OK);
+    let refused = |headers: &axum::http::HeaderMap| required(headers).error.unwrap_or_default();
+    // The third voucher is over the deposit: the facilitator's code, nothing run.
+    let (status, _, headers) = pay(&app, &voucher(&option, &config, payer, 3 * PRICE)?).await;
+    assert_eq!(
+        (status, refused(&headers)),
+        (StatusCode::PAYMENT_REQUIRED, ErrorReason::BatchCumulativeExceedsBalance.to_string())
+    );
+    // A voucher naming another channel than its config.
+    let mut other = voucher(&option, &config, payer, 3 * PRICE)?;
+    other.payload["voucher"]["channelId"] = json!(B256::repeat_byte(7));
+    let (status, _, headers) = pay(&app, &other).await;
+    assert_eq!(
+        (status, refused(&headers)),
+        (StatusCode::PAYMENT_REQUIRED, ErrorReason::BatchChannelIdMismatch.to_string())
+    );
+    // A tampered signature.
+    let mut tampered = voucher(&option, &config, payer, 3 * PRICE)?;
+    tampered.payload["voucher"]["signature"] = json!(format!("0x{}", "11".repeat(65)));
+    let (status, _, headers) = pay(&app, &tampered).await;
+    assert_eq!(status, StatusCode::PAYMENT_REQUIRED);
+    assert!(refused(&headers).starts_with("invalid_batch_settlement_evm_"), "{}", refused(&headers));
+    assert_eq!(runs.load(Ordering::SeqCst), 2, "nothing run for a refused voucher");
+    // A top-up deposit with the next voucher pays on.
+    let top_up =
+        batch_settlement::pay_deposit(&option, None, &config, 2 * PRICE, 3 * PRICE, payer, payer, NOW, B256::random())?;
+    let (status, run, headers) = pay(&app, &top_up).await;
+    assert_eq!((status, run), (StatusCode::OK, json!(3)));
+    assert_eq!(
+        receipt(&headers).extra.unwrap_or_default()["channelState"]["chargedCumulativeAmount"],
+        json!((3 * PRICE).to_string())
+    );
+    assert_eq!(shop.balance(BATCH_SETTLEMENT_ADDRESS).await?, U256::from(4 * PRICE));
+    Ok(())
+}
