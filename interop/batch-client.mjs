@@ -1,9 +1,11 @@
 // The official x402 client with `@x402/evm`'s batch-settlement scheme (`@x402/fetch` driving it, its hooks
 // keeping the channel): it pays QUITTANCE_URL QUITTANCE_REQUESTS times (the first opens the channel with a
 // deposit, the rest send vouchers; a client that starts without the channel's state resyncs from the
-// server's corrective 402), then sends the last payment again as a replay. Reports one line: each answer
-// (status, decoded PAYMENT-RESPONSE or PAYMENT-REQUIRED, body, the payload types sent) and the replay's.
-// Environment: QUITTANCE_RPC_URL, QUITTANCE_URL, QUITTANCE_PAYER_KEY, QUITTANCE_TOKEN, QUITTANCE_REQUESTS.
+// server's corrective 402), then sends the last payment again as a replay, and with QUITTANCE_REFUND=1 asks
+// for the rest of its deposit back (the client's cooperative `refund`). Reports one line: each answer
+// (status, decoded PAYMENT-RESPONSE or PAYMENT-REQUIRED, body, the payload types sent), the replay's, and the
+// refund's settlement. Environment: QUITTANCE_RPC_URL, QUITTANCE_URL, QUITTANCE_PAYER_KEY, QUITTANCE_TOKEN,
+// QUITTANCE_REQUESTS, QUITTANCE_REFUND (optional).
 import {
   decodePaymentRequiredHeader,
   decodePaymentResponseHeader,
@@ -15,8 +17,9 @@ import { wrapFetchWithPayment, x402Client } from "@x402/fetch";
 import { NETWORK, account, env, publicClient, report } from "./chain.mjs";
 
 const signer = toClientEvmSigner(account("QUITTANCE_PAYER_KEY"), publicClient());
+const scheme = new BatchSettlementEvmScheme(signer);
 const client = new x402Client()
-  .register(NETWORK, new BatchSettlementEvmScheme(signer))
+  .register(NETWORK, scheme)
   // A local test token is not among the SDK's default assets: allow it by address.
   .setSpendControls({ allowedAssets: [{ network: NETWORK, asset: env("QUITTANCE_TOKEN") }] });
 
@@ -56,4 +59,6 @@ for (let i = 0; i < Number(env("QUITTANCE_REQUESTS")); i++) {
 }
 const last = sent[sent.length - 1];
 const replayed = await fetch(url, { headers: { "PAYMENT-SIGNATURE": last } });
-report({ answers, replay: await describe(replayed, [last]) });
+const replay = await describe(replayed, [last]);
+const refund = process.env.QUITTANCE_REFUND === "1" ? await scheme.refund(url) : null;
+report({ answers, replay, refund });

@@ -345,8 +345,9 @@ async fn our_batch_paywall(
     Ok((paywall, format!("{base}/meter")))
 }
 
-/// The official batch-settlement client pays `url` `requests` times, then replays its last payment.
-async fn official_batch_client(world: &World, url: &str, requests: usize) -> eyre::Result<Value> {
+/// The official batch-settlement client pays `url` `requests` times, then replays its last payment, then
+/// (`refund`) asks for the rest of its deposit back.
+async fn official_batch_client(world: &World, url: &str, requests: usize, refund: bool) -> eyre::Result<Value> {
     let reports = run(
         "batch-client.mjs",
         &[
@@ -355,6 +356,7 @@ async fn official_batch_client(world: &World, url: &str, requests: usize) -> eyr
             ("QUITTANCE_PAYER_KEY", B256::from(world.agent.to_bytes()).to_string()),
             ("QUITTANCE_TOKEN", world.token.address().to_checksum(None)),
             ("QUITTANCE_REQUESTS", requests.to_string()),
+            ("QUITTANCE_REFUND", if refund { "1" } else { "0" }.into()),
         ],
     )
     .await?;
@@ -379,8 +381,8 @@ fn sent(answer: &Value) -> Vec<(String, String)> {
 }
 
 #[tokio::test]
-async fn the_official_client_pays_our_paywall_in_batches_and_one_claim_pays_exactly_what_was_served() -> eyre::Result<()>
-{
+async fn the_official_client_pays_our_paywall_in_batches_gets_the_rest_refunded_and_the_payee_exactly_what_was_served()
+-> eyre::Result<()> {
     let world = World::new().await?;
     install_batch_settlement(&RpcChain::http(world.endpoint.clone())).await?;
     run("multicall3.mjs", &[("QUITTANCE_RPC_URL", world.endpoint.to_string())]).await?;
@@ -393,7 +395,7 @@ async fn the_official_client_pays_our_paywall_in_batches_and_one_claim_pays_exac
     let price = |n: u128| (n * PAYWALL_PRICE).to_string();
 
     // Three requests: a deposit of the announced minimum (ten prices) with the first voucher, then vouchers.
-    let first = official_batch_client(&world, &url, 3).await?;
+    let first = official_batch_client(&world, &url, 3, false).await?;
     let answers = first["answers"].as_array().cloned().unwrap_or_default();
     assert_eq!(answers.len(), 3, "{first}");
     for (n, answer) in answers.iter().enumerate() {
@@ -416,7 +418,7 @@ async fn the_official_client_pays_our_paywall_in_batches_and_one_claim_pays_exac
 
     // A new client process knows nothing of the channel: it reads the chain (nothing claimed), signs a voucher
     // for one price, gets the corrective 402 with our count and latest voucher, resyncs and pays on.
-    let second = official_batch_client(&world, &url, 2).await?;
+    let second = official_batch_client(&world, &url, 2, true).await?;
     let answers = second["answers"].as_array().cloned().unwrap_or_default();
     assert_eq!(answers.len(), 2, "{second}");
     assert_eq!(answers[0]["status"], 200, "{second}");
@@ -429,13 +431,19 @@ async fn the_official_client_pays_our_paywall_in_batches_and_one_claim_pays_exac
     assert_eq!(second["replay"]["body"], answers[1]["body"], "{second}");
     assert_eq!(runs.load(Ordering::SeqCst), 5, "one run per voucher");
 
-    // One claim and one sweep: the payee gets exactly five prices, the rest of the deposit stays escrowed.
+    // Then the client asks for the rest back: the five vouchers claimed and five prices refunded in one
+    // transaction; one sweep pays the payee exactly the five requests served.
+    let refund = &second["refund"];
+    assert_eq!(refund["success"], true, "{second}");
+    assert_eq!(refund["amount"], price(5), "{second}");
+    assert_eq!(before.0 - world.token.balanceOf(payer).call().await?, U256::from(5 * PAYWALL_PRICE));
+    assert_eq!(runs.load(Ordering::SeqCst), 5, "a refund runs nothing");
     let done = paywall.claim_batches().await?;
-    assert_eq!((done.claims.len(), done.vouchers, done.claimed, done.settlements.len()), (1, 1, 5 * PAYWALL_PRICE, 1));
+    assert_eq!((done.claims.len(), done.claimed, done.settlements.len()), (0, 0, 1), "claimed by the refund");
     let after = (world.token.balanceOf(payer).call().await?, world.token.balanceOf(world.payee).call().await?);
-    assert_eq!(before.0 - after.0, U256::from(10 * PAYWALL_PRICE), "the payer deposited once");
+    assert_eq!(before.0 - after.0, U256::from(5 * PAYWALL_PRICE), "the payer paid exactly what was served");
     assert_eq!(after.1 - before.1, U256::from(5 * PAYWALL_PRICE), "the payee got exactly what was served");
-    assert_eq!(world.token.balanceOf(BATCH_SETTLEMENT).call().await?, U256::from(5 * PAYWALL_PRICE));
+    assert_eq!(world.token.balanceOf(BATCH_SETTLEMENT).call().await?, U256::ZERO);
     assert_eq!(store.unclaimed()?, 0);
     Ok(())
 }

@@ -4,14 +4,15 @@ use super::{Guard, Paywall, Run, keep, replay, serve};
 use crate::{
     BatchOffer, FacilitatorClient,
     batch::{self, BatchClaimError, BatchClaims, BatchStore, ChannelRecord, ClaimRecord, ClaimStage},
+    store::StoredResponse,
 };
 use alloy::primitives::Address;
 use axum::{extract::Request, response::Response};
 use quittance_x402::{
     ErrorReason, PaymentPayload, PaymentRequirements, SettleResponse, VerifyRequest, X402_V2,
     batch_settlement::{
-        self, BatchSettlementPayload, ChannelState, ChannelStateExtra, Checked, ClaimPayload, PaymentResponseExtra,
-        SettleAction, SettlePayload, VoucherStateExtra,
+        self, BatchSettlementPayload, ChannelState, ChannelStateExtra, Checked, ClaimPayload, EnrichedRefundPayload,
+        PaymentResponseExtra, SettleAction, SettlePayload, VoucherClaim, VoucherStateExtra,
     },
 };
 use std::convert::Infallible;
@@ -64,9 +65,6 @@ impl<F: FacilitatorClient> Guard<F> {
                 }
                 Err(reason) => return self.batch_refuse(run, reason),
             };
-        if matches!(checked.payload, BatchSettlementPayload::Refund(_)) {
-            return self.batch_refuse(run, ErrorReason::BatchRefundPayload);
-        }
         let channel_id = checked.channel_id();
         // One request of a channel at a time: each voucher builds on the one before.
         let Some(_channel) = paywall.turns.take(channel_id).await else {
@@ -81,6 +79,9 @@ impl<F: FacilitatorClient> Guard<F> {
                 return self.pending(run.resource, None, run.receipt);
             }
         };
+        if let BatchSettlementPayload::Refund(refund) = &checked.payload {
+            return self.batch_refund(offer, run, &store, &checked, refund.amount, previous, resumed).await;
+        }
         let voucher = checked.voucher().clone();
         let price = checked.terms.price;
         // An earlier attempt recorded this voucher and stopped before answering: the charge stands.
@@ -182,6 +183,111 @@ impl<F: FacilitatorClient> Guard<F> {
         let response = self.complete(run, answer, receipt);
         self.claim_past_threshold(offer, &store);
         response
+    }
+
+    /// A client's cooperative refund (`type: "refund"`, its voucher for exactly what was charged): the
+    /// charged vouchers claimed and the rest of the deposit (or the amount asked) refunded in one
+    /// transaction through the facilitator's `refund` action (the facilitator signs as the receiver
+    /// authorizer), as the official server does; the handler does not run. The claim is recorded as this
+    /// paywall's, so that the next [`Paywall::claim_batches`] sweeps it.
+    #[allow(clippy::too_many_arguments)]
+    async fn batch_refund(
+        &self,
+        offer: &BatchOffer,
+        run: &Run<'_>,
+        store: &BatchStore,
+        checked: &Checked,
+        asked: Option<u128>,
+        previous: Option<ChannelRecord>,
+        resumed: bool,
+    ) -> Response {
+        let Some(mut record) = previous else { return self.batch_refuse(run, ErrorReason::BatchMissingChannel) };
+        if let Err(reason) = checked.check_charge(record.charged) {
+            self.release(run.key);
+            return self.corrective(run, offer, reason, &record);
+        }
+        if let Err(reason) = checked.check_voucher_signature() {
+            return self.batch_refuse(run, reason);
+        }
+        let remainder = record.state.balance.saturating_sub(record.charged);
+        if remainder == 0 {
+            return self.batch_refuse(run, ErrorReason::BatchRefundNoBalance);
+        }
+        let amount = asked.unwrap_or(remainder);
+        if amount == 0 {
+            return self.batch_refuse(run, ErrorReason::BatchRefundAmountInvalid);
+        }
+        let claims = if record.charged > record.state.total_claimed {
+            vec![VoucherClaim::new(record.config, &record.voucher, record.charged)]
+        } else {
+            Vec::new()
+        };
+        let action = SettleAction::Refund(EnrichedRefundPayload {
+            channel_config: record.config,
+            voucher: record.voucher.clone(),
+            amount,
+            refund_nonce: record.state.refund_nonce,
+            claims: claims.clone(),
+            refund_authorizer_signature: None,
+            claim_authorizer_signature: None,
+        });
+        let enriched = VerifyRequest {
+            payment_payload: PaymentPayload {
+                payload: serde_json::to_value(&action).unwrap_or_default(),
+                ..run.verify.payment_payload.clone()
+            },
+            ..run.verify.clone()
+        };
+        if !resumed && let Err(response) = self.mark_settling(run, None) {
+            return *response;
+        }
+        let refunding = Run { key: run.key, verify: &enriched, resource: run.resource, receipt: run.receipt };
+        let mut settled = match self.settle(&refunding, resumed).await {
+            Ok(settled) => settled,
+            Err(response) => return *response,
+        };
+        let now = self.paywall.ambient.now();
+        let after = settled
+            .extra
+            .as_ref()
+            .and_then(|extra| extra.get("channelState"))
+            .and_then(|state| serde_json::from_value::<ChannelStateExtra>(state.clone()).ok());
+        match after {
+            Some(after) => record.state = after.state,
+            None => {
+                record.state.balance = record.state.balance.saturating_sub(amount.min(remainder));
+                record.state.total_claimed = record.state.total_claimed.max(record.charged);
+                record.state.refund_nonce = record.state.refund_nonce.saturating_add(alloy::primitives::U256::ONE);
+            }
+        }
+        record.claimed = record.claimed.max(record.charged);
+        let network = record.network.clone();
+        let kept = store.put(&record, now).and_then(|()| {
+            if claims.is_empty() {
+                return Ok(());
+            }
+            let payload = ClaimPayload { claims, claim_authorizer_signature: None };
+            let claim = store.begin_claim(&network, record.config.receiver, record.config.token, &payload, now)?;
+            store.claimed(&claim, &settled.transaction, now)
+        });
+        if let Err(err) = kept {
+            tracing::error!(%err, "batch store failed after a refund; the retry records it");
+            return self.pending(run.resource, None, run.receipt);
+        }
+        let extra = settled.extra.get_or_insert_with(Default::default);
+        let state = ChannelStateExtra {
+            channel_id: record.channel_id(),
+            state: record.state,
+            charged_cumulative_amount: Some(record.charged),
+        };
+        extra.insert("channelState".into(), serde_json::Value::Object(state.to_map()));
+        let body = serde_json::json!({"message": "Refund acknowledged", "channelId": record.channel_id()});
+        let answer = StoredResponse {
+            status: 200,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: serde_json::to_vec(&body).unwrap_or_default(),
+        };
+        self.complete(run, answer, settled)
     }
 
     /// Asks the facilitator to verify against the chain: the channel's state it read, or the answer to give.
