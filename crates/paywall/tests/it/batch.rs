@@ -333,3 +333,50 @@ async fn a_voucher_over_the_deposit_or_for_another_channel_is_refused_with_the_s
     assert_eq!(shop.balance(BATCH_SETTLEMENT_ADDRESS).await?, U256::from(4 * PRICE));
     Ok(())
 }
+
+#[tokio::test]
+async fn a_clients_refund_claims_what_was_charged_returns_the_rest_once_and_the_sweep_pays_the_payee()
+-> eyre::Result<()> {
+    let shop = shop().await?;
+    let runs = Arc::new(AtomicUsize::new(0));
+    let (app, paywall) = shop.app(Arc::new(BatchStore::in_memory()?), shop.offer(), runs.clone());
+    let (option, _) = offered(&app).await?;
+    let payer = &shop.payers[0];
+    let config = channel(&option, payer)?;
+    let payer_before = shop.balance(payer.address()).await?;
+    let deposit =
+        batch_settlement::pay_deposit(&option, None, &config, DEPOSIT, PRICE, payer, payer, NOW, B256::random())?;
+    assert_eq!(pay(&app, &deposit).await.0, StatusCode::OK);
+    for n in 2..=3u128 {
+        assert_eq!(pay(&app, &voucher(&option, &config, payer, n * PRICE)?).await.0, StatusCode::OK);
+    }
+    // A refund whose voucher is not what was charged: the corrective 402, nothing moved.
+    let wrong = batch_settlement::pay_refund(&option, None, &config, 2 * PRICE, payer, None)?;
+    let (status, _, headers) = pay(&app, &wrong).await;
+    assert_eq!(status, StatusCode::PAYMENT_REQUIRED);
+    assert_eq!(required(&headers).error, Some(ErrorReason::BatchCumulativeAmountMismatch.to_string()));
+    // The refund of the rest: the three requests claimed, seven prices back to the payer, the handler not run.
+    let refund = batch_settlement::pay_refund(&option, None, &config, 3 * PRICE, payer, None)?;
+    let (status, headers, body) = get_with(&app, "/meter", Some(&refund)).await;
+    assert_eq!((status, body["message"].clone()), (StatusCode::OK, json!("Refund acknowledged")));
+    let settled = receipt(&headers);
+    assert!(settled.success && settled.transaction.starts_with("0x"), "{settled:?}");
+    assert_eq!(settled.amount, Some((DEPOSIT - 3 * PRICE).to_string()));
+    assert_eq!(payer_before - shop.balance(payer.address()).await?, U256::from(3 * PRICE));
+    assert_eq!(runs.load(Ordering::SeqCst), 3, "a refund runs nothing");
+    // The same refund again: its stored answer, nothing moved. Another: nothing left to refund.
+    let (again, again_headers, _) = get_with(&app, "/meter", Some(&refund)).await;
+    assert_eq!((again, receipt(&again_headers).transaction), (StatusCode::OK, settled.transaction.clone()));
+    let more = batch_settlement::pay_refund(&option, None, &config, 3 * PRICE, payer, Some(1))?;
+    let (status, _, headers) = pay(&app, &more).await;
+    assert_eq!(status, StatusCode::PAYMENT_REQUIRED);
+    assert_eq!(required(&headers).error, Some(ErrorReason::BatchRefundNoBalance.to_string()));
+    assert_eq!(payer_before - shop.balance(payer.address()).await?, U256::from(3 * PRICE));
+    // The claim was the refund's: the next claim run only sweeps.
+    let payee_before = shop.balance(shop.payee).await?;
+    let done = paywall.claim_batches().await?;
+    assert_eq!((done.claims.len(), done.settlements.len()), (0, 1));
+    assert_eq!(shop.balance(shop.payee).await? - payee_before, U256::from(3 * PRICE));
+    assert_eq!(shop.balance(BATCH_SETTLEMENT_ADDRESS).await?, U256::ZERO);
+    Ok(())
+}
