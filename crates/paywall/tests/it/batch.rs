@@ -380,3 +380,68 @@ async fn a_clients_refund_claims_what_was_charged_returns_the_rest_once_and_the_
     assert_eq!(shop.balance(BATCH_SETTLEMENT_ADDRESS).await?, U256::ZERO);
     Ok(())
 }
+
+/// The paywall over the two stores in files, `/meter` panicking (a crash mid-request) while `crash` is set.
+fn crashing_app(
+    shop: &Shop,
+    payments: &std::path::Path,
+    batches: &std::path::Path,
+    crash: Arc<std::sync::atomic::AtomicBool>,
+    runs: Arc<AtomicUsize>,
+) -> eyre::Result<Router> {
+    let paywall = Paywall::new(shop.facilitator.clone(), "http://shop.test")
+        .with_ambient(Ambient::new(|| NOW, B256::random))
+        .with_store(Arc::new(quittance_paywall::SqliteStore::open(payments)?), "shop")
+        .with_batch_store(Arc::new(BatchStore::open(batches)?));
+    let meter = get(move || {
+        let (crash, runs) = (crash.clone(), runs.clone());
+        async move {
+            assert!(!crash.load(Ordering::SeqCst), "the process dies mid-request");
+            Json(json!({"run": runs.fetch_add(1, Ordering::SeqCst) + 1}))
+        }
+    })
+    .layer(paywall.price_batch_settlement(shop.price(), shop.offer()));
+    Ok(Router::new().route("/meter", meter))
+}
+
+#[tokio::test]
+async fn a_voucher_recorded_before_a_crash_is_served_on_restart_and_charged_once() -> eyre::Result<()> {
+    let shop = shop().await?;
+    let dir = tempfile::tempdir()?;
+    let (payments, batches) = (dir.path().join("payments.sqlite"), dir.path().join("batches.sqlite"));
+    let crash = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let runs = Arc::new(AtomicUsize::new(0));
+    let app = crashing_app(&shop, &payments, &batches, crash.clone(), runs.clone())?;
+    let (option, _) = offered(&app).await?;
+    let payer = &shop.payers[0];
+    let config = channel(&option, payer)?;
+    let deposit =
+        batch_settlement::pay_deposit(&option, None, &config, DEPOSIT, PRICE, payer, payer, NOW, B256::random())?;
+    assert_eq!(pay(&app, &deposit).await.0, StatusCode::OK);
+
+    // The second voucher is recorded, then the process dies in the handler: no answer.
+    crash.store(true, Ordering::SeqCst);
+    let second = voucher(&option, &config, payer, 2 * PRICE)?;
+    let request = axum::http::Request::get("/meter")
+        .header(quittance_x402::PAYMENT_SIGNATURE, quittance_x402::encode_header(&second))
+        .body(axum::body::Body::empty())?;
+    let died = tokio::spawn(tower::ServiceExt::oneshot(app.clone(), request)).await;
+    assert!(died.is_err(), "the request died with the process");
+    drop(app);
+    let record = BatchStore::open(&batches)?.channel(config.id(31337))?.expect("the channel is recorded");
+    assert_eq!(record.charged, 2 * PRICE, "the voucher was recorded before the handler ran");
+
+    // On restart the same voucher is served (its charge stands, once); the next builds on it.
+    crash.store(false, Ordering::SeqCst);
+    let app = crashing_app(&shop, &payments, &batches, crash, runs.clone())?;
+    let (status, run, headers) = pay(&app, &second).await;
+    assert_eq!((status, run), (StatusCode::OK, json!(2)));
+    assert_eq!(
+        receipt(&headers).extra.unwrap_or_default()["channelState"]["chargedCumulativeAmount"],
+        json!((2 * PRICE).to_string())
+    );
+    assert_eq!(pay(&app, &second).await.1, json!(2), "then its stored answer");
+    assert_eq!(pay(&app, &voucher(&option, &config, payer, 3 * PRICE)?).await.1, json!(3));
+    assert_eq!(BatchStore::open(&batches)?.unclaimed()?, 3 * PRICE, "charged once each");
+    Ok(())
+}
