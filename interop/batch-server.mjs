@@ -1,30 +1,36 @@
 // An official x402 resource server (`@x402/express` with `@x402/evm`'s batch-settlement scheme) settled by the
 // official batch-settlement facilitator (`@x402/core`'s x402Facilitator, in this process, its key also the
-// receiver authorizer it advertises): GET /meter costs QUITTANCE_PRICE units of QUITTANCE_TOKEN, paid to
+// receiver authorizer it advertises), or by the facilitator at QUITTANCE_FACILITATOR_URL when set: GET /meter costs QUITTANCE_PRICE units of QUITTANCE_TOKEN, paid to
 // QUITTANCE_PAY_TO with vouchers over a deposit; its handler answers {"run": n}, counting its runs. POST
 // /claim has the server's channel manager claim every voucher and sweep (`claimAndSettle`) and answers
-// what it did. Environment: QUITTANCE_RPC_URL, QUITTANCE_FACILITATOR_KEY, QUITTANCE_PAY_TO, QUITTANCE_TOKEN,
-// QUITTANCE_PRICE. Reports {"port": n} once listening.
+// what it did. Environment: QUITTANCE_RPC_URL, QUITTANCE_FACILITATOR_KEY or QUITTANCE_FACILITATOR_URL,
+// QUITTANCE_PAY_TO, QUITTANCE_TOKEN, QUITTANCE_PRICE. Reports {"port": n} once listening.
 import express from "express";
 import { x402Facilitator } from "@x402/core/facilitator";
+import { HTTPFacilitatorClient } from "@x402/core/server";
 import { paymentMiddleware, x402ResourceServer } from "@x402/express";
 import { toFacilitatorEvmSigner } from "@x402/evm";
 import { BatchSettlementEvmScheme as FacilitatorScheme } from "@x402/evm/batch-settlement/facilitator";
 import { BatchSettlementEvmScheme as ServerScheme } from "@x402/evm/batch-settlement/server";
 import { NETWORK, account, env, report, walletClient } from "./chain.mjs";
 
-const key = account("QUITTANCE_FACILITATOR_KEY");
-const wallet = walletClient(key);
-const official = new x402Facilitator().register(
-  NETWORK,
-  new FacilitatorScheme(toFacilitatorEvmSigner({ ...wallet, address: key.address }, { confirmationTimeoutMs: 30_000 }), key),
-);
-// The facilitator in this process, as the server's facilitator client.
-const facilitator = {
-  verify: (payload, requirements) => official.verify(payload, requirements),
-  settle: (payload, requirements) => official.settle(payload, requirements),
-  getSupported: async () => official.getSupported(),
-};
+function officialFacilitator() {
+  const key = account("QUITTANCE_FACILITATOR_KEY");
+  const wallet = walletClient(key);
+  const official = new x402Facilitator().register(
+    NETWORK,
+    new FacilitatorScheme(toFacilitatorEvmSigner({ ...wallet, address: key.address }, { confirmationTimeoutMs: 30_000 }), key),
+  );
+  // The facilitator in this process, as the server's facilitator client.
+  return {
+    verify: (payload, requirements) => official.verify(payload, requirements),
+    settle: (payload, requirements) => official.settle(payload, requirements),
+    getSupported: async () => official.getSupported(),
+  };
+}
+const facilitator = process.env.QUITTANCE_FACILITATOR_URL
+  ? new HTTPFacilitatorClient({ url: process.env.QUITTANCE_FACILITATOR_URL })
+  : officialFacilitator();
 
 const scheme = new ServerScheme(env("QUITTANCE_PAY_TO"), { withdrawDelay: 900 });
 const server = new x402ResourceServer(facilitator).register(NETWORK, scheme);

@@ -266,7 +266,21 @@ impl SchemeRules for BatchSettlement {
             Err(refusal) => return facilitator.failure(refusal.reason, refusal.payer, None),
         };
         let recheck = crate::engine::Recheck::Payment(Box::new(request.clone()));
-        let response = facilitator.execute(key, settlement, recheck).await;
+        let mut response = facilitator.execute(key, settlement, recheck).await;
+        // The channel after the deposit, as the official facilitator answers: an official server keeps its
+        // balance from here (and checks later vouchers against it).
+        if response.success
+            && let Ok(checked) = batch_settlement::check_terms(&request.payment_payload, &request.payment_requirements)
+            && let Ok(state) = channel_state(facilitator, checked.channel_id()).await
+        {
+            let state = batch_settlement::ChannelStateExtra {
+                channel_id: checked.channel_id(),
+                state,
+                charged_cumulative_amount: None,
+            };
+            let extra = response.extra.get_or_insert_with(Default::default);
+            extra.insert("channelState".into(), serde_json::Value::Object(state.to_map()));
+        }
         facilitator.answer_once(key, request, response)
     }
 }

@@ -577,3 +577,63 @@ async fn our_agent_pays_an_official_batch_settlement_server_settled_by_the_offic
 fn price_of(n: u128) -> String {
     (n * PAYWALL_PRICE).to_string()
 }
+
+#[tokio::test]
+async fn the_official_client_and_server_are_settled_and_claimed_by_our_facilitator_over_http() -> eyre::Result<()> {
+    let world = World::new().await?;
+    install_batch_settlement(&RpcChain::http(world.endpoint.clone())).await?;
+    run("multicall3.mjs", &[("QUITTANCE_RPC_URL", world.endpoint.to_string())]).await?;
+    // Started after the contract was installed, so that its /supported offers batch-settlement.
+    let ledger = Arc::new(quittance_facilitator::SqliteLedger::in_memory()?);
+    let facilitator = Arc::new(world.facilitator_with(ledger, quittance_testkit::fast()).await?);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let facilitator_url = format!("http://{}", listener.local_addr()?);
+    let router = quittance_facilitator::http::router(facilitator.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let server = Service::start(
+        "batch-server.mjs",
+        &[
+            ("QUITTANCE_RPC_URL", world.endpoint.to_string()),
+            ("QUITTANCE_FACILITATOR_URL", facilitator_url),
+            ("QUITTANCE_PAY_TO", world.payee.to_checksum(None)),
+            ("QUITTANCE_TOKEN", world.token.address().to_checksum(None)),
+            ("QUITTANCE_PRICE", PAYWALL_PRICE.to_string()),
+        ],
+    )
+    .await?;
+    let url = format!("http://127.0.0.1:{}/meter", server.port);
+    let payer = world.agent.address();
+    let before = (world.token.balanceOf(payer).call().await?, world.token.balanceOf(world.payee).call().await?);
+
+    let report = official_batch_client(&world, &url, 3, false).await?;
+    let answers = report["answers"].as_array().cloned().unwrap_or_default();
+    assert_eq!(answers.len(), 3, "{report}");
+    for (n, answer) in answers.iter().enumerate() {
+        assert_eq!(answer["status"], 200, "{answer}");
+        let body: Value = serde_json::from_str(answer["body"].as_str().unwrap_or_default())?;
+        assert_eq!(body["run"], n + 1, "{answer}");
+    }
+    assert_eq!(sent(&answers[0]), [("deposit".to_owned(), price_of(1))]);
+    assert_eq!(answers[0]["paymentResponse"]["success"], true, "{report}");
+    assert_eq!(before.0 - world.token.balanceOf(payer).call().await?, U256::from(10 * PAYWALL_PRICE));
+    // The last voucher again: the official server refuses it with the SDK's code; nothing runs twice.
+    assert_eq!(report["replay"]["status"], 402, "{report}");
+    assert_eq!(
+        report["replay"]["paymentRequired"]["error"],
+        quittance_x402::ErrorReason::BatchCumulativeAmountMismatch.to_string(),
+        "{report}"
+    );
+    // The official server named our facilitator as the receiver authorizer (from our /supported).
+    let offered = &report["replay"]["paymentRequired"]["accepts"][0];
+    assert_eq!(offered["extra"]["receiverAuthorizer"], facilitator.address().to_checksum(None), "{report}");
+
+    // The server's channel manager claims through our facilitator (which signs as the receiver authorizer)
+    // and sweeps: the payee gets exactly the three requests.
+    let claimed: Value =
+        reqwest::Client::new().post(format!("http://127.0.0.1:{}/claim", server.port)).send().await?.json().await?;
+    assert!(claimed["settle"]["transaction"].as_str().is_some_and(|t| t.starts_with("0x")), "{claimed}");
+    let after = (world.token.balanceOf(payer).call().await?, world.token.balanceOf(world.payee).call().await?);
+    assert_eq!(after.1 - before.1, U256::from(3 * PAYWALL_PRICE), "the payee got exactly what was served");
+    assert_eq!(world.token.balanceOf(BATCH_SETTLEMENT).call().await?, U256::from(7 * PAYWALL_PRICE));
+    Ok(())
+}

@@ -164,6 +164,9 @@ async fn a_deposit_settles_once_then_vouchers_verify_and_a_replayed_deposit_is_r
     assert!(settled.success, "{settled:?}");
     moved(&setup, before, DEPOSIT).await?;
     assert_eq!(setup.channel_balance(&config).await?, DEPOSIT);
+    // The channel after the deposit, where an official server keeps its balance from.
+    let state = &settled.extra.clone().unwrap_or_default()["channelState"];
+    assert_eq!((&state["balance"], &state["channelId"]), (&json!(DEPOSIT.to_string()), &json!(config.id(31337))));
 
     // Vouchers on the funded channel, up to the deposit.
     for cumulative in [2 * PRICE, DEPOSIT] {

@@ -147,7 +147,7 @@ impl<F: FacilitatorClient> Guard<F> {
                 tracing::error!(%err, "batch store failed after a deposit; the retry records it");
                 return self.pending(run.resource, None, run.receipt);
             }
-            let mut receipt = self.batch_receipt(&checked, before, record.charged, settled.transaction.clone());
+            let mut receipt = self.batch_receipt(&checked, record.state, record.charged, settled.transaction.clone());
             receipt.extra = Some(merged(settled.extra, receipt.extra.take()));
             let response = match keep(serve(next, request).await).await {
                 Ok(answer) => self.complete(run, answer, receipt),
