@@ -1,6 +1,7 @@
 //! The agent paying our paywall's `batch-settlement` route on the in-process chain: the deposit counts against
 //! the budget when made and one past the policy's deposit limit is refused with a sentence; a deposit whose
-//! answers are all lost is concluded from the chain, then sent again and answered from the paywall's store.
+//! answers are all lost is concluded from the chain, then sent again and answered from the paywall's store; an
+//! agent that lost its record follows the paywall's corrective 402.
 
 use crate::local::{Fate, Local, PRICE, Proxy};
 use alloy::primitives::U256;
@@ -94,5 +95,39 @@ async fn a_deposit_whose_answers_are_lost_is_concluded_from_the_chain_and_then_a
     assert_eq!(voucher, &serde_json::json!((2 * BATCH_PRICE).to_string()));
     assert_eq!(served.load(Ordering::SeqCst), 2);
     assert_eq!(before - local.balance(agent.address()).await?, U256::from(10 * BATCH_PRICE), "one deposit");
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_agent_that_lost_its_record_follows_our_paywalls_corrective_402_and_pays_on_without_a_deposit()
+-> eyre::Result<()> {
+    let local = Local::new().await?;
+    let (base, served) = local.serve(Proxy::with_plan([])).await?;
+    let mut policy = local.policy(100 * BATCH_PRICE);
+    policy.channel_requests = 10;
+    let url = format!("{base}/batch");
+    let first = local.agent_with_chain(&local.agent, &Arc::new(SpendRecord::in_memory()?), policy.clone());
+    for _ in 0..3 {
+        assert_eq!(first.get(&url).await?.response.status(), 200);
+    }
+    let before = local.balance(first.address()).await?;
+
+    // The same key with an empty record: it signs a deposit with a voucher for one price, gets the corrective
+    // 402 naming three prices and its own latest voucher, follows it and pays the fourth with a voucher.
+    let record = Arc::new(SpendRecord::in_memory()?);
+    let lost = local.agent_with_chain(&local.agent, &record, policy);
+    let paid = lost.get(&url).await?;
+    assert_eq!((paid.response.status().as_u16(), payload_type(&paid)), (200, "voucher".to_owned()));
+    let voucher = &paid.payment.as_ref().expect("a payment").payload["voucher"]["maxClaimableAmount"];
+    assert_eq!(voucher, &serde_json::json!((4 * BATCH_PRICE).to_string()));
+    assert_eq!(served.load(Ordering::SeqCst), 4);
+    assert_eq!(local.balance(lost.address()).await?, before, "no second deposit");
+    // The deposit it signed first was refused, but the server holds its authorization: it counts against the
+    // budget until it expires, then no more.
+    let spends = record.recent(10)?;
+    assert_eq!(spends.iter().map(|s| s.state).collect::<Vec<_>>(), [SpendState::Refused], "one deposit, refused");
+    let now = local.now.load(Ordering::SeqCst);
+    assert_eq!(record.spent_total(local.token, now)?, U256::from(10 * BATCH_PRICE));
+    assert_eq!(record.spent_total(local.token, now + 3600)?, U256::ZERO);
     Ok(())
 }
