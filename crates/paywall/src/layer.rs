@@ -334,12 +334,14 @@ fn decode<T: serde::de::DeserializeOwned>(value: &HeaderValue) -> Result<T, Erro
 impl<F: FacilitatorClient> Guard<F> {
     /// The 402: the v2 options base64 in `PAYMENT-REQUIRED`, and the v1 answer as the JSON body.
     fn payment_required(&self, resource: &ResourceInfo, error: Option<ErrorReason>) -> Response {
+        if let Some(offer) = &self.batch {
+            return self.payment_required_offering(resource, error, vec![self.price.batch_settlement_option(offer)]);
+        }
         let ambient = &self.paywall.ambient;
-        let accepts = match (self.upto, self.permit2, &self.batch) {
-            (_, _, Some(offer)) => vec![self.price.batch_settlement_option(offer)],
-            (Some(facilitator), _, None) => vec![self.price.upto_option(facilitator)],
-            (None, Some(_), None) => vec![self.price.exact_permit2_option()],
-            (None, None, None) => self.price.options(&resource.url, ambient.now(), ambient.random()),
+        let accepts = match (self.upto, self.permit2) {
+            (Some(facilitator), _) => vec![self.price.upto_option(facilitator)],
+            (None, Some(_)) => vec![self.price.exact_permit2_option()],
+            (None, None) => self.price.options(&resource.url, ambient.now(), ambient.random()),
         };
         self.payment_required_offering(resource, error, accepts)
     }
