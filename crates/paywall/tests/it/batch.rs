@@ -445,3 +445,58 @@ async fn a_voucher_recorded_before_a_crash_is_served_on_restart_and_charged_once
     assert_eq!(BatchStore::open(&batches)?.unclaimed()?, 3 * PRICE, "charged once each");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_claim_sent_before_a_crash_is_resumed_as_recorded_and_pays_once() -> eyre::Result<()> {
+    use quittance_x402::batch_settlement::{ClaimPayload, SettleAction, VoucherClaim};
+    let shop = shop().await?;
+    let file = tempfile::NamedTempFile::new()?;
+    let store = Arc::new(BatchStore::open(file.path())?);
+    let (app, _paywall) = shop.app(store.clone(), shop.offer(), Arc::new(AtomicUsize::new(0)));
+    let (option, _) = offered(&app).await?;
+    let payer = &shop.payers[0];
+    let config = channel(&option, payer)?;
+    let deposit =
+        batch_settlement::pay_deposit(&option, None, &config, DEPOSIT, PRICE, payer, payer, NOW, B256::random())?;
+    assert_eq!(pay(&app, &deposit).await.0, StatusCode::OK);
+    for n in 2..=3u128 {
+        assert_eq!(pay(&app, &voucher(&option, &config, payer, n * PRICE)?).await.0, StatusCode::OK);
+    }
+
+    // The claim as the paywall makes it: recorded, then sent; the process dies before it sees the outcome.
+    let record = store.channel(config.id(31337))?.expect("the channel");
+    let payload = ClaimPayload {
+        claims: vec![VoucherClaim::new(record.config, &record.voucher, record.charged)],
+        claim_authorizer_signature: None,
+    };
+    store.begin_claim("eip155:31337", shop.payee, shop.token, &payload, NOW)?;
+    let requirements: PaymentRequirements = serde_json::from_value(json!({
+        "scheme": "batch-settlement", "network": "eip155:31337", "amount": "0", "asset": shop.token,
+        "payTo": shop.payee, "maxTimeoutSeconds": 0, "extra": {},
+    }))?;
+    let claim = PaymentPayload {
+        x402_version: 2,
+        resource: None,
+        accepted: requirements.clone(),
+        payload: serde_json::to_value(SettleAction::Claim(payload))?,
+        extensions: None,
+    };
+    let request =
+        quittance_x402::VerifyRequest { x402_version: 2, payment_payload: claim, payment_requirements: requirements };
+    let sent = shop.facilitator.settle(&request).await;
+    assert!(sent.success, "{sent:?}");
+    drop((app, _paywall, store));
+
+    // After the restart the recorded claim is sent again as it was: the facilitator answers it from its
+    // ledger, nothing is claimed twice, and the sweep pays the payee exactly the three requests.
+    let store = Arc::new(BatchStore::open(file.path())?);
+    let (_app, paywall) = shop.app(store.clone(), shop.offer(), Arc::new(AtomicUsize::new(0)));
+    let payee_before = shop.balance(shop.payee).await?;
+    let done = paywall.claim_batches().await?;
+    assert_eq!(done.claims, [sent.transaction], "the claim sent before, not a new one");
+    assert_eq!((done.vouchers, done.claimed, done.settlements.len()), (1, 3 * PRICE, 1));
+    assert_eq!(shop.balance(shop.payee).await? - payee_before, U256::from(3 * PRICE));
+    assert_eq!(shop.balance(BATCH_SETTLEMENT_ADDRESS).await?, U256::from(DEPOSIT - 3 * PRICE));
+    assert_eq!(store.unclaimed()?, 0);
+    Ok(())
+}
