@@ -11,8 +11,8 @@ use crate::{
 };
 use alloy::primitives::{Address, U256};
 use quittance_x402::{
-    ErrorReason, PAYMENT_SIGNATURE, PaymentPayload, PaymentPayloadV1, Scheme, X_PAYMENT, X402_V1, channel, crosschain,
-    encode_header, exact, exact_permit2, invoice, payment_identifier, upto,
+    ErrorReason, PAYMENT_SIGNATURE, PaymentPayload, PaymentPayloadV1, Scheme, X_PAYMENT, X402_V1, batch_settlement,
+    channel, crosschain, encode_header, exact, exact_permit2, invoice, payment_identifier, upto,
 };
 use std::time::Duration;
 
@@ -201,6 +201,11 @@ impl Agent {
                         self.record.refused(id, reason.as_str())?;
                     }
                     self.refused_channel(&payment, &reason)?;
+                    if reason == ErrorReason::BatchCumulativeAmountMismatch
+                        && let Ok(response) = &answer
+                    {
+                        self.resync_batch(&payment, response.headers())?;
+                    }
                     return Ok(Delivered::Refused(reason));
                 }
                 Verdict::Pending(wait) => {
@@ -354,6 +359,9 @@ impl Agent {
     /// What a refused payment changes in its channel: a closing channel is forgotten; a deposit that did
     /// not arrive is taken off what the record says the channel holds, so the next payment tops it up.
     fn refused_channel(&self, payment: &PaymentPayload, reason: &ErrorReason) -> Result<(), AgentError> {
+        if Scheme::of(&payment.accepted) == Ok(Scheme::BatchSettlement) {
+            return self.refused_batch(payment);
+        }
         let Some(key) = channels::channel_key(&payment.accepted) else { return Ok(()) };
         if *reason == ErrorReason::ChannelClosing {
             return Ok(self.record.forget_channel(&key)?);
@@ -433,8 +441,22 @@ pub(crate) fn mark_of(payment: &PaymentPayload) -> Option<(String, Mark, u64)> {
     let accepted = &payment.accepted;
     let payload = payment.payload.clone();
     let (mark, valid_before): (Mark, U256) = match Scheme::of(accepted).ok()? {
-        // The agent does not pay `batch-settlement` yet.
-        Scheme::BatchSettlement => return None,
+        // A deposit's mark is its EIP-3009 nonce in the token (bound to the channel and its salt); a voucher
+        // moves nothing.
+        Scheme::BatchSettlement => {
+            let terms = batch_settlement::BatchTerms::from_requirements(accepted).ok()?;
+            let signed: batch_settlement::BatchSettlementPayload = serde_json::from_value(payload).ok()?;
+            let deposit = signed.deposit()?;
+            let batch_settlement::DepositAuthorization::Erc3009Authorization(a) = &deposit.authorization else {
+                return None;
+            };
+            let channel_id = signed.channel_config().id(terms.chain_id);
+            let nonce = batch_settlement::deposit_nonce(channel_id, a.salt);
+            (
+                Mark::Authorization { token: terms.asset, authorizer: signed.channel_config().payer, nonce },
+                a.valid_before,
+            )
+        }
         Scheme::Exact if exact_permit2::applies(accepted) => {
             let signed: exact_permit2::ExactPermit2Payload = serde_json::from_value(payload).ok()?;
             let a = signed.permit2_authorization;

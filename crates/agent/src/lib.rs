@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod answer;
+mod batches;
 mod channels;
 mod doubt;
 mod funds;
@@ -14,7 +15,7 @@ pub use doubt::Resolution;
 pub use funds::{Answer, ChainFunds, ChainWord, ChannelSeen, Funds, Mark, Seen};
 pub use middleware::{Paying, Payment, PurchaseId};
 pub use policy::{Budget, Policy, PolicyRefusal};
-pub use record::{Declared, OpenChannel, RecordError, Spend, SpendRecord, SpendState};
+pub use record::{BatchChannel, Declared, OpenChannel, RecordError, Spend, SpendRecord, SpendState};
 pub use signer::PaymentSigner;
 
 use alloy::primitives::{Address, U256};
@@ -291,7 +292,14 @@ impl Agent {
         let balances = self.balances(&offer).await;
         let permit2 = self.permit2_states(&offer).await;
         let (id, payment) = self.pay(&offer, &url, &host, &key, now, &balances, &permit2)?;
-        match self.deliver(&key, id, payment, &retry, true).await? {
+        let mut delivered = self.deliver(&key, id, payment, &retry, true).await?;
+        // The server's corrective 402 for a `batch-settlement` voucher: the record now follows the server's
+        // count (when it could), so pay once more from it.
+        if matches!(&delivered, doubt::Delivered::Refused(ErrorReason::BatchCumulativeAmountMismatch)) {
+            let (id, payment) = self.pay(&offer, &url, &host, &key, self.ambient.now(), &balances, &permit2)?;
+            delivered = self.deliver(&key, id, payment, &retry, true).await?;
+        }
+        match delivered {
             doubt::Delivered::Paid(paid) => Ok(*paid),
             doubt::Delivered::Refused(reason) => Err(AgentError::Refused(reason)),
             doubt::Delivered::Void(code) => Err(AgentError::Refused(ErrorReason::Other(code.into()))),
@@ -475,7 +483,7 @@ impl Agent {
         // (its payment leaves a proof in the registry), then `exact`, then an invoice paid from another
         // network (slower: a CCIP message).
         options.sort_by_key(|o| match Scheme::of(o) {
-            Ok(Scheme::Channel) => 0,
+            Ok(Scheme::Channel | Scheme::BatchSettlement) => 0,
             Ok(Scheme::Invoice) => 1,
             Ok(Scheme::CrossChainInvoice) => 3,
             _ => 2,
@@ -486,9 +494,16 @@ impl Agent {
                 continue;
             }
             match self.allowed(option, host, now) {
-                Ok((_, amount, spent)) if Scheme::of(option) == Ok(Scheme::Channel) => {
+                Ok((_, amount, spent))
+                    if matches!(Scheme::of(option), Ok(Scheme::Channel | Scheme::BatchSettlement)) =>
+                {
                     let resource = quittance_x402::ResourceInfo { url: url.into(), ..offer.resource.clone() };
-                    match self.pay_channel(offer, option, &resource, host, key, amount, spent, now) {
+                    let paid = if Scheme::of(option) == Ok(Scheme::BatchSettlement) {
+                        self.pay_batch(offer, option, &resource, host, key, amount, spent, now)
+                    } else {
+                        self.pay_channel(offer, option, &resource, host, key, amount, spent, now)
+                    };
+                    match paid {
                         Ok(paid) => return Ok(paid),
                         Err(channels::Decline::Policy(refusal)) => refusals.push(refusal),
                         Err(channels::Decline::Failed(err)) => return Err(err),
@@ -573,7 +588,8 @@ impl Agent {
         now: u64,
     ) -> Result<(Address, U256, (U256, U256)), PolicyRefusal> {
         let scheme = Scheme::of(option);
-        let through_channel = scheme == Ok(Scheme::Channel) && self.policy.channel_requests > 0;
+        let through_channel =
+            matches!(scheme, Ok(Scheme::Channel | Scheme::BatchSettlement)) && self.policy.channel_requests > 0;
         let one_payment =
             matches!(scheme, Ok(Scheme::Exact | Scheme::Invoice | Scheme::CrossChainInvoice | Scheme::Upto));
         if !one_payment && !through_channel {

@@ -25,8 +25,9 @@ pub struct Policy {
     pub networks: Vec<String>,
     /// Hosts the agent pays; `None` pays any host.
     pub hosts: Option<Vec<String>>,
-    /// Pay through voucher channels where offered, depositing enough for this many requests at a time (the
-    /// deposit counts against the budgets when made); 0 never opens a channel.
+    /// Pay through voucher channels where offered (Quittance's `channel`, x402's `batch-settlement`),
+    /// depositing enough for this many requests at a time, at most (the deposit counts against the budgets
+    /// when made); 0 never opens a channel.
     pub channel_requests: u64,
 }
 
@@ -79,6 +80,17 @@ pub enum PolicyRefusal {
         balance: U256,
         /// The price.
         price: U256,
+    },
+    /// A `batch-settlement` channel needs a deposit over what the policy allows for one.
+    #[error(
+        "the channel needs a deposit of at least {needed}, over the policy's deposit limit {limit} \
+         (`channel_requests` prices, within what the budgets still allow)"
+    )]
+    Deposit {
+        /// The smallest deposit that pays the request.
+        needed: U256,
+        /// The most the policy lets the agent deposit now.
+        limit: U256,
     },
     /// The total budget would be exceeded.
     #[error("paying {price} would bring total spending to {would_be}, over the budget {limit}")]

@@ -171,6 +171,17 @@ pub struct OpenChannel {
     pub paid: u128,
 }
 
+/// A `batch-settlement` channel the agent pays through (x402's batch-settlement contract).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchChannel {
+    /// The channel.
+    pub config: quittance_x402::batch_settlement::ChannelConfig,
+    /// What the agent deposited into it (as far as it knows).
+    pub deposited: u128,
+    /// The highest voucher it signed: everything charged on it, as far as the agent knows.
+    pub paid: u128,
+}
+
 /// The durable record of what the agent spent.
 #[derive(Debug)]
 pub struct SpendRecord {
@@ -223,7 +234,13 @@ impl SpendRecord {
                  deposited TEXT NOT NULL,
                  paid TEXT NOT NULL
              );
-             CREATE TABLE IF NOT EXISTS networks (network TEXT PRIMARY KEY, genesis BLOB NOT NULL);",
+             CREATE TABLE IF NOT EXISTS networks (network TEXT PRIMARY KEY, genesis BLOB NOT NULL);
+             CREATE TABLE IF NOT EXISTS batch_channels (
+                 key TEXT PRIMARY KEY,
+                 config TEXT NOT NULL,
+                 deposited TEXT NOT NULL,
+                 paid TEXT NOT NULL
+             );",
         )?;
         if version < 1 {
             // A record from before the totals: sum what it settled.
@@ -578,6 +595,40 @@ impl SpendRecord {
             c.execute_batch("PRAGMA synchronous = FULL")?;
             let saved = c.execute(
                 "INSERT OR REPLACE INTO channels (key, config, deposited, paid) VALUES (?1, ?2, ?3, ?4)",
+                params![key, config, channel.deposited.to_string(), channel.paid.to_string()],
+            );
+            c.execute_batch("PRAGMA synchronous = NORMAL")?;
+            saved?;
+            Ok(())
+        })
+    }
+
+    /// The `batch-settlement` channel recorded under `key`.
+    pub fn batch_channel(&self, key: &str) -> Result<Option<BatchChannel>, RecordError> {
+        self.with(|c| {
+            let row: Option<(String, String, String)> = c
+                .query_row("SELECT config, deposited, paid FROM batch_channels WHERE key = ?1", params![key], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
+                .optional()?;
+            let Some((config, deposited, paid)) = row else { return Ok(None) };
+            let number = |v: &str| v.parse::<u128>().map_err(|_| RecordError::Storage(format!("corrupt amount {v:?}")));
+            Ok(Some(BatchChannel {
+                config: serde_json::from_str(&config).map_err(|e| RecordError::Storage(e.to_string()))?,
+                deposited: number(&deposited)?,
+                paid: number(&paid)?,
+            }))
+        })
+    }
+
+    /// Records a `batch-settlement` channel's state under `key`, on disk before it returns: a voucher is sent
+    /// only once its amount is recorded, so that after a crash the agent resumes from it.
+    pub fn save_batch_channel(&self, key: &str, channel: &BatchChannel) -> Result<(), RecordError> {
+        let config = serde_json::to_string(&channel.config).map_err(|e| RecordError::Storage(e.to_string()))?;
+        self.with(|c| {
+            c.execute_batch("PRAGMA synchronous = FULL")?;
+            let saved = c.execute(
+                "INSERT OR REPLACE INTO batch_channels (key, config, deposited, paid) VALUES (?1, ?2, ?3, ?4)",
                 params![key, config, channel.deposited.to_string(), channel.paid.to_string()],
             );
             c.execute_batch("PRAGMA synchronous = NORMAL")?;

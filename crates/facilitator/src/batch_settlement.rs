@@ -15,7 +15,10 @@
 //! deposit's EIP-3009 nonce in the token (the payer's, bound to the channel and the deposit's salt): a
 //! retried or replayed deposit is answered from the ledger, never sent twice, and after a crash the
 //! transaction is concluded from the chain (its calldata read again, see the engine). A voucher is never
-//! settled on its own: the server keeps it and claims it later.
+//! settled on its own: the server keeps it and claims it later. A cooperative `refund` (the server's enriched
+//! payload: the amount, the channel's refund nonce, claims to make first) is sent as `refundWithSignature`,
+//! in one `multicall` after the claims when there are any, keyed by the call: the receiver authorizer's
+//! signatures are the server's, or this facilitator's when it is the channel's receiver authorizer.
 
 use crate::{
     Facilitator,
@@ -244,8 +247,8 @@ impl SchemeRules for BatchSettlement {
     }
 
     /// Settles a server's `/settle` action through the engine: a `deposit` once per deposit, a `claim` of
-    /// many channels' vouchers once per claim, a `settle` sweep once per receiver's claimed total. Cooperative
-    /// refunds are not sent by this facilitator yet.
+    /// many channels' vouchers once per claim, a `settle` sweep once per receiver's claimed total, a
+    /// cooperative `refund` once per channel and refund nonce.
     async fn settle<C: Chain + 'static>(
         facilitator: &Facilitator<C>,
         request: &VerifyRequest,
@@ -254,8 +257,7 @@ impl SchemeRules for BatchSettlement {
             Ok(SettleAction::Deposit(_)) => {}
             Ok(SettleAction::Claim(claim)) => return settle_claim(facilitator, request, &claim).await,
             Ok(SettleAction::Settle(sweep)) => return settle_sweep(facilitator, request, sweep).await,
-            // Cooperative refunds are not sent by this facilitator yet.
-            Ok(SettleAction::Refund(_)) => return facilitator.failure(ErrorReason::BatchRefundPayload, None, None),
+            Ok(SettleAction::Refund(refund)) => return settle_refund(facilitator, request, &refund).await,
             Err(reason) => return facilitator.failure(reason, None, None),
         }
         let (key, settlement) = match Self::identify(facilitator, request).await {
@@ -264,9 +266,38 @@ impl SchemeRules for BatchSettlement {
             Err(refusal) => return facilitator.failure(refusal.reason, refusal.payer, None),
         };
         let recheck = crate::engine::Recheck::Payment(Box::new(request.clone()));
-        let response = facilitator.execute(key, settlement, recheck).await;
+        let mut response = facilitator.execute(key, settlement, recheck).await;
+        // The channel after the deposit, as the official facilitator answers: an official server keeps its
+        // balance from here (and checks later vouchers against it).
+        if response.success
+            && let Ok(checked) = batch_settlement::check_terms(&request.payment_payload, &request.payment_requirements)
+            && let Ok(state) = channel_state(facilitator, checked.channel_id()).await
+        {
+            let state = batch_settlement::ChannelStateExtra {
+                channel_id: checked.channel_id(),
+                state,
+                charged_cumulative_amount: None,
+            };
+            let extra = response.extra.get_or_insert_with(Default::default);
+            extra.insert("channelState".into(), serde_json::Value::Object(state.to_map()));
+        }
         facilitator.answer_once(key, request, response)
     }
+}
+
+/// A claim's rows as the contract types them.
+fn claim_rows(claims: &[batch_settlement::VoucherClaim]) -> Vec<IBatchSettlement::VoucherClaim> {
+    claims
+        .iter()
+        .map(|row| IBatchSettlement::VoucherClaim {
+            voucher: IBatchSettlement::Voucher {
+                channel: contract_config(&row.voucher.channel),
+                maxClaimableAmount: row.voucher.max_claimable_amount,
+            },
+            signature: row.signature.clone(),
+            totalClaimed: row.total_claimed,
+        })
+        .collect()
 }
 
 /// A settlement the facilitator sends on its own account (claims and sweeps), checked by its receipt.
@@ -308,19 +339,10 @@ async fn settle_claim<C: Chain + 'static>(
         }
         None => return facilitator.failure(ErrorReason::BatchAuthorizerNotConfigured, Some(receiver), None),
     };
-    let rows = claim
-        .claims
-        .iter()
-        .map(|row| IBatchSettlement::VoucherClaim {
-            voucher: IBatchSettlement::Voucher {
-                channel: contract_config(&row.voucher.channel),
-                maxClaimableAmount: row.voucher.max_claimable_amount,
-            },
-            signature: row.signature.clone(),
-            totalClaimed: row.total_claimed,
-        })
-        .collect();
-    let call = IBatchSettlement::claimWithSignatureCall { voucherClaims: rows, authorizerSignature: signature };
+    let call = IBatchSettlement::claimWithSignatureCall {
+        voucherClaims: claim_rows(&claim.claims),
+        authorizerSignature: signature,
+    };
     let data: Bytes = call.abi_encode().into();
     let key = keccak256((U256::from(chain_id), BATCH_SETTLEMENT_ADDRESS, data.clone()).abi_encode());
     if facilitator.core.ledger.get(key).ok().flatten().is_none() {
@@ -365,5 +387,111 @@ async fn settle_sweep<C: Chain + 'static>(
     let data: Bytes = IBatchSettlement::settleCall { receiver, token }.abi_encode().into();
     let response =
         facilitator.execute(key, own_call(facilitator, data, expected), crate::engine::Recheck::Nothing).await;
+    facilitator.answer_once(key, request, response)
+}
+
+/// Sends a cooperative `refund`: the channel's claims first (each row checked offline) and the refund of what
+/// is left unclaimed, up to the amount asked, at the channel's refund nonce; the receiver authorizer's
+/// signatures are the server's, or this facilitator's when it is the channel's receiver authorizer. Simulated
+/// first; keyed by the call, so the same refund asked again is answered from the ledger (and a new one needs
+/// the next nonce). A success names the amount refunded and the channel after it.
+async fn settle_refund<C: Chain + 'static>(
+    facilitator: &Facilitator<C>,
+    request: &VerifyRequest,
+    refund: &batch_settlement::EnrichedRefundPayload,
+) -> quittance_x402::SettleResponse {
+    let chain_id = facilitator.core.chain_id;
+    let config = &refund.channel_config;
+    let payer = Some(config.payer);
+    let channel_id = config.id(chain_id);
+    if refund.voucher.channel_id != channel_id {
+        return facilitator.failure(ErrorReason::BatchChannelIdMismatch, payer, None);
+    }
+    if let Some(reason) = refund.claims.iter().find_map(|row| row.check(chain_id).err()) {
+        return facilitator.failure(reason, payer, None);
+    }
+    if refund.amount == 0 {
+        return facilitator.failure(ErrorReason::BatchRefundAmountInvalid, payer, None);
+    }
+    let before = match channel_state(facilitator, channel_id).await {
+        Ok(state) => state,
+        Err(refusal) => return facilitator.failure(refusal.reason, payer, None),
+    };
+    let claimed = refund
+        .claims
+        .iter()
+        .filter(|row| row.voucher.channel.id(chain_id) == channel_id)
+        .map(|row| row.total_claimed)
+        .fold(before.total_claimed, u128::max);
+    let ours = config.receiver_authorizer == facilitator.address();
+    let sign = |signed: Option<&Bytes>, make: &dyn Fn() -> Result<Bytes, alloy::signers::Error>| match signed {
+        Some(signature) => Ok(signature.clone()),
+        None if ours => make().map_err(|_| ErrorReason::UnexpectedSettleError),
+        None => Err(ErrorReason::BatchAuthorizerNotConfigured),
+    };
+    let refund_signature = match sign(refund.refund_authorizer_signature.as_ref(), &|| {
+        batch_settlement::sign_refund(
+            &facilitator.core.signer,
+            channel_id,
+            refund.amount,
+            refund.refund_nonce,
+            chain_id,
+        )
+    }) {
+        Ok(signature) => signature,
+        Err(reason) => return facilitator.failure(reason, payer, None),
+    };
+    let refund_call: Bytes = IBatchSettlement::refundWithSignatureCall {
+        config: contract_config(config),
+        amount: refund.amount,
+        nonce: refund.refund_nonce,
+        receiverAuthorizerSignature: refund_signature,
+    }
+    .abi_encode()
+    .into();
+    let data: Bytes = if refund.claims.is_empty() {
+        refund_call
+    } else {
+        let claim_signature = match sign(refund.claim_authorizer_signature.as_ref(), &|| {
+            batch_settlement::sign_claim_batch(&facilitator.core.signer, &refund.claims, chain_id)
+        }) {
+            Ok(signature) => signature,
+            Err(reason) => return facilitator.failure(reason, payer, None),
+        };
+        let claim_call: Bytes = IBatchSettlement::claimWithSignatureCall {
+            voucherClaims: claim_rows(&refund.claims),
+            authorizerSignature: claim_signature,
+        }
+        .abi_encode()
+        .into();
+        IBatchSettlement::multicallCall { data: vec![claim_call, refund_call] }.abi_encode().into()
+    };
+    let key = keccak256((U256::from(chain_id), BATCH_SETTLEMENT_ADDRESS, data.clone()).abi_encode());
+    let held = facilitator.core.ledger.get(key).ok().flatten().is_some();
+    if !held {
+        if claimed >= before.balance {
+            return facilitator.failure(ErrorReason::BatchRefundNoBalance, payer, None);
+        }
+        match facilitator.simulate(BATCH_SETTLEMENT_ADDRESS, data.to_vec()).await {
+            Ok(_) => {}
+            Err(ChainError::Reverted { .. }) => {
+                return facilitator.failure(ErrorReason::BatchRefundSimulationFailed, payer, None);
+            }
+            Err(_) => return facilitator.failure(ErrorReason::UnexpectedSettleError, payer, None),
+        }
+    }
+    let settlement = Settlement { payer: config.payer, ..own_call(facilitator, data, Expected::Call) };
+    let mut response = facilitator.execute(key, settlement, crate::engine::Recheck::Nothing).await;
+    if response.success
+        && let Ok(after) = channel_state(facilitator, channel_id).await
+    {
+        // What left the channel, when this call sent the refund (after a crash the state before is gone).
+        if !held {
+            response.amount = Some(before.balance.saturating_sub(after.balance).to_string());
+        }
+        let state = batch_settlement::ChannelStateExtra { channel_id, state: after, charged_cumulative_amount: None };
+        let extra = response.extra.get_or_insert_with(Default::default);
+        extra.insert("channelState".into(), serde_json::Value::Object(state.to_map()));
+    }
     facilitator.answer_once(key, request, response)
 }

@@ -689,6 +689,8 @@ fn settlement_of_raw(raw: &Bytes) -> Option<Settlement> {
     if VoucherChannels::claimCall::abi_decode(&input).is_ok()
         || VoucherChannels::settleCall::abi_decode(&input).is_ok()
         || quittance_bindings::IBatchSettlement::claimWithSignatureCall::abi_decode(&input).is_ok()
+        || quittance_bindings::IBatchSettlement::refundWithSignatureCall::abi_decode(&input).is_ok()
+        || quittance_bindings::IBatchSettlement::multicallCall::abi_decode(&input).is_ok()
     {
         let payer = envelope.recover_signer().ok()?;
         return Some(settlement(payer, U256::ZERO, Expected::Call));

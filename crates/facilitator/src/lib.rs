@@ -171,7 +171,13 @@ impl<C: Chain> Facilitator<C> {
             kinds.push(SupportedKind { extra: Some(facilitator_address), ..kind(Scheme::Upto) });
         }
         if self.core.batch_settlement {
-            kinds.push(kind(Scheme::BatchSettlement));
+            // Names the facilitator as the receiver authorizer it can be (it signs claim batches for channels
+            // naming it), where an official server reads `extra.receiverAuthorizer`.
+            let authorizer = serde_json::Map::from_iter([(
+                "receiverAuthorizer".to_owned(),
+                self.core.address.to_checksum(None).into(),
+            )]);
+            kinds.push(SupportedKind { extra: Some(authorizer), ..kind(Scheme::BatchSettlement) });
         }
         if !self.core.destinations.is_empty() {
             // Paid here, settled on one of the watched networks.

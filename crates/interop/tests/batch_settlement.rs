@@ -8,9 +8,12 @@ use alloy::{
     primitives::{B256, Bytes, U256},
     signers::local::PrivateKeySigner,
 };
+use axum::{Json, Router, routing::get};
+use quittance_agent::{Agent, Budget, ChainFunds, Policy, SpendRecord};
 use quittance_bindings::{BatchSettlement, batch_settlement::IBatchSettlement, relayout};
 use quittance_chain::RpcChain;
 use quittance_deploy::{BATCH_SETTLEMENT, ERC3009_DEPOSIT_COLLECTOR, install_batch_settlement};
+use quittance_paywall::{BatchOffer, BatchStore, Paywall, Price};
 use quittance_testkit::World;
 use quittance_x402::{
     PaymentPayload, PaymentRequirements,
@@ -20,7 +23,16 @@ use quittance_x402::{
     },
 };
 use serde_json::{Value, json};
-use std::{path::PathBuf, process::Stdio, time::Duration};
+use std::{
+    collections::BTreeMap,
+    path::PathBuf,
+    process::Stdio,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
 use tokio::{io::AsyncBufReadExt, process::Command};
 
 /// How long the script may take in all.
@@ -291,5 +303,337 @@ async fn our_protocol_module_agrees_with_the_official_sdk_and_the_contract() -> 
         U256::from(SDK_DEPOSIT),
         "the SDK's deposit stays"
     );
+    Ok(())
+}
+
+/// What a request to our batch-settlement paywall costs.
+const PAYWALL_PRICE: u128 = 10_000;
+
+/// Our paywall for `/meter` priced [`PAYWALL_PRICE`] in `batch-settlement`, settled and claimed by our
+/// in-process facilitator (the receiver authorizer), its channels kept in `store`; the handler counts its
+/// runs. Returns the paywall (to claim) and the route's URL.
+async fn our_batch_paywall(
+    world: &World,
+    store: Arc<BatchStore>,
+    runs: Arc<AtomicUsize>,
+) -> eyre::Result<(Paywall<quittance_facilitator::Facilitator<RpcChain>>, String)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let price = Price {
+        network: world.facilitator.network().into(),
+        asset: *world.token.address(),
+        asset_name: "USD Coin".into(),
+        asset_version: "2".into(),
+        amount: U256::from(PAYWALL_PRICE),
+        pay_to: world.payee,
+        max_timeout_seconds: 120,
+        description: "a metered answer".into(),
+        mime_type: "application/json".into(),
+        invoices: None,
+        settle_before_serving: false,
+        channels: None,
+        cross_chain: Vec::new(),
+    };
+    let paywall = Paywall::new(world.facilitator.clone(), base.clone()).with_batch_store(store);
+    let handler = move || {
+        let runs = runs.clone();
+        async move { Json(json!({"run": runs.fetch_add(1, Ordering::SeqCst) + 1})) }
+    };
+    let offer = BatchOffer::new(world.facilitator.address());
+    let app = Router::new().route("/meter", get(handler).layer(paywall.price_batch_settlement(price, offer)));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok((paywall, format!("{base}/meter")))
+}
+
+/// The official batch-settlement client pays `url` `requests` times, then replays its last payment, then
+/// (`refund`) asks for the rest of its deposit back.
+async fn official_batch_client(world: &World, url: &str, requests: usize, refund: bool) -> eyre::Result<Value> {
+    let reports = run(
+        "batch-client.mjs",
+        &[
+            ("QUITTANCE_RPC_URL", world.endpoint.to_string()),
+            ("QUITTANCE_URL", url.into()),
+            ("QUITTANCE_PAYER_KEY", B256::from(world.agent.to_bytes()).to_string()),
+            ("QUITTANCE_TOKEN", world.token.address().to_checksum(None)),
+            ("QUITTANCE_REQUESTS", requests.to_string()),
+            ("QUITTANCE_REFUND", if refund { "1" } else { "0" }.into()),
+        ],
+    )
+    .await?;
+    reports.into_iter().next().ok_or_else(|| eyre::eyre!("batch-client.mjs reported nothing"))
+}
+
+/// The payload types and voucher amounts an answer's request carried.
+fn sent(answer: &Value) -> Vec<(String, String)> {
+    answer["sent"]
+        .as_array()
+        .map(|sent| {
+            sent.iter()
+                .map(|s| {
+                    (
+                        s["type"].as_str().unwrap_or("").to_owned(),
+                        s["maxClaimableAmount"].as_str().unwrap_or("").to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn the_official_client_pays_our_paywall_in_batches_gets_the_rest_refunded_and_the_payee_exactly_what_was_served()
+-> eyre::Result<()> {
+    let world = World::new().await?;
+    install_batch_settlement(&RpcChain::http(world.endpoint.clone())).await?;
+    run("multicall3.mjs", &[("QUITTANCE_RPC_URL", world.endpoint.to_string())]).await?;
+    let file = tempfile::NamedTempFile::new()?;
+    let store = Arc::new(BatchStore::open(file.path())?);
+    let runs = Arc::new(AtomicUsize::new(0));
+    let (paywall, url) = our_batch_paywall(&world, store.clone(), runs.clone()).await?;
+    let payer = world.agent.address();
+    let before = (world.token.balanceOf(payer).call().await?, world.token.balanceOf(world.payee).call().await?);
+    let price = |n: u128| (n * PAYWALL_PRICE).to_string();
+
+    // Three requests: a deposit of the announced minimum (ten prices) with the first voucher, then vouchers.
+    let first = official_batch_client(&world, &url, 3, false).await?;
+    let answers = first["answers"].as_array().cloned().unwrap_or_default();
+    assert_eq!(answers.len(), 3, "{first}");
+    for (n, answer) in answers.iter().enumerate() {
+        assert_eq!(answer["status"], 200, "{answer}");
+        let body: Value = serde_json::from_str(answer["body"].as_str().unwrap_or_default())?;
+        assert_eq!(body["run"], n + 1, "{answer}");
+        let settled = &answer["paymentResponse"];
+        assert_eq!(settled["success"], true, "{answer}");
+        assert_eq!(settled["extra"]["channelState"]["chargedCumulativeAmount"], price(n as u128 + 1), "{answer}");
+    }
+    assert_eq!(sent(&answers[0]), [("deposit".to_owned(), price(1))]);
+    assert_eq!(sent(&answers[2]), [("voucher".to_owned(), price(3))]);
+    assert!(answers[0]["paymentResponse"]["transaction"].as_str().is_some_and(|t| t.starts_with("0x")), "{first}");
+    assert_eq!(answers[1]["paymentResponse"]["transaction"], "", "a voucher sends nothing");
+    // The last voucher again: the answer it bought, not a second run.
+    assert_eq!(first["replay"]["status"], 200, "{first}");
+    assert_eq!(first["replay"]["body"], answers[2]["body"], "{first}");
+    assert_eq!(runs.load(Ordering::SeqCst), 3);
+    assert_eq!(before.0 - world.token.balanceOf(payer).call().await?, U256::from(10 * PAYWALL_PRICE));
+
+    // A new client process knows nothing of the channel: it reads the chain (nothing claimed), signs a voucher
+    // for one price, gets the corrective 402 with our count and latest voucher, resyncs and pays on.
+    let second = official_batch_client(&world, &url, 2, true).await?;
+    let answers = second["answers"].as_array().cloned().unwrap_or_default();
+    assert_eq!(answers.len(), 2, "{second}");
+    assert_eq!(answers[0]["status"], 200, "{second}");
+    assert_eq!(
+        sent(&answers[0]),
+        [("voucher".to_owned(), price(1)), ("voucher".to_owned(), price(4))],
+        "resynced from the corrective 402"
+    );
+    assert_eq!(sent(&answers[1]), [("voucher".to_owned(), price(5))]);
+    assert_eq!(second["replay"]["body"], answers[1]["body"], "{second}");
+    assert_eq!(runs.load(Ordering::SeqCst), 5, "one run per voucher");
+
+    // Then the client asks for the rest back: the five vouchers claimed and five prices refunded in one
+    // transaction; one sweep pays the payee exactly the five requests served.
+    let refund = &second["refund"];
+    assert_eq!(refund["success"], true, "{second}");
+    assert_eq!(refund["amount"], price(5), "{second}");
+    assert_eq!(before.0 - world.token.balanceOf(payer).call().await?, U256::from(5 * PAYWALL_PRICE));
+    assert_eq!(runs.load(Ordering::SeqCst), 5, "a refund runs nothing");
+    let done = paywall.claim_batches().await?;
+    assert_eq!((done.claims.len(), done.claimed, done.settlements.len()), (0, 0, 1), "claimed by the refund");
+    let after = (world.token.balanceOf(payer).call().await?, world.token.balanceOf(world.payee).call().await?);
+    assert_eq!(before.0 - after.0, U256::from(5 * PAYWALL_PRICE), "the payer paid exactly what was served");
+    assert_eq!(after.1 - before.1, U256::from(5 * PAYWALL_PRICE), "the payee got exactly what was served");
+    assert_eq!(world.token.balanceOf(BATCH_SETTLEMENT).call().await?, U256::ZERO);
+    assert_eq!(store.unclaimed()?, 0);
+    Ok(())
+}
+
+/// A node service script of `interop/`, killed when dropped, with the port it listens on.
+struct Service {
+    _child: tokio::process::Child,
+    port: u16,
+}
+
+impl Service {
+    async fn start(name: &str, env: &[(&str, String)]) -> eyre::Result<Self> {
+        let mut command = Command::new("node");
+        command
+            .arg(repository().join("interop").join(name))
+            .current_dir(repository())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command.spawn()?;
+        let stdout = child.stdout.take().ok_or_else(|| eyre::eyre!("no stdout"))?;
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let line = tokio::time::timeout(SCRIPT_TIMEOUT, lines.next_line())
+            .await??
+            .ok_or_else(|| eyre::eyre!("{name} ended before it listened"))?;
+        let ready: Value = serde_json::from_str(&line)?;
+        let port = ready["port"].as_u64().ok_or_else(|| eyre::eyre!("{name} reported {ready}"))?;
+        Ok(Self { _child: child, port: u16::try_from(port)? })
+    }
+}
+
+/// An agent paying through batch-settlement channels (deposits of at most `requests` prices), reading the
+/// chain, keeping its record in `record`.
+fn batch_agent(world: &World, record: Arc<SpendRecord>, requests: u64) -> Agent {
+    let budget = Budget {
+        per_request: U256::from(PAYWALL_PRICE),
+        per_host: U256::from(1_000 * PAYWALL_PRICE),
+        period: Duration::from_secs(3600),
+        total: U256::from(1_000 * PAYWALL_PRICE),
+    };
+    let policy = Policy {
+        budgets: BTreeMap::from([(*world.token.address(), budget)]),
+        networks: vec![world.facilitator.network().into()],
+        hosts: None,
+        channel_requests: requests,
+    };
+    let funds = ChainFunds::new().with(world.facilitator.network(), RpcChain::http(world.endpoint.clone()));
+    Agent::new(world.agent.clone(), policy, record).with_funds(Arc::new(funds))
+}
+
+/// The agent pays `url` once: the handler's run number and the receipt.
+async fn agent_pays(agent: &Agent, url: &str) -> eyre::Result<(Value, quittance_x402::SettleResponse, PaymentPayload)> {
+    let paid = agent.get(url).await?;
+    assert_eq!(paid.response.status(), 200);
+    let receipt = paid.receipt.clone().ok_or_else(|| eyre::eyre!("no PAYMENT-RESPONSE"))?;
+    assert!(receipt.success, "{receipt:?}");
+    let payment = paid.payment.clone().ok_or_else(|| eyre::eyre!("no payment"))?;
+    let body: Value = paid.response.json().await?;
+    Ok((body["run"].clone(), receipt, payment))
+}
+
+fn payload_type(payment: &PaymentPayload) -> String {
+    payment.payload["type"].as_str().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn our_agent_pays_an_official_batch_settlement_server_settled_by_the_official_facilitator() -> eyre::Result<()> {
+    let world = World::new().await?;
+    install_batch_settlement(&RpcChain::http(world.endpoint.clone())).await?;
+    run("multicall3.mjs", &[("QUITTANCE_RPC_URL", world.endpoint.to_string())]).await?;
+    let official_key = PrivateKeySigner::from(world._anvil.keys()[4].clone());
+    let server = Service::start(
+        "batch-server.mjs",
+        &[
+            ("QUITTANCE_RPC_URL", world.endpoint.to_string()),
+            ("QUITTANCE_FACILITATOR_KEY", B256::from(official_key.to_bytes()).to_string()),
+            ("QUITTANCE_PAY_TO", world.payee.to_checksum(None)),
+            ("QUITTANCE_TOKEN", world.token.address().to_checksum(None)),
+            ("QUITTANCE_PRICE", PAYWALL_PRICE.to_string()),
+        ],
+    )
+    .await?;
+    let url = format!("http://127.0.0.1:{}/meter", server.port);
+    let payer = world.agent.address();
+    let before = (world.token.balanceOf(payer).call().await?, world.token.balanceOf(world.payee).call().await?);
+    let file = tempfile::NamedTempFile::new()?;
+
+    // The first request deposits the server's announced minimum (ten prices, within the policy's twenty).
+    let agent = batch_agent(&world, Arc::new(SpendRecord::open(file.path())?), 20);
+    let (run1, receipt, payment) = agent_pays(&agent, &url).await?;
+    assert_eq!((run1, payload_type(&payment)), (json!(1), "deposit".to_owned()));
+    assert!(receipt.transaction.starts_with("0x"), "{receipt:?}");
+    assert_eq!(before.0 - world.token.balanceOf(payer).call().await?, U256::from(10 * PAYWALL_PRICE));
+    for n in 2..=3 {
+        let (run, _, payment) = agent_pays(&agent, &url).await?;
+        assert_eq!((run, payload_type(&payment)), (json!(n), "voucher".to_owned()));
+        assert_eq!(payment.payload["voucher"]["maxClaimableAmount"], (n * PAYWALL_PRICE).to_string());
+    }
+    let spent = agent.record().spent_total(*world.token.address(), u64::MAX / 2)?;
+    assert_eq!(spent, U256::from(10 * PAYWALL_PRICE), "the deposit counts once against the budget");
+
+    // A restart resumes from the record: the next voucher builds on the last one.
+    drop(agent);
+    let agent = batch_agent(&world, Arc::new(SpendRecord::open(file.path())?), 20);
+    let (run, _, payment) = agent_pays(&agent, &url).await?;
+    assert_eq!((run, payment.payload["voucher"]["maxClaimableAmount"].clone()), (json!(4), json!(price_of(4))));
+
+    // An agent that lost its record opens the same channel: the server's corrective 402 resyncs it, and it
+    // pays on from the server's count without a second deposit.
+    let lost = batch_agent(&world, Arc::new(SpendRecord::in_memory()?), 20);
+    let (run, _, payment) = agent_pays(&lost, &url).await?;
+    assert_eq!((run, payload_type(&payment)), (json!(5), "voucher".to_owned()));
+    assert_eq!(payment.payload["voucher"]["maxClaimableAmount"], price_of(5));
+    assert_eq!(before.0 - world.token.balanceOf(payer).call().await?, U256::from(10 * PAYWALL_PRICE), "one deposit");
+
+    // The server claims and sweeps: the payee gets exactly the five requests.
+    let claimed: Value =
+        reqwest::Client::new().post(format!("http://127.0.0.1:{}/claim", server.port)).send().await?.json().await?;
+    assert!(claimed["settle"]["transaction"].as_str().is_some_and(|t| t.starts_with("0x")), "{claimed}");
+    let after = (world.token.balanceOf(payer).call().await?, world.token.balanceOf(world.payee).call().await?);
+    assert_eq!(after.1 - before.1, U256::from(5 * PAYWALL_PRICE), "the payee got exactly what was served");
+    assert_eq!(before.0 - after.0, U256::from(10 * PAYWALL_PRICE));
+    assert_eq!(world.token.balanceOf(BATCH_SETTLEMENT).call().await?, U256::from(5 * PAYWALL_PRICE));
+    Ok(())
+}
+
+fn price_of(n: u128) -> String {
+    (n * PAYWALL_PRICE).to_string()
+}
+
+#[tokio::test]
+async fn the_official_client_and_server_are_settled_and_claimed_by_our_facilitator_over_http() -> eyre::Result<()> {
+    let world = World::new().await?;
+    install_batch_settlement(&RpcChain::http(world.endpoint.clone())).await?;
+    run("multicall3.mjs", &[("QUITTANCE_RPC_URL", world.endpoint.to_string())]).await?;
+    // Started after the contract was installed, so that its /supported offers batch-settlement.
+    let ledger = Arc::new(quittance_facilitator::SqliteLedger::in_memory()?);
+    let facilitator = Arc::new(world.facilitator_with(ledger, quittance_testkit::fast()).await?);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let facilitator_url = format!("http://{}", listener.local_addr()?);
+    let router = quittance_facilitator::http::router(facilitator.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let server = Service::start(
+        "batch-server.mjs",
+        &[
+            ("QUITTANCE_RPC_URL", world.endpoint.to_string()),
+            ("QUITTANCE_FACILITATOR_URL", facilitator_url),
+            ("QUITTANCE_PAY_TO", world.payee.to_checksum(None)),
+            ("QUITTANCE_TOKEN", world.token.address().to_checksum(None)),
+            ("QUITTANCE_PRICE", PAYWALL_PRICE.to_string()),
+        ],
+    )
+    .await?;
+    let url = format!("http://127.0.0.1:{}/meter", server.port);
+    let payer = world.agent.address();
+    let before = (world.token.balanceOf(payer).call().await?, world.token.balanceOf(world.payee).call().await?);
+
+    let report = official_batch_client(&world, &url, 3, false).await?;
+    let answers = report["answers"].as_array().cloned().unwrap_or_default();
+    assert_eq!(answers.len(), 3, "{report}");
+    for (n, answer) in answers.iter().enumerate() {
+        assert_eq!(answer["status"], 200, "{answer}");
+        let body: Value = serde_json::from_str(answer["body"].as_str().unwrap_or_default())?;
+        assert_eq!(body["run"], n + 1, "{answer}");
+    }
+    assert_eq!(sent(&answers[0]), [("deposit".to_owned(), price_of(1))]);
+    assert_eq!(answers[0]["paymentResponse"]["success"], true, "{report}");
+    assert_eq!(before.0 - world.token.balanceOf(payer).call().await?, U256::from(10 * PAYWALL_PRICE));
+    // The last voucher again: the official server refuses it with the SDK's code; nothing runs twice.
+    assert_eq!(report["replay"]["status"], 402, "{report}");
+    assert_eq!(
+        report["replay"]["paymentRequired"]["error"],
+        quittance_x402::ErrorReason::BatchCumulativeAmountMismatch.to_string(),
+        "{report}"
+    );
+    // The official server named our facilitator as the receiver authorizer (from our /supported).
+    let offered = &report["replay"]["paymentRequired"]["accepts"][0];
+    assert_eq!(offered["extra"]["receiverAuthorizer"], facilitator.address().to_checksum(None), "{report}");
+
+    // The server's channel manager claims through our facilitator (which signs as the receiver authorizer)
+    // and sweeps: the payee gets exactly the three requests.
+    let claimed: Value =
+        reqwest::Client::new().post(format!("http://127.0.0.1:{}/claim", server.port)).send().await?.json().await?;
+    assert!(claimed["settle"]["transaction"].as_str().is_some_and(|t| t.starts_with("0x")), "{claimed}");
+    let after = (world.token.balanceOf(payer).call().await?, world.token.balanceOf(world.payee).call().await?);
+    assert_eq!(after.1 - before.1, U256::from(3 * PAYWALL_PRICE), "the payee got exactly what was served");
+    assert_eq!(world.token.balanceOf(BATCH_SETTLEMENT).call().await?, U256::from(7 * PAYWALL_PRICE));
     Ok(())
 }

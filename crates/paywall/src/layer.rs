@@ -28,6 +28,8 @@ use std::{
 };
 use tower::{Layer, Service, ServiceExt};
 
+mod batch;
+
 /// A paywall in front of routes: answers `402 Payment Required` with the route's options, and serves a
 /// request that carries a valid payment, settling it through the facilitator.
 #[derive(Debug)]
@@ -45,6 +47,10 @@ pub struct Paywall<F> {
     payment_identifier: Option<bool>,
     /// The page browsers get with a 402 (`None`: JSON for browsers too).
     page: Option<Arc<crate::page::PageConfig>>,
+    /// The `batch-settlement` channels and claims (`None`: the in-memory store could not be made).
+    batches: Option<Arc<crate::BatchStore>>,
+    /// One claim run at a time.
+    claiming: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl<F> Clone for Paywall<F> {
@@ -58,6 +64,8 @@ impl<F> Clone for Paywall<F> {
             turns: self.turns.clone(),
             payment_identifier: self.payment_identifier,
             page: self.page.clone(),
+            batches: self.batches.clone(),
+            claiming: self.claiming.clone(),
         }
     }
 }
@@ -121,6 +129,8 @@ struct Guard<F> {
     /// Priced over Permit2 (`exact` over Permit2 only, or `upto` when `upto` is set); `true`: declaring
     /// `eip2612GasSponsoring` too.
     permit2: Option<bool>,
+    /// Priced in `batch-settlement` only, under this offer.
+    batch: Option<crate::BatchOffer>,
 }
 
 impl<F: FacilitatorClient> Paywall<F> {
@@ -140,7 +150,16 @@ impl<F: FacilitatorClient> Paywall<F> {
             turns: Arc::default(),
             payment_identifier: Some(false),
             page: Some(Arc::default()),
+            batches: crate::BatchStore::in_memory().ok().map(Arc::new),
+            claiming: Arc::default(),
         }
+    }
+
+    /// The same paywall keeping `batch-settlement` channels (the latest voucher of each, what the payee is
+    /// owed) and claims in `store`; give a file ([`crate::BatchStore::open`]) so that a restart keeps them.
+    /// Default: in memory.
+    pub fn with_batch_store(self, store: Arc<crate::BatchStore>) -> Self {
+        Self { batches: Some(store), ..self }
     }
 
     /// The same paywall keeping payments in `store`, as the paywall named `instance` among those that share
@@ -172,7 +191,7 @@ impl<F: FacilitatorClient> Paywall<F> {
 
     /// The layer that puts `price` in front of a route (`get(handler).layer(paywall.price(price))`).
     pub fn price(&self, price: Price) -> PaywallLayer<F> {
-        PaywallLayer { guard: Arc::new(Guard { paywall: self.clone(), price, upto: None, permit2: None }) }
+        PaywallLayer { guard: Arc::new(Guard { paywall: self.clone(), price, upto: None, permit2: None, batch: None }) }
     }
 
     /// The layer that puts a metered route behind the paywall: `price.amount` is the most a request may
@@ -185,7 +204,8 @@ impl<F: FacilitatorClient> Paywall<F> {
     /// `eip2612GasSponsoring`: a payer who has not approved Permit2 signs an EIP-2612 permit of the maximum
     /// along, and the facilitator approves Permit2 and settles in one transaction.
     pub fn price_upto(&self, price: Price, facilitator: alloy::primitives::Address, eip2612: bool) -> PaywallLayer<F> {
-        let guard = Guard { paywall: self.clone(), price, upto: Some(facilitator), permit2: Some(eip2612) };
+        let guard =
+            Guard { paywall: self.clone(), price, upto: Some(facilitator), permit2: Some(eip2612), batch: None };
         PaywallLayer { guard: Arc::new(guard) }
     }
 
@@ -195,7 +215,22 @@ impl<F: FacilitatorClient> Paywall<F> {
     /// EIP-712 domain) the 402 declares `eip2612GasSponsoring`: a payer who has not approved Permit2 signs
     /// an EIP-2612 permit along, and the facilitator approves and settles in one transaction.
     pub fn price_exact_permit2(&self, price: Price, eip2612: bool) -> PaywallLayer<F> {
-        PaywallLayer { guard: Arc::new(Guard { paywall: self.clone(), price, upto: None, permit2: Some(eip2612) }) }
+        PaywallLayer {
+            guard: Arc::new(Guard { paywall: self.clone(), price, upto: None, permit2: Some(eip2612), batch: None }),
+        }
+    }
+}
+
+impl<F: FacilitatorClient> Paywall<F> {
+    /// The layer that puts `price` in front of a route paid with x402's `batch-settlement` as the only option
+    /// ([`Price::batch_settlement_option`]): `price.amount` a request, paid with a voucher over a deposit.
+    /// The first request's deposit is settled before serving; each later voucher must be for everything
+    /// charged on the channel plus the price, and is recorded in the batch store before the handler runs.
+    /// Vouchers are claimed with [`Paywall::claim_batches`], or on their own past `offer.claim_threshold`.
+    pub fn price_batch_settlement(&self, price: Price, offer: crate::BatchOffer) -> PaywallLayer<F> {
+        PaywallLayer {
+            guard: Arc::new(Guard { paywall: self.clone(), price, upto: None, permit2: None, batch: Some(offer) }),
+        }
     }
 }
 
@@ -296,12 +331,25 @@ fn decode<T: serde::de::DeserializeOwned>(value: &HeaderValue) -> Result<T, Erro
 impl<F: FacilitatorClient> Guard<F> {
     /// The 402: the v2 options base64 in `PAYMENT-REQUIRED`, and the v1 answer as the JSON body.
     fn payment_required(&self, resource: &ResourceInfo, error: Option<ErrorReason>) -> Response {
+        if let Some(offer) = &self.batch {
+            return self.payment_required_offering(resource, error, vec![self.price.batch_settlement_option(offer)]);
+        }
         let ambient = &self.paywall.ambient;
         let accepts = match (self.upto, self.permit2) {
             (Some(facilitator), _) => vec![self.price.upto_option(facilitator)],
             (None, Some(_)) => vec![self.price.exact_permit2_option()],
             (None, None) => self.price.options(&resource.url, ambient.now(), ambient.random()),
         };
+        self.payment_required_offering(resource, error, accepts)
+    }
+
+    /// The 402 offering `accepts`.
+    fn payment_required_offering(
+        &self,
+        resource: &ResourceInfo,
+        error: Option<ErrorReason>,
+        accepts: Vec<quittance_x402::PaymentRequirements>,
+    ) -> Response {
         let mut extensions = self.paywall.payment_identifier.map(|required| {
             serde_json::Map::from_iter([(
                 payment_identifier::PAYMENT_IDENTIFIER.to_owned(),
@@ -337,7 +385,7 @@ impl<F: FacilitatorClient> Guard<F> {
     /// The `exact` option in v1 form, for networks that have a v1 name.
     fn v1_option(&self, resource: &ResourceInfo) -> Option<PaymentRequirementsV1> {
         // x402 v1 has no `upto`, and no `exact` over Permit2.
-        (self.upto.is_none() && self.permit2.is_none()).then_some(())?;
+        (self.upto.is_none() && self.permit2.is_none() && self.batch.is_none()).then_some(())?;
         let name = self.price.network.parse::<quittance_x402::Network>().ok()?.v1_name()?;
         let option = self.price.exact_option();
         Some(PaymentRequirementsV1 {
@@ -369,6 +417,7 @@ impl<F: FacilitatorClient> Guard<F> {
             Err(err) => return bad_request(&err.to_string()),
         };
         let matched = match (self.upto, self.permit2) {
+            _ if self.batch.is_some() => self.batch_match(&payment.accepted),
             (Some(facilitator), _) => {
                 quittance_x402::find_matching(&[self.price.upto_option(facilitator)], &payment.accepted)
                     .cloned()
@@ -519,6 +568,9 @@ impl<F: FacilitatorClient> Guard<F> {
         S: Service<Request, Response = Response, Error = Infallible> + Send + 'static,
         S::Future: Send,
     {
+        if let Some(offer) = &self.batch {
+            return self.batch_serve(offer, run, request, next, false).await;
+        }
         let facilitator = &self.paywall.facilitator;
         let (verify, resource) = (run.verify, run.resource);
         // A cross-chain payment is settled before serving: once sent it cannot be called back.
@@ -600,6 +652,9 @@ impl<F: FacilitatorClient> Guard<F> {
         S::Future: Send,
     {
         tracing::info!("resuming a payment an earlier attempt was settling");
+        if let Some(offer) = &self.batch {
+            return self.batch_serve(offer, run, request, next, true).await;
+        }
         if let Some(answer) = answer {
             return self.settle_answer(run, answer, true).await;
         }

@@ -1,11 +1,15 @@
 #![doc = include_str!("../README.md")]
 
+mod batch;
 mod client;
 mod layer;
 pub mod page;
 mod price;
 mod store;
 
+pub use batch::{
+    BatchClaimError, BatchClaims, BatchOffer, BatchStore, ChannelRecord, ClaimRecord, ClaimStage, MAX_CLAIMS_PER_BATCH,
+};
 pub use client::{ByNetwork, ClientError, FacilitatorClient, HttpFacilitator};
 pub use layer::{MAX_PAID_ANSWER_BYTES, Paywall, PaywallLayer, PaywallService};
 pub use page::PageConfig;

@@ -112,6 +112,19 @@ impl Price {
         option
     }
 
+    /// The `batch-settlement` option for this price under `offer`: `amount` is the price of one request, paid
+    /// with a voucher over a deposit in x402's batch-settlement contract (deposits by ERC-3009, so `extra`
+    /// names the token's EIP-712 domain, the receiver authorizer, the withdrawal delay and the minimum
+    /// deposit, as the official server's).
+    pub fn batch_settlement_option(&self, offer: &crate::BatchOffer) -> PaymentRequirements {
+        let price = u128::try_from(self.amount).unwrap_or(u128::MAX);
+        PaymentRequirements {
+            scheme: Scheme::BatchSettlement.name().into(),
+            extra: offer.extra(price, &self.asset_name, &self.asset_version).to_map(),
+            ..self.exact_option()
+        }
+    }
+
     /// The `channel` option for this price, when channels are configured.
     pub fn channel_option(&self) -> Option<PaymentRequirements> {
         let offer = self.channels?;

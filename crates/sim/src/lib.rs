@@ -147,6 +147,7 @@ fn policy_kind(refusal: &PolicyRefusal) -> &'static str {
         PolicyRefusal::PerRequest { .. } => "policy:per_request",
         PolicyRefusal::PerHost { .. } => "policy:per_host",
         PolicyRefusal::Total { .. } => "policy:total",
+        PolicyRefusal::Deposit { .. } => "policy:deposit",
         PolicyRefusal::Funds { .. } => "policy:funds",
     }
 }

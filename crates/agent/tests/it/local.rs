@@ -18,7 +18,7 @@ use quittance_agent::{Agent, Budget, ChainFunds, Policy, SpendRecord};
 use quittance_bindings::TestStablecoin;
 use quittance_chain::{Chain, DevChain, read, revm::RevmChain};
 use quittance_facilitator::{Facilitator, SettleConfig, SqliteLedger};
-use quittance_paywall::{ChannelOffer, InvoiceIssuer, Paywall, Price};
+use quittance_paywall::{BatchOffer, ChannelOffer, InvoiceIssuer, Paywall, Price};
 use quittance_x402::{
     Ambient, PAYMENT_REQUIRED, PAYMENT_RESPONSE, PAYMENT_SIGNATURE, PaymentPayload, PaymentRequired, ResourceInfo,
     SettleResponse, X_PAYMENT, decode_header, encode_header, payment_identifier,
@@ -71,6 +71,7 @@ impl Local {
         let manifest =
             quittance_deploy::deploy(&chain, &deployer, deployer.address(), &[agent.address()], |_| {}).await?;
         quittance_deploy::install_permit2(&chain).await?;
+        quittance_deploy::install_batch_settlement(&chain).await?;
         let contract = |name: &str| manifest.address(name).ok_or_else(|| eyre::eyre!("no {name}"));
         let config = SettleConfig {
             receipt_timeout: Duration::from_secs(10),
@@ -203,8 +204,9 @@ impl Local {
     }
 
     /// Serves, behind `proxy`, `/report` (invoice and exact), `/exact` (exact only), `/permit2` (exact over
-    /// Permit2 only), `/metered` (`upto` of at most the price, sponsoring EIP-2612 permits) and `/tick` (a voucher
-    /// channel, a tenth of the price); returns the proxy's origin (the one the paywall describes resources
+    /// Permit2 only), `/metered` (`upto` of at most the price, sponsoring EIP-2612 permits), `/tick` (a voucher
+    /// channel, a tenth of the price) and `/batch` (x402's `batch-settlement`, a tenth of the price, the
+    /// facilitator the receiver authorizer); returns the proxy's origin (the one the paywall describes resources
     /// and issues invoices for) and how many times each handler ran.
     pub(crate) async fn serve(&self, proxy: Arc<Proxy>) -> eyre::Result<(String, Arc<AtomicUsize>)> {
         let upstream = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -258,6 +260,11 @@ impl Local {
                 )),
             )
             .route("/exact", get(handler(served.clone())).layer(paywall.price(Price { invoices: None, ..price })))
+            .route("/batch", {
+                let offer = BatchOffer::new(self.facilitator.address());
+                let batch = Price { channels: None, ..tick.clone() };
+                get(handler(served.clone())).layer(paywall.price_batch_settlement(batch, offer))
+            })
             .route("/tick", get(handler(served.clone())).layer(paywall.price(tick)));
         let upstream_url = format!("http://{}", upstream.local_addr()?);
         tokio::spawn(async move { axum::serve(upstream, app).await });

@@ -2,7 +2,8 @@
 //! collector installed at their canonical addresses: a deposit and its first voucher verified and the
 //! deposit settled once, then vouchers on the funded channel; a voucher over the deposit, for another
 //! channel or tampered, and a replayed deposit, refused with the SDK's codes and nothing moved; a deposit
-//! whose answer was lost settled with one transaction, and one in doubt at a crash concluded on restart; claims of many channels and their sweep sent once each.
+//! whose answer was lost settled with one transaction, and one in doubt at a crash concluded on restart; claims of many channels and their sweep sent once each; cooperative refunds (with the claims first, in one
+//! `multicall`) sent once per nonce, a stale nonce refused by the simulation.
 
 use crate::{fast, faults::Faulty, request, settle::settled_before};
 use alloy::{
@@ -15,10 +16,11 @@ use quittance_facilitator::{Facilitator, Ledger, SqliteLedger};
 use quittance_x402::{
     ErrorReason, PaymentPayload, PaymentRequirements, SettleResponse,
     batch_settlement::{
-        self, BATCH_SETTLEMENT_ADDRESS, BatchSettlementExtra, ChannelConfig, ClaimPayload, MIN_WITHDRAW_DELAY,
-        SettleAction, SettlePayload, VoucherClaim,
+        self, BATCH_SETTLEMENT_ADDRESS, BatchSettlementExtra, ChannelConfig, ClaimPayload, EnrichedRefundPayload,
+        MIN_WITHDRAW_DELAY, SettleAction, SettlePayload, VoucherClaim,
     },
 };
+use serde_json::json;
 use std::sync::{Arc, atomic::Ordering};
 
 /// What one request costs.
@@ -146,7 +148,10 @@ async fn verify_refuses(setup: &Setup, payment: &PaymentPayload, option: &Paymen
 #[tokio::test]
 async fn a_deposit_settles_once_then_vouchers_verify_and_a_replayed_deposit_is_refused() -> eyre::Result<()> {
     let setup = setup().await?;
-    assert!(setup.facilitator.supported().kinds.iter().any(|k| k.scheme == "batch-settlement"));
+    let supported = setup.facilitator.supported();
+    let kind = supported.kinds.iter().find(|k| k.scheme == "batch-settlement").expect("batch-settlement offered");
+    let authorizer = kind.extra.as_ref().and_then(|e| e.get("receiverAuthorizer"));
+    assert_eq!(authorizer, Some(&serde_json::json!(setup.facilitator.address().to_checksum(None))));
     let option = setup.option();
     let config = setup.channel(&option, B256::ZERO);
     let deposit = setup.deposit(&option, &config, DEPOSIT, PRICE).await?;
@@ -159,6 +164,9 @@ async fn a_deposit_settles_once_then_vouchers_verify_and_a_replayed_deposit_is_r
     assert!(settled.success, "{settled:?}");
     moved(&setup, before, DEPOSIT).await?;
     assert_eq!(setup.channel_balance(&config).await?, DEPOSIT);
+    // The channel after the deposit, where an official server keeps its balance from.
+    let state = &settled.extra.clone().unwrap_or_default()["channelState"];
+    assert_eq!((&state["balance"], &state["channelId"]), (&json!(DEPOSIT.to_string()), &json!(config.id(31337))));
 
     // Vouchers on the funded channel, up to the deposit.
     for cumulative in [2 * PRICE, DEPOSIT] {
@@ -361,4 +369,120 @@ async fn a_deposit_in_doubt_at_a_crash_is_concluded_from_the_chain_on_restart() 
     let (reached, reverted) = setup.chain.mined().await?;
     assert_eq!((reached, reverted), (1, 0), "one deposit, never twice");
     moved(&setup, before, DEPOSIT).await
+}
+
+#[tokio::test]
+async fn a_cooperative_refund_claims_first_and_returns_the_rest_once() -> eyre::Result<()> {
+    let setup = setup().await?;
+    // The facilitator is the receiver authorizer: it signs the refund and the claim itself.
+    let option = setup.option_authorized_by(setup.facilitator.address());
+    let config = setup.channel(&option, B256::ZERO);
+    let deposit = setup.deposit(&option, &config, DEPOSIT, PRICE).await?;
+    assert!(setup.facilitator.settle(&request(deposit.clone(), option.clone())).await.success);
+    let charged = 3 * PRICE;
+    let voucher = batch_settlement::sign_voucher(&setup.payer, config.id(31337), charged, 31337)?;
+    let refund = |amount: u128, nonce: u64, claims: Vec<VoucherClaim>| {
+        action(
+            &deposit,
+            &SettleAction::Refund(EnrichedRefundPayload {
+                channel_config: config,
+                voucher: voucher.clone(),
+                amount,
+                refund_nonce: U256::from(nonce),
+                claims,
+                refund_authorizer_signature: None,
+                claim_authorizer_signature: None,
+            }),
+        )
+    };
+    let claim = VoucherClaim::new(config, &voucher, charged);
+    let payer_before = setup.balance(setup.payer.address()).await?;
+
+    // A claim row over its voucher: refused, nothing sent.
+    let mut greedy = claim.clone();
+    greedy.total_claimed += 1;
+    refused(
+        &setup.facilitator.settle(&request(refund(DEPOSIT, 0, vec![greedy])?, option.clone())).await,
+        ErrorReason::BatchChargeExceedsSignedCumulative,
+    );
+    // Another receiver authorizer, and no signature from the server: the facilitator cannot sign it.
+    let foreign = setup.option();
+    let foreign_config = setup.channel(&foreign, B256::ZERO);
+    let mut not_ours = refund(DEPOSIT, 0, Vec::new())?;
+    not_ours.payload["channelConfig"] = serde_json::to_value(foreign_config)?;
+    not_ours.payload["voucher"]["channelId"] = serde_json::to_value(foreign_config.id(31337))?;
+    refused(
+        &setup.facilitator.settle(&request(not_ours, foreign.clone())).await,
+        ErrorReason::BatchAuthorizerNotConfigured,
+    );
+
+    // The claim of what was charged and the refund of everything else, in one transaction.
+    let asked = refund(DEPOSIT, 0, vec![claim.clone()])?;
+    let refunded = setup.facilitator.settle(&request(asked.clone(), option.clone())).await;
+    assert!(refunded.success, "{refunded:?}");
+    assert_eq!(refunded.amount.as_deref(), Some((DEPOSIT - charged).to_string().as_str()));
+    let state = &refunded.extra.clone().unwrap_or_default()["channelState"];
+    assert_eq!((&state["balance"], &state["totalClaimed"]), (&json!(charged.to_string()), &json!(charged.to_string())));
+    assert_eq!(setup.balance(setup.payer.address()).await? - payer_before, U256::from(DEPOSIT - charged));
+    assert_eq!(setup.channel_balance(&config).await?, charged, "what was charged stays, claimed");
+    let gas = setup.chain.receipt(refunded.transaction.parse()?).await?.map(|r| r.gas_used).unwrap_or_default();
+    println!("gas: a claim and a refund in one multicall {gas}");
+    // Asked again: from the ledger, nothing sent. At the used nonce: refused by the simulation.
+    let again = setup.facilitator.settle(&request(asked, option.clone())).await;
+    assert!(again.settled_before(), "{again:?}");
+    refused(
+        &setup.facilitator.settle(&request(refund(1, 0, Vec::new())?, option.clone())).await,
+        ErrorReason::BatchRefundNoBalance,
+    );
+    refused(
+        &setup.facilitator.settle(&request(refund(1, 1, Vec::new())?, option.clone())).await,
+        ErrorReason::BatchRefundNoBalance,
+    );
+    assert_eq!(setup.balance(setup.payer.address()).await? - payer_before, U256::from(DEPOSIT - charged));
+
+    // The sweep pays the payee what was claimed.
+    let payee_before = setup.balance(setup.payee).await?;
+    let sweep = action(&deposit, &SettleAction::Settle(SettlePayload { receiver: setup.payee, token: setup.token }))?;
+    assert!(setup.facilitator.settle(&request(sweep, option.clone())).await.success);
+    assert_eq!(setup.balance(setup.payee).await? - payee_before, U256::from(charged));
+    let (reached, reverted) = setup.chain.mined().await?;
+    assert_eq!((reached, reverted), (3, 0), "a deposit, the claim with the refund, a sweep");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_refund_at_a_stale_nonce_is_refused_by_the_simulation_and_moves_nothing() -> eyre::Result<()> {
+    let setup = setup().await?;
+    let option = setup.option_authorized_by(setup.facilitator.address());
+    let config = setup.channel(&option, B256::ZERO);
+    let deposit = setup.deposit(&option, &config, DEPOSIT, PRICE).await?;
+    assert!(setup.facilitator.settle(&request(deposit.clone(), option.clone())).await.success);
+    let voucher = batch_settlement::sign_voucher(&setup.payer, config.id(31337), PRICE, 31337)?;
+    let refund = |amount: u128, nonce: u64| {
+        action(
+            &deposit,
+            &SettleAction::Refund(EnrichedRefundPayload {
+                channel_config: config,
+                voucher: voucher.clone(),
+                amount,
+                refund_nonce: U256::from(nonce),
+                claims: Vec::new(),
+                refund_authorizer_signature: None,
+                claim_authorizer_signature: None,
+            }),
+        )
+    };
+    let payer_before = setup.balance(setup.payer.address()).await?;
+    // A part of it at nonce 0, then nonce 0 again (stale): refused, nothing moved.
+    assert!(setup.facilitator.settle(&request(refund(2_000, 0)?, option.clone())).await.success);
+    refused(
+        &setup.facilitator.settle(&request(refund(3_000, 0)?, option.clone())).await,
+        ErrorReason::BatchRefundSimulationFailed,
+    );
+    assert_eq!(setup.balance(setup.payer.address()).await? - payer_before, U256::from(2_000u64));
+    // At the next nonce: the next part.
+    assert!(setup.facilitator.settle(&request(refund(3_000, 1)?, option.clone())).await.success);
+    assert_eq!(setup.balance(setup.payer.address()).await? - payer_before, U256::from(5_000u64));
+    assert_eq!(setup.channel_balance(&config).await?, DEPOSIT - 5_000);
+    Ok(())
 }
