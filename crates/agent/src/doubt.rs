@@ -421,6 +421,8 @@ pub(crate) fn mark_of(payment: &PaymentPayload) -> Option<(String, Mark, u64)> {
     let (mark, valid_before): (Mark, U256) = match Scheme::of(accepted).ok()? {
         // The agent does not pay `batch-settlement` yet.
         Scheme::BatchSettlement => return None,
+        // Nor `auth-capture` (an escrowed authorization, not a transfer).
+        Scheme::AuthCapture => return None,
         Scheme::Exact if exact_permit2::applies(accepted) => {
             let signed: exact_permit2::ExactPermit2Payload = serde_json::from_value(payload).ok()?;
             let a = signed.permit2_authorization;
