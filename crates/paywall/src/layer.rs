@@ -120,6 +120,8 @@ struct Guard<F> {
     upto: Option<alloy::primitives::Address>,
     /// Priced in `exact` over Permit2 only; `true`: declaring `eip2612GasSponsoring` too.
     permit2: Option<bool>,
+    /// Priced in `auth-capture` only: held in escrow before serving, captured or voided after.
+    auth_capture: Option<crate::AuthCaptureOffer>,
 }
 
 impl<F: FacilitatorClient> Paywall<F> {
@@ -171,7 +173,9 @@ impl<F: FacilitatorClient> Paywall<F> {
 
     /// The layer that puts `price` in front of a route (`get(handler).layer(paywall.price(price))`).
     pub fn price(&self, price: Price) -> PaywallLayer<F> {
-        PaywallLayer { guard: Arc::new(Guard { paywall: self.clone(), price, upto: None, permit2: None }) }
+        PaywallLayer {
+            guard: Arc::new(Guard { paywall: self.clone(), price, upto: None, permit2: None, auth_capture: None }),
+        }
     }
 
     /// The layer that puts a metered route behind the paywall: `price.amount` is the most a request may
@@ -182,7 +186,15 @@ impl<F: FacilitatorClient> Paywall<F> {
     /// maximum (the maximum when the handler reports nothing or something unreadable; nothing moves on
     /// chain for 0).
     pub fn price_upto(&self, price: Price, facilitator: alloy::primitives::Address) -> PaywallLayer<F> {
-        PaywallLayer { guard: Arc::new(Guard { paywall: self.clone(), price, upto: Some(facilitator), permit2: None }) }
+        PaywallLayer {
+            guard: Arc::new(Guard {
+                paywall: self.clone(),
+                price,
+                upto: Some(facilitator),
+                permit2: None,
+                auth_capture: None,
+            }),
+        }
     }
 
     /// The layer that puts `price` in front of a route paid with x402's `exact` over Permit2 (any ERC-20:
@@ -191,7 +203,33 @@ impl<F: FacilitatorClient> Paywall<F> {
     /// EIP-712 domain) the 402 declares `eip2612GasSponsoring`: a payer who has not approved Permit2 signs
     /// an EIP-2612 permit along, and the facilitator approves and settles in one transaction.
     pub fn price_exact_permit2(&self, price: Price, eip2612: bool) -> PaywallLayer<F> {
-        PaywallLayer { guard: Arc::new(Guard { paywall: self.clone(), price, upto: None, permit2: Some(eip2612) }) }
+        PaywallLayer {
+            guard: Arc::new(Guard {
+                paywall: self.clone(),
+                price,
+                upto: None,
+                permit2: Some(eip2612),
+                auth_capture: None,
+            }),
+        }
+    }
+
+    /// The layer that puts `price` in front of a route paid with x402's `auth-capture` (escrow flow,
+    /// [`crate::AuthCaptureOffer::option`]) as the only option: the payment is authorized into the escrow
+    /// through the facilitator before the handler runs; after it, a successful answer (status below 400)
+    /// captures the whole price and a failed one voids the payment back to the payer, each signed by the
+    /// offer's receiver authorizer. The handler finds the payment as a [`crate::EscrowedPayment`] in its
+    /// request's extensions, to refund it later.
+    pub fn price_auth_capture(&self, price: Price, offer: crate::AuthCaptureOffer) -> PaywallLayer<F> {
+        PaywallLayer {
+            guard: Arc::new(Guard {
+                paywall: self.clone(),
+                price,
+                upto: None,
+                permit2: None,
+                auth_capture: Some(offer),
+            }),
+        }
     }
 }
 
@@ -294,6 +332,7 @@ impl<F: FacilitatorClient> Guard<F> {
     fn payment_required(&self, resource: &ResourceInfo, error: Option<ErrorReason>) -> Response {
         let ambient = &self.paywall.ambient;
         let accepts = match (self.upto, self.permit2) {
+            _ if let Some(offer) = &self.auth_capture => vec![offer.option(&self.price, ambient.now())],
             (Some(facilitator), _) => vec![self.price.upto_option(facilitator)],
             (None, Some(_)) => vec![self.price.exact_permit2_option()],
             (None, None) => self.price.options(&resource.url, ambient.now(), ambient.random()),
@@ -333,7 +372,7 @@ impl<F: FacilitatorClient> Guard<F> {
     /// The `exact` option in v1 form, for networks that have a v1 name.
     fn v1_option(&self, resource: &ResourceInfo) -> Option<PaymentRequirementsV1> {
         // x402 v1 has no `upto`, and no `exact` over Permit2.
-        (self.upto.is_none() && self.permit2.is_none()).then_some(())?;
+        (self.upto.is_none() && self.permit2.is_none() && self.auth_capture.is_none()).then_some(())?;
         let name = self.price.network.parse::<quittance_x402::Network>().ok()?.v1_name()?;
         let option = self.price.exact_option();
         Some(PaymentRequirementsV1 {
@@ -365,6 +404,9 @@ impl<F: FacilitatorClient> Guard<F> {
             Err(err) => return bad_request(&err.to_string()),
         };
         let matched = match (self.upto, self.permit2) {
+            _ if let Some(offer) = &self.auth_capture => {
+                offer.match_option(&self.price, &payment.accepted, self.paywall.ambient.now())
+            }
             (Some(facilitator), _) => {
                 quittance_x402::find_matching(&[self.price.upto_option(facilitator)], &payment.accepted)
                     .cloned()
@@ -515,6 +557,9 @@ impl<F: FacilitatorClient> Guard<F> {
         S: Service<Request, Response = Response, Error = Infallible> + Send + 'static,
         S::Future: Send,
     {
+        if let Some(offer) = &self.auth_capture {
+            return self.escrowed(run, offer, request, next, taken_over).await;
+        }
         let facilitator = &self.paywall.facilitator;
         let (verify, resource) = (run.verify, run.resource);
         // A cross-chain payment is settled before serving: once sent it cannot be called back.
@@ -568,6 +613,9 @@ impl<F: FacilitatorClient> Guard<F> {
     /// Settles what a served answer cost and gives it: the price, or for a metered route the usage its
     /// handler reported in the answer (kept with it until settled, so that a retry settles the same).
     async fn settle_answer(&self, run: &Run<'_>, answer: StoredResponse, ours: bool) -> Response {
+        if let Some(offer) = &self.auth_capture {
+            return self.finalize(run, offer, answer).await;
+        }
         let metered;
         let run = match self.upto {
             None => run,
@@ -599,9 +647,96 @@ impl<F: FacilitatorClient> Guard<F> {
         if let Some(answer) = answer {
             return self.settle_answer(run, answer, true).await;
         }
+        if let Some(offer) = &self.auth_capture {
+            return self.escrowed(run, offer, request, next, true).await;
+        }
         match self.settle(run, true).await {
             Ok(settled) => self.serve_settled(run, settled, request, next).await,
             Err(response) => *response,
+        }
+    }
+
+    /// An `auth-capture` payment: authorized into the escrow before serving (settled as its collect), the
+    /// handler run once with the payment in its extensions, its answer kept, then finalized.
+    async fn escrowed<S>(
+        &self,
+        run: &Run<'_>,
+        offer: &crate::AuthCaptureOffer,
+        mut request: Request,
+        next: S,
+        ours: bool,
+    ) -> Response
+    where
+        S: Service<Request, Response = Response, Error = Infallible> + Send + 'static,
+        S::Future: Send,
+    {
+        let escrowed = match crate::EscrowedPayment::of(&run.verify.payment_payload, &run.verify.payment_requirements) {
+            Ok(escrowed) => escrowed,
+            Err(reason) => {
+                self.release(run.key);
+                return self.payment_required(run.resource, Some(reason));
+            }
+        };
+        if let Err(response) = self.mark_settling(run, None) {
+            return *response;
+        }
+        if let Err(response) = self.settle(run, ours).await {
+            return *response;
+        }
+        request.extensions_mut().insert(escrowed);
+        let answer = match keep(serve(next, request).await).await {
+            Ok(answer) => answer,
+            // Unkeepable: served as a failure, and the hold voided.
+            Err(response) => stored(&response),
+        };
+        // Kept before finalizing, so that a retry finalizes this answer and never serves again.
+        if let Err(response) = self.mark_settling(run, Some(&answer)) {
+            return *response;
+        }
+        self.finalize(run, offer, answer).await
+    }
+
+    /// Finalizes an escrowed payment after serving (`captureMode: "sync"`): the whole hold captured for an
+    /// answer below 400, voided otherwise; the answer given with the finalize's receipt, and kept. The
+    /// facilitator answers a retried finalize from its ledger. A finalize it refuses leaves the payment held
+    /// (reserved here, never served again): the seller finalizes it later, or the payer reclaims it after
+    /// the capture deadline.
+    async fn finalize(&self, run: &Run<'_>, offer: &crate::AuthCaptureOffer, answer: StoredResponse) -> Response {
+        let operation = match crate::EscrowedPayment::of(&run.verify.payment_payload, &run.verify.payment_requirements)
+        {
+            Ok(escrowed) if answer.status < 400 => escrowed.request(escrowed.capture_all(), &offer.authorizer),
+            Ok(escrowed) => escrowed.request(crate::Lifecycle::Void, &offer.authorizer),
+            Err(reason) => Err(reason),
+        };
+        let operation = match operation {
+            Ok(operation) => operation,
+            Err(reason) => {
+                tracing::error!(%reason, "could not sign the finalize of an escrowed payment");
+                return self.pending(run.resource, None, run.receipt);
+            }
+        };
+        match self.paywall.facilitator.settle(&operation).await {
+            Ok(settled) if settled.success => self.complete(run, answer, settled),
+            Ok(settled)
+                if matches!(
+                    settled.error_reason,
+                    Some(
+                        ErrorReason::SettlementPending
+                            | ErrorReason::UnexpectedSettleError
+                            | ErrorReason::UnexpectedVerifyError
+                    )
+                ) =>
+            {
+                self.pending(run.resource, Some(settled), run.receipt)
+            }
+            Ok(settled) => {
+                tracing::error!(reason = ?settled.error_reason, "the facilitator refused to finalize an escrowed payment");
+                self.refusal(run.resource, settled, run.receipt)
+            }
+            Err(err) => {
+                tracing::warn!(%err, "facilitator unavailable to finalize; the payment stays held");
+                self.pending(run.resource, None, run.receipt)
+            }
         }
     }
 

@@ -1,11 +1,13 @@
 #![doc = include_str!("../README.md")]
 
+mod auth_capture;
 mod client;
 mod layer;
 pub mod page;
 mod price;
 mod store;
 
+pub use auth_capture::{AuthCaptureOffer, EscrowedPayment, Lifecycle};
 pub use client::{ByNetwork, ClientError, FacilitatorClient, HttpFacilitator};
 pub use layer::{MAX_PAID_ANSWER_BYTES, Paywall, PaywallLayer, PaywallService};
 pub use page::PageConfig;
