@@ -193,8 +193,10 @@ pub struct Extra {
     /// The token's EIP-712 version.
     pub version: String,
     /// The operator: the only one who may authorize, capture, void and refund (PaymentInfo's `operator`).
+    #[serde(with = "crate::exact::checksummed")]
     pub capture_authorizer: Address,
     /// Who receives the fee (PaymentInfo's `feeReceiver`).
+    #[serde(with = "crate::exact::checksummed")]
     pub fee_recipient: Address,
     /// Until when the authorization may be captured (PaymentInfo's `authorizationExpiry`), unix seconds.
     pub capture_deadline: u64,
@@ -205,7 +207,7 @@ pub struct Extra {
     /// The largest fee, in basis points.
     pub max_fee_bps: u16,
     /// The escrow the nonce binds (absent: [`AUTH_CAPTURE_ESCROW`]).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_checksummed")]
     pub auth_capture_escrow: Option<Address>,
     /// `eip3009` (absent: the default) or `permit2`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -215,13 +217,13 @@ pub struct Extra {
     pub payment_flow: Option<PaymentFlow>,
     /// Who consents to capture, void and refund (absent or zero: nobody, and those are not relayed). A
     /// non-zero one turns the salt binding on.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_checksummed")]
     pub receiver_authorizer: Option<Address>,
     /// `delegated` (absent: the default) or `custom`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operator_type: Option<String>,
     /// The policy contract (reserved; absent or zero for `delegated`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_checksummed")]
     pub policy: Option<Address>,
     /// `sync` (absent: the default) or `deferred`: when the server finalizes an escrowed payment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -568,12 +570,16 @@ pub fn pay(
 #[serde(rename_all = "camelCase")]
 pub struct WirePaymentInfo {
     /// The operator.
+    #[serde(with = "crate::exact::checksummed")]
     pub operator: Address,
     /// The payer.
+    #[serde(with = "crate::exact::checksummed")]
     pub payer: Address,
     /// The receiver.
+    #[serde(with = "crate::exact::checksummed")]
     pub receiver: Address,
     /// The token.
+    #[serde(with = "crate::exact::checksummed")]
     pub token: Address,
     /// The maximum.
     #[serde(with = "decimal")]
@@ -589,6 +595,7 @@ pub struct WirePaymentInfo {
     /// The largest fee, in basis points.
     pub max_fee_bps: u16,
     /// The fee receiver.
+    #[serde(with = "crate::exact::checksummed")]
     pub fee_receiver: Address,
     /// The salt.
     pub salt: B256,
@@ -654,7 +661,7 @@ pub struct LifecyclePayload {
     #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_decimal")]
     pub fee_amount: Option<U256>,
     /// The fee receiver submitted with a capture.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_checksummed")]
     pub fee_receiver: Option<Address>,
     /// The capturable amount the authorizer expects (capture, refund).
     #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_decimal")]
@@ -667,6 +674,23 @@ pub struct LifecyclePayload {
     /// A capture-and-void's `Void` signature (not relayed by this facilitator).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub void_authorizer_signature: Option<Bytes>,
+}
+
+/// EIP-55 serde for an optional `Address` (see `crate::exact::checksummed`).
+mod opt_checksummed {
+    use alloy::primitives::Address;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(value: &Option<Address>, serializer: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(address) => serializer.serialize_str(&address.to_checksum(None)),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Address>, D::Error> {
+        Option::<Address>::deserialize(deserializer)
+    }
 }
 
 mod opt_decimal {
@@ -1029,5 +1053,44 @@ mod tests {
             keys[1],
             "a retry finds the same key"
         );
+    }
+
+    #[test]
+    fn a_lifecycle_payload_has_the_specs_wire_shape_and_binds_its_salt() {
+        let authorizer = alloy::signers::local::PrivateKeySigner::random();
+        let salt_nonce = B256::repeat_byte(0xab);
+        let info = PaymentInfo {
+            salt: U256::from_be_bytes(bound_salt(authorizer.address(), Address::ZERO, salt_nonce).0),
+            ..info()
+        };
+        let expected = (U256::from(1_500_000u64), U256::ZERO);
+        let capture = Lifecycle::Capture {
+            amount: U256::from(750_000u64),
+            fee: U256::from(7_500u64),
+            fee_receiver: Address::repeat_byte(4),
+            expected,
+        };
+        let wire = sign_lifecycle(capture, &info, salt_nonce, 8453, &authorizer).expect("signs");
+        assert_eq!(wire["type"], "capture");
+        assert_eq!(wire["amount"], "750000");
+        assert_eq!(wire["feeAmount"], "7500");
+        assert_eq!(wire["expectedCapturableAmount"], "1500000");
+        assert_eq!(wire["expectedRefundableAmount"], "0");
+        assert_eq!(wire["paymentInfo"]["maxAmount"], "1500000");
+        assert_eq!(wire["paymentInfo"]["preApprovalExpiry"], 1_750_000_300u64);
+        assert_eq!(wire["paymentInfo"]["operator"], Address::repeat_byte(1).to_checksum(None));
+        let parsed: LifecyclePayload = serde_json::from_value(wire).expect("parses");
+        assert_eq!(parsed.payment_info.info(), Ok(info.clone()));
+        let digest = lifecycle_digest(
+            Operation::Capture,
+            &info,
+            8453,
+            U256::from(750_000u64),
+            (U256::from(7_500u64), Address::repeat_byte(4)),
+            expected,
+        );
+        assert!(crate::signature::recover_eoa(&parsed.authorizer_signature, digest, authorizer.address()).is_ok());
+        let void = sign_lifecycle(Lifecycle::Void, &info, salt_nonce, 8453, &authorizer).expect("signs");
+        assert!(void.get("amount").is_none() && void.get("expectedCapturableAmount").is_none(), "{void}");
     }
 }
