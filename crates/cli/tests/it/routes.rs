@@ -235,5 +235,18 @@ async fn serve_sells_an_auth_capture_route() -> eyre::Result<()> {
         assert_eq!(token.balanceOf(agent.address()).call().await?, U256::from(990_000u64), "paid once");
         assert_eq!(token.balanceOf(escrow).call().await?, U256::ZERO, "nothing left held");
     }
+    // `quittance pay` pays it too: held, served, captured.
+    let output = Command::new(quittance)
+        .args(["pay", &url, "--json"])
+        .args(["--token", &token.address().to_string(), "--budget", "1"])
+        .arg("--record")
+        .arg(dir.path().join("spend.sqlite"))
+        .env("QUITTANCE_AGENT_KEY", hex_key(&agent))
+        .output()?;
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let paid: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    assert_eq!((&paid["status"], &paid["body"]), (&serde_json::json!(200), &serde_json::json!({"held": true})));
+    assert_eq!(token.balanceOf(payee).call().await?, U256::from(20_000u64), "a second payment, captured");
+    assert_eq!(token.balanceOf(escrow).call().await?, U256::ZERO, "nothing left held");
     Ok(())
 }
