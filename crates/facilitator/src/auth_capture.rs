@@ -249,6 +249,19 @@ impl AuthCapture {
             },
             payer: Some(payer),
         })?;
+        if let Checked::Lifecycle(l) = &checked
+            && let Some((signature, digest)) = &l.void
+        {
+            let void = l.void_remainder().map(|v| v.check_eoa_signature()).unwrap_or(Ok(()));
+            let authorizer = l.extra.receiver_authorizer();
+            facilitator.check_signature(authorizer, *digest, signature, || void).await.map_err(|refusal| Refusal {
+                reason: match refusal.reason {
+                    ErrorReason::UnexpectedVerifyError => ErrorReason::UnexpectedVerifyError,
+                    _ => ErrorReason::AuthCaptureVoidAuthorizerSignature,
+                },
+                payer: Some(payer),
+            })?;
+        }
         Ok(checked)
     }
 
@@ -368,6 +381,9 @@ impl AuthCapture {
                 if l.amount > capturable {
                     return Err(ErrorReason::AuthCaptureInsufficientAuthorization);
                 }
+                if l.void.is_some() && l.amount == capturable {
+                    return Err(ErrorReason::AuthCaptureVoidRemainderFullCapture);
+                }
             }
             Operation::Void | Operation::Authorize => {
                 if capturable.is_zero() {
@@ -399,6 +415,26 @@ impl AuthCapture {
             Ok(_) => Ok(()),
             Err(ChainError::Reverted { .. }) => Err(ErrorReason::AuthCaptureSimulationFailed),
             Err(err) => Err(unexpected(err).reason),
+        }
+    }
+}
+
+impl AuthCapture {
+    /// The void of a capture-and-void, after its capture succeeded: through the engine under the void's own
+    /// key, unless nothing is held any more (a race emptied it, or an earlier attempt voided it). Its
+    /// outcome is the engine's to conclude; the answer is the capture's.
+    async fn void_remainder<C: Chain + 'static>(facilitator: &Facilitator<C>, void: LifecycleChecked) {
+        let Ok(escrow) = facilitator.auth_capture_escrow() else { return };
+        let id = void.info.terms().id(facilitator.core.chain_id, escrow);
+        match facilitator.read(escrow, IPaymentEscrow::paymentStateCall { paymentId: id }).await {
+            Ok(state) if state.capturable != 0 => {}
+            _ => return,
+        }
+        let checked = Checked::Lifecycle(Box::new(void));
+        let Ok((key, settlement)) = Self::settlement(facilitator, &checked) else { return };
+        let voided = facilitator.execute(key, settlement, Recheck::Nothing).await;
+        if !voided.success {
+            tracing::warn!(reason = ?voided.error_reason, "the void after a capture did not conclude yet");
         }
     }
 }
@@ -440,7 +476,14 @@ impl SchemeRules for AuthCapture {
         let response = facilitator.execute(key, settlement, Recheck::Payment(Box::new(request.clone()))).await;
         match checked {
             Checked::Collect(_) => facilitator.answer_once(key, request, response),
-            Checked::Lifecycle(_) => response,
+            Checked::Lifecycle(l) => {
+                if response.success
+                    && let Some(void) = l.void_remainder()
+                {
+                    Self::void_remainder(facilitator, void).await;
+                }
+                response
+            }
         }
     }
 }

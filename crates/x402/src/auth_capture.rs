@@ -671,7 +671,7 @@ pub struct LifecyclePayload {
     pub expected_refundable_amount: Option<U256>,
     /// The receiver authorizer's EIP-712 signature of the operation.
     pub authorizer_signature: Bytes,
-    /// A capture-and-void's `Void` signature (not relayed by this facilitator).
+    /// A capture-and-void's `Void` signature: the capture, then a void of what it leaves held.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub void_authorizer_signature: Option<Bytes>,
 }
@@ -737,9 +737,27 @@ pub struct LifecycleChecked {
     pub digest: B256,
     /// The payment's authorization nonce.
     pub nonce: B256,
+    /// A capture-and-void's `Void` signature and the digest it signs.
+    pub void: Option<(Bytes, B256)>,
 }
 
 impl LifecycleChecked {
+    /// The void that follows a capture-and-void's capture: the same payment, its own signature and key.
+    pub fn void_remainder(&self) -> Option<Self> {
+        let (signature, digest) = self.void.clone()?;
+        Some(Self {
+            kind: Operation::Void,
+            amount: U256::ZERO,
+            fee_amount: U256::ZERO,
+            fee_receiver: Address::ZERO,
+            expected: (U256::ZERO, U256::ZERO),
+            authorizer_signature: signature,
+            digest,
+            void: None,
+            ..self.clone()
+        })
+    }
+
     /// The operation's ledger key (see [`Operation::idempotency_key`]).
     pub fn idempotency_key(&self) -> B256 {
         self.kind.idempotency_key(self.nonce, self.amount, self.expected)
@@ -809,8 +827,7 @@ pub fn check_lifecycle(
     if payload.kind == Operation::Authorize {
         return Err(ErrorReason::AuthCapturePayloadType);
     }
-    if payload.void_authorizer_signature.is_some() {
-        // Capture-and-void in one `/settle` is not relayed: capture, then void.
+    if payload.void_authorizer_signature.is_some() && payload.kind != Operation::Capture {
         return Err(ErrorReason::AuthCaptureVoidAuthorizerSignature);
     }
     let info = payload.payment_info.info()?;
@@ -866,7 +883,15 @@ pub fn check_lifecycle(
     };
     let digest = lifecycle_digest(payload.kind, &info, route.chain_id, amount, (fee_amount, fee_receiver), expected);
     let nonce = info.nonce(route.chain_id, AUTH_CAPTURE_ESCROW);
+    let void = payload.void_authorizer_signature.map(|signature| {
+        let zero = (U256::ZERO, Address::ZERO);
+        (
+            signature,
+            lifecycle_digest(Operation::Void, &info, route.chain_id, U256::ZERO, zero, (U256::ZERO, U256::ZERO)),
+        )
+    });
     Ok(LifecycleChecked {
+        void,
         kind: payload.kind,
         extra,
         info,
@@ -956,6 +981,22 @@ pub fn sign_lifecycle(
         void_authorizer_signature: None,
     };
     serde_json::to_value(payload).map_err(|_| ErrorReason::AuthCapturePayloadFormat)
+}
+
+/// Adds to a signed capture payload the receiver authorizer's `Void` signature of what the capture leaves
+/// held (`voidAuthorizerSignature`): one `/settle` then captures and voids the rest.
+pub fn with_void_remainder(
+    capture: &mut serde_json::Value,
+    info: &PaymentInfo,
+    chain_id: u64,
+    authorizer: &impl SignerSync,
+) -> Result<(), ErrorReason> {
+    let zero = (U256::ZERO, Address::ZERO);
+    let digest = lifecycle_digest(Operation::Void, info, chain_id, U256::ZERO, zero, (U256::ZERO, U256::ZERO));
+    let signature = authorizer.sign_hash_sync(&digest).map_err(|_| ErrorReason::AuthCaptureAuthorizerSignature)?;
+    let fields = capture.as_object_mut().ok_or(ErrorReason::AuthCapturePayloadFormat)?;
+    fields.insert("voidAuthorizerSignature".into(), Bytes::from(signature.as_bytes()).to_string().into());
+    Ok(())
 }
 
 /// The PaymentInfo (and salt nonce) of a collect payload the route accepted, as a resource server keeps it to

@@ -167,8 +167,11 @@ reasons! {
     AuthCapturePayloadFormat => "invalid_auth_capture_evm_payload_format",
     /// `auth-capture`: a lifecycle payload's `type` is missing, unknown or not allowed in its flow.
     AuthCapturePayloadType => "invalid_auth_capture_evm_payload_type",
-    /// `auth-capture`: a capture-and-void `voidAuthorizerSignature` (not relayed here).
+    /// `auth-capture`: a `voidAuthorizerSignature` on a payload other than a capture, or not the receiver
+    /// authorizer's.
     AuthCaptureVoidAuthorizerSignature => "invalid_auth_capture_evm_void_authorizer_signature",
+    /// `auth-capture`: a capture-and-void that captures the whole hold, leaving nothing to void.
+    AuthCaptureVoidRemainderFullCapture => "invalid_auth_capture_evm_void_remainder_full_capture",
     /// `auth-capture`: the payment flow is not one this facilitator settles.
     AuthCaptureUnsupportedPaymentFlow => "invalid_auth_capture_evm_unsupported_payment_flow",
     /// `auth-capture`: `extra` lacks a field, names another escrow, or its fee bounds are not allowed.

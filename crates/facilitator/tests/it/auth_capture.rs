@@ -255,6 +255,43 @@ async fn an_authorization_is_held_captured_in_part_voided_and_refunded_each_once
 }
 
 #[tokio::test]
+async fn a_capture_and_void_captures_part_and_returns_the_rest_in_one_settle() -> eyre::Result<()> {
+    let setup = setup().await?;
+    let f = &setup.facilitator;
+    let option = setup.option(f.address()).await?;
+    let payment = setup.pay(&option, &setup.payer).await?;
+    let start = setup.balances().await?;
+    assert!(f.settle(&request(payment.clone(), option.clone())).await.success);
+    let (info, _) = auth_capture::payment_of(&payment, &option)?;
+    let with_void = |mut capture: VerifyRequest, authorizer: &PrivateKeySigner| -> eyre::Result<VerifyRequest> {
+        auth_capture::with_void_remainder(&mut capture.payment_payload.payload, &info, 31337, authorizer)?;
+        Ok(capture)
+    };
+    // The void's signature by someone else, or a capture of the whole hold: refused, nothing moved.
+    let forged = with_void(setup.capture(&payment, 7_000, 0, (10_000, 0)), &PrivateKeySigner::random())?;
+    refused(&f.settle(&forged).await, ErrorReason::AuthCaptureVoidAuthorizerSignature);
+    let whole = with_void(setup.capture(&payment, 10_000, 0, (10_000, 0)), &setup.authorizer)?;
+    refused(&f.settle(&whole).await, ErrorReason::AuthCaptureVoidRemainderFullCapture);
+    let mut on_a_void = setup.operation(&payment, Lifecycle::Void, &setup.authorizer)?;
+    auth_capture::with_void_remainder(&mut on_a_void.payment_payload.payload, &info, 31337, &setup.authorizer)?;
+    refused(&f.settle(&on_a_void).await, ErrorReason::AuthCaptureVoidAuthorizerSignature);
+    moved(&setup, start, [-10_000, 10_000, 0, 0, 0]).await?;
+
+    // Capture 7000, void the 3000 left: one /settle, two transactions, each once however often asked.
+    let both = with_void(setup.capture(&payment, 7_000, 0, (10_000, 0)), &setup.authorizer)?;
+    let captured = f.settle(&both).await;
+    assert!(captured.success, "{captured:?}");
+    assert_eq!(captured.amount.as_deref(), Some("7000"), "the amount captured");
+    moved(&setup, start, [-7_000, 0, 7_000, 0, 0]).await?;
+    assert_eq!(setup.state(&payment).await?, (0, 7_000));
+    assert_eq!(f.settle(&both).await.transaction, captured.transaction, "answered from the ledger");
+    moved(&setup, start, [-7_000, 0, 7_000, 0, 0]).await?;
+    let (reached, reverted) = setup.chain.mined().await?;
+    assert_eq!((reached, reverted), (3, 0), "authorize, capture, void: each once");
+    Ok(())
+}
+
+#[tokio::test]
 async fn bad_inputs_are_refused_with_the_specs_codes_and_move_nothing() -> eyre::Result<()> {
     let setup = setup().await?;
     let f = &setup.facilitator;
