@@ -144,3 +144,79 @@ async fn an_escrowed_payment_is_captured_after_serving_voided_after_a_failure_an
     assert_eq!(balance(operator).await?, U256::from(REFUND_LIQUIDITY - 4_000));
     Ok(())
 }
+
+/// Forwards to the facilitator, but loses the answer to the first lifecycle `/settle` (after the facilitator
+/// acted on it), as a connection that drops would.
+struct LosesFirstFinalize {
+    facilitator: Arc<quittance_facilitator::Facilitator<RpcChain>>,
+    lost: std::sync::atomic::AtomicBool,
+}
+
+impl quittance_paywall::FacilitatorClient for LosesFirstFinalize {
+    async fn verify(
+        &self,
+        request: &quittance_x402::VerifyRequest,
+    ) -> Result<quittance_x402::VerifyResponse, quittance_paywall::ClientError> {
+        Ok(self.facilitator.verify(request).await)
+    }
+
+    async fn settle(
+        &self,
+        request: &quittance_x402::VerifyRequest,
+    ) -> Result<quittance_x402::SettleResponse, quittance_paywall::ClientError> {
+        let settled = self.facilitator.settle(request).await;
+        let lifecycle = request.payment_payload.payload.get("type").is_some();
+        if lifecycle && !self.lost.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return Err(quittance_paywall::ClientError::Http("connection reset".into()));
+        }
+        Ok(settled)
+    }
+}
+
+#[tokio::test]
+async fn a_finalize_whose_answer_was_lost_is_asked_again_and_the_handler_never_runs_twice() -> eyre::Result<()> {
+    let world = World::new().await?;
+    let escrow = *PaymentEscrow::deploy(world.rpc.clone(), *world.registry.address()).await?.address();
+    quittance_deploy::install_auth_capture(&RpcChain::http(world.endpoint.clone()), escrow).await?;
+    let facilitator = Arc::new(world.facilitator_with(Arc::new(SqliteLedger::in_memory()?), fast()).await?);
+    let offer = AuthCaptureOffer {
+        operator: facilitator.address(),
+        authorizer: world.seller.clone(),
+        capture_seconds: 3_600,
+        refund_seconds: 86_400,
+    };
+    let client = Arc::new(LosesFirstFinalize { facilitator, lost: Default::default() });
+    let paywall = Paywall::new(client, "http://127.0.0.1");
+    let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = runs.clone();
+    let app = Router::new().route(
+        "/report",
+        get(move || {
+            let counted = counted.clone();
+            async move {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Json(json!({"report": 42}))
+            }
+        })
+        .layer(paywall.price_auth_capture(Price { invoices: None, ..price(&world) }, offer)),
+    );
+    let (_, headers, _) = get_with(&app, "/report", None).await;
+    let option = required(&headers).accepts[0].clone();
+    let agent = &world.agent;
+    let payload = auth_capture::pay(&option, agent, agent.address(), world.now().await?, B256::random())?;
+    let payment = PaymentPayload { x402_version: 2, resource: None, accepted: option, payload, extensions: None };
+    let before = world.token.balanceOf(agent.address()).call().await?;
+
+    // Served and captured, but the capture's answer is lost: the client is told to come back.
+    let (status, headers, _) = get_with(&app, "/report", Some(&payment)).await;
+    assert_eq!(status, StatusCode::PAYMENT_REQUIRED);
+    assert_eq!(required(&headers).error, Some(ErrorReason::SettlementPending.to_string()));
+    // Sent again: the kept answer, the capture's receipt from the facilitator's ledger; nothing runs or moves twice.
+    let (status, headers, body) = get_with(&app, "/report", Some(&payment)).await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"report": 42})));
+    assert!(receipt(&headers).success);
+    assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 1, "one payment, one execution");
+    assert_eq!(world.token.balanceOf(agent.address()).call().await?, before - U256::from(PRICE));
+    assert_eq!(world.token.balanceOf(world.payee).call().await?, U256::from(PRICE), "captured once");
+    Ok(())
+}
