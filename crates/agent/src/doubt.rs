@@ -457,6 +457,14 @@ pub(crate) fn mark_of(payment: &PaymentPayload) -> Option<(String, Mark, u64)> {
                 a.valid_before,
             )
         }
+        // The collector redeems the EIP-3009 authorization: once used, the maximum left the payer (held in
+        // escrow, captured or voided back later; the record keeps the maximum charged).
+        Scheme::AuthCapture => {
+            let signed: quittance_x402::auth_capture::Payload = serde_json::from_value(payload).ok()?;
+            let a = signed.authorization;
+            let token: Address = accepted.asset.parse().ok()?;
+            (Mark::Authorization { token, authorizer: a.from, nonce: a.nonce }, a.valid_before)
+        }
         Scheme::Exact if exact_permit2::applies(accepted) => {
             let signed: exact_permit2::ExactPermit2Payload = serde_json::from_value(payload).ok()?;
             let a = signed.permit2_authorization;

@@ -21,8 +21,8 @@ pub use signer::PaymentSigner;
 use alloy::primitives::{Address, U256};
 use quittance_x402::{
     Ambient, ErrorReason, PAYMENT_REQUIRED, PaymentPayload, PaymentRequired, PaymentRequirements, Scheme,
-    SettleResponse, X402_V1, crosschain, decode_header, eip2612_gas_sponsoring, exact, exact_permit2, invoice,
-    payment_identifier, upto,
+    SettleResponse, X402_V1, auth_capture, crosschain, decode_header, eip2612_gas_sponsoring, exact, exact_permit2,
+    invoice, payment_identifier, upto,
 };
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
@@ -537,6 +537,18 @@ impl Agent {
                             }
                             Err(err) => Err(err),
                         },
+                        // The maximum is authorized into escrow; the policy counted it, whatever is captured.
+                        Ok(Scheme::AuthCapture) => {
+                            auth_capture::pay(option, &self.signer, self.address(), now, self.ambient.random())
+                                .map(|payload| PaymentPayload {
+                                    x402_version: quittance_x402::X402_V2,
+                                    resource: Some(offer.resource.clone()),
+                                    accepted: option.clone(),
+                                    payload,
+                                    extensions: None,
+                                })
+                                .map_err(|e| AgentError::Sign(e.to_string()))
+                        }
                         _ => exact::pay(
                             option,
                             Some(offer.resource.clone()),
@@ -592,6 +604,7 @@ impl Agent {
             matches!(scheme, Ok(Scheme::Channel | Scheme::BatchSettlement)) && self.policy.channel_requests > 0;
         let one_payment =
             matches!(scheme, Ok(Scheme::Exact | Scheme::Invoice | Scheme::CrossChainInvoice | Scheme::Upto));
+        let one_payment = one_payment || scheme == Ok(Scheme::AuthCapture);
         if !one_payment && !through_channel {
             return Err(PolicyRefusal::Scheme(option.scheme.clone()));
         }
@@ -631,6 +644,10 @@ fn valid_before(payment: &PaymentPayload) -> Option<u64> {
     if Scheme::of(&payment.accepted) == Ok(Scheme::Upto) {
         let permit: upto::UptoPayload = serde_json::from_value(payment.payload.clone()).ok()?;
         return permit.permit2_authorization.deadline.try_into().ok();
+    }
+    if Scheme::of(&payment.accepted) == Ok(Scheme::AuthCapture) {
+        let held: auth_capture::Payload = serde_json::from_value(payment.payload.clone()).ok()?;
+        return held.authorization.valid_before.try_into().ok();
     }
     if exact_permit2::applies(&payment.accepted) {
         let permit: exact_permit2::ExactPermit2Payload = serde_json::from_value(payment.payload.clone()).ok()?;

@@ -47,6 +47,9 @@ pub enum RouteScheme {
     ExactPermit2,
     /// x402's `upto`: the price is the most a request may cost.
     Upto,
+    /// x402's `auth-capture` (escrow flow): held before serving, captured after (voided on a failure), the
+    /// operations signed by the issuer's key as the receiver authorizer.
+    AuthCapture,
 }
 
 impl RouteScheme {
@@ -56,6 +59,7 @@ impl RouteScheme {
             Self::Exact => "exact",
             Self::ExactPermit2 => "exact-permit2",
             Self::Upto => "upto",
+            Self::AuthCapture => "auth-capture",
         }
     }
 
@@ -64,6 +68,7 @@ impl RouteScheme {
         match self {
             Self::Exact | Self::ExactPermit2 => "exact",
             Self::Upto => "upto",
+            Self::AuthCapture => "auth-capture",
         }
     }
 }

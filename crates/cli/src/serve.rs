@@ -11,8 +11,8 @@ use axum::{Json, Router, extract::DefaultBodyLimit, http::header, routing::get};
 use quittance_bindings::TestStablecoin;
 use quittance_chain::{Chain, RpcChain};
 use quittance_paywall::{
-    ByNetwork, ChannelOffer, CrossChainRoute, HttpFacilitator, InvoiceIssuer, PageConfig, PaymentStore, Paywall, Price,
-    SqliteStore,
+    AuthCaptureOffer, ByNetwork, ChannelOffer, CrossChainRoute, HttpFacilitator, InvoiceIssuer, PageConfig,
+    PaymentStore, Paywall, Price, SqliteStore,
 };
 use quittance_x402::crosschain::Lane;
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
@@ -292,7 +292,20 @@ pub async fn run(args: ServeArgs) -> eyre::Result<()> {
             route.network
         );
     }
-    let facilitator_address = check_supported(&args.facilitator_url, facilitator_timeout, &network, &priced).await?;
+    let (facilitator_address, operator) =
+        check_supported(&args.facilitator_url, facilitator_timeout, &network, &priced).await?;
+    // `auth-capture` routes: the facilitator operates the escrow; the issuer's key consents to its operations.
+    let auth_capture = match priced.iter().any(|(route, _)| route.scheme == RouteScheme::AuthCapture) {
+        false => None,
+        true => Some(AuthCaptureOffer {
+            operator: operator.ok_or_else(|| eyre::eyre!("the facilitator names no auth-capture operator"))?,
+            authorizer: issuer_key.load().map_err(|e| {
+                eyre::eyre!("auth-capture routes need the issuer's key (--issuer-key-env or --issuer-key-file): {e}")
+            })?,
+            capture_seconds: 3_600,
+            refund_seconds: 7 * 24 * 3_600,
+        }),
+    };
     let listener = server::bind(args.listen).await?;
     let bound = listener.local_addr()?;
     let public_url = args.public_url.unwrap_or_else(|| format!("http://{bound}"));
@@ -325,6 +338,10 @@ pub async fn run(args: ServeArgs) -> eyre::Result<()> {
             RouteScheme::Exact => paywall.price(price),
             RouteScheme::ExactPermit2 => paywall.price_exact_permit2(price, route.eip2612),
             RouteScheme::Upto => paywall.price_upto(price, facilitator_address.unwrap_or_default(), route.eip2612),
+            RouteScheme::AuthCapture => match &auth_capture {
+                Some(offer) => paywall.price_auth_capture(price, offer.clone()),
+                None => eyre::bail!("route {}: no auth-capture offer", route.path),
+            },
         };
         app = app.route(&route.path, handler.layer(layer));
         println!("{line}");
@@ -345,7 +362,7 @@ async fn check_supported(
     timeout: Duration,
     network: &str,
     priced: &[(Route, Price)],
-) -> eyre::Result<Option<Address>> {
+) -> eyre::Result<(Option<Address>, Option<Address>)> {
     let supported_url = url.join("supported").map_err(|e| eyre::eyre!("the facilitator URL {url}: {e}"))?;
     let client = reqwest::Client::builder().timeout(timeout).build()?;
     // A facilitator started alongside may not listen yet: it gets a few seconds.
@@ -383,11 +400,14 @@ async fn check_supported(
              GET /supported, or start `quittance facilitator` on that chain"
         );
     }
-    Ok(kind("upto")
-        .and_then(|k| k.extra.as_ref())
-        .and_then(|extra| extra.get("facilitatorAddress"))
-        .and_then(|a| a.as_str())
-        .and_then(|a| a.parse().ok()))
+    let named = |scheme: &str, field: &str| {
+        kind(scheme)
+            .and_then(|k| k.extra.as_ref())
+            .and_then(|extra| extra.get(field))
+            .and_then(|a| a.as_str())
+            .and_then(|a| a.parse().ok())
+    };
+    Ok((named("upto", "facilitatorAddress"), named("auth-capture", "captureAuthorizer")))
 }
 
 /// How long the store keeps the answers payments bought: a week, longer than any payment stays valid.

@@ -111,6 +111,9 @@ pub(crate) enum Expected {
     Call,
     /// The cross-chain sender's `PaymentSent(messageId, …, payer, …)`: the payment left the source chain.
     PaymentSent { contract: Address, payer: Address },
+    /// An `auth-capture` operation: the collector's `PaymentCollected` of the authorization's nonce (`id`),
+    /// or the escrow's event of the operation on the payment `id`, for `amount`.
+    AuthCapture { contract: Address, operation: quittance_x402::auth_capture::Operation, id: B256, amount: U256 },
     /// Nothing moves and nothing is sent (an `upto` payment settled for 0): once the payment is checked
     /// again, simulation included, the settlement is concluded as a success without a transaction.
     Nothing,
@@ -543,7 +546,7 @@ impl<C: Chain + 'static> Facilitator<C> {
                 None
             }
             // A channel's deposit, claims or their settlement: no payment to attest yet.
-            Expected::Deposited { .. } | Expected::Call | Expected::Nothing => None,
+            Expected::Deposited { .. } | Expected::Call | Expected::Nothing | Expected::AuthCapture { .. } => None,
             Expected::InvoicePaid { invoice_id, payee, token, amount, .. } => {
                 extra.insert("invoiceId".to_owned(), json!(invoice_id));
                 Some((payee, token, amount, invoice_id))
@@ -625,6 +628,10 @@ impl<C: Chain + 'static> Facilitator<C> {
 /// was taken of the permitted maximum.
 fn settled_amount(settlement: &Settlement) -> Option<String> {
     match settlement.expected {
+        // What was authorized, captured or refunded (a void returns whatever was held).
+        Expected::AuthCapture { operation, amount, .. } => {
+            (operation != quittance_x402::auth_capture::Operation::Void).then(|| amount.to_string())
+        }
         Expected::Transfer { value, .. } if settlement.to == UPTO_PROXY_ADDRESS => Some(value.to_string()),
         _ => None,
     }
@@ -632,8 +639,11 @@ fn settled_amount(settlement: &Settlement) -> Option<String> {
 
 /// Whether the receipt's logs show the money moving as signed.
 fn expected_log(expected: &Expected, logs: &[Log]) -> bool {
-    match expected {
+    match *expected {
         Expected::Call => return true,
+        Expected::AuthCapture { contract, operation, id, amount } => {
+            return crate::auth_capture::shown(contract, operation, id, amount, logs);
+        }
         // Nothing is sent for it: no receipt can show it.
         Expected::Nothing => return false,
         _ => {}
@@ -656,7 +666,7 @@ fn expected_log(expected: &Expected, logs: &[Log]) -> bool {
             log.address == contract
                 && CrossChainInvoicePayer::PaymentSent::decode_log_data(&log.data).is_ok_and(|e| e.payer == payer)
         }
-        Expected::Call | Expected::Nothing => false,
+        Expected::Call | Expected::Nothing | Expected::AuthCapture { .. } => false,
     })
 }
 
@@ -682,6 +692,9 @@ fn settlement_of_raw(raw: &Bytes) -> Option<Settlement> {
         return Some(settlement(payer, U256::ZERO, expected));
     }
     let chain_id = envelope.chain_id()?;
+    if let Some((payer, expected)) = crate::auth_capture::expected_of_call(to, &input, chain_id) {
+        return Some(settlement(payer, U256::ZERO, expected));
+    }
     if let Ok(call) = VoucherChannels::depositCall::abi_decode(&input) {
         let channel_id = crate::channel::x402_config(&call.config).id(chain_id, to);
         return Some(settlement(call.config.payer, U256::ZERO, Expected::Deposited { contract: to, channel_id }));

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod auth_capture;
 mod batch_settlement;
 mod channel;
 mod cross_chain;
@@ -84,6 +85,9 @@ struct Core<C> {
     upto: bool,
     /// Whether x402's batch-settlement contract had code when it started: only then is it offered.
     batch_settlement: bool,
+    /// The `PaymentEscrow` behind Quittance's `AuthCaptureCollector`, where the collector had code at the
+    /// canonical EIP-3009 token collector's address when it started: only then is `auth-capture` offered.
+    auth_capture: Option<Address>,
 }
 
 impl<C: Chain + 'static> Facilitator<C> {
@@ -107,6 +111,7 @@ impl<C: Chain + 'static> Facilitator<C> {
             chain.code(quittance_x402::upto::UPTO_PROXY_ADDRESS),
             chain.code(quittance_x402::batch_settlement::BATCH_SETTLEMENT_ADDRESS)
         )?;
+        let auth_capture = auth_capture_escrow(&chain).await?;
         let facilitator = Self {
             core: Arc::new(Core {
                 address,
@@ -122,11 +127,24 @@ impl<C: Chain + 'static> Facilitator<C> {
                 destinations: BTreeMap::new(),
                 upto: !permit2.is_empty() && !proxy.is_empty(),
                 batch_settlement: !batch.is_empty(),
+                auth_capture,
             }),
         };
         facilitator.reconcile_pass(true).await?;
         Ok(facilitator)
     }
+}
+
+/// The `PaymentEscrow` behind the `AuthCaptureCollector` at the canonical EIP-3009 token collector's
+/// address, if the chain has one there.
+async fn auth_capture_escrow<C: Chain>(chain: &C) -> Result<Option<Address>, ChainError> {
+    let collector = quittance_x402::auth_capture::EIP3009_TOKEN_COLLECTOR;
+    if chain.code(collector).await?.is_empty() {
+        return Ok(None);
+    }
+    let escrow =
+        quittance_chain::read(chain, collector, quittance_bindings::IAuthCaptureCollector::escrowCall {}).await?;
+    Ok(Some(escrow))
 }
 
 impl<C: Chain> Facilitator<C> {
@@ -178,6 +196,14 @@ impl<C: Chain> Facilitator<C> {
                 self.core.address.to_checksum(None).into(),
             )]);
             kinds.push(SupportedKind { extra: Some(authorizer), ..kind(Scheme::BatchSettlement) });
+        }
+        if self.core.auth_capture.is_some() {
+            // The facilitator is the `delegated` operator: servers copy it into `extra.captureAuthorizer`.
+            let operator = serde_json::Map::from_iter([(
+                "captureAuthorizer".to_owned(),
+                self.core.address.to_checksum(None).into(),
+            )]);
+            kinds.push(SupportedKind { extra: Some(operator), ..kind(Scheme::AuthCapture) });
         }
         if !self.core.destinations.is_empty() {
             // Paid here, settled on one of the watched networks.

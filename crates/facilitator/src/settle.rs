@@ -8,9 +8,9 @@
 //! serves a replayed payment.
 
 use crate::{
-    Entry, Facilitator, batch_settlement::BatchSettlement, channel::Channel, cross_chain::CrossChain,
-    engine::Settlement, exact::Exact, exact_permit2::ExactPermit2, invoice::Invoice, scheme::SchemeRules, upto::Upto,
-    verify::Refusal,
+    Entry, Facilitator, auth_capture::AuthCapture, batch_settlement::BatchSettlement, channel::Channel,
+    cross_chain::CrossChain, engine::Settlement, exact::Exact, exact_permit2::ExactPermit2, invoice::Invoice,
+    scheme::SchemeRules, upto::Upto, verify::Refusal,
 };
 use alloy::{
     primitives::{Address, B256, U256, keccak256},
@@ -46,6 +46,7 @@ impl<C: Chain + 'static> Facilitator<C> {
             Scheme::Channel => Channel::settle(self, request).await,
             Scheme::CrossChainInvoice => CrossChain::settle(self, request).await,
             Scheme::Upto => Upto::settle(self, request).await,
+            Scheme::AuthCapture => AuthCapture::settle(self, request).await,
         }
     }
 
@@ -65,6 +66,7 @@ impl<C: Chain + 'static> Facilitator<C> {
             Scheme::Channel => Channel::identify(self, request).await,
             Scheme::CrossChainInvoice => CrossChain::identify(self, request).await,
             Scheme::Upto => Upto::identify(self, request).await,
+            Scheme::AuthCapture => AuthCapture::identify(self, request).await,
         }
     }
 

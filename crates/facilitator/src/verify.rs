@@ -2,8 +2,9 @@
 //! simulation of the settlement transaction. Nothing is sent.
 
 use crate::{
-    Facilitator, batch_settlement::BatchSettlement, channel::Channel, cross_chain::CrossChain, exact::Exact,
-    exact_permit2::ExactPermit2, invoice::Invoice, scheme::SchemeRules, upto::Upto,
+    Facilitator, auth_capture::AuthCapture, batch_settlement::BatchSettlement, channel::Channel,
+    cross_chain::CrossChain, exact::Exact, exact_permit2::ExactPermit2, invoice::Invoice, scheme::SchemeRules,
+    upto::Upto,
 };
 use alloy::{
     primitives::{Address, B256, Bytes, U256},
@@ -139,6 +140,7 @@ impl<C: Chain + 'static> Facilitator<C> {
             Scheme::Channel => Channel::check(self, request, simulation).await,
             Scheme::CrossChainInvoice => CrossChain::check(self, request, simulation).await,
             Scheme::Upto => Upto::check(self, request, simulation).await,
+            Scheme::AuthCapture => AuthCapture::check(self, request, simulation).await,
         }
     }
 

@@ -131,6 +131,8 @@ struct Guard<F> {
     permit2: Option<bool>,
     /// Priced in `batch-settlement` only, under this offer.
     batch: Option<crate::BatchOffer>,
+    /// Priced in `auth-capture` only: held in escrow before serving, captured or voided after.
+    auth_capture: Option<crate::AuthCaptureOffer>,
 }
 
 impl<F: FacilitatorClient> Paywall<F> {
@@ -191,7 +193,16 @@ impl<F: FacilitatorClient> Paywall<F> {
 
     /// The layer that puts `price` in front of a route (`get(handler).layer(paywall.price(price))`).
     pub fn price(&self, price: Price) -> PaywallLayer<F> {
-        PaywallLayer { guard: Arc::new(Guard { paywall: self.clone(), price, upto: None, permit2: None, batch: None }) }
+        PaywallLayer {
+            guard: Arc::new(Guard {
+                paywall: self.clone(),
+                price,
+                upto: None,
+                permit2: None,
+                batch: None,
+                auth_capture: None,
+            }),
+        }
     }
 
     /// The layer that puts a metered route behind the paywall: `price.amount` is the most a request may
@@ -204,8 +215,14 @@ impl<F: FacilitatorClient> Paywall<F> {
     /// `eip2612GasSponsoring`: a payer who has not approved Permit2 signs an EIP-2612 permit of the maximum
     /// along, and the facilitator approves Permit2 and settles in one transaction.
     pub fn price_upto(&self, price: Price, facilitator: alloy::primitives::Address, eip2612: bool) -> PaywallLayer<F> {
-        let guard =
-            Guard { paywall: self.clone(), price, upto: Some(facilitator), permit2: Some(eip2612), batch: None };
+        let guard = Guard {
+            paywall: self.clone(),
+            price,
+            upto: Some(facilitator),
+            permit2: Some(eip2612),
+            batch: None,
+            auth_capture: None,
+        };
         PaywallLayer { guard: Arc::new(guard) }
     }
 
@@ -216,7 +233,33 @@ impl<F: FacilitatorClient> Paywall<F> {
     /// an EIP-2612 permit along, and the facilitator approves and settles in one transaction.
     pub fn price_exact_permit2(&self, price: Price, eip2612: bool) -> PaywallLayer<F> {
         PaywallLayer {
-            guard: Arc::new(Guard { paywall: self.clone(), price, upto: None, permit2: Some(eip2612), batch: None }),
+            guard: Arc::new(Guard {
+                paywall: self.clone(),
+                price,
+                upto: None,
+                permit2: Some(eip2612),
+                batch: None,
+                auth_capture: None,
+            }),
+        }
+    }
+
+    /// The layer that puts `price` in front of a route paid with x402's `auth-capture` (escrow flow,
+    /// [`crate::AuthCaptureOffer::option`]) as the only option: the payment is authorized into the escrow
+    /// through the facilitator before the handler runs; after it, a successful answer (status below 400)
+    /// captures the whole price and a failed one voids the payment back to the payer, each signed by the
+    /// offer's receiver authorizer. The handler finds the payment as a [`crate::EscrowedPayment`] in its
+    /// request's extensions, to refund it later.
+    pub fn price_auth_capture(&self, price: Price, offer: crate::AuthCaptureOffer) -> PaywallLayer<F> {
+        PaywallLayer {
+            guard: Arc::new(Guard {
+                paywall: self.clone(),
+                price,
+                upto: None,
+                permit2: None,
+                batch: None,
+                auth_capture: Some(offer),
+            }),
         }
     }
 }
@@ -229,7 +272,14 @@ impl<F: FacilitatorClient> Paywall<F> {
     /// Vouchers are claimed with [`Paywall::claim_batches`], or on their own past `offer.claim_threshold`.
     pub fn price_batch_settlement(&self, price: Price, offer: crate::BatchOffer) -> PaywallLayer<F> {
         PaywallLayer {
-            guard: Arc::new(Guard { paywall: self.clone(), price, upto: None, permit2: None, batch: Some(offer) }),
+            guard: Arc::new(Guard {
+                paywall: self.clone(),
+                price,
+                upto: None,
+                permit2: None,
+                batch: Some(offer),
+                auth_capture: None,
+            }),
         }
     }
 }
@@ -336,6 +386,7 @@ impl<F: FacilitatorClient> Guard<F> {
         }
         let ambient = &self.paywall.ambient;
         let accepts = match (self.upto, self.permit2) {
+            _ if let Some(offer) = &self.auth_capture => vec![offer.option(&self.price, ambient.now())],
             (Some(facilitator), _) => vec![self.price.upto_option(facilitator)],
             (None, Some(_)) => vec![self.price.exact_permit2_option()],
             (None, None) => self.price.options(&resource.url, ambient.now(), ambient.random()),
@@ -385,7 +436,8 @@ impl<F: FacilitatorClient> Guard<F> {
     /// The `exact` option in v1 form, for networks that have a v1 name.
     fn v1_option(&self, resource: &ResourceInfo) -> Option<PaymentRequirementsV1> {
         // x402 v1 has no `upto`, and no `exact` over Permit2.
-        (self.upto.is_none() && self.permit2.is_none() && self.batch.is_none()).then_some(())?;
+        (self.upto.is_none() && self.permit2.is_none() && self.batch.is_none() && self.auth_capture.is_none())
+            .then_some(())?;
         let name = self.price.network.parse::<quittance_x402::Network>().ok()?.v1_name()?;
         let option = self.price.exact_option();
         Some(PaymentRequirementsV1 {
@@ -418,6 +470,9 @@ impl<F: FacilitatorClient> Guard<F> {
         };
         let matched = match (self.upto, self.permit2) {
             _ if self.batch.is_some() => self.batch_match(&payment.accepted),
+            _ if let Some(offer) = &self.auth_capture => {
+                offer.match_option(&self.price, &payment.accepted, self.paywall.ambient.now())
+            }
             (Some(facilitator), _) => {
                 quittance_x402::find_matching(&[self.price.upto_option(facilitator)], &payment.accepted)
                     .cloned()
@@ -571,6 +626,9 @@ impl<F: FacilitatorClient> Guard<F> {
         if let Some(offer) = &self.batch {
             return self.batch_serve(offer, run, request, next, false).await;
         }
+        if let Some(offer) = &self.auth_capture {
+            return self.escrowed(run, offer, request, next, taken_over).await;
+        }
         let facilitator = &self.paywall.facilitator;
         let (verify, resource) = (run.verify, run.resource);
         // A cross-chain payment is settled before serving: once sent it cannot be called back.
@@ -624,6 +682,9 @@ impl<F: FacilitatorClient> Guard<F> {
     /// Settles what a served answer cost and gives it: the price, or for a metered route the usage its
     /// handler reported in the answer (kept with it until settled, so that a retry settles the same).
     async fn settle_answer(&self, run: &Run<'_>, answer: StoredResponse, ours: bool) -> Response {
+        if let Some(offer) = &self.auth_capture {
+            return self.finalize(run, offer, answer).await;
+        }
         let metered;
         let run = match self.upto {
             None => run,
@@ -658,9 +719,96 @@ impl<F: FacilitatorClient> Guard<F> {
         if let Some(answer) = answer {
             return self.settle_answer(run, answer, true).await;
         }
+        if let Some(offer) = &self.auth_capture {
+            return self.escrowed(run, offer, request, next, true).await;
+        }
         match self.settle(run, true).await {
             Ok(settled) => self.serve_settled(run, settled, request, next).await,
             Err(response) => *response,
+        }
+    }
+
+    /// An `auth-capture` payment: authorized into the escrow before serving (settled as its collect), the
+    /// handler run once with the payment in its extensions, its answer kept, then finalized.
+    async fn escrowed<S>(
+        &self,
+        run: &Run<'_>,
+        offer: &crate::AuthCaptureOffer,
+        mut request: Request,
+        next: S,
+        ours: bool,
+    ) -> Response
+    where
+        S: Service<Request, Response = Response, Error = Infallible> + Send + 'static,
+        S::Future: Send,
+    {
+        let escrowed = match crate::EscrowedPayment::of(&run.verify.payment_payload, &run.verify.payment_requirements) {
+            Ok(escrowed) => escrowed,
+            Err(reason) => {
+                self.release(run.key);
+                return self.payment_required(run.resource, Some(reason));
+            }
+        };
+        if let Err(response) = self.mark_settling(run, None) {
+            return *response;
+        }
+        if let Err(response) = self.settle(run, ours).await {
+            return *response;
+        }
+        request.extensions_mut().insert(escrowed);
+        let answer = match keep(serve(next, request).await).await {
+            Ok(answer) => answer,
+            // Unkeepable: served as a failure, and the hold voided.
+            Err(response) => stored(&response),
+        };
+        // Kept before finalizing, so that a retry finalizes this answer and never serves again.
+        if let Err(response) = self.mark_settling(run, Some(&answer)) {
+            return *response;
+        }
+        self.finalize(run, offer, answer).await
+    }
+
+    /// Finalizes an escrowed payment after serving (`captureMode: "sync"`): the whole hold captured for an
+    /// answer below 400, voided otherwise; the answer given with the finalize's receipt, and kept. The
+    /// facilitator answers a retried finalize from its ledger. A finalize it refuses leaves the payment held
+    /// (reserved here, never served again): the seller finalizes it later, or the payer reclaims it after
+    /// the capture deadline.
+    async fn finalize(&self, run: &Run<'_>, offer: &crate::AuthCaptureOffer, answer: StoredResponse) -> Response {
+        let operation = match crate::EscrowedPayment::of(&run.verify.payment_payload, &run.verify.payment_requirements)
+        {
+            Ok(escrowed) if answer.status < 400 => escrowed.request(escrowed.capture_all(), &offer.authorizer),
+            Ok(escrowed) => escrowed.request(crate::Lifecycle::Void, &offer.authorizer),
+            Err(reason) => Err(reason),
+        };
+        let operation = match operation {
+            Ok(operation) => operation,
+            Err(reason) => {
+                tracing::error!(%reason, "could not sign the finalize of an escrowed payment");
+                return self.pending(run.resource, None, run.receipt);
+            }
+        };
+        match self.paywall.facilitator.settle(&operation).await {
+            Ok(settled) if settled.success => self.complete(run, answer, settled),
+            Ok(settled)
+                if matches!(
+                    settled.error_reason,
+                    Some(
+                        ErrorReason::SettlementPending
+                            | ErrorReason::UnexpectedSettleError
+                            | ErrorReason::UnexpectedVerifyError
+                    )
+                ) =>
+            {
+                self.pending(run.resource, Some(settled), run.receipt)
+            }
+            Ok(settled) => {
+                tracing::error!(reason = ?settled.error_reason, "the facilitator refused to finalize an escrowed payment");
+                self.refusal(run.resource, settled, run.receipt)
+            }
+            Err(err) => {
+                tracing::warn!(%err, "facilitator unavailable to finalize; the payment stays held");
+                self.pending(run.resource, None, run.receipt)
+            }
         }
     }
 

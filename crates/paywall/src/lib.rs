@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod auth_capture;
 mod batch;
 mod client;
 mod layer;
@@ -7,6 +8,7 @@ pub mod page;
 mod price;
 mod store;
 
+pub use auth_capture::{AuthCaptureOffer, EscrowedPayment, Lifecycle};
 pub use batch::{
     BatchClaimError, BatchClaims, BatchOffer, BatchStore, ChannelRecord, ClaimRecord, ClaimStage, MAX_CLAIMS_PER_BATCH,
 };

@@ -199,6 +199,7 @@ impl Price {
     ) -> Result<PaymentRequirements, ErrorReason> {
         match Scheme::of(accepted)? {
             Scheme::BatchSettlement => Err(ErrorReason::UnsupportedScheme),
+            Scheme::AuthCapture => Err(ErrorReason::UnsupportedScheme),
             Scheme::Exact => quittance_x402::find_matching(&[self.exact_option()], accepted)
                 .cloned()
                 .ok_or(ErrorReason::InvalidPaymentRequirements),

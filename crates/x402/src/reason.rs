@@ -159,6 +159,83 @@ reasons! {
     UptoUnauthorizedFacilitator => "upto_unauthorized_facilitator",
     /// `upto`: the witness names another facilitator than this one.
     UptoFacilitatorMismatch => "upto_facilitator_mismatch",
+    /// `auth-capture`: the scheme of the payload or requirements is not `auth-capture`.
+    AuthCaptureScheme => "invalid_auth_capture_evm_scheme",
+    /// `auth-capture`: the payload's network differs from the requirements'.
+    AuthCaptureNetworkMismatch => "invalid_auth_capture_evm_network_mismatch",
+    /// `auth-capture`: the payload has neither shape, or its salt nonce does not fit the salt binding.
+    AuthCapturePayloadFormat => "invalid_auth_capture_evm_payload_format",
+    /// `auth-capture`: a lifecycle payload's `type` is missing, unknown or not allowed in its flow.
+    AuthCapturePayloadType => "invalid_auth_capture_evm_payload_type",
+    /// `auth-capture`: a `voidAuthorizerSignature` on a payload other than a capture, or not the receiver
+    /// authorizer's.
+    AuthCaptureVoidAuthorizerSignature => "invalid_auth_capture_evm_void_authorizer_signature",
+    /// `auth-capture`: a capture-and-void that captures the whole hold, leaving nothing to void.
+    AuthCaptureVoidRemainderFullCapture => "invalid_auth_capture_evm_void_remainder_full_capture",
+    /// `auth-capture`: the payment flow is not one this facilitator settles.
+    AuthCaptureUnsupportedPaymentFlow => "invalid_auth_capture_evm_unsupported_payment_flow",
+    /// `auth-capture`: `extra` lacks a field, names another escrow, or its fee bounds are not allowed.
+    AuthCaptureExtra => "invalid_auth_capture_evm_extra",
+    /// `auth-capture`: no receiver authorizer for an operation that needs one.
+    AuthCaptureMissingReceiverAuthorizer => "invalid_auth_capture_evm_missing_receiver_authorizer",
+    /// `auth-capture`: the operator type is not `delegated`.
+    AuthCaptureUnsupportedOperatorType => "invalid_auth_capture_evm_unsupported_operator_type",
+    /// `auth-capture`: a non-zero policy for a delegated operator.
+    AuthCapturePolicy => "invalid_auth_capture_evm_policy",
+    /// `auth-capture`: a lifecycle operation for a payment without a receiver authorizer.
+    AuthCaptureLifecycleNotRelayed => "invalid_auth_capture_evm_lifecycle_not_relayed",
+    /// `auth-capture`: the capture authorizer is not this facilitator's account.
+    AuthCaptureOperatorNotAdmitted => "invalid_auth_capture_evm_operator_not_admitted",
+    /// `auth-capture`: the payment's operator is not the capture authorizer.
+    AuthCaptureOperatorMismatch => "invalid_auth_capture_evm_operator_mismatch",
+    /// `auth-capture`: the salt is not the one bound to the receiver authorizer, policy and salt nonce.
+    AuthCaptureSaltBindingMismatch => "invalid_auth_capture_evm_salt_binding_mismatch",
+    /// `auth-capture`: the authorizer signature is not the receiver authorizer's.
+    AuthCaptureAuthorizerSignature => "invalid_auth_capture_evm_authorizer_signature",
+    /// `auth-capture`: the escrow's capturable or refundable amount differs from the signed expectation.
+    AuthCaptureUnexpectedPaymentState => "invalid_auth_capture_evm_unexpected_payment_state",
+    /// `auth-capture`: the operator has no refund liquidity for this refund.
+    AuthCaptureRefundFundingUnavailable => "invalid_auth_capture_evm_refund_funding_unavailable",
+    /// `auth-capture`: the asset transfer method is not one this facilitator settles.
+    AuthCaptureUnsupportedAssetTransferMethod => "invalid_auth_capture_evm_unsupported_asset_transfer_method",
+    /// `auth-capture`: the capture deadline is too close or has passed.
+    AuthCaptureCaptureDeadlineExpired => "invalid_auth_capture_evm_capture_deadline_expired",
+    /// `auth-capture`: the refund deadline has passed.
+    AuthCaptureRefundDeadlineExpired => "invalid_auth_capture_evm_refund_deadline_expired",
+    /// `auth-capture`: the deadlines are out of order.
+    AuthCaptureDeadlineOrdering => "invalid_auth_capture_evm_deadline_ordering",
+    /// `auth-capture`: the authorization expires too soon.
+    AuthCaptureAuthorizationExpired => "invalid_auth_capture_evm_authorization_expired",
+    /// `auth-capture`: the authorization is not valid yet.
+    AuthCaptureAuthorizationNotYetValid => "invalid_auth_capture_evm_authorization_not_yet_valid",
+    /// `auth-capture`: the payer's signature is not valid.
+    AuthCaptureSignature => "invalid_auth_capture_evm_signature",
+    /// `auth-capture`: the authorized value or an operation's amount does not fit the requirements.
+    AuthCaptureAmountMismatch => "invalid_auth_capture_evm_amount_mismatch",
+    /// `auth-capture`: the authorization is not to the token collector.
+    AuthCaptureTokenCollectorMismatch => "invalid_auth_capture_evm_token_collector_mismatch",
+    /// `auth-capture`: the authorization's nonce is not the payment's.
+    AuthCaptureNonceMismatch => "invalid_auth_capture_evm_nonce_mismatch",
+    /// `auth-capture`: the payer holds less than the amount.
+    AuthCaptureInsufficientBalance => "invalid_auth_capture_evm_insufficient_balance",
+    /// `auth-capture`: the operation's simulation reverted.
+    AuthCaptureSimulationFailed => "invalid_auth_capture_evm_simulation_failed",
+    /// `auth-capture`: the payment was collected before.
+    AuthCapturePaymentAlreadyCollected => "invalid_auth_capture_evm_payment_already_collected",
+    /// `auth-capture`: the submitted fee is outside the signed bounds.
+    AuthCaptureFeeBpsOutOfRange => "invalid_auth_capture_evm_fee_bps_out_of_range",
+    /// `auth-capture`: a fee without a fee receiver.
+    AuthCaptureZeroFeeReceiver => "invalid_auth_capture_evm_zero_fee_receiver",
+    /// `auth-capture`: the fee receiver is not the payment's.
+    AuthCaptureFeeReceiver => "invalid_auth_capture_evm_fee_receiver",
+    /// `auth-capture`: a capture above what the escrow holds.
+    AuthCaptureInsufficientAuthorization => "invalid_auth_capture_evm_insufficient_authorization",
+    /// `auth-capture`: nothing is held to capture or void.
+    AuthCaptureZeroAuthorization => "invalid_auth_capture_evm_zero_authorization",
+    /// `auth-capture`: a refund above what was captured.
+    AuthCaptureRefundExceedsCapture => "invalid_auth_capture_evm_refund_exceeds_capture",
+    /// `auth-capture`: the operation's transaction reverted.
+    AuthCaptureTransactionReverted => "invalid_auth_capture_evm_transaction_reverted",
     /// `invoice` (Quittance): the option's invoice disagrees with the option, or is malformed.
     InvoiceTerms => "invalid_invoice_terms",
     /// `invoice`: the invoice is not signed by its issuer.

@@ -1,7 +1,9 @@
 //! The payment schemes Quittance speaks, as one enum: the one place a scheme's name on the wire is turned
 //! into a scheme.
 
-use crate::{ErrorReason, PaymentRequirements, batch_settlement, channel, crosschain, exact, invoice, upto};
+use crate::{
+    ErrorReason, PaymentRequirements, auth_capture, batch_settlement, channel, crosschain, exact, invoice, upto,
+};
 
 /// A payment scheme Quittance speaks. On the wire a scheme is a name (`PaymentRequirements::scheme`), so
 /// that options of schemes nobody here knows still parse; [`Scheme::of`] says which one an option is.
@@ -21,12 +23,22 @@ pub enum Scheme {
     /// x402's `batch-settlement` on EVM: cumulative vouchers over a deposit in `x402BatchSettlement`, claimed
     /// in batches.
     BatchSettlement,
+    /// x402's `auth-capture` on EVM: an authorization of a maximum held in escrow, then captured, voided or
+    /// refunded by the operator (through Quittance's collector into its `PaymentEscrow`).
+    AuthCapture,
 }
 
 impl Scheme {
     /// Every scheme.
-    pub const ALL: [Self; 6] =
-        [Self::Exact, Self::Invoice, Self::Channel, Self::CrossChainInvoice, Self::Upto, Self::BatchSettlement];
+    pub const ALL: [Self; 7] = [
+        Self::Exact,
+        Self::Invoice,
+        Self::Channel,
+        Self::CrossChainInvoice,
+        Self::Upto,
+        Self::BatchSettlement,
+        Self::AuthCapture,
+    ];
 
     /// Its name on the wire.
     pub const fn name(self) -> &'static str {
@@ -37,6 +49,7 @@ impl Scheme {
             Self::CrossChainInvoice => crosschain::SCHEME,
             Self::Upto => upto::SCHEME,
             Self::BatchSettlement => batch_settlement::SCHEME,
+            Self::AuthCapture => auth_capture::SCHEME,
         }
     }
 
@@ -54,6 +67,7 @@ impl Scheme {
             Self::Upto => ErrorReason::Permit2InvalidNonce,
             // The official client resyncs its channel from this code (as from `cumulative_amount_mismatch`).
             Self::BatchSettlement => ErrorReason::BatchCumulativeAmountBelowClaimed,
+            Self::AuthCapture => ErrorReason::AuthCapturePaymentAlreadyCollected,
         }
     }
 }

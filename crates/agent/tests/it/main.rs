@@ -1,6 +1,7 @@
 //! The agent against a real paywall on a socket, with the in-process facilitator on anvil (here) and on the
 //! in-process chain (`doubt`).
 
+mod auth_capture;
 mod batch;
 mod doubt;
 mod local;

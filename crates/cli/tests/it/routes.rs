@@ -297,3 +297,109 @@ body = "metered answer"
     assert_eq!(erc20.balanceOf(agent.address()).call().await?, before - U256::from(60_000u64), "exactly the prices");
     Ok(())
 }
+
+/// `serve --config` with an `auth-capture` route, in front of `quittance facilitator` on anvil with our
+/// collector installed: the payment is held, the route served, the price captured for the payee; a copy of
+/// the payment gets the same answer and nothing more moves.
+#[tokio::test]
+async fn serve_sells_an_auth_capture_route() -> eyre::Result<()> {
+    use quittance_bindings::{InvoiceRegistry, PaymentEscrow};
+    use quittance_x402::{PAYMENT_REQUIRED, PAYMENT_SIGNATURE, PaymentPayload, PaymentRequired, decode_header};
+
+    let anvil = spawn_anvil()?;
+    let deployer = PrivateKeySigner::from(anvil.keys()[0].clone());
+    let rpc = ProviderBuilder::new().wallet(EthereumWallet::from(deployer.clone())).connect_http(anvil.endpoint_url());
+    let token = TestStablecoin::deploy(&rpc, "USD Coin".into(), "USDC".into(), "2".into(), deployer.address()).await?;
+    let registry = InvoiceRegistry::deploy(&rpc, deployer.address()).await?;
+    let escrow = *PaymentEscrow::deploy(&rpc, *registry.address()).await?.address();
+    quittance_deploy::install_auth_capture(&quittance_chain::RpcChain::http(anvil.endpoint_url()), escrow).await?;
+    let agent = PrivateKeySigner::from_bytes(&keccak256("auth-capture agent"))?;
+    let payee = PrivateKeySigner::from_bytes(&keccak256("auth-capture payee"))?.address();
+    let seller = PrivateKeySigner::from_bytes(&keccak256("auth-capture seller"))?;
+    token.mint(agent.address(), U256::from(1_000_000u64)).send().await?.get_receipt().await?;
+
+    let dir = tempfile::tempdir()?;
+    let table = dir.path().join("routes.toml");
+    std::fs::write(
+        &table,
+        "[[route]]\npath = \"/held\"\nprice = \"0.01\"\nscheme = \"auth-capture\"\nbody = \"{\\\"held\\\": true}\"\n",
+    )?;
+    let facilitator_port = free_port();
+    let quittance = env!("CARGO_BIN_EXE_quittance");
+    let _facilitator = Killed(
+        Command::new(quittance)
+            .args(["facilitator", "--rpc-url", anvil.endpoint().as_str()])
+            .args(["--listen", &format!("127.0.0.1:{facilitator_port}")])
+            .arg("--ledger")
+            .arg(dir.path().join("ledger.sqlite"))
+            .env("QUITTANCE_FACILITATOR_KEY", hex_key(&PrivateKeySigner::from(anvil.keys()[1].clone())))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?,
+    );
+    wait_for(&format!("http://127.0.0.1:{facilitator_port}/health")).await?;
+    let mut child = Command::new(quittance)
+        .args(["serve", "--rpc-url", anvil.endpoint().as_str(), "--config"])
+        .arg(&table)
+        .args(["--facilitator-url", &format!("http://127.0.0.1:{facilitator_port}/")])
+        .args(["--token", &token.address().to_string(), "--pay-to", &payee.to_string()])
+        .args(["--listen", "127.0.0.1:0"])
+        .arg("--store")
+        .arg(dir.path().join("store.sqlite"))
+        .env("QUITTANCE_ISSUER_KEY", hex_key(&seller))
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let stdout = child.stdout.take().ok_or_else(|| eyre::eyre!("no stdout"))?;
+    let _server = Killed(child);
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+    let first = lines.next().ok_or_else(|| eyre::eyre!("serve printed nothing"))??;
+    assert!(first.contains("auth-capture"), "{first}");
+    let url = first
+        .strip_prefix("serving ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .ok_or_else(|| eyre::eyre!("unexpected line {first}"))?
+        .to_owned();
+    let origin = url.trim_end_matches("/held").to_owned();
+    wait_for(&format!("{origin}/")).await?;
+
+    let client = reqwest::Client::new();
+    let offer = client.get(&url).send().await?;
+    assert_eq!(offer.status(), 402);
+    let required: PaymentRequired = decode_header(offer.headers()[PAYMENT_REQUIRED].to_str()?)?;
+    let option = &required.accepts[0];
+    assert_eq!(option.scheme, "auth-capture");
+    assert_eq!(option.extra_str("receiverAuthorizer"), Some(seller.address().to_checksum(None).as_str()));
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+    let payload =
+        quittance_x402::auth_capture::pay(option, &agent, agent.address(), now, alloy::primitives::B256::random())?;
+    let payment = PaymentPayload {
+        x402_version: 2,
+        resource: Some(required.resource.clone()),
+        accepted: option.clone(),
+        payload,
+        extensions: None,
+    };
+    let header = quittance_x402::encode_header(&payment);
+    for _ in 0..2 {
+        let answer = client.get(&url).header(PAYMENT_SIGNATURE, &header).send().await?;
+        assert_eq!(answer.status(), 200);
+        assert_eq!(answer.json::<serde_json::Value>().await?, serde_json::json!({"held": true}));
+        assert_eq!(token.balanceOf(payee).call().await?, U256::from(10_000u64), "captured once");
+        assert_eq!(token.balanceOf(agent.address()).call().await?, U256::from(990_000u64), "paid once");
+        assert_eq!(token.balanceOf(escrow).call().await?, U256::ZERO, "nothing left held");
+    }
+    // `quittance pay` pays it too: held, served, captured.
+    let output = Command::new(quittance)
+        .args(["pay", &url, "--json"])
+        .args(["--token", &token.address().to_string(), "--budget", "1"])
+        .arg("--record")
+        .arg(dir.path().join("spend.sqlite"))
+        .env("QUITTANCE_AGENT_KEY", hex_key(&agent))
+        .output()?;
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let paid: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    assert_eq!((&paid["status"], &paid["body"]), (&serde_json::json!(200), &serde_json::json!({"held": true})));
+    assert_eq!(token.balanceOf(payee).call().await?, U256::from(20_000u64), "a second payment, captured");
+    assert_eq!(token.balanceOf(escrow).call().await?, U256::ZERO, "nothing left held");
+    Ok(())
+}

@@ -1,6 +1,7 @@
 //! The facilitator against a real chain (anvil): every check that needs the chain, with the reason code
 //! each bad payment must get.
 
+mod auth_capture;
 mod batch_settlement;
 mod channel;
 mod exact_permit2;

@@ -18,6 +18,7 @@ use quittance_x402::{
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
+mod auth_capture;
 mod batch;
 mod once;
 mod page;
