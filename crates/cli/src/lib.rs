@@ -6,6 +6,7 @@ pub mod cre;
 pub mod demo;
 pub mod deploy;
 pub mod keys;
+pub mod mcp;
 pub mod pay;
 pub mod receipt;
 pub mod routes;

@@ -40,6 +40,9 @@ enum Command {
     VerifyReceipt(quittance_cli::receipt::VerifyReceiptArgs),
     /// Show the agent's spend record: payments and where each stands, voucher channels, totals per token.
     Spend(quittance_cli::spend::SpendArgs),
+    /// Serve the agent's wallet as MCP tools (stdio, or streamable HTTP with --listen): fetch paid URLs, call
+    /// paid MCP tools, balances, the spend report, what is in doubt; within a fixed policy.
+    Mcp(Box<quittance_cli::mcp::McpArgs>),
 }
 
 #[derive(Args)]
@@ -97,6 +100,7 @@ async fn main() -> ExitCode {
         Command::Pay(_)
         | Command::VerifyReceipt(_)
         | Command::Spend(_)
+        | Command::Mcp(_)
         | Command::Deploy(_)
         | Command::Simulate(_)
         | Command::Cre(_) => "warn",
@@ -188,6 +192,7 @@ async fn run(command: Command) -> eyre::Result<()> {
         Command::Pay(args) => quittance_cli::pay::run(args).await?,
         Command::VerifyReceipt(args) => quittance_cli::receipt::run(args).await?,
         Command::Spend(args) => quittance_cli::spend::run(args)?,
+        Command::Mcp(args) => quittance_cli::mcp::run(*args).await?,
         Command::Cre(command) => quittance_cli::cre::run(command).await?,
         Command::Ccip(command) => quittance_cli::ccip::run(command).await?,
         Command::Simulate(args) => {

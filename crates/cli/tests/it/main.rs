@@ -9,5 +9,6 @@ mod faults;
 mod invoice;
 mod keys;
 mod limits;
+mod mcp;
 mod routes;
 mod simulate;
