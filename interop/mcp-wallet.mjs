@@ -1,9 +1,10 @@
 // The official MCP TypeScript SDK's client (@modelcontextprotocol/sdk) drives `quittance mcp` over stdio:
-// lists its tools, fetches a paid URL within the wallet's policy and one beyond it, reads the spend report,
+// lists its tools, fetches a paid URL within the wallet's policy and one beyond it, calls a paid MCP tool of
+// another server (TOOL_SERVER, streamable HTTP), reads the spend report,
 // what is in doubt and the balances, and tries a tool that does not exist. Prints one line of JSON.
 //
 // Environment: QUITTANCE_BIN (the quittance binary), WALLET_ARGS (JSON array of its arguments after `mcp`),
-// PAID_URL, EXPENSIVE_URL, and the wallet's key in the variable its arguments name.
+// PAID_URL, EXPENSIVE_URL, TOOL_SERVER, and the wallet's key in the variable its arguments name.
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 
@@ -18,6 +19,10 @@ await client.connect(transport);
 const tools = (await client.listTools()).tools.map((tool) => tool.name);
 const within = await client.callTool({ name: "fetch", arguments: { url: process.env.PAID_URL } });
 const beyond = await client.callTool({ name: "fetch", arguments: { url: process.env.EXPENSIVE_URL } });
+const tool = await client.callTool({
+  name: "call_paid_tool",
+  arguments: { server_url: process.env.TOOL_SERVER, tool: "report", arguments: { city: "Lisbon" } },
+});
 const report = await client.callTool({ name: "spend_report", arguments: {} });
 const doubt = await client.callTool({ name: "in_doubt", arguments: {} });
 const balances = await client.callTool({ name: "balances", arguments: {} });
@@ -27,5 +32,5 @@ try {
 } catch (error) {
   unknown = { error: String(error) };
 }
-console.log(JSON.stringify({ tools, within, beyond, report, doubt, balances, unknown }));
+console.log(JSON.stringify({ tools, within, beyond, tool, report, doubt, balances, unknown }));
 await client.close();

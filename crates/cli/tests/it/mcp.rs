@@ -1,5 +1,6 @@
 //! `quittance mcp` driven over stdio by the official MCP TypeScript SDK's client (`interop/mcp-wallet.mjs`),
-//! on anvil: it buys a paid resource within the wallet's policy, is refused beyond it, and reports spending,
+//! on anvil: it buys a paid resource within the wallet's policy, is refused beyond it, buys a paid MCP tool
+//! of another server (`quittance-mcp`'s paid tools), and reports spending,
 //! what is in doubt and balances; the key is never printed and the policy has no tool.
 
 use alloy::primitives::{B256, U256};
@@ -8,6 +9,44 @@ use quittance_paywall::{Paywall, Price};
 use quittance_testkit::{PRICE, World};
 use serde_json::{Value, json};
 use std::{path::PathBuf, process::Stdio, time::Duration};
+
+/// A seller's MCP tool, sold behind the paywall by `quittance-mcp`.
+#[derive(Clone)]
+struct Weather;
+
+impl rmcp::ServerHandler for Weather {
+    fn get_info(&self) -> rmcp::model::ServerConfig {
+        rmcp::model::ServerConfig::new(rmcp::model::ServerCapabilities::builder().enable_tools().build())
+    }
+
+    async fn call_tool(
+        &self,
+        request: rmcp::model::CallToolRequestParams,
+        _: rmcp::service::RequestContext<rmcp::RoleServer>,
+    ) -> Result<rmcp::model::CallToolResponse, rmcp::ErrorData> {
+        let city = request.arguments.as_ref().and_then(|a| a.get("city")).and_then(Value::as_str).unwrap_or("?");
+        let text = rmcp::model::ContentBlock::text(format!("sunny in {city}"));
+        Ok(rmcp::model::CallToolResult::success(vec![text]).into())
+    }
+}
+
+/// Serves the paid tool `report` over streamable HTTP; its endpoint.
+async fn paid_tool_server(world: &World) -> eyre::Result<String> {
+    use rmcp::transport::streamable_http_server::{
+        StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
+    };
+    let paywall = quittance_mcp::paywall(world.facilitator.clone());
+    let server = quittance_mcp::PaidTools::new(Weather).tool("report", paywall.price(price(world, PRICE)));
+    let service: StreamableHttpService<_, LocalSessionManager> = StreamableHttpService::new(
+        move || Ok(server.clone()),
+        Default::default(),
+        StreamableHttpServerConfig::default(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/mcp", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, Router::new().nest_service("/mcp", service)).await });
+    Ok(url)
+}
 
 fn price(world: &World, amount: u64) -> Price {
     Price {
@@ -40,6 +79,7 @@ async fn the_official_mcp_client_buys_through_the_wallet_within_its_policy_only(
             get(|| async { Json(json!({"report": "dear"})) }).layer(paywall.price(price(&world, 20 * PRICE))),
         );
     tokio::spawn(async move { axum::serve(listener, app).await });
+    let tool_server = paid_tool_server(&world).await?;
     let dir = tempfile::tempdir()?;
     let key = B256::from(world.agent.to_bytes()).to_string();
     let wallet_args = json!([
@@ -73,6 +113,7 @@ async fn the_official_mcp_client_buys_through_the_wallet_within_its_policy_only(
             .env("WALLET_ARGS", wallet_args.to_string())
             .env("PAID_URL", format!("{base}/report"))
             .env("EXPENSIVE_URL", format!("{base}/expensive"))
+            .env("TOOL_SERVER", &tool_server)
             .env("QUITTANCE_AGENT_KEY", &key)
             .stdin(Stdio::null())
             .stderr(std::fs::File::create(&stderr)?)
@@ -99,17 +140,23 @@ async fn the_official_mcp_client_buys_through_the_wallet_within_its_policy_only(
     let refusal = beyond["content"][0]["text"].as_str().unwrap_or_default();
     assert!(refusal.contains("no option fits the spending policy") && refusal.contains("PerRequest"), "{refusal}");
 
-    assert_eq!(run["report"]["structuredContent"]["payments"].as_array().map(Vec::len), Some(1), "{}", run["report"]);
-    assert_eq!(run["report"]["structuredContent"]["totals"][0]["taken"], json!(PRICE.to_string()));
+    let tool = &run["tool"];
+    assert_eq!(tool["isError"], json!(false), "{tool}");
+    let called = &tool["structuredContent"];
+    assert_eq!(called["result"]["content"][0]["text"], json!("sunny in Lisbon"), "{called}");
+    assert_eq!(called["payment"]["receipt"]["success"], json!(true), "{called}");
+
+    assert_eq!(run["report"]["structuredContent"]["payments"].as_array().map(Vec::len), Some(2), "{}", run["report"]);
+    assert_eq!(run["report"]["structuredContent"]["totals"][0]["taken"], json!((2 * PRICE).to_string()));
     assert_eq!(run["doubt"]["structuredContent"]["payments"], json!([]));
     let balances = &run["balances"]["structuredContent"];
     assert_eq!(balances["address"], json!(world.agent.address().to_checksum(None)));
-    assert_eq!(balances["balances"][0]["balance"], json!((agent_before - U256::from(PRICE)).to_string()));
+    assert_eq!(balances["balances"][0]["balance"], json!((agent_before - U256::from(2 * PRICE)).to_string()));
     assert!(run["unknown"]["error"].is_string() || run["unknown"]["isError"] == json!(true), "{}", run["unknown"]);
 
-    // Exactly the price moved, once; the dear resource was not paid.
-    assert_eq!(world.token.balanceOf(world.agent.address()).call().await?, agent_before - U256::from(PRICE));
-    assert_eq!(world.token.balanceOf(world.payee).call().await?, payee_before + U256::from(PRICE));
+    // Exactly the price moved for the resource and for the tool, once each; the dear resource was not paid.
+    assert_eq!(world.token.balanceOf(world.agent.address()).call().await?, agent_before - U256::from(2 * PRICE));
+    assert_eq!(world.token.balanceOf(world.payee).call().await?, payee_before + U256::from(2 * PRICE));
     // The key never leaves the process.
     let key_digits = key.trim_start_matches("0x");
     assert!(!stdout.contains(key_digits) && !logs.contains(key_digits), "the key was printed");
