@@ -50,6 +50,9 @@ struct DemoArgs {
     /// Run on a fresh anvil instead of the in-process chain (revm).
     #[arg(long)]
     anvil: bool,
+    /// Show payments over MCP instead: an MCP client buys a paid MCP tool end to end (in-process chain).
+    #[arg(long, conflicts_with = "anvil")]
+    mcp: bool,
 }
 
 #[derive(Args)]
@@ -128,6 +131,14 @@ async fn main() -> ExitCode {
 
 async fn run(command: Command) -> eyre::Result<()> {
     match command {
+        Command::Demo(args) if args.mcp => {
+            let report = quittance_cli::mcp::demo(|line| println!("• {line}")).await?;
+            let [before, after] = report.balances;
+            println!(
+                "Done: the seller received {} USDC for one paid tool call, once.",
+                demo::format_usd(after.1 - before.1)
+            );
+        }
         Command::Demo(args) => {
             let on = if args.anvil { demo::DemoChain::Anvil } else { demo::DemoChain::InProcess };
             let report = demo::run(on, |line| println!("• {line}")).await?;

@@ -353,3 +353,171 @@ impl Wallet {
         Ok(json!({"payments": open.iter().map(crate::spend::payment_json).collect::<Vec<_>>()}))
     }
 }
+
+/// What the MCP demo showed, for printing and for tests.
+#[derive(Debug, Clone)]
+pub struct McpDemoReport {
+    /// The paid tool's result.
+    pub result: String,
+    /// The settlement transaction.
+    pub transaction: String,
+    /// Token balances of (agent, payee) before and after.
+    pub balances: [(U256, U256); 2],
+    /// The result the same payment got when sent again, and the balances of (agent, payee) after it.
+    pub replay: (String, (U256, U256)),
+}
+
+/// The demo's seller: one paid tool, `market_report`.
+#[derive(Clone)]
+struct DemoTools;
+
+impl ServerHandler for DemoTools {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+    }
+
+    async fn list_tools(
+        &self,
+        _: Option<PaginatedRequestParams>,
+        _: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let schema = json!({"type": "object", "properties": {"market": {"type": "string"}}});
+        Ok(ListToolsResult::with_all_items(vec![tool("market_report", "Today's market report (paid)", schema)]))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        _: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let market = request.arguments.as_ref().and_then(|a| a.get("market")).and_then(Value::as_str).unwrap_or("all");
+        Ok(CallToolResult::success(vec![ContentBlock::text(format!("{market} markets are up"))]).into())
+    }
+}
+
+/// `quittance demo --mcp`: on the in-process chain, a seller sells an MCP tool (streamable HTTP) behind the
+/// paywall, and an MCP client, paying as the agent within its policy, buys one call end to end; the same
+/// payment sent again gets the kept result and moves nothing.
+pub async fn demo(mut say: impl FnMut(&str)) -> eyre::Result<McpDemoReport> {
+    use quittance_chain::{DevChain, revm::RevmChain};
+    use quittance_facilitator::{Facilitator, SettleConfig, SqliteLedger};
+    use rmcp::transport::streamable_http_server::{
+        StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
+    };
+    const PRICE: u64 = 10_000;
+    let signer = |role: &str| {
+        alloy::signers::local::PrivateKeySigner::from_bytes(&alloy::primitives::keccak256(format!(
+            "quittance mcp demo {role}"
+        )))
+    };
+    let (deployer, facilitator_key, agent_key) = (signer("deployer")?, signer("facilitator")?, signer("agent")?);
+    let payee = signer("payee")?.address();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+    let chain = RevmChain::new(31337, now);
+    for account in [deployer.address(), facilitator_key.address()] {
+        chain.set_balance(account, U256::from(10u64).pow(U256::from(20))).await?;
+    }
+    let manifest = quittance_deploy::deploy(&chain, &deployer, deployer.address(), &[agent_key.address()], |_| {})
+        .await
+        .map_err(|e| eyre::eyre!("deploy: {e}"))?;
+    let token = manifest.address("TestStablecoin").ok_or_else(|| eyre::eyre!("no token"))?;
+    say(&format!("Started an in-process chain (revm) with Quittance deployed; the agent holds test USDC at {token}."));
+    let facilitator = Arc::new(
+        Facilitator::new(chain.clone(), facilitator_key, Arc::new(SqliteLedger::in_memory()?), SettleConfig::default())
+            .await?,
+    );
+    let price = quittance_paywall::Price {
+        network: facilitator.network().into(),
+        asset: token,
+        asset_name: "USD Coin".into(),
+        asset_version: "2".into(),
+        amount: U256::from(PRICE),
+        pay_to: payee,
+        max_timeout_seconds: 120,
+        description: "Today's market report".into(),
+        mime_type: "application/json".into(),
+        invoices: None,
+        settle_before_serving: false,
+        channels: None,
+        cross_chain: Vec::new(),
+    };
+    let paywall = quittance_mcp::paywall(facilitator.clone());
+    let server = quittance_mcp::PaidTools::new(DemoTools).tool("market_report", paywall.price(price));
+    let service: StreamableHttpService<_, LocalSessionManager> = StreamableHttpService::new(
+        move || Ok(server.clone()),
+        Default::default(),
+        StreamableHttpServerConfig::default(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/mcp", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, axum::Router::new().nest_service("/mcp", service)).await });
+    say(&format!("The seller serves the MCP tool market_report at {url} (streamable HTTP): one cent per call."));
+
+    let client = ().serve(rmcp::transport::StreamableHttpClientTransport::from_uri(url.clone())).await?;
+    let mut params = CallToolRequestParams::new("market_report");
+    params.arguments = Some(JsonObject::from_iter([("market".to_owned(), json!("European"))]));
+    let unpaid = client.call_tool(params.clone()).await?;
+    let (offer, _) = quittance_mcp::client::payment_required(&unpaid)
+        .ok_or_else(|| eyre::eyre!("the unpaid call was not asked to pay: {unpaid:?}"))?;
+    say(&format!(
+        "An unpaid call gets x402's payment-required result: {} {} of {} to {} for {}.",
+        offer.accepts[0].scheme,
+        offer.accepts[0].amount,
+        offer.accepts[0].asset,
+        offer.accepts[0].pay_to,
+        offer.resource.url
+    ));
+
+    let balance = |account: Address| {
+        let chain = chain.clone();
+        async move {
+            quittance_chain::read(&chain, token, quittance_bindings::TestStablecoin::balanceOfCall { account }).await
+        }
+    };
+    let before = (balance(agent_key.address()).await?, balance(payee).await?);
+    let budget = Budget {
+        per_request: U256::from(PRICE),
+        per_host: U256::from(10 * PRICE),
+        period: Duration::from_secs(3600),
+        total: U256::from(10 * PRICE),
+    };
+    let policy = Policy {
+        budgets: BTreeMap::from([(token, budget)]),
+        networks: vec![facilitator.network().into()],
+        hosts: None,
+        channel_requests: 0,
+    };
+    let agent = Agent::new(agent_key.clone(), policy, Arc::new(SpendRecord::in_memory()?));
+    let payer = McpPayer::new(agent).await?;
+    let paid = payer.call_tool(client.peer(), "127.0.0.1", params.clone()).await?;
+    let result = paid.result.content.first().and_then(|c| c.as_text()).map(|t| t.text.clone()).unwrap_or_default();
+    let receipt = paid.receipt.clone().ok_or_else(|| eyre::eyre!("no settlement in the result's _meta"))?;
+    let after = (balance(agent_key.address()).await?, balance(payee).await?);
+    say(&format!(
+        "The agent paid within its policy (one cent a call, ten in all), sent the payment in _meta[\"x402/payment\"], and got: {result:?}."
+    ));
+    say(&format!(
+        "The settlement came back in the result's _meta[\"x402/payment-response\"]: transaction {}; the agent paid {} USDC, the seller got {} USDC, the agent paid no gas.",
+        receipt.transaction,
+        crate::demo::format_usd(before.0 - after.0),
+        crate::demo::format_usd(after.1 - before.1)
+    ));
+
+    let mut again = params;
+    let mut meta = rmcp::model::RequestMetaObject::new();
+    meta.0.0.insert(quittance_mcp::PAYMENT_META.into(), serde_json::to_value(&paid.payment)?);
+    again.meta = Some(meta);
+    let replayed = client.call_tool(again).await?;
+    let replay = replayed.content.first().and_then(|c| c.as_text()).map(|t| t.text.clone()).unwrap_or_default();
+    let after_replay = (balance(agent_key.address()).await?, balance(payee).await?);
+    say(&format!(
+        "The same payment sent again (a lost answer) gets the kept result {replay:?}; balances unchanged: the tool ran once, paid once."
+    ));
+    let _ = client.cancel().await;
+    Ok(McpDemoReport {
+        result,
+        transaction: receipt.transaction,
+        balances: [before, after],
+        replay: (replay, after_replay),
+    })
+}

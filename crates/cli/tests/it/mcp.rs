@@ -162,3 +162,16 @@ async fn the_official_mcp_client_buys_through_the_wallet_within_its_policy_only(
     assert!(!stdout.contains(key_digits) && !logs.contains(key_digits), "the key was printed");
     Ok(())
 }
+
+#[tokio::test]
+async fn the_mcp_demo_buys_a_paid_tool_once_on_the_in_process_chain() -> eyre::Result<()> {
+    let mut lines = Vec::new();
+    let report = quittance_cli::mcp::demo(|line| lines.push(line.to_owned())).await?;
+    let [before, after] = report.balances;
+    assert_eq!(report.result, "European markets are up");
+    assert_eq!((before.0 - after.0, after.1 - before.1), (U256::from(PRICE), U256::from(PRICE)));
+    assert_eq!(report.replay, (report.result.clone(), after), "the replay gets the kept result and moves nothing");
+    assert!(report.transaction.starts_with("0x") && report.transaction.len() == 66, "{}", report.transaction);
+    assert!(lines.iter().any(|l| l.contains("payment-required")), "{lines:?}");
+    Ok(())
+}
