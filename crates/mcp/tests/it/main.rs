@@ -2,6 +2,7 @@
 //! streamable HTTP and over a stdio-framed pipe; bad payments in `_meta` are refused with their x402 reason
 //! and move nothing; one payment buys one execution, and its copy gets the kept result.
 
+mod bench;
 mod local;
 
 use alloy::primitives::{B256, U256};
@@ -54,7 +55,7 @@ fn sign(local: &Local, required: &PaymentRequired) -> PaymentPayload {
     .expect("signed")
 }
 
-async fn connect_http(url: &str) -> eyre::Result<RunningService<RoleClient, ()>> {
+pub(crate) async fn connect_http(url: &str) -> eyre::Result<RunningService<RoleClient, ()>> {
     let transport = rmcp::transport::StreamableHttpClientTransport::from_uri(url.to_owned());
     Ok(().serve(transport).await?)
 }
