@@ -40,9 +40,18 @@ pub enum McpPayError {
     /// The agent did not pay, or the payment was refused or is in doubt (see [`AgentError`]).
     #[error(transparent)]
     Agent(#[from] AgentError),
-    /// The MCP server answered with an error (not a tool result).
-    #[error("the MCP server answered with an error: {0}")]
-    Server(String),
+    /// The MCP server answered with an error, or its answer was lost (not a tool result). A payment sent for
+    /// the call stays where `state` says (in doubt: the next call of the same purchase sends it again, and a
+    /// server that kept its result answers it).
+    #[error("no tool result ({answer}); the payment (spend {spend:?}) is {state:?}")]
+    Unanswered {
+        /// What came instead.
+        answer: String,
+        /// The payment's spend in the record, when one was sent.
+        spend: Option<i64>,
+        /// Where it stands.
+        state: Option<SpendState>,
+    },
     /// The bridge could not start (no loopback socket).
     #[error("the payment bridge could not start: {0}")]
     Bridge(String),
@@ -131,11 +140,15 @@ impl McpPayer {
         let purchase = Purchase { key, host: server.to_owned() };
         let paid = self.agent.send_for(request, &purchase).await?;
         let status = paid.response.status();
-        let body = paid.response.bytes().await.map_err(|e| McpPayError::Server(e.to_string()))?;
+        let unanswered = |answer: String| McpPayError::Unanswered { answer, spend: paid.spend, state: paid.state };
+        let body = match paid.response.bytes().await {
+            Ok(body) => body,
+            Err(err) => return Err(unanswered(err.to_string())),
+        };
         let result: CallToolResult = match serde_json::from_slice(&body) {
             Ok(result) => result,
-            Err(_) if status.is_success() => return Err(McpPayError::Server("an unreadable tool result".into())),
-            Err(_) => return Err(McpPayError::Server(String::from_utf8_lossy(&body).into_owned())),
+            Err(_) if status.is_success() => return Err(unanswered("an unreadable tool result".into())),
+            Err(_) => return Err(unanswered(String::from_utf8_lossy(&body).into_owned())),
         };
         Ok(PaidCall { result, receipt: paid.receipt, payment: paid.payment, spend: paid.spend, state: paid.state })
     }

@@ -206,6 +206,47 @@ impl Seller {
         Ok(url)
     }
 
+    /// Serves over streamable HTTP, losing the answers to the first `count` paid calls (served, then answered
+    /// 502); the endpoint, and how many answers were lost.
+    pub(crate) async fn serve_http_losing_paid_answers(
+        &self,
+        count: usize,
+    ) -> eyre::Result<(String, Arc<AtomicUsize>)> {
+        use axum::{body::Body, extract::Request, middleware::Next, response::Response};
+        let server = self.server.clone();
+        let service: StreamableHttpService<_, LocalSessionManager> = StreamableHttpService::new(
+            move || Ok(server.clone()),
+            Default::default(),
+            StreamableHttpServerConfig::default(),
+        );
+        let lost = Arc::new(AtomicUsize::new(0));
+        let seen = lost.clone();
+        let lose = move |request: Request, next: Next| {
+            let lost = lost.clone();
+            async move {
+                let (parts, body) = request.into_parts();
+                let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
+                let paid = String::from_utf8_lossy(&bytes).contains(quittance_mcp::PAYMENT_META);
+                let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+                if paid
+                    && lost.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| (n < count).then_some(n + 1)).is_ok()
+                {
+                    // Read the answer whole (the call completes), then lose it.
+                    let _ = axum::body::to_bytes(response.into_body(), 1 << 20).await;
+                    let mut lost = Response::new(Body::from("bad gateway"));
+                    *lost.status_mut() = axum::http::StatusCode::BAD_GATEWAY;
+                    return lost;
+                }
+                response
+            }
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}/mcp", listener.local_addr()?);
+        let router = axum::Router::new().nest_service("/mcp", service).layer(axum::middleware::from_fn(lose));
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        Ok((url, seen))
+    }
+
     /// Serves over an in-process pipe with the stdio transport's framing; the client connected to it.
     pub(crate) async fn serve_pipe(&self) -> eyre::Result<RunningService<RoleClient, ()>> {
         let (ours, theirs) = tokio::io::duplex(1 << 20);

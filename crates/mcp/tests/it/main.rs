@@ -179,3 +179,61 @@ async fn bad_payments_in_meta_are_refused_with_their_reason_and_a_failed_tool_ch
     client.cancel().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_lost_answer_to_a_paid_call_is_recovered_by_sending_the_same_payment_again() -> eyre::Result<()> {
+    let local = Local::new().await?;
+    let seller = Seller::new(&local);
+    // The first answer to a paid call is lost on the way back (the tool ran, the payment settled).
+    let (url, lost) = seller.serve_http_losing_paid_answers(1).await?;
+    let client = connect_http(&url).await?;
+    let record = Arc::new(SpendRecord::in_memory()?);
+    let payer = McpPayer::new(local.agent(&record, local.policy(10 * PRICE))).await?;
+    let (agent_before, payee_before) = (local.balance(local.agent.address()).await?, local.balance(local.payee).await?);
+
+    let paid = payer.call_tool(client.peer(), "weather.example", call("report", None)).await?;
+    assert_eq!(lost.load(Ordering::SeqCst), 1, "the first answer was lost");
+    assert_eq!(text(&paid.result), "sunny in Lisbon");
+    assert_eq!(paid.state, Some(SpendState::Settled));
+    assert!(paid.receipt.is_some_and(|r| r.success));
+    assert_eq!(seller.runs.load(Ordering::SeqCst), 1, "the tool ran once");
+    assert_eq!(local.balance(local.agent.address()).await?, agent_before - U256::from(PRICE), "paid once");
+    assert_eq!(local.balance(local.payee).await?, payee_before + U256::from(PRICE));
+    assert_eq!(record.recent(10)?.len(), 1, "one payment signed");
+    client.cancel().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_payment_left_in_doubt_is_resolved_after_a_restart_before_anything_new_is_signed() -> eyre::Result<()> {
+    let local = Local::new().await?;
+    let seller = Seller::new(&local);
+    // Every answer lost while the agent sends the payment (the first time and its resends).
+    let sends = 1 + quittance_agent::RESENDS as usize;
+    let (url, lost) = seller.serve_http_losing_paid_answers(sends).await?;
+    let client = connect_http(&url).await?;
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("spend.sqlite");
+    let payee_before = local.balance(local.payee).await?;
+    {
+        let record = Arc::new(SpendRecord::open(&path)?);
+        let payer = McpPayer::new(local.agent(&record, local.policy(10 * PRICE))).await?;
+        let first = payer.call_tool(client.peer(), "weather.example", call("report", None)).await;
+        assert!(
+            matches!(&first, Err(quittance_mcp::McpPayError::Unanswered { state: Some(SpendState::InDoubt), .. })),
+            "{first:?}"
+        );
+        assert_eq!(lost.load(Ordering::SeqCst), sends);
+    }
+    // A new process on the same spend record: the payment in doubt is sent again, and its kept result comes.
+    let record = Arc::new(SpendRecord::open(&path)?);
+    let payer = McpPayer::new(local.agent(&record, local.policy(10 * PRICE))).await?;
+    let paid = payer.call_tool(client.peer(), "weather.example", call("report", None)).await?;
+    assert_eq!(text(&paid.result), "sunny in Lisbon");
+    assert_eq!(paid.state, Some(SpendState::Settled));
+    assert_eq!(record.recent(10)?.len(), 1, "nothing new was signed");
+    assert_eq!(seller.runs.load(Ordering::SeqCst), 1, "the tool ran once");
+    assert_eq!(local.balance(local.payee).await?, payee_before + U256::from(PRICE), "paid once");
+    client.cancel().await?;
+    Ok(())
+}
