@@ -175,3 +175,36 @@ async fn the_mcp_demo_buys_a_paid_tool_once_on_the_in_process_chain() -> eyre::R
     assert!(lines.iter().any(|l| l.contains("payment-required")), "{lines:?}");
     Ok(())
 }
+
+#[tokio::test]
+async fn the_wallet_serves_streamable_http_with_listen() -> eyre::Result<()> {
+    use rmcp::ServiceExt;
+    use tokio::io::AsyncBufReadExt;
+    let world = World::new().await?;
+    let dir = tempfile::tempdir()?;
+    let key = B256::from(world.agent.to_bytes()).to_string();
+    let mut wallet = tokio::process::Command::new(env!("CARGO_BIN_EXE_quittance"))
+        .args(["mcp", "--listen", "127.0.0.1:0", "--token", &world.token.address().to_string()])
+        .args(["--funds-rpc", &format!("{}={}", world.facilitator.network(), world.endpoint)])
+        .arg("--record")
+        .arg(dir.path().join("spend.sqlite"))
+        .env("QUITTANCE_AGENT_KEY", &key)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let mut stderr = tokio::io::BufReader::new(wallet.stderr.take().ok_or_else(|| eyre::eyre!("no stderr"))?).lines();
+    let line = tokio::time::timeout(Duration::from_secs(30), stderr.next_line()).await??.unwrap_or_default();
+    let url = line.rsplit(' ').next().filter(|u| u.starts_with("http://")).ok_or_else(|| eyre::eyre!("{line}"))?;
+    let client = ().serve(rmcp::transport::StreamableHttpClientTransport::from_uri(url.to_owned())).await?;
+    let balances = client.call_tool(rmcp::model::CallToolRequestParams::new("balances")).await?;
+    let balances = balances.structured_content.ok_or_else(|| eyre::eyre!("no structured content"))?;
+    assert_eq!(balances["address"], json!(world.agent.address().to_checksum(None)));
+    let held = world.token.balanceOf(world.agent.address()).call().await?;
+    assert_eq!(balances["balances"][0]["balance"], json!(held.to_string()));
+    assert!(!balances.to_string().contains(key.trim_start_matches("0x")));
+    client.cancel().await?;
+    wallet.kill().await?;
+    Ok(())
+}
