@@ -6,7 +6,7 @@ use alloy::{
 };
 use quittance_agent::{Agent, Budget, Policy, SpendRecord};
 use quittance_bindings::TestStablecoin;
-use quittance_chain::{DevChain, read, revm::RevmChain};
+use quittance_chain::{Chain, DevChain, read, revm::RevmChain};
 use quittance_facilitator::{Facilitator, SettleConfig, SqliteLedger};
 use quittance_mcp::PaidTools;
 use quittance_paywall::Price;
@@ -174,20 +174,27 @@ impl ServerHandler for Tools {
 }
 
 /// A seller: the tools behind the paywall, and how often the paid ones ran.
-pub(crate) struct Seller {
-    pub(crate) server: PaidTools<Tools, Facilitator<RevmChain>>,
+pub(crate) struct Seller<C: Chain = RevmChain> {
+    pub(crate) server: PaidTools<Tools, Facilitator<C>>,
     pub(crate) runs: Arc<AtomicUsize>,
     pub(crate) forecasts: Arc<AtomicUsize>,
 }
 
 impl Seller {
     pub(crate) fn new(local: &Local) -> Self {
+        Self::selling(local.facilitator.clone(), |description| local.price(description))
+    }
+}
+
+impl<C: Chain + 'static> Seller<C> {
+    /// The tools priced by `price` (from a description), settled by `facilitator`.
+    pub(crate) fn selling(facilitator: Arc<Facilitator<C>>, price: impl Fn(&str) -> Price) -> Self {
         let (runs, forecasts) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-        let paywall = quittance_mcp::paywall(local.facilitator.clone());
+        let paywall = quittance_mcp::paywall(facilitator);
         let server = PaidTools::new(Tools { runs: runs.clone(), forecasts: forecasts.clone() })
-            .tool("report", paywall.price(local.price("a weather report")))
-            .tool("forecast", paywall.price(local.price("a forecast")))
-            .tool("broken", paywall.price(local.price("a broken tool")));
+            .tool("report", paywall.price(price("a weather report")))
+            .tool("forecast", paywall.price(price("a forecast")))
+            .tool("broken", paywall.price(price("a broken tool")));
         Self { server, runs, forecasts }
     }
 
