@@ -80,6 +80,26 @@ ensure_analysis_tools() {
   echo "$want" > "$stamp"
 }
 
+PYTHON_X402_VENV="$ROOT/.tools/python-x402"
+
+# The official x402 Python SDK (x402[mcp,evm], pinned with hashes in interop/python/requirements.txt) in its
+# own venv, for the MCP interop tests (crates/mcp/tests/python.rs, which find it at .tools/python-x402 or
+# $QUITTANCE_PYTHON_X402); reinstalled when the lock changes.
+ensure_python_x402() {
+  local lock="$ROOT/interop/python/requirements.txt" stamp="$PYTHON_X402_VENV/.quittance-lock" want python
+  want="$(sha256sum "$lock" | cut -d' ' -f1)"
+  if [[ -x "$PYTHON_X402_VENV/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    return
+  fi
+  python="$(command -v python3.11 || command -v python3)"
+  step "the official x402 Python SDK (x402[mcp,evm]: pinned with hashes in interop/python/requirements.txt)"
+  rm -rf "$PYTHON_X402_VENV"
+  "$python" -m venv "$PYTHON_X402_VENV"
+  "$PYTHON_X402_VENV/bin/pip" install --quiet --disable-pip-version-check --no-input --require-hashes --no-deps \
+    -r "$lock"
+  echo "$want" > "$stamp"
+}
+
 # Runs a command with a scratch HOME (halmos and slither's helpers write caches there), removed afterwards, and
 # with forge and the analysis tools on PATH.
 with_analysis_env() {

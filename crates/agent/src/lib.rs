@@ -251,7 +251,25 @@ impl Agent {
         self.send_keyed(request, named_purchase(id), true).await
     }
 
+    /// Sends `request` as `purchase`: a purchase carried over another transport than HTTP (an MCP tool call,
+    /// bridged to the agent as an HTTP request), keyed, counted against a host and paid for the resource its
+    /// offer names, whatever the bridge's own URL. Otherwise as [`Agent::send`].
+    #[tracing::instrument(skip_all, fields(purchase = %purchase.key))]
+    pub async fn send_for(&self, request: reqwest::Request, purchase: &Purchase) -> Result<Paid, AgentError> {
+        self.send_keyed_as(request, purchase.key.clone(), false, Some(purchase)).await
+    }
+
     async fn send_keyed(&self, request: reqwest::Request, key: String, once: bool) -> Result<Paid, AgentError> {
+        self.send_keyed_as(request, key, once, None).await
+    }
+
+    async fn send_keyed_as(
+        &self,
+        request: reqwest::Request,
+        key: String,
+        once: bool,
+        purchase: Option<&Purchase>,
+    ) -> Result<Paid, AgentError> {
         let retry = request.try_clone().ok_or(AgentError::NotRetryable)?;
         let _purchase = self.lock_purchase(&key).await;
         if let Some(paid) = self.resume(&key, &retry).await? {
@@ -282,8 +300,10 @@ impl Agent {
             offer.accepts.retain(|o| o.scheme == "exact" && !exact_permit2::applies(o));
         }
 
-        let url = retry.url().to_string();
-        let host = retry.url().host_str().unwrap_or_default().to_owned();
+        let (url, host) = match purchase {
+            Some(purchase) => (offer.resource.url.clone(), purchase.host.clone()),
+            None => (retry.url().to_string(), retry.url().host_str().unwrap_or_default().to_owned()),
+        };
         let now = self.ambient.now();
         for option in &offer.accepts {
             self.bind_network(&option.network).await?;
@@ -622,6 +642,15 @@ impl Agent {
         self.policy.check(&option.network, asset, host, amount, checked_total, checked_host)?;
         Ok((asset, amount, (spent_total, spent_host)))
     }
+}
+
+/// A purchase made over another transport than HTTP ([`Agent::send_for`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Purchase {
+    /// The spend record's key of the purchase (the same key is the same purchase, as a method and URL are).
+    pub key: String,
+    /// The host the policy counts it against (its `hosts` and per-host budget).
+    pub host: String,
 }
 
 /// The purchase a request makes, as the spend record keys it: its method and URL (`GET https://…`).

@@ -8,6 +8,7 @@ pub mod demo;
 pub mod deploy;
 pub mod facilitator;
 pub mod keys;
+pub mod mcp;
 pub mod pay;
 pub mod receipt;
 pub mod routes;

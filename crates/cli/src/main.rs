@@ -42,6 +42,9 @@ enum Command {
     /// The agent's voucher channels: `withdraw` gets their deposits back.
     #[command(subcommand)]
     Channel(quittance_cli::channel::ChannelCommand),
+    /// Serve the agent's wallet as MCP tools (stdio, or streamable HTTP with --listen): fetch paid URLs, call
+    /// paid MCP tools, balances, the spend report, what is in doubt; within a fixed policy.
+    Mcp(Box<quittance_cli::mcp::McpArgs>),
 }
 
 #[derive(Args)]
@@ -49,6 +52,9 @@ struct DemoArgs {
     /// Run on a fresh anvil instead of the in-process chain (revm).
     #[arg(long)]
     anvil: bool,
+    /// Show payments over MCP instead: an MCP client buys a paid MCP tool end to end (in-process chain).
+    #[arg(long, conflicts_with = "anvil")]
+    mcp: bool,
 }
 
 #[tokio::main]
@@ -62,6 +68,7 @@ async fn main() -> ExitCode {
         | Command::VerifyReceipt(_)
         | Command::Spend(_)
         | Command::Channel(_)
+        | Command::Mcp(_)
         | Command::Deploy(_)
         | Command::Simulate(_)
         | Command::Cre(_) => "warn",
@@ -89,6 +96,14 @@ async fn main() -> ExitCode {
 
 async fn run(command: Command) -> eyre::Result<()> {
     match command {
+        Command::Demo(args) if args.mcp => {
+            let report = quittance_cli::mcp::demo(|line| println!("• {line}")).await?;
+            let [before, after] = report.balances;
+            println!(
+                "Done: the seller received {} USDC for one paid tool call, once.",
+                demo::format_usd(after.1 - before.1)
+            );
+        }
         Command::Demo(args) => {
             let on = if args.anvil { demo::DemoChain::Anvil } else { demo::DemoChain::InProcess };
             let report = demo::run(on, |line| println!("• {line}")).await?;
@@ -106,6 +121,7 @@ async fn run(command: Command) -> eyre::Result<()> {
         Command::VerifyReceipt(args) => quittance_cli::receipt::run(args).await?,
         Command::Spend(args) => quittance_cli::spend::run(args)?,
         Command::Channel(command) => quittance_cli::channel::run(command).await?,
+        Command::Mcp(args) => quittance_cli::mcp::run(*args).await?,
         Command::Cre(command) => quittance_cli::cre::run(command).await?,
         Command::Ccip(command) => quittance_cli::ccip::run(command).await?,
         Command::Simulate(args) => {

@@ -48,27 +48,10 @@ pub fn run(args: SpendArgs) -> eyre::Result<()> {
     let record = SpendRecord::open(&args.record)?;
     let payments = record.recent(args.limit)?;
     let channels = record.channels()?;
-    let mut totals = BTreeMap::<Address, Totals>::new();
-    for spend in &payments {
-        let entry = totals.entry(spend.asset).or_default();
-        match spend.state {
-            SpendState::Settled | SpendState::Charged => entry.taken += spend.amount,
-            SpendState::Signed | SpendState::InDoubt => entry.in_doubt += spend.amount,
-            SpendState::Refused => entry.refused += spend.amount,
-        }
-    }
+    let totals = totals(&payments);
     if args.json {
-        let output = json!({
-            "record": args.record.display().to_string(),
-            "payments": payments.iter().map(payment_json).collect::<Vec<_>>(),
-            "channels": channels.iter().map(|(key, c)| channel_json(key, c)).collect::<Vec<_>>(),
-            "totals": totals.iter().map(|(asset, t)| json!({
-                "asset": asset.to_checksum(None),
-                "taken": t.taken.to_string(),
-                "inDoubt": t.in_doubt.to_string(),
-                "refused": t.refused.to_string(),
-            })).collect::<Vec<_>>(),
-        });
+        let mut output = report_json(&payments, &channels);
+        output["record"] = json!(args.record.display().to_string());
         println!("{}", serde_json::to_string_pretty(&output)?);
         return Ok(());
     }
@@ -122,6 +105,35 @@ pub fn run(args: SpendArgs) -> eyre::Result<()> {
     Ok(())
 }
 
+/// What each token's payments add up to.
+fn totals(payments: &[Spend]) -> BTreeMap<Address, Totals> {
+    let mut totals = BTreeMap::<Address, Totals>::new();
+    for spend in payments {
+        let entry = totals.entry(spend.asset).or_default();
+        match spend.state {
+            SpendState::Settled | SpendState::Charged => entry.taken += spend.amount,
+            SpendState::Signed | SpendState::InDoubt => entry.in_doubt += spend.amount,
+            SpendState::Refused => entry.refused += spend.amount,
+        }
+    }
+    totals
+}
+
+/// The report as JSON (`quittance spend --json`, and `quittance mcp`'s `spend_report`): the payments, the
+/// channels, and the totals per token of the payments shown.
+pub(crate) fn report_json(payments: &[Spend], channels: &[(String, OpenChannel)]) -> Value {
+    json!({
+        "payments": payments.iter().map(payment_json).collect::<Vec<_>>(),
+        "channels": channels.iter().map(|(key, c)| channel_json(key, c)).collect::<Vec<_>>(),
+        "totals": totals(payments).iter().map(|(asset, t)| json!({
+            "asset": asset.to_checksum(None),
+            "taken": t.taken.to_string(),
+            "inDoubt": t.in_doubt.to_string(),
+            "refused": t.refused.to_string(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
 fn line(spend: &Spend, amount: &impl Fn(U256) -> String) -> String {
     let note = spend.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
     format!(
@@ -146,7 +158,8 @@ fn ago(at: u64) -> String {
     }
 }
 
-fn payment_json(spend: &Spend) -> Value {
+/// One payment of the record, as JSON.
+pub(crate) fn payment_json(spend: &Spend) -> Value {
     json!({
         "id": spend.id,
         "state": spend.state.as_str(),

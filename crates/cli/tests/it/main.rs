@@ -9,6 +9,7 @@ mod faults;
 mod invoice;
 mod keys;
 mod limits;
+mod mcp;
 mod networks;
 mod routes;
 mod simulate;
