@@ -13,52 +13,15 @@ use axum::{Json, Router, routing::get};
 use quittance_bindings::PaymentEscrow;
 use quittance_chain::RpcChain;
 use quittance_facilitator::{Facilitator, SqliteLedger};
+use quittance_interop::Script;
 use quittance_paywall::{AuthCaptureOffer, Paywall, Price};
 use quittance_testkit::{TIMEOUT, World, fast};
 use quittance_x402::{ErrorReason, auth_capture};
 use serde_json::{Value, json};
-use std::{path::PathBuf, process::Stdio, sync::Arc, time::Duration};
-use tokio::{
-    io::{AsyncBufReadExt, BufReader},
-    process::Command,
-};
+use std::sync::Arc;
 
 /// The price: a cent of the 6-decimal token, authorized in full and captured after serving.
 const PRICE: u64 = 10_000;
-
-/// How long the node script may take to report.
-const REPORT_TIMEOUT: Duration = Duration::from_secs(60);
-
-fn repository() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// Runs `interop/<name>` with `env` and returns the line of JSON it reports (its stderr on failure).
-async fn run_script(name: &str, env: &[(&str, String)]) -> eyre::Result<Value> {
-    let dir = tempfile::tempdir()?;
-    let stderr = dir.path().join("stderr");
-    let mut command = Command::new("node");
-    command
-        .arg(repository().join("interop").join(name))
-        .current_dir(repository())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&stderr)?)
-        .kill_on_drop(true);
-    for (name, value) in env {
-        command.env(name, value);
-    }
-    let mut child = command.spawn().map_err(|e| eyre::eyre!("cannot run node: {e}"))?;
-    let mut stdout = BufReader::new(child.stdout.take().ok_or_else(|| eyre::eyre!("no stdout"))?).lines();
-    match tokio::time::timeout(REPORT_TIMEOUT, stdout.next_line()).await {
-        Ok(Ok(Some(line))) => Ok(serde_json::from_str(&line)?),
-        outcome => {
-            let _ = child.start_kill();
-            let stderr = std::fs::read_to_string(&stderr).unwrap_or_default();
-            Err(eyre::eyre!("{name} did not report ({outcome:?}); its stderr:\n{stderr}"))
-        }
-    }
-}
 
 /// Our paywall for `/report`, priced in `auth-capture` and backed by `facilitator`, with its own store;
 /// returns its URL.
@@ -119,7 +82,7 @@ async fn the_official_auth_capture_client_pays_our_paywall_held_and_captured_by_
     };
     let (payer_before, payee_before) = (balance(payer.address()).await?, balance(world.payee).await?);
 
-    let report = run_script(
+    let report = Script::run(
         "auth-capture-client.mjs",
         &[
             ("QUITTANCE_RPC_URL", world.endpoint.to_string()),

@@ -13,6 +13,7 @@ use quittance_agent::{Agent, Budget, ChainFunds, Policy, SpendRecord};
 use quittance_bindings::{BatchSettlement, batch_settlement::IBatchSettlement, relayout};
 use quittance_chain::RpcChain;
 use quittance_deploy::{BATCH_SETTLEMENT, ERC3009_DEPOSIT_COLLECTOR, install_batch_settlement};
+use quittance_interop::Script;
 use quittance_paywall::{BatchOffer, BatchStore, Paywall, Price};
 use quittance_testkit::World;
 use quittance_x402::{
@@ -25,59 +26,25 @@ use quittance_x402::{
 use serde_json::{Value, json};
 use std::{
     collections::BTreeMap,
-    path::PathBuf,
-    process::Stdio,
     sync::{
         Arc,
         atomic::{AtomicUsize, Ordering},
     },
     time::Duration,
 };
-use tokio::{io::AsyncBufReadExt, process::Command};
 
-/// How long the script may take in all.
-const SCRIPT_TIMEOUT: Duration = Duration::from_secs(90);
 const DEPOSIT: u64 = 1_000_000;
 const VOUCHER: u64 = 10_000;
-
-fn repository() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// Runs `interop/<name>` to completion and returns the lines of JSON it reported.
-async fn run(name: &str, env: &[(&str, String)]) -> eyre::Result<Vec<Value>> {
-    let mut command = Command::new("node");
-    command
-        .arg(repository().join("interop").join(name))
-        .current_dir(repository())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    for (name, value) in env {
-        command.env(name, value);
-    }
-    let output = tokio::time::timeout(SCRIPT_TIMEOUT, command.output()).await??;
-    if !output.status.success() {
-        eyre::bail!("{name} failed: {}", String::from_utf8_lossy(&output.stderr));
-    }
-    let mut reports = Vec::new();
-    let mut lines = output.stdout.lines();
-    while let Some(line) = lines.next_line().await? {
-        reports.push(serde_json::from_str(&line)?);
-    }
-    Ok(reports)
-}
 
 #[tokio::test]
 async fn official_client_and_facilitator_deposit_claim_and_settle_on_our_contract() -> eyre::Result<()> {
     let world = World::new().await?;
     install_batch_settlement(&RpcChain::http(world.endpoint.clone())).await?;
-    run("multicall3.mjs", &[("QUITTANCE_RPC_URL", world.endpoint.to_string())]).await?;
+    Script::run_all("multicall3.mjs", &[("QUITTANCE_RPC_URL", world.endpoint.to_string())]).await?;
     let payer = world.agent.address();
     let before = (world.token.balanceOf(payer).call().await?, world.token.balanceOf(world.payee).call().await?);
 
-    let reports = run(
+    let reports = Script::run_all(
         "batch-contract.mjs",
         &[
             ("QUITTANCE_RPC_URL", world.endpoint.to_string()),
@@ -140,7 +107,7 @@ fn unix_now() -> eyre::Result<u64> {
 async fn our_protocol_module_agrees_with_the_official_sdk_and_the_contract() -> eyre::Result<()> {
     let world = World::new().await?;
     install_batch_settlement(&RpcChain::http(world.endpoint.clone())).await?;
-    run("multicall3.mjs", &[("QUITTANCE_RPC_URL", world.endpoint.to_string())]).await?;
+    Script::run_all("multicall3.mjs", &[("QUITTANCE_RPC_URL", world.endpoint.to_string())]).await?;
     let payer = &world.agent;
     let authorizer = PrivateKeySigner::random();
     let token = *world.token.address();
@@ -195,7 +162,7 @@ async fn our_protocol_module_agrees_with_the_official_sdk_and_the_contract() -> 
         "claim": action(&claim)?, "settle": action(&settle)?, "enrichedRefund": action(&enriched)?,
     });
 
-    let reports = run(
+    let reports = Script::run_all(
         "batch-payloads.mjs",
         &[
             ("QUITTANCE_RPC_URL", world.endpoint.to_string()),
@@ -348,7 +315,7 @@ async fn our_batch_paywall(
 /// The official batch-settlement client pays `url` `requests` times, then replays its last payment, then
 /// (`refund`) asks for the rest of its deposit back.
 async fn official_batch_client(world: &World, url: &str, requests: usize, refund: bool) -> eyre::Result<Value> {
-    let reports = run(
+    let reports = Script::run_all(
         "batch-client.mjs",
         &[
             ("QUITTANCE_RPC_URL", world.endpoint.to_string()),
@@ -385,7 +352,7 @@ async fn the_official_client_pays_our_paywall_in_batches_gets_the_rest_refunded_
 -> eyre::Result<()> {
     let world = World::new().await?;
     install_batch_settlement(&RpcChain::http(world.endpoint.clone())).await?;
-    run("multicall3.mjs", &[("QUITTANCE_RPC_URL", world.endpoint.to_string())]).await?;
+    Script::run_all("multicall3.mjs", &[("QUITTANCE_RPC_URL", world.endpoint.to_string())]).await?;
     let file = tempfile::NamedTempFile::new()?;
     let store = Arc::new(BatchStore::open(file.path())?);
     let runs = Arc::new(AtomicUsize::new(0));
@@ -448,37 +415,6 @@ async fn the_official_client_pays_our_paywall_in_batches_gets_the_rest_refunded_
     Ok(())
 }
 
-/// A node service script of `interop/`, killed when dropped, with the port it listens on.
-struct Service {
-    _child: tokio::process::Child,
-    port: u16,
-}
-
-impl Service {
-    async fn start(name: &str, env: &[(&str, String)]) -> eyre::Result<Self> {
-        let mut command = Command::new("node");
-        command
-            .arg(repository().join("interop").join(name))
-            .current_dir(repository())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true);
-        for (name, value) in env {
-            command.env(name, value);
-        }
-        let mut child = command.spawn()?;
-        let stdout = child.stdout.take().ok_or_else(|| eyre::eyre!("no stdout"))?;
-        let mut lines = tokio::io::BufReader::new(stdout).lines();
-        let line = tokio::time::timeout(SCRIPT_TIMEOUT, lines.next_line())
-            .await??
-            .ok_or_else(|| eyre::eyre!("{name} ended before it listened"))?;
-        let ready: Value = serde_json::from_str(&line)?;
-        let port = ready["port"].as_u64().ok_or_else(|| eyre::eyre!("{name} reported {ready}"))?;
-        Ok(Self { _child: child, port: u16::try_from(port)? })
-    }
-}
-
 /// An agent paying through batch-settlement channels (deposits of at most `requests` prices), reading the
 /// chain, keeping its record in `record`.
 fn batch_agent(world: &World, record: Arc<SpendRecord>, requests: u64) -> Agent {
@@ -517,9 +453,9 @@ fn payload_type(payment: &PaymentPayload) -> String {
 async fn our_agent_pays_an_official_batch_settlement_server_settled_by_the_official_facilitator() -> eyre::Result<()> {
     let world = World::new().await?;
     install_batch_settlement(&RpcChain::http(world.endpoint.clone())).await?;
-    run("multicall3.mjs", &[("QUITTANCE_RPC_URL", world.endpoint.to_string())]).await?;
+    Script::run_all("multicall3.mjs", &[("QUITTANCE_RPC_URL", world.endpoint.to_string())]).await?;
     let official_key = PrivateKeySigner::from(world._anvil.keys()[4].clone());
-    let server = Service::start(
+    let (_server, port) = Script::serve(
         "batch-server.mjs",
         &[
             ("QUITTANCE_RPC_URL", world.endpoint.to_string()),
@@ -530,7 +466,7 @@ async fn our_agent_pays_an_official_batch_settlement_server_settled_by_the_offic
         ],
     )
     .await?;
-    let url = format!("http://127.0.0.1:{}/meter", server.port);
+    let url = format!("http://127.0.0.1:{}/meter", port);
     let payer = world.agent.address();
     let before = (world.token.balanceOf(payer).call().await?, world.token.balanceOf(world.payee).call().await?);
     let file = tempfile::NamedTempFile::new()?;
@@ -565,7 +501,7 @@ async fn our_agent_pays_an_official_batch_settlement_server_settled_by_the_offic
 
     // The server claims and sweeps: the payee gets exactly the five requests.
     let claimed: Value =
-        reqwest::Client::new().post(format!("http://127.0.0.1:{}/claim", server.port)).send().await?.json().await?;
+        reqwest::Client::new().post(format!("http://127.0.0.1:{}/claim", port)).send().await?.json().await?;
     assert!(claimed["settle"]["transaction"].as_str().is_some_and(|t| t.starts_with("0x")), "{claimed}");
     let after = (world.token.balanceOf(payer).call().await?, world.token.balanceOf(world.payee).call().await?);
     assert_eq!(after.1 - before.1, U256::from(5 * PAYWALL_PRICE), "the payee got exactly what was served");
@@ -582,7 +518,7 @@ fn price_of(n: u128) -> String {
 async fn the_official_client_and_server_are_settled_and_claimed_by_our_facilitator_over_http() -> eyre::Result<()> {
     let world = World::new().await?;
     install_batch_settlement(&RpcChain::http(world.endpoint.clone())).await?;
-    run("multicall3.mjs", &[("QUITTANCE_RPC_URL", world.endpoint.to_string())]).await?;
+    Script::run_all("multicall3.mjs", &[("QUITTANCE_RPC_URL", world.endpoint.to_string())]).await?;
     // Started after the contract was installed, so that its /supported offers batch-settlement.
     let ledger = Arc::new(quittance_facilitator::SqliteLedger::in_memory()?);
     let facilitator = Arc::new(world.facilitator_with(ledger, quittance_testkit::fast()).await?);
@@ -590,7 +526,7 @@ async fn the_official_client_and_server_are_settled_and_claimed_by_our_facilitat
     let facilitator_url = format!("http://{}", listener.local_addr()?);
     let router = quittance_facilitator::http::router(facilitator.clone());
     tokio::spawn(async move { axum::serve(listener, router).await });
-    let server = Service::start(
+    let (_server, port) = Script::serve(
         "batch-server.mjs",
         &[
             ("QUITTANCE_RPC_URL", world.endpoint.to_string()),
@@ -601,7 +537,7 @@ async fn the_official_client_and_server_are_settled_and_claimed_by_our_facilitat
         ],
     )
     .await?;
-    let url = format!("http://127.0.0.1:{}/meter", server.port);
+    let url = format!("http://127.0.0.1:{}/meter", port);
     let payer = world.agent.address();
     let before = (world.token.balanceOf(payer).call().await?, world.token.balanceOf(world.payee).call().await?);
 
@@ -630,7 +566,7 @@ async fn the_official_client_and_server_are_settled_and_claimed_by_our_facilitat
     // The server's channel manager claims through our facilitator (which signs as the receiver authorizer)
     // and sweeps: the payee gets exactly the three requests.
     let claimed: Value =
-        reqwest::Client::new().post(format!("http://127.0.0.1:{}/claim", server.port)).send().await?.json().await?;
+        reqwest::Client::new().post(format!("http://127.0.0.1:{}/claim", port)).send().await?.json().await?;
     assert!(claimed["settle"]["transaction"].as_str().is_some_and(|t| t.starts_with("0x")), "{claimed}");
     let after = (world.token.balanceOf(payer).call().await?, world.token.balanceOf(world.payee).call().await?);
     assert_eq!(after.1 - before.1, U256::from(3 * PAYWALL_PRICE), "the payee got exactly what was served");

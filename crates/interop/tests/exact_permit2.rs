@@ -14,35 +14,12 @@ use alloy::{
 use axum::{Json, Router, routing::get};
 use quittance_agent::{Agent, Budget, ChainFunds, Policy, SpendRecord};
 use quittance_bindings::TestPermitToken;
+use quittance_interop::{Script, key_hex, repository};
 use quittance_paywall::{Paywall, Price};
 use quittance_testkit::{TIMEOUT, World, request};
 use quittance_x402::{ErrorReason, PaymentPayload, PaymentRequirements};
 use serde_json::{Value, json};
-use std::{collections::BTreeMap, path::PathBuf, process::Stdio, sync::Arc, time::Duration};
-use tokio::io::AsyncBufReadExt;
-
-fn repository() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// Runs `interop/<name>` to completion (at most a minute) and returns the JSON of its last stdout line.
-async fn run(name: &str, env: &[(&str, String)]) -> eyre::Result<Value> {
-    let mut command = tokio::process::Command::new("node");
-    command.arg(repository().join("interop").join(name)).current_dir(repository()).stdin(Stdio::null());
-    command.kill_on_drop(true);
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    let output = tokio::time::timeout(Duration::from_secs(60), command.output()).await??;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    eyre::ensure!(output.status.success(), "{name} failed: {stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    let last = stdout.lines().last().ok_or_else(|| eyre::eyre!("{name} printed nothing"))?;
-    Ok(serde_json::from_str(last)?)
-}
-
-fn key_hex(key: &PrivateKeySigner) -> String {
-    B256::from(key.to_bytes()).to_string()
-}
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 #[tokio::test]
 async fn the_proxies_abis_are_the_sdks() -> eyre::Result<()> {
@@ -63,7 +40,7 @@ async fn the_proxies_abis_are_the_sdks() -> eyre::Result<()> {
 #[tokio::test]
 async fn the_sdks_client_and_facilitator_pay_through_our_permit2_and_proxy() -> eyre::Result<()> {
     let world = World::new().await?;
-    run("multicall3.mjs", &[("QUITTANCE_RPC_URL", world.endpoint.to_string())]).await?;
+    Script::run("multicall3.mjs", &[("QUITTANCE_RPC_URL", world.endpoint.to_string())]).await?;
     let owner = PrivateKeySigner::from(world._anvil.keys()[0].clone());
     let token = TestPermitToken::deploy(world.rpc.clone(), "Dollar".into(), "USD".into(), owner.address()).await?;
     // A payer with ether of its own (anvil account 3), who approved Permit2 once.
@@ -83,7 +60,7 @@ async fn the_sdks_client_and_facilitator_pay_through_our_permit2_and_proxy() -> 
     let (payer_before, payee_before) =
         (token.balanceOf(payer.address()).call().await?, token.balanceOf(world.payee).call().await?);
 
-    let report = run(
+    let report = Script::run(
         "exact-permit2-sdk.mjs",
         &[
             ("QUITTANCE_RPC_URL", world.endpoint.to_string()),
@@ -111,30 +88,6 @@ async fn the_sdks_client_and_facilitator_pay_through_our_permit2_and_proxy() -> 
     Ok(())
 }
 
-/// A node service of `interop/` (killed when dropped) and the port it reported.
-async fn serve(name: &str, env: &[(&str, String)]) -> eyre::Result<(tokio::process::Child, u16)> {
-    let mut command = tokio::process::Command::new("node");
-    command
-        .arg(repository().join("interop").join(name))
-        .current_dir(repository())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true);
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    let mut child = command.spawn()?;
-    let stdout = child.stdout.take().ok_or_else(|| eyre::eyre!("no stdout"))?;
-    let mut lines = tokio::io::BufReader::new(stdout).lines();
-    let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
-        .await??
-        .ok_or_else(|| eyre::eyre!("{name} reported nothing"))?;
-    let ready: Value = serde_json::from_str(&line)?;
-    let port = ready["port"].as_u64().ok_or_else(|| eyre::eyre!("{name} reported {ready}"))?;
-    Ok((child, u16::try_from(port)?))
-}
-
 const PRICE: u64 = 10_000;
 
 /// A world with Multicall3 and a plain EIP-2612 token, held by `approved` (who approved Permit2 once) and
@@ -149,7 +102,7 @@ struct Permit2World {
 impl Permit2World {
     async fn new() -> eyre::Result<Self> {
         let world = World::new().await?;
-        run("multicall3.mjs", &[("QUITTANCE_RPC_URL", world.endpoint.to_string())]).await?;
+        Script::run("multicall3.mjs", &[("QUITTANCE_RPC_URL", world.endpoint.to_string())]).await?;
         let owner = PrivateKeySigner::from(world._anvil.keys()[0].clone());
         let token = TestPermitToken::deploy(world.rpc.clone(), "Dollar".into(), "USD".into(), owner.address()).await?;
         let approved = PrivateKeySigner::from(world._anvil.keys()[4].clone());
@@ -210,9 +163,9 @@ impl Permit2World {
     }
 
     /// An official server for `/report` in exact over Permit2, settled by the facilitator at `facilitator`.
-    async fn official_server(&self, facilitator: &str) -> eyre::Result<(tokio::process::Child, String)> {
+    async fn official_server(&self, facilitator: &str) -> eyre::Result<(Script, String)> {
         let extra = json!({"assetTransferMethod": "permit2", "name": "Dollar", "version": "1"});
-        let (child, port) = serve(
+        let (child, port) = Script::serve(
             "server.mjs",
             &[
                 ("QUITTANCE_RPC_URL", self.world.endpoint.to_string()),
@@ -263,7 +216,7 @@ async fn the_official_client_without_an_allowance_pays_our_paywall_through_eip26
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     let before = w.balances(w.newcomer.address()).await?;
-    let report = run("exact-permit2-client.mjs", &w.client_env(&w.newcomer, format!("{base}/report"))).await?;
+    let report = Script::run("exact-permit2-client.mjs", &w.client_env(&w.newcomer, format!("{base}/report"))).await?;
     let payment = served(&report)?;
     let info = &payment.extensions.as_ref().expect("extensions")["eip2612GasSponsoring"]["info"];
     assert_eq!(info["spender"], quittance_deploy::PERMIT2.to_checksum(None), "{report}");
@@ -286,7 +239,7 @@ async fn the_official_client_without_an_allowance_pays_our_paywall_through_eip26
 async fn our_agent_pays_an_official_permit2_server_settled_by_the_official_facilitator() -> eyre::Result<()> {
     let w = Permit2World::new().await?;
     let facilitator_key = PrivateKeySigner::from(w.world._anvil.keys()[3].clone());
-    let (_facilitator, port) = serve(
+    let (_facilitator, port) = Script::serve(
         "facilitator.mjs",
         &[
             ("QUITTANCE_RPC_URL", w.world.endpoint.to_string()),
@@ -350,7 +303,7 @@ async fn an_official_permit2_server_is_settled_by_our_facilitator() -> eyre::Res
     let facilitator = w.our_facilitator().await?;
     let (_server, url) = w.official_server(&facilitator).await?;
     let before = w.balances(w.approved.address()).await?;
-    let report = run("exact-permit2-client.mjs", &w.client_env(&w.approved, url)).await?;
+    let report = Script::run("exact-permit2-client.mjs", &w.client_env(&w.approved, url)).await?;
     let payment = served(&report)?;
     w.assert_paid_once(w.approved.address(), before).await?;
     let settled: B256 = report["paymentResponse"]["transaction"].as_str().unwrap_or_default().parse()?;

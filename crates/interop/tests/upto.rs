@@ -13,81 +13,17 @@ use alloy::{
 use axum::{Json, Router, http::HeaderMap, routing::get};
 use quittance_agent::{Agent, Budget, Policy, SpendRecord};
 use quittance_bindings::TestStablecoin;
+use quittance_interop::{Script, key_hex};
 use quittance_paywall::{Paywall, Price};
 use quittance_testkit::{TIMEOUT, World};
 use quittance_x402::{ErrorReason, decode_header, encode_header, upto};
 use serde_json::{Value, json};
-use std::{collections::BTreeMap, path::PathBuf, process::Stdio, sync::Arc, time::Duration};
-use tokio::{
-    io::{AsyncBufReadExt, BufReader},
-    process::{Child, Command},
-};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 /// The most a request may cost: a cent of the 6-decimal token.
 const MAXIMUM: u64 = 10_000;
 /// What the handler reports the request used.
 const USAGE: u64 = 3_700;
-
-/// How long a node script may take to report.
-const REPORT_TIMEOUT: Duration = Duration::from_secs(60);
-
-fn repository() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn key_hex(key: &PrivateKeySigner) -> String {
-    B256::from(key.to_bytes()).to_string()
-}
-
-/// A node script of `interop/`, killed when dropped; its stderr goes to a file shown on failure.
-struct Script {
-    name: String,
-    child: Child,
-    stdout: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
-    stderr: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Script {
-    fn start(name: &str, env: &[(&str, String)]) -> eyre::Result<Self> {
-        let dir = tempfile::tempdir()?;
-        let stderr = dir.path().join("stderr");
-        let mut command = Command::new("node");
-        command
-            .arg(repository().join("interop").join(name))
-            .current_dir(repository())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&stderr)?)
-            .kill_on_drop(true);
-        for (name, value) in env {
-            command.env(name, value);
-        }
-        let mut child = command.spawn().map_err(|e| eyre::eyre!("cannot run node: {e}"))?;
-        let stdout = BufReader::new(child.stdout.take().ok_or_else(|| eyre::eyre!("no stdout"))?).lines();
-        Ok(Self { name: name.into(), child, stdout, stderr, _dir: dir })
-    }
-
-    /// The next line of JSON the script reports.
-    async fn report(&mut self) -> eyre::Result<Value> {
-        match tokio::time::timeout(REPORT_TIMEOUT, self.stdout.next_line()).await {
-            Ok(Ok(Some(line))) => Ok(serde_json::from_str(&line)?),
-            outcome => {
-                let _ = self.child.start_kill();
-                let stderr = std::fs::read_to_string(&self.stderr).unwrap_or_default();
-                Err(eyre::eyre!("{} did not report ({outcome:?}); its stderr:\n{stderr}", self.name))
-            }
-        }
-    }
-
-    /// Starts a service script and returns it with the port it listens on.
-    async fn serve(name: &str, env: &[(&str, String)]) -> eyre::Result<(Self, u16)> {
-        let mut script = Self::start(name, env)?;
-        let ready = script.report().await?;
-        let port = ready["port"].as_u64().ok_or_else(|| eyre::eyre!("{name} reported {ready}"))?;
-        Ok((script, u16::try_from(port)?))
-    }
-}
 
 /// A payer holding tokens, who never approved Permit2: anvil's account `index`.
 async fn unapproved_payer(world: &World, index: usize) -> eyre::Result<PrivateKeySigner> {
