@@ -26,7 +26,7 @@ enum Command {
     /// Serve an example paid API behind the paywall, settled by a facilitator.
     Serve(Box<quittance_cli::serve::ServeArgs>),
     /// GET a URL as a paying agent, within a spending policy.
-    Pay(quittance_cli::pay::PayArgs),
+    Pay(Box<quittance_cli::pay::PayArgs>),
     /// Cross-chain invoice payments between two local chains (local only): deploy a CCIP lane, relay it.
     #[command(subcommand)]
     Ccip(quittance_cli::ccip::CcipCommand),
@@ -117,7 +117,7 @@ async fn run(command: Command) -> eyre::Result<()> {
         Command::Facilitator(args) => quittance_cli::facilitator::run(*args).await?,
         Command::Serve(args) => quittance_cli::serve::run(*args).await?,
         Command::Deploy(args) => quittance_cli::deploy::run(args).await?,
-        Command::Pay(args) => quittance_cli::pay::run(args).await?,
+        Command::Pay(args) => quittance_cli::pay::run(*args).await?,
         Command::VerifyReceipt(args) => quittance_cli::receipt::run(args).await?,
         Command::Spend(args) => quittance_cli::spend::run(args)?,
         Command::Channel(command) => quittance_cli::channel::run(command).await?,

@@ -7,7 +7,6 @@
 //! `in_doubt` (payments not resolved yet). The key stays in the process and is never printed (the tools
 //! name the wallet by its address); the policy is fixed by the command line, and no tool changes it.
 
-use crate::{amount::Amount, keys::KeySource};
 use alloy::primitives::{Address, U256};
 use quittance_agent::{Agent, Budget, ChainFunds, Funds, Paid, Policy, SpendRecord, SpendState, http_client};
 use quittance_chain::RpcChain;
@@ -39,33 +38,15 @@ pub struct McpArgs {
     /// for `balances`, skipping options it cannot fund, and resolving payments in doubt from the chain.
     #[arg(long, value_parser = crate::serve::network_url)]
     pub funds_rpc: Vec<(String, reqwest::Url)>,
-    /// The most one request (or tool call) may cost, in whole tokens, or in the smallest unit with `--units`.
-    #[arg(long, default_value = "0.05")]
-    pub max_per_request: Amount,
-    /// The most one host may be paid per period.
-    #[arg(long, default_value = "1")]
-    pub max_per_host: Amount,
-    /// The period of `--max-per-host`, in seconds.
-    #[arg(long, default_value = "3600")]
-    pub period_seconds: u64,
-    /// The most the agent may ever spend.
-    #[arg(long, default_value = "5")]
-    pub budget: Amount,
-    /// The decimals of the tokens the amounts above are in whole tokens of.
-    #[arg(long, default_value = "6")]
-    pub decimals: u8,
-    /// Read the amounts above in the tokens' smallest unit instead.
-    #[arg(long)]
-    pub units: bool,
+    /// The spending limits (a tool call counts as a request).
+    #[command(flatten)]
+    pub limits: crate::pay::BudgetArgs,
     /// The spend record (an SQLite file), as `pay --record`.
     #[arg(long, default_value = "quittance-spend.sqlite")]
     pub record: PathBuf,
-    /// File holding the agent's hex private key.
-    #[arg(long, conflicts_with = "key_env")]
-    pub key_file: Option<PathBuf>,
-    /// Environment variable holding the agent's hex private key.
-    #[arg(long, default_value = "QUITTANCE_AGENT_KEY")]
-    pub key_env: String,
+    /// The agent's key.
+    #[command(flatten)]
+    pub key: crate::keys::KeyArgs,
     /// Seconds the agent waits for a whole answer.
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout_secs: u64,
@@ -83,23 +64,12 @@ pub struct Wallet {
 
 /// Runs the wallet server until its client goes (stdio) or the process is stopped (`--listen`).
 pub async fn run(args: McpArgs) -> eyre::Result<()> {
-    let key = match args.key_file {
-        Some(path) => KeySource::File(path),
-        None => KeySource::Env(args.key_env),
-    };
+    let key = args.key.source();
     let mut networks = args.network.clone();
     if networks.is_empty() {
         networks.push("eip155:31337".into());
     }
-    let amount = |flag: &str, amount: &Amount| {
-        amount.resolve(args.decimals, args.units).map_err(|e| eyre::eyre!("--{flag}: {e}"))
-    };
-    let budget = Budget {
-        per_request: amount("max-per-request", &args.max_per_request)?,
-        per_host: amount("max-per-host", &args.max_per_host)?,
-        period: Duration::from_secs(args.period_seconds),
-        total: amount("budget", &args.budget)?,
-    };
+    let budget = args.limits.budget()?;
     let policy = Policy {
         budgets: args.token.iter().map(|token| (*token, budget.clone())).collect::<BTreeMap<_, _>>(),
         networks: networks.clone(),

@@ -43,25 +43,9 @@ pub struct PayArgs {
     /// whether a payment in doubt was taken, and checks its voucher channels.
     #[arg(long, value_parser = crate::serve::network_url)]
     pub funds_rpc: Vec<(String, reqwest::Url)>,
-    /// The most one request may cost, in whole tokens (`0.05` or `$0.05`), or in the token's smallest unit
-    /// with `--units`.
-    #[arg(long, visible_alias = "max", default_value = "0.05")]
-    pub max_per_request: Amount,
-    /// The most one host may be paid per period.
-    #[arg(long, default_value = "1")]
-    pub max_per_host: Amount,
-    /// The period of `--max-per-host`, in seconds.
-    #[arg(long, default_value = "3600")]
-    pub period_seconds: u64,
-    /// The most the agent may ever spend.
-    #[arg(long, default_value = "5")]
-    pub budget: Amount,
-    /// The decimals of the tokens the amounts above are in whole tokens of (6: USDC and the test stablecoin).
-    #[arg(long, default_value = "6")]
-    pub decimals: u8,
-    /// Read the amounts above in the tokens' smallest unit (`10000` is a cent of USDC) instead.
-    #[arg(long)]
-    pub units: bool,
+    /// The spending limits.
+    #[command(flatten)]
+    pub limits: BudgetArgs,
     /// Pay through voucher channels where offered, depositing enough for this many requests at a time
     /// (within the budgets); 0 never opens a channel.
     #[arg(long, default_value = "0")]
@@ -117,15 +101,7 @@ pub async fn run(args: PayArgs) -> eyre::Result<()> {
     if networks.is_empty() {
         networks.push("eip155:31337".into());
     }
-    let amount = |flag: &str, amount: &Amount| {
-        amount.resolve(args.decimals, args.units).map_err(|e| eyre::eyre!("--{flag}: {e}"))
-    };
-    let budget = Budget {
-        per_request: amount("max-per-request", &args.max_per_request)?,
-        per_host: amount("max-per-host", &args.max_per_host)?,
-        period: Duration::from_secs(args.period_seconds),
-        total: amount("budget", &args.budget)?,
-    };
+    let budget = args.limits.budget()?;
     let policy = Policy {
         budgets: tokens.into_iter().map(|token| (token, budget.clone())).collect::<BTreeMap<_, _>>(),
         networks,
@@ -221,7 +197,11 @@ pub async fn run(args: PayArgs) -> eyre::Result<()> {
         match (&paid.payment, &paid.receipt) {
             (Some(payment), Some(receipt)) => println!(
                 "paid {} ({} units, {}) to {}: settled={} transaction {}",
-                payment.accepted.amount.parse::<U256>().map_or_else(|_| "?".into(), |a| format_units(a, args.decimals)),
+                payment
+                    .accepted
+                    .amount
+                    .parse::<U256>()
+                    .map_or_else(|_| "?".into(), |a| format_units(a, args.limits.decimals)),
                 payment.accepted.amount,
                 payment.accepted.scheme,
                 payment.accepted.pay_to,
@@ -306,4 +286,43 @@ fn show_header(name: &str, value: &reqwest::header::HeaderValue) -> String {
         return decoded.to_string();
     }
     text
+}
+
+/// The spending limits of an agent run from the shell (`pay`, `mcp`), each token getting all of them.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BudgetArgs {
+    /// The most one request may cost, in whole tokens (`0.05` or `$0.05`), or in the token's smallest unit
+    /// with `--units`.
+    #[arg(long, visible_alias = "max", default_value = "0.05")]
+    pub max_per_request: Amount,
+    /// The most one host may be paid per period.
+    #[arg(long, default_value = "1")]
+    pub max_per_host: Amount,
+    /// The period of `--max-per-host`, in seconds.
+    #[arg(long, default_value = "3600")]
+    pub period_seconds: u64,
+    /// The most the agent may ever spend.
+    #[arg(long, default_value = "5")]
+    pub budget: Amount,
+    /// The decimals of the tokens the amounts above are in whole tokens of (6: USDC and the test stablecoin).
+    #[arg(long, default_value = "6")]
+    pub decimals: u8,
+    /// Read the amounts above in the tokens' smallest unit (`10000` is a cent of USDC) instead.
+    #[arg(long)]
+    pub units: bool,
+}
+
+impl BudgetArgs {
+    /// The budget these flags describe; an amount that cannot be read names its flag.
+    pub fn budget(&self) -> eyre::Result<Budget> {
+        let amount = |flag: &str, amount: &Amount| {
+            amount.resolve(self.decimals, self.units).map_err(|e| eyre::eyre!("--{flag}: {e}"))
+        };
+        Ok(Budget {
+            per_request: amount("max-per-request", &self.max_per_request)?,
+            per_host: amount("max-per-host", &self.max_per_host)?,
+            period: Duration::from_secs(self.period_seconds),
+            total: amount("budget", &self.budget)?,
+        })
+    }
 }
