@@ -53,6 +53,8 @@ const MAX_TRIES: u32 = 5;
 const WORKLOAD_TIMEOUT: Duration = Duration::from_secs(240);
 /// How long the system is left alone before it is stopped and reconciled.
 const QUIET: Duration = Duration::from_secs(2);
+/// How long, at most, the facilitator is given to conclude what it holds in flight before that.
+const SETTLE_DOWN: Duration = Duration::from_secs(60);
 
 /// Whether the long campaign runs.
 fn campaign_enabled() -> bool {
@@ -730,6 +732,17 @@ async fn reconcile(
     purchases: &[Purchase],
 ) -> eyre::Result<Reconciliation> {
     net.heal().await?;
+    // The facilitator concludes what the faults left in flight (its reconciler passes every few seconds,
+    // slower on a loaded machine): wait until its health says nothing is in flight, at most SETTLE_DOWN.
+    let health = format!("http://127.0.0.1:{}/health", net.facilitator_port);
+    let settling = Instant::now();
+    while settling.elapsed() < SETTLE_DOWN {
+        let in_flight = async { reqwest::get(&health).await?.json::<Value>().await }.await;
+        if in_flight.is_ok_and(|h| h["inFlight"] == 0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     tokio::time::sleep(QUIET).await;
     net.facilitator.lock().await.kill().await;
     for paywall in &net.paywalls {
