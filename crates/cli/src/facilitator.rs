@@ -22,8 +22,8 @@ use std::{
 #[derive(Debug, Args)]
 pub struct FacilitatorArgs {
     /// Serve the networks listed in this TOML file (see `crates/cli/facilitator.example.toml`) instead of
-    /// the one chain the flags below describe.
-    #[arg(long, conflicts_with_all = ["rpc_url", "key_file", "ledger", "watch_rpc_url"])]
+    /// the one chain the flags below describe (`--rpc-url` and `$QUITTANCE_RPC_URL` are then ignored).
+    #[arg(long, conflicts_with_all = ["key_file", "ledger", "watch_rpc_url"])]
     pub config: Option<PathBuf>,
     /// JSON-RPC endpoint of the chain to settle on.
     #[arg(long, env = "QUITTANCE_RPC_URL", default_value = "http://127.0.0.1:8545")]
