@@ -38,7 +38,7 @@ use alloy::{
     sol,
     sol_types::{SolCall, SolEvent},
 };
-use quittance_bindings::{IAuthCaptureCollector, IERC3009, IPaymentEscrow};
+use quittance_bindings::{IAuthCaptureCollector, IERC3009, IPaymentEscrow, relayout};
 use quittance_chain::{Chain, ChainError};
 use quittance_x402::{
     ErrorReason, SettleResponse, VerifyRequest,
@@ -90,41 +90,6 @@ fn collector_info(info: &PaymentInfo) -> IAuthCaptureCollector::PaymentInfo {
     }
 }
 
-/// The escrow's `PaymentTerms` of the protocol's.
-fn escrow_terms(terms: &PaymentTerms) -> IPaymentEscrow::PaymentTerms {
-    IPaymentEscrow::PaymentTerms {
-        operator: terms.operator,
-        payer: terms.payer,
-        payee: terms.payee,
-        token: terms.token,
-        maxAmount: terms.maxAmount,
-        preApprovalExpiry: terms.preApprovalExpiry,
-        authorizationExpiry: terms.authorizationExpiry,
-        refundExpiry: terms.refundExpiry,
-        maxFeeBps: terms.maxFeeBps,
-        feeReceiver: terms.feeReceiver,
-        salt: terms.salt,
-        invoiceId: terms.invoiceId,
-    }
-}
-
-fn terms_of(terms: &IPaymentEscrow::PaymentTerms) -> PaymentTerms {
-    PaymentTerms {
-        operator: terms.operator,
-        payer: terms.payer,
-        payee: terms.payee,
-        token: terms.token,
-        maxAmount: terms.maxAmount,
-        preApprovalExpiry: terms.preApprovalExpiry,
-        authorizationExpiry: terms.authorizationExpiry,
-        refundExpiry: terms.refundExpiry,
-        maxFeeBps: terms.maxFeeBps,
-        feeReceiver: terms.feeReceiver,
-        salt: terms.salt,
-        invoiceId: terms.invoiceId,
-    }
-}
-
 /// The transaction data of a checked operation.
 fn call_data(checked: &Checked) -> Bytes {
     match checked {
@@ -135,7 +100,7 @@ fn call_data(checked: &Checked) -> Bytes {
         .abi_encode()
         .into(),
         Checked::Lifecycle(l) => {
-            let terms = escrow_terms(&l.info.terms());
+            let terms = relayout::<IPaymentEscrow::PaymentTerms>(&l.info.terms());
             match l.kind {
                 Operation::Capture => IPaymentEscrow::captureCall {
                     terms,
@@ -190,15 +155,15 @@ pub(crate) fn expected_of_call(to: Address, input: &[u8], chain_id: u64) -> Opti
         return Some((info.payer, expected(Operation::Authorize, nonce, U256::from(info.maxAmount))));
     }
     if let Ok(call) = IPaymentEscrow::captureCall::abi_decode(input) {
-        let id = terms_of(&call.terms).id(chain_id, to);
+        let id = relayout::<PaymentTerms>(&call.terms).id(chain_id, to);
         return Some((call.terms.payer, expected(Operation::Capture, id, call.amount)));
     }
     if let Ok(call) = IPaymentEscrow::refundCall::abi_decode(input) {
-        let id = terms_of(&call.terms).id(chain_id, to);
+        let id = relayout::<PaymentTerms>(&call.terms).id(chain_id, to);
         return Some((call.terms.payer, expected(Operation::Refund, id, call.amount)));
     }
     if let Ok(call) = IPaymentEscrow::voidCall::abi_decode(input) {
-        let id = terms_of(&call.terms).id(chain_id, to);
+        let id = relayout::<PaymentTerms>(&call.terms).id(chain_id, to);
         return Some((call.terms.payer, expected(Operation::Void, id, U256::ZERO)));
     }
     None
