@@ -24,6 +24,30 @@ impl Drop for Killed {
     }
 }
 
+/// Starts `quittance facilitator` on `anvil` (anvil's account 1 pays the gas) with its ledger at `ledger` and
+/// `extra` flags, and waits until it answers; returns it (killed when dropped) and its port.
+pub(crate) async fn start_facilitator(
+    anvil: &alloy::node_bindings::AnvilInstance,
+    ledger: &std::path::Path,
+    extra: &[&str],
+) -> eyre::Result<(Killed, u16)> {
+    let port = free_port();
+    let process = Killed(
+        Command::new(env!("CARGO_BIN_EXE_quittance"))
+            .args(["facilitator", "--rpc-url", anvil.endpoint().as_str()])
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(extra)
+            .arg("--ledger")
+            .arg(ledger)
+            .env("QUITTANCE_FACILITATOR_KEY", hex_key(&PrivateKeySigner::from(anvil.keys()[1].clone())))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?,
+    );
+    wait_for(&format!("http://127.0.0.1:{port}/health")).await?;
+    Ok((process, port))
+}
+
 pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
@@ -99,19 +123,9 @@ async fn serve_and_pay_complete_the_loop_from_the_shell() -> eyre::Result<()> {
     token.mint(agent.address(), U256::from(1_000_000u64)).send().await?.get_receipt().await?;
 
     let dir = tempfile::tempdir()?;
-    let (facilitator_port, serve_port) = (free_port(), free_port());
+    let serve_port = free_port();
     let quittance = env!("CARGO_BIN_EXE_quittance");
-    let _facilitator = Killed(
-        Command::new(quittance)
-            .args(["facilitator", "--rpc-url", anvil.endpoint().as_str()])
-            .args(["--listen", &format!("127.0.0.1:{facilitator_port}")])
-            .arg("--ledger")
-            .arg(dir.path().join("ledger.sqlite"))
-            .env("QUITTANCE_FACILITATOR_KEY", hex_key(&PrivateKeySigner::from(anvil.keys()[1].clone())))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?,
-    );
+    let (_facilitator, facilitator_port) = start_facilitator(&anvil, &dir.path().join("ledger.sqlite"), &[]).await?;
     let _server = Killed(
         Command::new(quittance)
             .args(["serve", "--rpc-url", anvil.endpoint().as_str()])
@@ -209,19 +223,10 @@ async fn pay_through_a_voucher_channel_from_the_shell_and_the_facilitator_claims
     token.mint(agent.address(), U256::from(1_000_000u64)).send().await?.get_receipt().await?;
 
     let dir = tempfile::tempdir()?;
-    let (facilitator_port, serve_port) = (free_port(), free_port());
+    let serve_port = free_port();
     let quittance = env!("CARGO_BIN_EXE_quittance");
-    let _facilitator = Killed(
-        Command::new(quittance)
-            .args(["facilitator", "--rpc-url", anvil.endpoint().as_str(), "--claim-every", "1"])
-            .args(["--listen", &format!("127.0.0.1:{facilitator_port}")])
-            .arg("--ledger")
-            .arg(dir.path().join("ledger.sqlite"))
-            .env("QUITTANCE_FACILITATOR_KEY", hex_key(&PrivateKeySigner::from(anvil.keys()[1].clone())))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?,
-    );
+    let (_facilitator, facilitator_port) =
+        start_facilitator(&anvil, &dir.path().join("ledger.sqlite"), &["--claim-every", "1"]).await?;
     let _server = Killed(
         Command::new(quittance)
             .args(["serve", "--rpc-url", anvil.endpoint().as_str()])
@@ -442,18 +447,8 @@ async fn paid_loop_with_manifest(
     );
     assert_eq!(token.balanceOf(agent.address()).call().await?, U256::from(quittance_deploy::FUNDING), "funded");
     let payee = PrivateKeySigner::from_bytes(&keccak256("manifest payee"))?.address();
-    let (facilitator_port, serve_port) = (free_port(), free_port());
-    let _facilitator = Killed(
-        Command::new(quittance)
-            .args(["facilitator", "--rpc-url", anvil.endpoint().as_str()])
-            .args(["--listen", &format!("127.0.0.1:{facilitator_port}")])
-            .arg("--ledger")
-            .arg(dir.join("ledger.sqlite"))
-            .env("QUITTANCE_FACILITATOR_KEY", hex_key(&PrivateKeySigner::from(anvil.keys()[1].clone())))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?,
-    );
+    let serve_port = free_port();
+    let (_facilitator, facilitator_port) = start_facilitator(anvil, &dir.join("ledger.sqlite"), &[]).await?;
     let _server = Killed(
         Command::new(quittance)
             .args(["serve", "--rpc-url", anvil.endpoint().as_str(), "--deployment"])

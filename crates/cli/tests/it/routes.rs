@@ -1,7 +1,7 @@
 //! `quittance serve --config`: the example route table loads, bad tables are refused naming the file, the
 //! route and the field, and a served table sells each route at its own price (as processes on anvil).
 
-use crate::commands::{Killed, free_port, hex_key, wait_for};
+use crate::commands::{Killed, free_port, hex_key, start_facilitator, wait_for};
 use alloy::{
     network::EthereumWallet,
     primitives::{U256, keccak256},
@@ -70,20 +70,8 @@ async fn serve_sells_every_route_of_its_table() -> eyre::Result<()> {
     token.mint(agent.address(), U256::from(1_000_000u64)).send().await?.get_receipt().await?;
 
     let dir = tempfile::tempdir()?;
-    let facilitator_port = free_port();
     let quittance = env!("CARGO_BIN_EXE_quittance");
-    let _facilitator = Killed(
-        Command::new(quittance)
-            .args(["facilitator", "--rpc-url", anvil.endpoint().as_str()])
-            .args(["--listen", &format!("127.0.0.1:{facilitator_port}")])
-            .arg("--ledger")
-            .arg(dir.path().join("ledger.sqlite"))
-            .env("QUITTANCE_FACILITATOR_KEY", hex_key(&PrivateKeySigner::from(anvil.keys()[1].clone())))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?,
-    );
-    wait_for(&format!("http://127.0.0.1:{facilitator_port}/health")).await?;
+    let (_facilitator, facilitator_port) = start_facilitator(&anvil, &dir.path().join("ledger.sqlite"), &[]).await?;
     let serve = |facilitator: &str, listen: &str| {
         let mut command = Command::new(quittance);
         command
@@ -240,19 +228,7 @@ description = "At most five cents"
 body = "metered answer"
 "#,
     )?;
-    let facilitator_port = free_port();
-    let _facilitator = Killed(
-        Command::new(quittance)
-            .args(["facilitator", "--rpc-url", anvil.endpoint().as_str()])
-            .args(["--listen", &format!("127.0.0.1:{facilitator_port}")])
-            .arg("--ledger")
-            .arg(dir.path().join("ledger.sqlite"))
-            .env("QUITTANCE_FACILITATOR_KEY", hex_key(&PrivateKeySigner::from(anvil.keys()[1].clone())))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?,
-    );
-    wait_for(&format!("http://127.0.0.1:{facilitator_port}/health")).await?;
+    let (_facilitator, facilitator_port) = start_facilitator(&anvil, &dir.path().join("ledger.sqlite"), &[]).await?;
     let serve_port = free_port();
     let _server = Killed(
         Command::new(quittance)
@@ -324,20 +300,8 @@ async fn serve_sells_an_auth_capture_route() -> eyre::Result<()> {
         &table,
         "[[route]]\npath = \"/held\"\nprice = \"0.01\"\nscheme = \"auth-capture\"\nbody = \"{\\\"held\\\": true}\"\n",
     )?;
-    let facilitator_port = free_port();
     let quittance = env!("CARGO_BIN_EXE_quittance");
-    let _facilitator = Killed(
-        Command::new(quittance)
-            .args(["facilitator", "--rpc-url", anvil.endpoint().as_str()])
-            .args(["--listen", &format!("127.0.0.1:{facilitator_port}")])
-            .arg("--ledger")
-            .arg(dir.path().join("ledger.sqlite"))
-            .env("QUITTANCE_FACILITATOR_KEY", hex_key(&PrivateKeySigner::from(anvil.keys()[1].clone())))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?,
-    );
-    wait_for(&format!("http://127.0.0.1:{facilitator_port}/health")).await?;
+    let (_facilitator, facilitator_port) = start_facilitator(&anvil, &dir.path().join("ledger.sqlite"), &[]).await?;
     let mut child = Command::new(quittance)
         .args(["serve", "--rpc-url", anvil.endpoint().as_str(), "--config"])
         .arg(&table)
