@@ -4,36 +4,13 @@
 // again to QUITTANCE_REPLAY_URL (QUITTANCE_URL when unset), as a replay. Reports one line: the offer, the
 // payment, and both answers (status, decoded PAYMENT-RESPONSE or PAYMENT-REQUIRED, body).
 // Environment: QUITTANCE_RPC_URL, QUITTANCE_URL, QUITTANCE_PAYER_KEY, QUITTANCE_TOKEN.
-import {
-  decodePaymentRequiredHeader,
-  decodePaymentResponseHeader,
-  encodePaymentSignatureHeader,
-} from "@x402/core/http";
 import { x402Client } from "@x402/fetch";
 import { AuthCaptureEvmScheme } from "@x402/evm/auth-capture/client";
-import { NETWORK, account, env, report } from "./chain.mjs";
+import { NETWORK, account, env, payAndReplay } from "./chain.mjs";
 
 const client = new x402Client()
   .register(NETWORK, new AuthCaptureEvmScheme(account("QUITTANCE_PAYER_KEY")))
   // A local test token is not among the SDK's default assets: allow it by address.
   .setSpendControls({ allowedAssets: [{ network: NETWORK, asset: env("QUITTANCE_TOKEN") }] });
 
-async function send(url, payment) {
-  const response = await fetch(url, { headers: { "PAYMENT-SIGNATURE": encodePaymentSignatureHeader(payment) } });
-  const settled = response.headers.get("PAYMENT-RESPONSE");
-  const required = response.headers.get("PAYMENT-REQUIRED");
-  return {
-    status: response.status,
-    paymentResponse: settled ? decodePaymentResponseHeader(settled) : null,
-    paymentRequired: required ? decodePaymentRequiredHeader(required) : null,
-    body: await response.text(),
-  };
-}
-
-const url = env("QUITTANCE_URL");
-const offer = await fetch(url);
-const paymentRequired = decodePaymentRequiredHeader(offer.headers.get("PAYMENT-REQUIRED"));
-const payment = await client.createPaymentPayload(paymentRequired);
-const first = await send(url, payment);
-const replay = await send(process.env.QUITTANCE_REPLAY_URL ?? url, payment);
-report({ offered: paymentRequired.accepts, payment, first, replay });
+await payAndReplay(client);
